@@ -1,0 +1,26 @@
+"""Exceptions raised by prognosis. Every user-facing error subclasses :class:`PrognosisError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataQualityWarning",
+    "DefinitionError",
+    "PrognosisError",
+    "SourceError",
+]
+
+
+class PrognosisError(Exception):
+    """Base class of every error prognosis reports to a user."""
+
+
+class DefinitionError(PrognosisError, ValueError):
+    """A cohort definition (YAML) is malformed or inconsistent."""
+
+
+class SourceError(PrognosisError):
+    """A data source is missing, unreachable, or lacks a table or column we need."""
+
+
+class DataQualityWarning(UserWarning):
+    """The source data has a problem that prognosis worked around (and says how)."""
