@@ -1,0 +1,479 @@
+"""The cohort definition schema: YAML in, a frozen, validated :class:`CohortDefinition` out.
+
+Validation happens here, once. Everything downstream (compiler, engines) trusts the object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from prognosis.exceptions import DefinitionError
+
+__all__ = [
+    "CohortDefinition",
+    "ConceptSet",
+    "Domain",
+    "Window",
+    "definition_hash",
+    "load_definition",
+    "parse_definition",
+]
+
+_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+NameStr = Annotated[str, Field(pattern=_NAME)]
+
+
+class Domain(StrEnum):
+    """OMOP CDM event tables a definition can draw records from."""
+
+    CONDITION = "condition_occurrence"
+    DRUG = "drug_exposure"
+    PROCEDURE = "procedure_occurrence"
+    MEASUREMENT = "measurement"
+    OBSERVATION = "observation"
+    VISIT = "visit_occurrence"
+    DEATH = "death"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Window(_Model):
+    """Days relative to the index date, both ends inclusive; ``None`` leaves an end open."""
+
+    start: int | None = None
+    end: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            if len(value) != 2:
+                raise ValueError(f"a window is [start, end] (two numbers or null), got {value!r}")
+            return {"start": value[0], "end": value[1]}
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"window start {self.start} is after end {self.end}")
+        return self
+
+    def describe(self) -> str:
+        """Words for the window, e.g. 'in the 365 to 1 days before index'."""
+        start, end = self.start, self.end
+        if start is None and end is None:
+            return "at any time"
+        if start is None:
+            return f"any time up to {_day(end)}"
+        if end is None:
+            return f"from {_day(start)} onwards"
+        return f"from {_day(start)} to {_day(end)}"
+
+
+def _day(offset: int | None) -> str:
+    if offset == 0:
+        return "the index date"
+    assert offset is not None
+    side = "before" if offset < 0 else "after"
+    return f"{abs(offset)} day{'s' if abs(offset) != 1 else ''} {side} index"
+
+
+class ConceptSet(_Model):
+    """OMOP concept ids, optionally with all their descendants, minus some."""
+
+    include: list[int] = Field(min_length=1)
+    descendants: bool = False
+    exclude: list[int] = Field(default_factory=list)
+    exclude_descendants: bool = False
+    label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: Any) -> Any:
+        return {"include": value} if isinstance(value, list) else value
+
+
+class Occurrence(StrEnum):
+    FIRST = "first"
+    ALL = "all"
+
+
+class AgeRange(_Model):
+    min: int | None = Field(default=None, ge=0, le=130)
+    max: int | None = Field(default=None, ge=0, le=130)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AgeRange:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"age min {self.min} is above max {self.max}")
+        return self
+
+
+class DateRange(_Model):
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"date range start {self.start} is after end {self.end}")
+        return self
+
+
+class IndexEvent(_Model):
+    """The event that puts a person into the cohort, and the conditions on it."""
+
+    concept_set: NameStr
+    domain: Domain
+    occurrence: Occurrence = Occurrence.FIRST
+    min_prior_observation: int = Field(default=0, ge=0)
+    age: AgeRange = AgeRange()
+    dates: DateRange = DateRange()
+
+    @field_validator("domain")
+    @classmethod
+    def _not_death(cls, value: Domain) -> Domain:
+        if value is Domain.DEATH:
+            raise ValueError("death cannot be an index event")
+        return value
+
+
+class Rule(_Model):
+    """A named inclusion (min_count) or exclusion (max_count: 0) criterion."""
+
+    name: NameStr
+    concept_set: NameStr
+    domain: Domain
+    window: Window
+    min_count: int | None = Field(default=None, ge=0)
+    max_count: int | None = Field(default=None, ge=0)
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _counts(self) -> Rule:
+        if self.min_count is None and self.max_count is None:
+            raise ValueError(f"rule '{self.name}' needs min_count and/or max_count")
+        if (
+            self.min_count is not None
+            and self.max_count is not None
+            and self.min_count > self.max_count
+        ):
+            raise ValueError(
+                f"rule '{self.name}': min_count {self.min_count} is above max_count "
+                f"{self.max_count}"
+            )
+        return self
+
+
+class TimeAtRisk(_Model):
+    start: int = Field(default=1, ge=1)
+    end: int = Field(ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, value: Any) -> Any:
+        return Window._from_pair(value)  # type: ignore[operator]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeAtRisk:
+        if self.start > self.end:
+            raise ValueError(f"time_at_risk start {self.start} is after end {self.end}")
+        return self
+
+
+class PriorOutcomeExclusion(_Model):
+    """Drop persons with an outcome record in the look-back before index (``None``: all time)."""
+
+    lookback: int | None = Field(default=None, ge=1)
+
+
+class Outcome(_Model):
+    """The outcome: first record of a concept set (or death) inside the time-at-risk window."""
+
+    concept_set: NameStr | None = None
+    domain: Domain
+    time_at_risk: TimeAtRisk
+    exclude_prior: PriorOutcomeExclusion | None = None
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _concepts(self) -> Outcome:
+        _check_event_concepts(self.domain, self.concept_set, "outcome")
+        return self
+
+
+class CompetingEvent(_Model):
+    """An event that makes the outcome impossible (or changes its meaning), e.g. death."""
+
+    name: NameStr
+    domain: Domain
+    concept_set: NameStr | None = None
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _concepts(self) -> CompetingEvent:
+        _check_event_concepts(self.domain, self.concept_set, f"competing event '{self.name}'")
+        return self
+
+
+def _check_event_concepts(domain: Domain, concept_set: str | None, what: str) -> None:
+    if domain is not Domain.DEATH and concept_set is None:
+        raise ValueError(f"{what} in {domain.value} needs a concept_set")
+
+
+class Censoring(_Model):
+    """Follow-up ends at the earliest of observation end, death, time-at-risk end and cut-off."""
+
+    data_cutoff: dt.date | None = None
+
+
+class Statistic(StrEnum):
+    PRESENCE = "presence"
+    COUNT = "count"
+    LAST = "last"
+
+
+class _Feature(_Model):
+    windows: list[NameStr] = Field(min_length=1)
+
+
+class DemographicsFeature(_Model):
+    kind: Literal["demographics"]
+    age: bool = True
+    sex: bool = True
+
+
+class IndexConceptFeature(_Model):
+    """One 0/1 column per concept listed in the index concept set: which drug, which diagnosis."""
+
+    kind: Literal["index_concept"]
+
+
+class ConceptSetFeature(_Feature):
+    kind: Literal["concept_set"]
+    name: NameStr
+    concept_set: NameStr
+    domain: Domain
+    statistics: list[Statistic] = Field(default=[Statistic.PRESENCE], min_length=1)
+
+    @model_validator(mode="after")
+    def _stats(self) -> ConceptSetFeature:
+        _check_statistics(self.domain, self.statistics, f"feature '{self.name}'")
+        return self
+
+
+class DomainFeature(_Feature):
+    """Every concept of a domain seen in at least ``min_prevalence`` of the cohort."""
+
+    kind: Literal["domain"]
+    domain: Domain
+    min_prevalence: float = Field(default=0.01, gt=0, le=1)
+    statistics: list[Statistic] = Field(default=[Statistic.PRESENCE], min_length=1)
+
+    @model_validator(mode="after")
+    def _stats(self) -> DomainFeature:
+        if self.domain is Domain.DEATH:
+            raise ValueError("death is not a feature domain")
+        _check_statistics(self.domain, self.statistics, f"domain feature '{self.domain.value}'")
+        return self
+
+
+def _check_statistics(domain: Domain, statistics: list[Statistic], what: str) -> None:
+    if len(set(statistics)) != len(statistics):
+        raise ValueError(f"{what} lists a statistic twice")
+    valued = domain in (Domain.MEASUREMENT, Domain.OBSERVATION)
+    if Statistic.LAST in statistics and not valued:
+        raise ValueError(f"{what}: 'last' needs a domain with values (measurement, observation)")
+
+
+Feature = Annotated[
+    DemographicsFeature | IndexConceptFeature | ConceptSetFeature | DomainFeature,
+    Field(discriminator="kind"),
+]
+
+
+class Features(_Model):
+    include_index_day: bool = False
+    windows: dict[NameStr, Window] = Field(default_factory=dict)
+    items: list[Feature] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _windows_before_index(self) -> Features:
+        latest = 0 if self.include_index_day else -1
+        for name, window in self.windows.items():
+            if window.end is None or window.end > latest:
+                hint = (
+                    "" if self.include_index_day else " (set include_index_day: true to use day 0)"
+                )
+                raise ValueError(
+                    f"feature window '{name}' ends at {window.end}; features may only use data "
+                    f"up to day {latest} relative to index{hint}"
+                )
+        for item in self.items:
+            for window_name in getattr(item, "windows", []):
+                if window_name not in self.windows:
+                    raise ValueError(
+                        f"feature uses window '{window_name}', which is not defined under "
+                        f"features.windows (defined: {sorted(self.windows)})"
+                    )
+        return self
+
+
+class CohortDefinition(_Model):
+    """A whole cohort definition, as written in ``cohorts/NAME.yaml``."""
+
+    name: NameStr
+    description: str = ""
+    concept_sets: dict[NameStr, ConceptSet] = Field(min_length=1)
+    index: IndexEvent
+    rules: list[Rule] = Field(default_factory=list)
+    outcome: Outcome
+    competing_events: list[CompetingEvent] = Field(default_factory=list)
+    censoring: Censoring = Censoring()
+    features: Features = Features()
+
+    @model_validator(mode="after")
+    def _references(self) -> CohortDefinition:
+        for where, name in self._concept_set_references():
+            if name not in self.concept_sets:
+                raise ValueError(
+                    f"{where} names concept set '{name}', which is not defined under "
+                    f"concept_sets (defined: {sorted(self.concept_sets)})"
+                )
+        _check_unique([rule.name for rule in self.rules], "rule")
+        _check_unique([event.name for event in self.competing_events], "competing event")
+        named = [f.name for f in self.features.items if isinstance(f, ConceptSetFeature)]
+        _check_unique(named, "feature")
+        return self
+
+    def _concept_set_references(self) -> list[tuple[str, str]]:
+        refs = [("index", self.index.concept_set)]
+        refs += [(f"rule '{rule.name}'", rule.concept_set) for rule in self.rules]
+        if self.outcome.concept_set:
+            refs.append(("outcome", self.outcome.concept_set))
+        refs += [
+            (f"competing event '{e.name}'", e.concept_set)
+            for e in self.competing_events
+            if e.concept_set
+        ]
+        refs += [
+            (f"feature '{f.name}'", f.concept_set)
+            for f in self.features.items
+            if isinstance(f, ConceptSetFeature)
+        ]
+        return refs
+
+    def used_domains(self) -> set[Domain]:
+        """Every CDM event table this definition reads."""
+        domains = {self.index.domain, self.outcome.domain, Domain.DEATH}
+        domains |= {rule.domain for rule in self.rules}
+        domains |= {event.domain for event in self.competing_events}
+        domains |= {f.domain for f in self.features.items if hasattr(f, "domain")}
+        return domains
+
+    def uses_descendants(self) -> bool:
+        return any(cs.descendants or cs.exclude_descendants for cs in self.concept_sets.values())
+
+
+def _check_unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} name '{name}' is used twice")
+        seen.add(name)
+
+
+def definition_hash(definition: CohortDefinition) -> str:
+    """SHA-256 of the definition's canonical JSON: equal definitions hash equal."""
+    canonical = definition.model_dump_json(exclude_none=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_definition(data: Any, *, origin: str = "<definition>") -> CohortDefinition:
+    """Validate an already-parsed mapping; errors name ``origin`` and the offending field."""
+    if not isinstance(data, dict):
+        raise DefinitionError(
+            f"{origin}: a cohort definition is a YAML mapping (name:, concept_sets:, index:, "
+            f"outcome:, ...), got {type(data).__name__}"
+        )
+    try:
+        return CohortDefinition.model_validate(data)
+    except ValidationError as error:
+        raise DefinitionError(_describe_errors(error, origin)) from None
+
+
+def load_definition(path: str | Path) -> CohortDefinition:
+    """Read and validate a cohort definition YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DefinitionError(f"{path}: no such cohort definition file") from None
+    except OSError as error:
+        raise DefinitionError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise DefinitionError(f"{path}: malformed YAML{where}: {problem}") from None
+    return parse_definition(data, origin=str(path))
+
+
+def _describe_errors(error: ValidationError, origin: str) -> str:
+    lines = [f"{origin}: invalid cohort definition"]
+    for item in error.errors(include_url=False):
+        field = _field_path(item["loc"])
+        message = _message(item)
+        lines.append(f"  - {field}: {message}" if field else f"  - {message}")
+    return "\n".join(lines)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif re.fullmatch(r"[a-z_]+\[.*\]|function-.*", str(part)):
+            continue  # pydantic's internal names for union members and validators
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts)
+
+
+def _message(item: Any) -> str:
+    kind, message = item["type"], item["msg"]
+    message = message.removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown field (check its spelling and indentation)"
+    if kind == "enum":
+        expected = item.get("ctx", {}).get("expected", "")
+        return f"unknown value {item['input']!r}; expected {expected}"
+    if kind == "union_tag_invalid":
+        return f"unknown feature kind {item['input'].get('kind')!r}; " + message.split(";")[-1]
+    if kind == "string_pattern_mismatch":
+        return (
+            f"{item['input']!r} is not a valid name: use lower-case letters, digits and "
+            "underscores, starting with a letter"
+        )
+    if kind == "too_short" and item["input"] in ([], {}):
+        return "must not be empty"
+    return message
