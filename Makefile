@@ -1,0 +1,58 @@
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+# The synthetic CDM that definitions named synth_*.yaml are built on.
+SYNTH_CDM ?= data/synth/cdm_20k.duckdb
+COHORTS := $(patsubst cohorts/%.yaml,%,$(wildcard cohorts/*.yaml))
+
+.venv/.installed: pyproject.toml
+	python3 -m venv .venv
+	.venv/bin/pip install -e '.[dev]'
+	touch $@
+
+.PHONY: help  ## Show this help
+help:
+	@grep -E '^\.PHONY: [a-z-]+  ## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ".PHONY: |  ## "}; {printf "\033[36m%-10s\033[0m %s\n", $$2, $$3}'
+
+.PHONY: demo  ## Build the gi_bleed_nsaid cohort on the bundled Eunomia demo data
+demo: cohort-gi_bleed_nsaid
+	@echo "Cohort dataset: data/cohorts/gi_bleed_nsaid/"
+
+.PHONY: test  ## Run the test suite (what CI runs; needs PostgreSQL, see README.md)
+test: .venv/.installed
+	.venv/bin/pytest --ignore=tests/benchmarks
+
+.PHONY: lint  ## Check the code with ruff
+lint: .venv/.installed
+	.venv/bin/ruff check .
+
+.PHONY: bench  ## Run the benchmarks in tests/benchmarks/
+bench: .venv/.installed
+	.venv/bin/python tests/benchmarks/run.py
+
+.PHONY: cohorts  ## Build every definition in cohorts/ into data/cohorts/NAME/
+cohorts: $(COHORTS:%=cohort-%)
+
+.PHONY: cohort  ## Build one definition: make cohort NAME=gi_bleed_nsaid
+cohort:
+	@test -n "$(NAME)" || { echo "usage: make cohort NAME=<a file in cohorts/, without .yaml>" >&2; exit 2; }
+	@$(MAKE) --no-print-directory cohort-$(NAME)
+
+# Definitions run on the bundled Eunomia demo data, except synth_* ones, on the synthetic CDM.
+cohort-%: .venv/.installed
+	.venv/bin/prognosis cohort build cohorts/$*.yaml --out data/cohorts/$*
+
+cohort-synth_%: .venv/.installed $(SYNTH_CDM)
+	.venv/bin/prognosis cohort build cohorts/synth_$*.yaml --source duckdb:///$(SYNTH_CDM) \
+		--out data/cohorts/synth_$*
+
+$(SYNTH_CDM): | .venv/.installed
+	@mkdir -p $(@D)
+	.venv/bin/prognosis synth --persons 20000 --seed 42 --out $@
+
+.PHONY: clean  ## Remove generated data, models, reports and caches (keeps .venv)
+clean:
+	rm -rf data models .pytest_cache .ruff_cache .hypothesis
+	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	find . -path ./.venv -prune -o -name __pycache__ -type d -exec rm -rf {} +

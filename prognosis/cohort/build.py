@@ -1,0 +1,367 @@
+"""Build a cohort: run the compiled SQL inside the source's engine and write the outputs.
+
+Outputs (written atomically into ``out_dir``): ``dataset.parquet``, ``features.json``,
+``attrition.json`` and ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from prognosis.atomic import atomic_directory
+from prognosis.cohort.compile import attrition_query, cohort_steps
+from prognosis.cohort.definition import CohortDefinition, definition_hash
+from prognosis.cohort.engines import Engine, PhysicalTable, open_engine
+from prognosis.cohort.features import (
+    DomainSlot,
+    FeatureColumn,
+    FeaturePlan,
+    dataset_query,
+    plan_features,
+    prevalence_query,
+    resolve_domain,
+)
+from prognosis.cohort.labels import describe_features
+from prognosis.cohort.quality import check_sources
+from prognosis.cohort.quality_types import Finding
+from prognosis.cohort.sources import Source
+from prognosis.cohort.sql import Step, create_table, render
+from prognosis.cohort.staging import StagingView, plan_staging, standard_tables
+from prognosis.exceptions import DataQualityWarning, PrognosisError, SourceError
+
+__all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script"]
+
+Progress = Callable[[str], None]
+
+_SURVIVAL_SCHEMA = [
+    ("person_id", pa.int64()),
+    ("index_date", pa.date32()),
+    ("time", pa.int32()),
+    ("event", pa.int32()),
+    ("censor_reason", pa.string()),
+]
+_DTYPES = {"int32": pa.int32(), "float64": pa.float64()}
+
+
+class CohortError(PrognosisError):
+    """The cohort cannot be built as defined (for instance: no one is left)."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced, for the CLI to print and tests to check."""
+
+    out_dir: Path
+    persons: int
+    index_events: int
+    events: dict[int, int]
+    features: int
+    attrition: list[dict[str, Any]]
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def compile_script(
+    definition: CohortDefinition,
+    dialect: str,
+    tables: dict[str, PhysicalTable] | None = None,
+) -> str:
+    """The whole build as one SQL script in ``dialect`` (for reading, or running elsewhere).
+
+    Domain-wide features choose their concepts from the built cohort, so the script shows the
+    prevalence query that picks them; ``prognosis cohort build`` runs it and pivots the result.
+    """
+    views, _ = plan_staging(definition, tables or standard_tables())
+    plan = plan_features(definition)
+    parts = []
+    for view in views:
+        parts.append(f"-- staging: {view.table}\n" + _create_view(view.name, view.select, dialect))
+    for step in cohort_steps(definition) + plan.steps:
+        parts.append(f"-- {step.description}\n" + create_table(step, dialect))
+    _, attrition_sql = attrition_query(definition)
+    parts.append("-- attrition\n" + render(attrition_sql, dialect))
+    for slot in plan.layout:
+        if isinstance(slot, DomainSlot):
+            parts.append(
+                f"-- {slot.item.domain.value} concepts in window {slot.window_name} seen in at "
+                f"least {slot.item.min_prevalence:.2%} of the cohort (the build pivots these to "
+                "one column each)\n" + render(prevalence_query(slot, 0), dialect)
+            )
+    columns = [c for c in plan.layout if isinstance(c, FeatureColumn)]
+    parts.append("-- dataset\n" + render(dataset_query(columns, plan.tables), dialect))
+    header = f"-- prognosis cohort '{definition.name}', SQL for {dialect}\n\n"
+    return header + ";\n\n".join(parts) + ";\n"
+
+
+def _create_view(name: str, select: str, dialect: str) -> str:
+    return render(f"CREATE TEMPORARY VIEW {name} AS {select}", dialect)
+
+
+def build_cohort(
+    definition: CohortDefinition,
+    source: Source,
+    out_dir: Path,
+    *,
+    progress: Progress | None = None,
+    definition_path: str | None = None,
+    today: dt.date | None = None,
+) -> BuildResult:
+    """Build ``definition`` on ``source`` and write the outputs atomically into ``out_dir``."""
+    started = time.perf_counter()
+    say = progress or (lambda _message: None)
+    today = today or dt.date.today()
+    say(f"open {source.describe()}")
+    with open_engine(source) as engine:
+        runner = _Runner(engine, say)
+        findings = runner.stage(definition, today)
+        runner.run_steps(cohort_steps(definition))
+        attrition = runner.attrition(definition)
+        columns, dataset = runner.features(definition)
+        say("label features")
+        features = describe_features(engine, definition, columns)
+    counts = _counts(dataset)
+    seconds = time.perf_counter() - started
+    manifest = _manifest(definition, definition_path, source, engine.dialect, today, counts)
+    manifest["data_quality"] = [str(finding) for finding in findings]
+    manifest["build_seconds"] = round(seconds, 3)
+    say(f"write {out_dir}")
+    _write(out_dir, dataset, features, attrition, manifest)
+    return BuildResult(
+        out_dir=Path(out_dir),
+        persons=counts["persons"],
+        index_events=counts["index_events"],
+        events={int(k): v for k, v in counts["events"].items()},
+        features=len(columns),
+        attrition=attrition,
+        findings=findings,
+        seconds=seconds,
+    )
+
+
+class _Runner:
+    """Runs steps on one engine, reporting each."""
+
+    def __init__(self, engine: Engine, say: Progress) -> None:
+        self.engine = engine
+        self.say = say
+
+    def _run(self, description: str, sql: str) -> None:
+        try:
+            self.engine.execute(sql)
+        except Exception as error:  # engines raise their own types; name the step
+            raise SourceError(
+                f"step '{description}' failed on {self.engine.dialect}: {error}"
+            ) from None
+
+    def stage(self, definition: CohortDefinition, today: dt.date) -> list[Finding]:
+        self.say("check tables and columns")
+        views, findings = plan_staging(definition, self.engine.tables())
+        for view in views:
+            self._run(
+                f"staging {view.table}", _create_view(view.name, view.select, self.engine.dialect)
+            )
+        self.say("check data quality")
+        quality, duplicated = check_sources(self.engine, views, today)
+        findings += quality
+        for view in views:
+            if view.name in duplicated:
+                self._dedupe(view)
+        findings += self._missing_concepts(definition)
+        for finding in findings:
+            warnings.warn(str(finding), DataQualityWarning, stacklevel=4)
+        return findings
+
+    def _dedupe(self, view: StagingView) -> None:
+        dialect = self.engine.dialect
+        self._run(f"staging {view.table}", render(f"DROP VIEW {view.name}", dialect))
+        self._run(
+            f"staging {view.table}",
+            _create_view(view.name, f"SELECT DISTINCT * FROM ({view.select}) AS rows", dialect),
+        )
+
+    def _missing_concepts(self, definition: CohortDefinition) -> list[Finding]:
+        listed = sorted(
+            {cid for cs in definition.concept_sets.values() for cid in cs.include + cs.exclude}
+        )
+        ids = ", ".join(map(str, listed))
+        found = {
+            row[0]
+            for row in self.engine.fetch_rows(
+                render(
+                    f"SELECT concept_id FROM stg_concept WHERE concept_id IN ({ids})",
+                    self.engine.dialect,
+                )
+            )
+        }
+        return [
+            Finding(
+                "concept",
+                "concept_id",
+                f"concept {cid}, used in concept set '{name}', is not in the vocabulary",
+            )
+            for name, cs in definition.concept_sets.items()
+            for cid in cs.include + cs.exclude
+            if cid not in found
+        ]
+
+    def run_steps(self, steps: list[Step]) -> None:
+        for step in steps:
+            self.say(step.description)
+            self._run(step.description, create_table(step, self.engine.dialect))
+
+    def attrition(self, definition: CohortDefinition) -> list[dict[str, Any]]:
+        self.say("count attrition")
+        steps, sql = attrition_query(definition)
+        row = self.engine.fetch_rows(render(sql, self.engine.dialect))[0]
+        table, persons_before, events_before = [], None, None
+        for position, step in enumerate(steps):
+            persons, events = int(row[2 * position]), int(row[2 * position + 1])
+            table.append(
+                {
+                    "step": step.name,
+                    "description": step.description,
+                    "persons": persons,
+                    "index_events": events,
+                    "persons_dropped": 0 if persons_before is None else persons_before - persons,
+                    "index_events_dropped": 0 if events_before is None else events_before - events,
+                }
+            )
+            persons_before, events_before = persons, events
+        if persons_before == 0:
+            lines = "\n".join(f"  {s['description']}: {s['persons']} persons" for s in table)
+            raise CohortError(f"cohort '{definition.name}' is empty; attrition:\n{lines}")
+        return table
+
+    def features(self, definition: CohortDefinition) -> tuple[list[FeatureColumn], pa.Table]:
+        plan = plan_features(definition)
+        self.run_steps(plan.steps)
+        (size,) = self.engine.fetch_rows("SELECT COUNT(*) FROM cohort")[0]
+        columns = self._resolve(plan, int(size))
+        _check_names(columns)
+        self.say("assemble dataset")
+        sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
+        table = self.engine.fetch_arrow(sql)
+        schema = pa.schema(_SURVIVAL_SCHEMA + [(c.name, _DTYPES[c.dtype]) for c in columns])
+        return columns, table.select(schema.names).cast(schema)
+
+    def _resolve(self, plan: FeaturePlan, size: int) -> list[FeatureColumn]:
+        columns: list[FeatureColumn] = []
+        for slot in plan.layout:
+            if isinstance(slot, FeatureColumn):
+                columns.append(slot)
+                continue
+            threshold = _min_persons(slot.item.min_prevalence, size)
+            sql = render(prevalence_query(slot, threshold), self.engine.dialect)
+            concept_ids = [int(row[0]) for row in self.engine.fetch_rows(sql)]
+            step, table, resolved = resolve_domain(slot, concept_ids)
+            if step is not None and table is not None:
+                self.run_steps([step])
+                plan.tables.append(table)
+            columns += resolved
+        return columns
+
+
+def _min_persons(fraction: float, size: int) -> int:
+    """Smallest count of index events that reaches prevalence ``fraction`` (at least 1)."""
+    return max(1, -(-round(fraction * size * 1e9) // 10**9))
+
+
+def _check_names(columns: list[FeatureColumn]) -> None:
+    seen = {name for name, _ in _SURVIVAL_SCHEMA}
+    for column in columns:
+        if column.name in seen:
+            raise CohortError(
+                f"two features would both be called '{column.name}'; rename a concept-set feature"
+            )
+        seen.add(column.name)
+
+
+def _counts(dataset: pa.Table) -> dict[str, Any]:
+    events = dataset.column("event").to_pylist()
+    persons = len(set(dataset.column("person_id").to_pylist()))
+    by_code: dict[str, int] = {}
+    for code in events:
+        by_code[str(code)] = by_code.get(str(code), 0) + 1
+    return {
+        "persons": persons,
+        "index_events": dataset.num_rows,
+        "events": dict(sorted(by_code.items())),
+        "features": dataset.num_columns - len(_SURVIVAL_SCHEMA),
+    }
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("prognosis", "duckdb", "sqlglot", "pyarrow", "pydantic", "psycopg"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _manifest(
+    definition: CohortDefinition,
+    definition_path: str | None,
+    source: Source,
+    dialect: str,
+    today: dt.date,
+    counts: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "cohort": definition.name,
+        "definition": {
+            "path": definition_path,
+            "sha256": definition_hash(definition),
+            "content": definition.model_dump(mode="json"),
+        },
+        "source": source.describe(),
+        "engine": dialect,
+        "build_date": today.isoformat(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "counts": counts,
+        "versions": _versions(),
+    }
+
+
+def _write(
+    out_dir: Path,
+    dataset: pa.Table,
+    features: list[dict[str, Any]],
+    attrition: list[dict[str, Any]],
+    manifest: dict[str, Any],
+) -> None:
+    with atomic_directory(Path(out_dir)) as folder:
+        pq.write_table(dataset, folder / "dataset.parquet")
+        _dump(folder / "features.json", features)
+        _dump(folder / "attrition.json", attrition)
+        manifest["files"] = {
+            name: _sha256(folder / name)
+            for name in ("dataset.parquet", "features.json", "attrition.json")
+        }
+        _dump(folder / "manifest.json", manifest)
+
+
+def _dump(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

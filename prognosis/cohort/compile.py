@@ -1,0 +1,351 @@
+"""Compile a :class:`CohortDefinition` into SQL steps.
+
+Steps are written once, in DuckDB's dialect, parsed by sqlglot and rendered for the engine
+(DuckDB, PostgreSQL, Spark, ...). Each step creates one work table. Day offsets are always
+``DATE_DIFF('day', index_date, event_date)``, so windows are integer comparisons everywhere.
+
+Follow-up, event and censoring (all in days after index, both ends of windows inclusive):
+
+* follow-up ends at the earliest of observation-period end, death, time-at-risk end and the
+  data cut-off; a person whose follow-up ends before the time-at-risk start is not at risk;
+* the event is the first outcome (1) or competing event (2, 3, ... in definition order) inside
+  ``[time_at_risk.start, follow-up end]``; on the same day the outcome wins, then the listed order;
+* ``time`` is the day of that event, else the follow-up end; ``censor_reason`` names what ended
+  follow-up (ties: death, observation_end, data_cutoff, time_at_risk_end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prognosis.cohort.definition import CohortDefinition, Domain, Occurrence, Window
+from prognosis.cohort.sql import Step, between, days, in_set
+
+__all__ = [
+    "AttritionStep",
+    "all_attrition",
+    "attrition_query",
+    "cohort_steps",
+]
+
+BIG = 999_999  # days; later than any time-at-risk end
+
+
+@dataclass(frozen=True)
+class AttritionStep:
+    """A row of the attrition table: a condition on the candidates table, applied cumulatively."""
+
+    name: str
+    description: str
+    condition: str
+
+
+def cohort_steps(definition: CohortDefinition) -> list[Step]:
+    """The steps from staging views to the ``cohort`` table (one row per person and index)."""
+    steps = [_concept_sets(definition), _index_events(definition), _base(definition)]
+    steps += [_rule_counts(definition, i) for i in range(len(definition.rules))]
+    steps.append(_event_days("outcome_days", "first outcome", definition.outcome, definition))
+    if definition.outcome.exclude_prior is not None:
+        steps.append(_prior_outcome(definition))
+    for number, event in enumerate(definition.competing_events, start=2):
+        steps.append(
+            _event_days(f"competing_{number}_days", f"first {event.name}", event, definition)
+        )
+    steps += [_death_days(), _candidates(definition), _cohort(definition)]
+    return steps
+
+
+def _concept_sets(definition: CohortDefinition) -> Step:
+    parts = []
+    for name, concept_set in definition.concept_sets.items():
+        roots = " UNION ALL ".join(
+            f"SELECT CAST({cid} AS BIGINT) AS root_id, CAST({cid} AS BIGINT) AS concept_id"
+            for cid in concept_set.include
+        )
+        members = f"({roots})"
+        if concept_set.descendants:
+            ids = ", ".join(map(str, concept_set.include))
+            members = (
+                f"({roots} UNION ALL SELECT ancestor_concept_id AS root_id, "
+                f"descendant_concept_id AS concept_id FROM stg_concept_ancestor "
+                f"WHERE ancestor_concept_id IN ({ids}) AND descendant_concept_id IS NOT NULL)"
+            )
+        excluded = _excluded(concept_set.exclude, concept_set.exclude_descendants)
+        parts.append(
+            f"SELECT DISTINCT '{name}' AS concept_set, m.root_id, m.concept_id "
+            f"FROM {members} AS m WHERE {excluded}"
+        )
+    return Step("concept_sets", "resolve concept sets", " UNION ALL ".join(parts))
+
+
+def _excluded(ids: list[int], descendants: bool) -> str:
+    if not ids:
+        return "TRUE"
+    listed = ", ".join(map(str, ids))
+    condition = f"m.concept_id NOT IN ({listed})"
+    if descendants:
+        condition += (
+            " AND m.concept_id NOT IN (SELECT descendant_concept_id FROM stg_concept_ancestor "
+            f"WHERE ancestor_concept_id IN ({listed}) AND descendant_concept_id IS NOT NULL)"
+        )
+    return condition
+
+
+def _index_events(definition: CohortDefinition) -> Step:
+    index = definition.index
+    table = f"stg_{index.domain.value}"
+    select = f"""
+WITH records AS (
+  SELECT e.person_id, e.event_date AS index_date
+  FROM {table} AS e
+  WHERE {in_set("e.concept_id", index.concept_set)} AND e.event_date IS NOT NULL
+    AND e.person_id IN (SELECT person_id FROM stg_person)
+  GROUP BY e.person_id, e.event_date
+), ranked AS (
+  SELECT person_id, index_date,
+    ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY index_date) AS occurrence
+  FROM records
+), periods AS (
+  SELECT r.person_id, r.index_date, MIN(op.start_date) AS obs_start, MAX(op.end_date) AS obs_end
+  FROM ranked AS r JOIN stg_observation_period AS op
+    ON op.person_id = r.person_id AND op.start_date <= r.index_date
+    AND r.index_date <= op.end_date
+  GROUP BY r.person_id, r.index_date
+)
+SELECT r.person_id, r.index_date, r.occurrence, pr.obs_start, pr.obs_end,
+  p.year_of_birth, p.gender_concept_id,
+  EXTRACT(YEAR FROM r.index_date) - p.year_of_birth AS age
+FROM ranked AS r
+JOIN stg_person AS p ON p.person_id = r.person_id
+LEFT JOIN periods AS pr ON pr.person_id = r.person_id AND pr.index_date = r.index_date"""
+    return Step("index_events", "find index events", select)
+
+
+def index_flags(definition: CohortDefinition) -> list[AttritionStep]:
+    """Conditions on ``index_events`` alone, in attrition order."""
+    index = definition.index
+    steps = [
+        AttritionStep(
+            "index_events",
+            f"Index events: {index.concept_set} in {index.domain.value}",
+            "TRUE",
+        )
+    ]
+    if index.occurrence is Occurrence.FIRST:
+        steps.append(
+            AttritionStep("first_occurrence", "First occurrence per person", "occurrence = 1")
+        )
+    steps.append(
+        AttritionStep(
+            "in_observation", "Index date inside an observation period", "obs_start IS NOT NULL"
+        )
+    )
+    if index.min_prior_observation:
+        steps.append(
+            AttritionStep(
+                "prior_observation",
+                f"At least {index.min_prior_observation} days of prior observation",
+                f"{days('index_date', 'obs_start')} >= {index.min_prior_observation}",
+            )
+        )
+    if index.age.min is not None or index.age.max is not None:
+        window = Window(start=index.age.min, end=index.age.max)
+        steps.append(AttritionStep("age", f"Age at index {_range(window)}", between("age", window)))
+    if index.dates.start is not None or index.dates.end is not None:
+        conditions = []
+        if index.dates.start:
+            conditions.append(f"index_date >= DATE '{index.dates.start.isoformat()}'")
+        if index.dates.end:
+            conditions.append(f"index_date <= DATE '{index.dates.end.isoformat()}'")
+        steps.append(
+            AttritionStep(
+                "index_dates",
+                f"Index date from {index.dates.start or 'any'} to {index.dates.end or 'any'}",
+                " AND ".join(conditions),
+            )
+        )
+    return steps
+
+
+def _range(window: Window) -> str:
+    low = "" if window.start is None else str(window.start)
+    high = "" if window.end is None else str(window.end)
+    return f"[{low}, {high}]"
+
+
+def _base(definition: CohortDefinition) -> Step:
+    condition = " AND ".join(f"({s.condition})" for s in index_flags(definition))
+    return Step(
+        "base",
+        "apply index criteria",
+        f"SELECT person_id, index_date FROM index_events WHERE {condition}",
+    )
+
+
+def _count_in_window(
+    name: str, description: str, domain: Domain, concept_set: str | None, window: Window
+) -> Step:
+    select = f"""
+SELECT b.person_id, b.index_date, COUNT(*) AS n
+FROM base AS b JOIN stg_{domain.value} AS e ON e.person_id = b.person_id
+WHERE {in_set("e.concept_id", concept_set)}
+  AND {between(days("e.event_date", "b.index_date"), window)}
+GROUP BY b.person_id, b.index_date"""
+    return Step(name, description, select)
+
+
+def _rule_counts(definition: CohortDefinition, position: int) -> Step:
+    rule = definition.rules[position]
+    return _count_in_window(
+        f"rule_{position}", f"rule '{rule.name}'", rule.domain, rule.concept_set, rule.window
+    )
+
+
+def _prior_outcome(definition: CohortDefinition) -> Step:
+    outcome = definition.outcome
+    lookback = outcome.exclude_prior.lookback if outcome.exclude_prior else None
+    window = Window(start=None if lookback is None else -lookback, end=-1)
+    return _count_in_window(
+        "prior_outcome", "outcome before index", outcome.domain, outcome.concept_set, window
+    )
+
+
+def _event_days(name: str, description: str, event, definition: CohortDefinition) -> Step:
+    tar = definition.outcome.time_at_risk
+    offset = days("e.event_date", "b.index_date")
+    select = f"""
+SELECT b.person_id, b.index_date, MIN({offset}) AS days
+FROM base AS b JOIN stg_{event.domain.value} AS e ON e.person_id = b.person_id
+WHERE {in_set("e.concept_id", event.concept_set)} AND {offset} >= {tar.start}
+  AND {offset} <= {tar.end}
+GROUP BY b.person_id, b.index_date"""
+    return Step(name, description, select)
+
+
+def _death_days() -> Step:
+    return Step(
+        "death_dates",
+        "death dates",
+        "SELECT person_id, MIN(event_date) AS death_date FROM stg_death "
+        "WHERE event_date IS NOT NULL GROUP BY person_id",
+    )
+
+
+def follow_up_flags(definition: CohortDefinition) -> list[AttritionStep]:
+    """Conditions that need rules, prior outcomes and follow-up, in attrition order."""
+    steps = []
+    for position, rule in enumerate(definition.rules):
+        conditions = []
+        if rule.min_count is not None:
+            conditions.append(f"COALESCE(rule_{position}, 0) >= {rule.min_count}")
+        if rule.max_count is not None:
+            conditions.append(f"COALESCE(rule_{position}, 0) <= {rule.max_count}")
+        text = rule.description or _rule_text(rule)
+        steps.append(AttritionStep(rule.name, text, " AND ".join(conditions)))
+    if definition.outcome.exclude_prior is not None:
+        steps.append(
+            AttritionStep(
+                "no_prior_outcome", "No outcome before index", "COALESCE(prior_outcome, 0) = 0"
+            )
+        )
+    tar = definition.outcome.time_at_risk
+    steps.append(
+        AttritionStep(
+            "at_risk", f"Still observed and alive on day {tar.start}", f"follow_up >= {tar.start}"
+        )
+    )
+    return steps
+
+
+def _rule_text(rule) -> str:
+    counts = []
+    if rule.min_count is not None:
+        counts.append(f"at least {rule.min_count}")
+    if rule.max_count is not None:
+        counts.append(f"at most {rule.max_count}")
+    return (
+        f"{' and '.join(counts)} records of {rule.concept_set} in {rule.domain.value} "
+        f"{rule.window.describe()}"
+    )
+
+
+def _candidates(definition: CohortDefinition) -> Step:
+    tar = definition.outcome.time_at_risk
+    cutoff = definition.censoring.data_cutoff
+    cutoff_days = "CAST(NULL AS INTEGER)"
+    if cutoff:
+        cutoff_days = days(f"DATE '{cutoff.isoformat()}'", "i.index_date")
+    joins = [
+        _join("outcome_days", "o1"),
+        "LEFT JOIN death_dates AS d ON d.person_id = i.person_id",
+    ]
+    columns = ["o1.days AS event_1_days"]
+    for position in range(len(definition.rules)):
+        joins.append(_join(f"rule_{position}", f"r{position}"))
+        columns.append(f"r{position}.n AS rule_{position}")
+    if definition.outcome.exclude_prior is not None:
+        joins.append(_join("prior_outcome", "po"))
+        columns.append("po.n AS prior_outcome")
+    for number in range(2, len(definition.competing_events) + 2):
+        joins.append(_join(f"competing_{number}_days", f"o{number}"))
+        columns.append(f"o{number}.days AS event_{number}_days")
+    numbers = range(1, len(definition.competing_events) + 2)
+    first_event = "LEAST(" + ", ".join(f"COALESCE(event_{n}_days, {BIG})" for n in numbers) + ")"
+    which = " ".join(f"WHEN event_{n}_days = first_event THEN {n}" for n in numbers)
+    select = f"""
+WITH days AS (
+  SELECT i.*, {", ".join(columns)},
+    {days("i.obs_end", "i.index_date")} AS obs_end_days,
+    {days("d.death_date", "i.index_date")} AS death_days,
+    {cutoff_days} AS cutoff_days
+  FROM index_events AS i
+  {" ".join(joins)}
+), follow AS (
+  SELECT *, LEAST(obs_end_days, {tar.end}, death_days, cutoff_days) AS follow_up,
+    {first_event} AS first_event
+  FROM days
+)
+SELECT *,
+  CASE WHEN first_event > follow_up THEN 0 {which} END AS event,
+  LEAST(first_event, follow_up) AS time,
+  CASE WHEN first_event <= follow_up THEN ''
+    WHEN follow_up = death_days THEN 'death'
+    WHEN follow_up = obs_end_days THEN 'observation_end'
+    WHEN follow_up = cutoff_days THEN 'data_cutoff'
+    ELSE 'time_at_risk_end' END AS censor_reason
+FROM follow"""
+    return Step("candidates", "compute follow-up, events and censoring", select)
+
+
+def _join(table: str, alias: str) -> str:
+    return (
+        f"LEFT JOIN {table} AS {alias} ON {alias}.person_id = i.person_id "
+        f"AND {alias}.index_date = i.index_date"
+    )
+
+
+def all_attrition(definition: CohortDefinition) -> list[AttritionStep]:
+    return index_flags(definition) + follow_up_flags(definition)
+
+
+def _cohort(definition: CohortDefinition) -> Step:
+    condition = " AND ".join(f"({s.condition})" for s in all_attrition(definition))
+    return Step(
+        "cohort",
+        "select the cohort",
+        "SELECT person_id, index_date, time, event, censor_reason, age, gender_concept_id "
+        f"FROM candidates WHERE {condition}",
+    )
+
+
+def attrition_query(definition: CohortDefinition) -> tuple[list[AttritionStep], str]:
+    """One query counting persons and index events left after each cumulative step."""
+    steps = all_attrition(definition)
+    items = []
+    conditions: list[str] = []
+    for position, step in enumerate(steps):
+        conditions.append(f"({step.condition})")
+        where = " AND ".join(conditions)
+        items.append(f"COUNT(DISTINCT CASE WHEN {where} THEN person_id END) AS p{position}")
+        items.append(f"COUNT(CASE WHEN {where} THEN 1 END) AS e{position}")
+    return steps, f"SELECT {', '.join(items)} FROM candidates"

@@ -1,0 +1,299 @@
+"""Compile feature items into SQL over the ``cohort`` table, and describe every column.
+
+Each (item, window) becomes one long work table ``(person_id, index_date[, concept_id], n,
+last_value)`` counted from records inside the window. Concept-set and demographic features are
+known at compile time; domain-wide features need the cohort first, to find the concepts seen in
+at least ``min_prevalence`` of it, and are then pivoted to one column per concept.
+Absent records give presence 0 and count 0; a measurement with no value in the window gives a
+missing ``last`` (the model layer decides what to do with it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prognosis.cohort.definition import (
+    CohortDefinition,
+    ConceptSetFeature,
+    DemographicsFeature,
+    Domain,
+    DomainFeature,
+    IndexConceptFeature,
+    Statistic,
+    Window,
+)
+from prognosis.cohort.sql import Step, between, days, in_set
+
+__all__ = [
+    "DomainSlot",
+    "FeatureColumn",
+    "FeaturePlan",
+    "FeatureTable",
+    "dataset_query",
+    "plan_features",
+    "prevalence_query",
+    "resolve_domain",
+]
+
+MALE, FEMALE = 8507, 8532
+
+_PREFIX = {
+    Domain.CONDITION: "condition",
+    Domain.DRUG: "drug",
+    Domain.PROCEDURE: "procedure",
+    Domain.MEASUREMENT: "measurement",
+    Domain.OBSERVATION: "observation",
+    Domain.VISIT: "visit",
+}
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """One dataset column: its SQL, and what it means (written to ``features.json``)."""
+
+    name: str
+    expression: str
+    kind: str
+    statistic: str
+    dtype: str  # "int32" or "float64"
+    domain: str | None = None
+    concept_ids: tuple[int, ...] = ()
+    concept_set: str | None = None
+    window: str | None = None
+    window_days: tuple[int | None, int | None] | None = None
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """A work table joined onto ``cohort`` in the final query."""
+
+    name: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class DomainSlot:
+    """A domain-wide item and window, waiting for its concepts to be chosen by prevalence."""
+
+    item: DomainFeature
+    window_name: str
+    window: Window
+    long_table: str
+
+
+@dataclass
+class FeaturePlan:
+    """Feature work tables, and the column layout in definition order."""
+
+    steps: list[Step] = field(default_factory=list)
+    tables: list[FeatureTable] = field(default_factory=list)
+    layout: list[FeatureColumn | DomainSlot] = field(default_factory=list)
+
+
+def plan_features(definition: CohortDefinition) -> FeaturePlan:
+    """Steps and columns for every feature item of the definition."""
+    plan = FeaturePlan()
+    features = definition.features
+    for position, item in enumerate(features.items):
+        if isinstance(item, DemographicsFeature):
+            plan.layout += _demographics(item)
+        elif isinstance(item, IndexConceptFeature):
+            _index_concept(definition, plan)
+        else:
+            for window_name in item.windows:
+                window = features.windows[window_name]
+                table = f"fx_{position}_{window_name}"
+                plan.steps.append(_long_step(table, item, window_name, window))
+                if isinstance(item, ConceptSetFeature):
+                    plan.tables.append(FeatureTable(table, table))
+                    plan.layout += _concept_set_columns(
+                        definition, item, window_name, window, table
+                    )
+                else:
+                    plan.layout.append(DomainSlot(item, window_name, window, table))
+    return plan
+
+
+def _demographics(item: DemographicsFeature) -> list[FeatureColumn]:
+    columns = []
+    if item.age:
+        columns.append(
+            FeatureColumn("age", "CAST(c.age AS INTEGER)", "demographics", "age", "int32")
+        )
+    if item.sex:
+        sex = (
+            f"CAST(CASE c.gender_concept_id WHEN {MALE} THEN 1 WHEN {FEMALE} THEN 0 END AS INTEGER)"
+        )
+        columns.append(FeatureColumn("sex_male", sex, "demographics", "sex", "int32"))
+    return columns
+
+
+def _index_concept(definition: CohortDefinition, plan: FeaturePlan) -> None:
+    index = definition.index
+    roots = definition.concept_sets[index.concept_set].include
+    flags = ", ".join(
+        f"MAX(CASE WHEN s.root_id = {root} THEN 1 ELSE 0 END) AS index_{root}" for root in roots
+    )
+    select = f"""
+SELECT c.person_id, c.index_date, {flags}
+FROM cohort AS c
+JOIN stg_{index.domain.value} AS e ON e.person_id = c.person_id AND e.event_date = c.index_date
+JOIN concept_sets AS s ON s.concept_set = '{index.concept_set}' AND s.concept_id = e.concept_id
+GROUP BY c.person_id, c.index_date"""
+    plan.steps.append(Step("fx_index_concept", "which index concept", select))
+    plan.tables.append(FeatureTable("fx_index_concept", "fx_index_concept"))
+    for root in roots:
+        plan.layout.append(
+            FeatureColumn(
+                f"index_{root}",
+                f"CAST(COALESCE(fx_index_concept.index_{root}, 0) AS INTEGER)",
+                "index_concept",
+                "presence",
+                "int32",
+                domain=index.domain.value,
+                concept_ids=(root,),
+                concept_set=index.concept_set,
+                window="index",
+                window_days=(0, 0),
+            )
+        )
+
+
+def _long_step(
+    table: str, item: ConceptSetFeature | DomainFeature, window_name: str, window: Window
+) -> Step:
+    by_concept = isinstance(item, DomainFeature)
+    key = "c.person_id, c.index_date" + (", e.concept_id" if by_concept else "")
+    concept_set = item.concept_set if isinstance(item, ConceptSetFeature) else None
+    where = (
+        f"{in_set('e.concept_id', concept_set)} AND "
+        f"{between(days('e.event_date', 'c.index_date'), window)}"
+    )
+    source = f"cohort AS c JOIN stg_{item.domain.value} AS e ON e.person_id = c.person_id"
+    if Statistic.LAST in item.statistics:
+        inner = (
+            f"SELECT {key}, e.value, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY "
+            "CASE WHEN e.value IS NULL THEN 1 ELSE 0 END, e.event_date DESC, e.value DESC) AS rn "
+            f"FROM {source} WHERE {where}"
+        )
+        outer_key = "person_id, index_date" + (", concept_id" if by_concept else "")
+        select = (
+            f"SELECT {outer_key}, COUNT(*) AS n, "
+            "MAX(CASE WHEN rn = 1 THEN value END) AS last_value "
+            f"FROM ({inner}) AS ranked GROUP BY {outer_key}"
+        )
+    else:
+        select = f"SELECT {key}, COUNT(*) AS n FROM {source} WHERE {where} GROUP BY {key}"
+    what = getattr(item, "name", item.domain.value)
+    return Step(table, f"feature {what} in window {window_name}", select)
+
+
+_SUFFIX = {Statistic.PRESENCE: "", Statistic.COUNT: "_count", Statistic.LAST: "_last"}
+
+
+def _value(statistic: Statistic, count: str, last: str) -> tuple[str, str]:
+    if statistic is Statistic.PRESENCE:
+        return f"CAST(CASE WHEN COALESCE({count}, 0) > 0 THEN 1 ELSE 0 END AS INTEGER)", "int32"
+    if statistic is Statistic.COUNT:
+        return f"CAST(COALESCE({count}, 0) AS INTEGER)", "int32"
+    return f"CAST({last} AS DOUBLE)", "float64"
+
+
+def _concept_set_columns(
+    definition: CohortDefinition,
+    item: ConceptSetFeature,
+    window_name: str,
+    window: Window,
+    table: str,
+) -> list[FeatureColumn]:
+    columns = []
+    for statistic in item.statistics:
+        expression, dtype = _value(statistic, f"{table}.n", f"{table}.last_value")
+        columns.append(
+            FeatureColumn(
+                f"{item.name}_{window_name}{_SUFFIX[statistic]}",
+                expression,
+                "concept_set",
+                statistic.value,
+                dtype,
+                domain=item.domain.value,
+                concept_ids=tuple(definition.concept_sets[item.concept_set].include),
+                concept_set=item.concept_set,
+                window=window_name,
+                window_days=(window.start, window.end),
+            )
+        )
+    return columns
+
+
+def prevalence_query(slot: DomainSlot, min_persons: int) -> str:
+    """Concept ids recorded for at least ``min_persons`` index events in the window."""
+    return (
+        f"SELECT concept_id FROM {slot.long_table} WHERE concept_id IS NOT NULL "
+        f"GROUP BY concept_id HAVING COUNT(*) >= {min_persons} ORDER BY concept_id"
+    )
+
+
+def resolve_domain(
+    slot: DomainSlot, concept_ids: list[int]
+) -> tuple[Step | None, FeatureTable | None, list[FeatureColumn]]:
+    """Pivot a domain slot to one column per chosen concept and statistic."""
+    if not concept_ids:
+        return None, None, []
+    item = slot.item
+    wide = f"{slot.long_table}_wide"
+    prefix = _PREFIX[item.domain]
+    aggregates, columns = [], []
+    for concept_id in concept_ids:
+        for statistic in item.statistics:
+            name = f"{prefix}_{concept_id}_{slot.window_name}{_SUFFIX[statistic]}"
+            if statistic is Statistic.LAST:
+                aggregates.append(
+                    f"MAX(CASE WHEN concept_id = {concept_id} THEN last_value END) AS {name}"
+                )
+            else:
+                aggregates.append(
+                    f"SUM(CASE WHEN concept_id = {concept_id} THEN n ELSE 0 END) AS {name}"
+                )
+            expression, dtype = _value(statistic, f"{wide}.{name}", f"{wide}.{name}")
+            columns.append(
+                FeatureColumn(
+                    name,
+                    expression,
+                    "domain",
+                    statistic.value,
+                    dtype,
+                    domain=item.domain.value,
+                    concept_ids=(concept_id,),
+                    window=slot.window_name,
+                    window_days=(slot.window.start, slot.window.end),
+                )
+            )
+    ids = ", ".join(map(str, concept_ids))
+    select = (
+        f"SELECT person_id, index_date, {', '.join(aggregates)} FROM {slot.long_table} "
+        f"WHERE concept_id IN ({ids}) GROUP BY person_id, index_date"
+    )
+    step = Step(wide, f"pivot {item.domain.value} features in window {slot.window_name}", select)
+    return step, FeatureTable(wide, wide), columns
+
+
+def dataset_query(columns: list[FeatureColumn], tables: list[FeatureTable]) -> str:
+    """The final SELECT: survival columns, then every feature, ordered by person and index."""
+    items = [
+        "c.person_id",
+        "c.index_date",
+        "CAST(c.time AS INTEGER) AS time",
+        "CAST(c.event AS INTEGER) AS event",
+        "c.censor_reason",
+    ]
+    items += [f"{column.expression} AS {column.name}" for column in columns]
+    joins = [
+        f"LEFT JOIN {t.name} AS {t.alias} ON {t.alias}.person_id = c.person_id "
+        f"AND {t.alias}.index_date = c.index_date"
+        for t in tables
+    ]
+    return (
+        f"SELECT {', '.join(items)} FROM cohort AS c {' '.join(joins)} "
+        "ORDER BY c.person_id, c.index_date"
+    )

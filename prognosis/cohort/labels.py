@@ -1,0 +1,80 @@
+"""Human labels for features, from the source's ``concept`` table: what ``features.json`` holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prognosis.cohort.definition import CohortDefinition, Window
+from prognosis.cohort.engines import Engine
+from prognosis.cohort.features import FeatureColumn
+from prognosis.cohort.sql import render
+
+__all__ = ["describe_features", "feature_label"]
+
+
+def describe_features(
+    engine: Engine, definition: CohortDefinition, columns: list[FeatureColumn]
+) -> list[dict[str, Any]]:
+    """One entry per feature column: name, meaning, concepts, window and a readable label."""
+    names = _concept_names(engine, {cid for c in columns for cid in c.concept_ids})
+    described = []
+    for column in columns:
+        window = None
+        if column.window_days is not None:
+            start, end = column.window_days
+            window = {"name": column.window, "start": start, "end": end}
+        concepts = [{"concept_id": cid, "name": names.get(cid)} for cid in column.concept_ids]
+        described.append(
+            {
+                "name": column.name,
+                "kind": column.kind,
+                "statistic": column.statistic,
+                "dtype": column.dtype,
+                "domain": column.domain,
+                "concept_set": column.concept_set,
+                "concepts": concepts,
+                "window": window,
+                "label": feature_label(definition, column, names),
+            }
+        )
+    return described
+
+
+def _concept_names(engine: Engine, concept_ids: set[int]) -> dict[int, str]:
+    if not concept_ids:
+        return {}
+    ids = ", ".join(map(str, sorted(concept_ids)))
+    sql = f"SELECT concept_id, concept_name FROM stg_concept WHERE concept_id IN ({ids})"
+    return {int(cid): str(name) for cid, name in engine.fetch_rows(render(sql, engine.dialect))}
+
+
+_STATISTIC = {
+    "presence": "{what} {when}",
+    "count": "Number of {what} records {when}",
+    "last": "Last value of {what} {when}",
+}
+
+
+def feature_label(
+    definition: CohortDefinition, column: FeatureColumn, names: dict[int, str]
+) -> str:
+    """A plain-language label, e.g. 'Peptic ulcer from 365 days before index to 1 day before'."""
+    if column.statistic == "age":
+        return "Age at index (years)"
+    if column.statistic == "sex":
+        return "Male sex"
+    what = _what(definition, column, names)
+    if column.kind == "index_concept":
+        return f"Index {column.domain or 'event'}: {what}"
+    assert column.window_days is not None
+    window = Window(start=column.window_days[0], end=column.window_days[1])
+    return _STATISTIC[column.statistic].format(what=what, when=window.describe())
+
+
+def _what(definition: CohortDefinition, column: FeatureColumn, names: dict[int, str]) -> str:
+    if column.kind == "concept_set" and column.concept_set:
+        label = definition.concept_sets[column.concept_set].label
+        if label:
+            return label
+    found = [names.get(cid, f"concept {cid}") for cid in column.concept_ids]
+    return " or ".join(found)

@@ -1,0 +1,224 @@
+"""Map the source's physical OMOP tables onto clean, typed staging views.
+
+Every later step reads only the ``stg_*`` views, whose names, columns and types are fixed:
+whatever the case of the source's names (Eunomia's are upper case) or its column types
+(dates as text, ids as doubles, numbers as text), the compiled cohort SQL sees the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prognosis.cohort.definition import CohortDefinition, Domain
+from prognosis.cohort.engines import PhysicalTable
+from prognosis.cohort.quality_types import Finding
+from prognosis.exceptions import SourceError
+
+__all__ = ["EVENT_TABLES", "EventTable", "StagingView", "plan_staging", "standard_tables"]
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """How one OMOP event table maps to the staging columns."""
+
+    table: str
+    concept: str
+    date: str
+    record_id: str | None
+    value: str | None = None
+
+
+EVENT_TABLES: dict[Domain, EventTable] = {
+    Domain.CONDITION: EventTable(
+        "condition_occurrence",
+        "condition_concept_id",
+        "condition_start_date",
+        "condition_occurrence_id",
+    ),
+    Domain.DRUG: EventTable(
+        "drug_exposure", "drug_concept_id", "drug_exposure_start_date", "drug_exposure_id"
+    ),
+    Domain.PROCEDURE: EventTable(
+        "procedure_occurrence", "procedure_concept_id", "procedure_date", "procedure_occurrence_id"
+    ),
+    Domain.MEASUREMENT: EventTable(
+        "measurement",
+        "measurement_concept_id",
+        "measurement_date",
+        "measurement_id",
+        "value_as_number",
+    ),
+    Domain.OBSERVATION: EventTable(
+        "observation",
+        "observation_concept_id",
+        "observation_date",
+        "observation_id",
+        "value_as_number",
+    ),
+    Domain.VISIT: EventTable(
+        "visit_occurrence", "visit_concept_id", "visit_start_date", "visit_occurrence_id"
+    ),
+    Domain.DEATH: EventTable("death", "cause_concept_id", "death_date", None),
+}
+
+# staging column -> (source column, SQL type); None as source column: optional, NULL if absent
+_PERSON = {
+    "person_id": ("person_id", "BIGINT"),
+    "gender_concept_id": ("gender_concept_id", "BIGINT"),
+    "year_of_birth": ("year_of_birth", "INTEGER"),
+}
+_OBSERVATION_PERIOD = {
+    "person_id": ("person_id", "BIGINT"),
+    "start_date": ("observation_period_start_date", "DATE"),
+    "end_date": ("observation_period_end_date", "DATE"),
+}
+_CONCEPT = {"concept_id": ("concept_id", "BIGINT"), "concept_name": ("concept_name", "VARCHAR")}
+_ANCESTOR = {
+    "ancestor_concept_id": ("ancestor_concept_id", "BIGINT"),
+    "descendant_concept_id": ("descendant_concept_id", "BIGINT"),
+}
+
+
+@dataclass(frozen=True)
+class StagingView:
+    """One ``stg_*`` view: its name, its SELECT (DuckDB dialect) and the table it reads."""
+
+    name: str
+    select: str
+    table: str
+    empty: bool = False
+
+
+def standard_tables(schema: str = "cdm") -> dict[str, PhysicalTable]:
+    """The physical layout assumed when printing SQL without a source: standard OMOP names."""
+    tables: dict[str, PhysicalTable] = {}
+    specs = {"person": _PERSON, "observation_period": _OBSERVATION_PERIOD, "concept": _CONCEPT}
+    specs["concept_ancestor"] = _ANCESTOR
+    for name, spec in specs.items():
+        tables[name] = _standard(schema, name, [src for src, _ in spec.values()])
+    for event in EVENT_TABLES.values():
+        columns = ["person_id", event.concept, event.date, event.record_id, event.value]
+        tables[event.table] = _standard(schema, event.table, [c for c in columns if c])
+    return tables
+
+
+def _standard(schema: str, table: str, columns: list[str]) -> PhysicalTable:
+    return PhysicalTable(table, f"{schema}.{table}", {c: (c, "STANDARD") for c in columns})
+
+
+def plan_staging(
+    definition: CohortDefinition, tables: dict[str, PhysicalTable]
+) -> tuple[list[StagingView], list[Finding]]:
+    """The staging views this definition needs, checked against the source's tables."""
+    findings: list[Finding] = []
+    views = [
+        _view("stg_person", tables, "person", _PERSON),
+        _view("stg_observation_period", tables, "observation_period", _OBSERVATION_PERIOD),
+        _view("stg_concept", tables, "concept", _CONCEPT),
+    ]
+    if definition.uses_descendants():
+        views.append(_view("stg_concept_ancestor", tables, "concept_ancestor", _ANCESTOR))
+    death_is_event = Domain.DEATH in {definition.outcome.domain} | {
+        event.domain for event in definition.competing_events
+    }
+    for domain in sorted(definition.used_domains(), key=lambda d: d.value):
+        if domain is Domain.DEATH:
+            views.append(_death_view(tables, findings, required=death_is_event))
+        else:
+            views.append(_event_view(domain, tables))
+    return views, findings
+
+
+def _require(tables: dict[str, PhysicalTable], table: str) -> PhysicalTable:
+    if table not in tables:
+        available = ", ".join(sorted(tables)) or "none"
+        raise SourceError(
+            f"table '{table}' is missing from the source (tables found: {available}); "
+            "it is required by the OMOP CDM and by this cohort definition"
+        )
+    return tables[table]
+
+
+def _column(physical: PhysicalTable, column: str, sql_type: str) -> str:
+    if column not in physical.columns:
+        found = ", ".join(actual for actual, _ in physical.columns.values())
+        raise SourceError(
+            f"table '{physical.name}' has no column '{column}' (columns found: {found}); "
+            "rename or add it to follow the OMOP CDM"
+        )
+    actual, source_type = physical.columns[column]
+    quoted = '"' + actual.replace('"', '""') + '"'
+    if sql_type == "DOUBLE" and source_type in ("VARCHAR", "TEXT", "CHARACTER VARYING"):
+        return f"CAST(NULLIF(TRIM({quoted}), '') AS DOUBLE)"
+    if source_type == "STANDARD":
+        return quoted
+    return f"CAST({quoted} AS {sql_type})"
+
+
+def _view(
+    name: str, tables: dict[str, PhysicalTable], table: str, spec: dict[str, tuple[str, str]]
+) -> StagingView:
+    physical = _require(tables, table)
+    items = [f"{_column(physical, src, typ)} AS {col}" for col, (src, typ) in spec.items()]
+    return StagingView(name, f"SELECT {', '.join(items)} FROM {physical.reference}", table)
+
+
+def _event_view(domain: Domain, tables: dict[str, PhysicalTable]) -> StagingView:
+    event = EVENT_TABLES[domain]
+    physical = _require(tables, event.table)
+    items = [
+        f"{_column(physical, 'person_id', 'BIGINT')} AS person_id",
+        _concept_column(physical, event),
+        f"{_column(physical, event.date, 'DATE')} AS event_date",
+    ]
+    if event.value:
+        items.append(f"{_column(physical, event.value, 'DOUBLE')} AS value")
+    if event.record_id and event.record_id in physical.columns:
+        items.append(f"{_column(physical, event.record_id, 'BIGINT')} AS record_id")
+    else:
+        items.append("CAST(NULL AS BIGINT) AS record_id")
+    return StagingView(
+        f"stg_{domain.value}", f"SELECT {', '.join(items)} FROM {physical.reference}", event.table
+    )
+
+
+def _concept_column(physical: PhysicalTable, event: EventTable) -> str:
+    if event.table == "death" and event.concept not in physical.columns:
+        return "CAST(NULL AS BIGINT) AS concept_id"  # cause of death is optional in the CDM
+    return f"{_column(physical, event.concept, 'BIGINT')} AS concept_id"
+
+
+_EMPTY_DEATH = (
+    "SELECT CAST(NULL AS BIGINT) AS person_id, CAST(NULL AS BIGINT) AS concept_id, "
+    "CAST(NULL AS DATE) AS event_date, CAST(NULL AS BIGINT) AS record_id WHERE 1 = 0"
+)
+
+
+def _death_view(
+    tables: dict[str, PhysicalTable], findings: list[Finding], *, required: bool
+) -> StagingView:
+    """Death ends follow-up. A malformed death table only used for censoring is treated as
+    empty with a warning; where death is the outcome or a competing event, it is an error."""
+    physical = tables.get("death")
+    problem = _death_problem(physical)
+    if problem is None:
+        return _event_view(Domain.DEATH, tables)
+    if required:
+        raise SourceError(
+            f"{problem}; this definition uses death as an outcome or competing event, so it "
+            "cannot go on: repair the death table (person_id, death_date, cause_concept_id)"
+        )
+    findings.append(Finding("death", "*", f"{problem}; treated as empty"))
+    return StagingView("stg_death", _EMPTY_DEATH, "death", empty=True)
+
+
+def _death_problem(physical: PhysicalTable | None) -> str | None:
+    if physical is None:
+        return "table 'death' is missing from the source"
+    missing = [c for c in ("person_id", "death_date") if c not in physical.columns]
+    if not missing:
+        return None
+    found = ", ".join(actual for actual, _ in physical.columns.values())
+    headerish = all(name.startswith("column") for name in physical.columns)
+    why = " (it looks like a CSV header imported as a data row)" if headerish else ""
+    return f"table 'death' is malformed: no column {', '.join(missing)}; columns are {found}{why}"

