@@ -7,8 +7,6 @@ Outputs (written atomically into ``out_dir``): ``dataset.parquet``, ``features.j
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import platform
 import time
 import warnings
@@ -21,7 +19,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prognosis.atomic import atomic_directory
 from prognosis.cohort.compile import attrition_query, cohort_steps
 from prognosis.cohort.definition import CohortDefinition, definition_hash
 from prognosis.cohort.engines import Engine, PhysicalTable, open_engine
@@ -41,6 +38,7 @@ from prognosis.cohort.sources import Source
 from prognosis.cohort.sql import Step, create_table, render
 from prognosis.cohort.staging import StagingView, plan_staging, standard_tables
 from prognosis.exceptions import DataQualityWarning, PrognosisError, SourceError
+from prognosis.outputs import atomic_directory, sha256_file, write_json
 
 __all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script"]
 
@@ -346,22 +344,11 @@ def _write(
 ) -> None:
     with atomic_directory(Path(out_dir)) as folder:
         pq.write_table(dataset, folder / "dataset.parquet")
-        _dump(folder / "features.json", features)
-        _dump(folder / "attrition.json", attrition)
+        write_json(folder / "features.json", features)
+        write_json(folder / "attrition.json", attrition)
         manifest["files"] = {
-            name: _sha256(folder / name)
+            name: sha256_file(folder / name)
             for name in ("dataset.parquet", "features.json", "attrition.json")
         }
-        _dump(folder / "manifest.json", manifest)
+        write_json(folder / "manifest.json", manifest)
 
-
-def _dump(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

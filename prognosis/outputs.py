@@ -1,4 +1,4 @@
-"""Atomic outputs: write everything into a temporary sibling, then rename it into place.
+"""Writing outputs: atomically (a temporary sibling renamed into place), as JSON, with hashes.
 
 A failure part-way leaves the previous output (or nothing) behind, never a half-written one.
 """
@@ -6,13 +6,16 @@ A failure part-way leaves the previous output (or nothing) behind, never a half-
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_directory", "atomic_file"]
+__all__ = ["atomic_directory", "atomic_file", "sha256_file", "write_json"]
 
 
 @contextlib.contextmanager
@@ -49,3 +52,17 @@ def atomic_file(target: Path) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Pretty, UTF-8 JSON with a trailing newline."""
+    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
