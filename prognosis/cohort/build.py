@@ -43,6 +43,7 @@ from prognosis.outputs import atomic_directory, sha256_file, write_json
 __all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script"]
 
 Progress = Callable[[str], None]
+ConceptChooser = Callable[[DomainSlot], list[int]]
 
 _SURVIVAL_SCHEMA = [
     ("person_id", pa.int64()),
@@ -123,7 +124,7 @@ def build_cohort(
     today = today or dt.date.today()
     say(f"open {source.describe()}")
     with open_engine(source) as engine:
-        runner = _Runner(engine, say)
+        runner = StepRunner(engine, say)
         findings = runner.stage(definition, today)
         runner.run_steps(cohort_steps(definition))
         attrition = runner.attrition(definition)
@@ -149,8 +150,11 @@ def build_cohort(
     )
 
 
-class _Runner:
-    """Runs steps on one engine, reporting each."""
+_COUNT_PERSONS = "SELECT COUNT(*) FROM stg_person"
+
+
+class StepRunner:
+    """Runs a definition's steps on one engine, reporting each (shared with person scoring)."""
 
     def __init__(self, engine: Engine, say: Progress) -> None:
         self.engine = engine
@@ -164,13 +168,20 @@ class _Runner:
                 f"step '{description}' failed on {self.engine.dialect}: {error}"
             ) from None
 
-    def stage(self, definition: CohortDefinition, today: dt.date) -> list[Finding]:
+    def stage(
+        self, definition: CohortDefinition, today: dt.date, *, person_id: int | None = None
+    ) -> list[Finding]:
+        """Create the staging views (for one person only, when ``person_id`` is given)."""
         self.say("check tables and columns")
         views, findings = plan_staging(definition, self.engine.tables())
+        if person_id is not None:
+            views = [_for_person(view, person_id) for view in views]
         for view in views:
             self._run(
                 f"staging {view.table}", _create_view(view.name, view.select, self.engine.dialect)
             )
+        if person_id is not None and not self.engine.fetch_rows(_COUNT_PERSONS)[0][0]:
+            raise CohortError(f"person {person_id} is not in table 'person' of the source")
         self.say("check data quality")
         quality, duplicated = check_sources(self.engine, views, today)
         findings += quality
@@ -243,11 +254,14 @@ class _Runner:
             raise CohortError(f"cohort '{definition.name}' is empty; attrition:\n{lines}")
         return table
 
-    def features(self, definition: CohortDefinition) -> tuple[list[FeatureColumn], pa.Table]:
+    def features(
+        self, definition: CohortDefinition, choose: ConceptChooser | None = None
+    ) -> tuple[list[FeatureColumn], pa.Table]:
+        """Feature steps, then the dataset. ``choose`` picks domain-wide concepts (default: by
+        prevalence in the cohort)."""
         plan = plan_features(definition)
         self.run_steps(plan.steps)
-        (size,) = self.engine.fetch_rows("SELECT COUNT(*) FROM cohort")[0]
-        columns = self._resolve(plan, int(size))
+        columns = self._resolve(plan, choose or self._by_prevalence)
         _check_names(columns)
         self.say("assemble dataset")
         sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
@@ -255,21 +269,31 @@ class _Runner:
         schema = pa.schema(_SURVIVAL_SCHEMA + [(c.name, _DTYPES[c.dtype]) for c in columns])
         return columns, table.select(schema.names).cast(schema)
 
-    def _resolve(self, plan: FeaturePlan, size: int) -> list[FeatureColumn]:
+    def _by_prevalence(self, slot: DomainSlot) -> list[int]:
+        (size,) = self.engine.fetch_rows("SELECT COUNT(*) FROM cohort")[0]
+        threshold = _min_persons(slot.item.min_prevalence, int(size))
+        sql = render(prevalence_query(slot, threshold), self.engine.dialect)
+        return [int(row[0]) for row in self.engine.fetch_rows(sql)]
+
+    def _resolve(self, plan: FeaturePlan, choose: ConceptChooser) -> list[FeatureColumn]:
         columns: list[FeatureColumn] = []
         for slot in plan.layout:
             if isinstance(slot, FeatureColumn):
                 columns.append(slot)
                 continue
-            threshold = _min_persons(slot.item.min_prevalence, size)
-            sql = render(prevalence_query(slot, threshold), self.engine.dialect)
-            concept_ids = [int(row[0]) for row in self.engine.fetch_rows(sql)]
-            step, table, resolved = resolve_domain(slot, concept_ids)
+            step, table, resolved = resolve_domain(slot, choose(slot))
             if step is not None and table is not None:
                 self.run_steps([step])
                 plan.tables.append(table)
             columns += resolved
         return columns
+
+
+def _for_person(view: StagingView, person_id: int) -> StagingView:
+    if view.table in ("concept", "concept_ancestor"):
+        return view
+    select = f"SELECT * FROM ({view.select}) AS v WHERE v.person_id = {int(person_id)}"
+    return StagingView(view.name, select, view.table, view.empty)
 
 
 def _min_persons(fraction: float, size: int) -> int:

@@ -1,0 +1,89 @@
+"""One patient's features, straight from the CDM, without building the whole cohort.
+
+The cohort definition runs with every staging view restricted to that person. Without an index
+date, the person must qualify for the cohort (their index is the definition's); with one, the
+features are measured before that date, whether or not the person would qualify. Domain-wide
+features use the concepts the model was trained on, not a new prevalence selection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from prognosis.cohort.build import CohortError, ConceptChooser, StepRunner
+from prognosis.cohort.compile import attrition_query, cohort_steps
+from prognosis.cohort.definition import CohortDefinition
+from prognosis.cohort.engines import open_engine
+from prognosis.cohort.features import DomainSlot
+from prognosis.cohort.sources import Source
+from prognosis.cohort.sql import Step, render
+
+__all__ = ["person_features"]
+
+
+def person_features(
+    definition: CohortDefinition,
+    source: Source,
+    person_id: int,
+    *,
+    features: list[dict[str, Any]],
+    index_date: dt.date | None = None,
+) -> pd.DataFrame:
+    """A one-row dataset for ``person_id``, with the columns of the training dataset."""
+    with open_engine(source) as engine:
+        runner = StepRunner(engine, lambda _message: None)
+        runner.stage(definition, dt.date.today(), person_id=person_id)
+        if index_date is None:
+            runner.run_steps(cohort_steps(definition))
+            _require_member(runner, definition, person_id)
+        else:
+            runner.run_steps(cohort_steps(definition)[:1])  # the concept sets
+            runner.run_steps([_cohort_at(index_date)])
+        _, table = runner.features(definition, _trained_concepts(features))
+    return table.to_pandas()
+
+
+def _cohort_at(index_date: dt.date) -> Step:
+    day = f"DATE '{index_date.isoformat()}'"
+    return Step(
+        "cohort",
+        "the person at the given index date",
+        f"SELECT person_id, {day} AS index_date, CAST(NULL AS INTEGER) AS time, "
+        "CAST(NULL AS INTEGER) AS event, CAST(NULL AS VARCHAR) AS censor_reason, "
+        f"EXTRACT(YEAR FROM {day}) - year_of_birth AS age, gender_concept_id FROM stg_person",
+    )
+
+
+def _require_member(runner: StepRunner, definition: CohortDefinition, person_id: int) -> None:
+    if runner.engine.fetch_rows("SELECT COUNT(*) FROM cohort")[0][0]:
+        return
+    steps, sql = attrition_query(definition)
+    row = runner.engine.fetch_rows(render(sql, runner.engine.dialect))[0]
+    failed = next(
+        (step.description for position, step in enumerate(steps) if not row[2 * position]),
+        "the cohort criteria",
+    )
+    raise CohortError(
+        f"person {person_id} is not in cohort '{definition.name}' (fails: {failed}); "
+        "pass --index-date to score them at a date of your choice"
+    )
+
+
+def _trained_concepts(features: list[dict[str, Any]]) -> ConceptChooser:
+    def choose(slot: DomainSlot) -> list[int]:
+        return sorted(
+            {
+                concept["concept_id"]
+                for feature in features
+                if feature.get("kind") == "domain"
+                and feature.get("domain") == slot.item.domain.value
+                and (feature.get("window") or {}).get("name") == slot.window_name
+                for concept in feature.get("concepts", [])
+            }
+        )
+
+    return choose
+
