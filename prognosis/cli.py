@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prognosis.cohort import build_cohort, compile_script, load_definition, parse_source
@@ -19,11 +20,12 @@ __all__ = ["main"]
 
 DIALECTS = ["duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql"]
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False)  # progress, warnings, errors
+results = Console(highlight=False)  # what a command produces
 
 
 def _fail(error: PrognosisError) -> None:
-    console.print(f"[red]error:[/red] {error}", markup=True, highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
     sys.exit(1)
 
 
@@ -102,12 +104,13 @@ def cohort_build(
         _fail(error)
     for warning in caught:
         if not quiet:
-            console.print(f"[yellow]warning:[/yellow] {warning.message}", soft_wrap=True)
+            message = escape(str(warning.message))
+            console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
     if as_json:
         click.echo(json.dumps(_summary(result), indent=2))
     elif not quiet:
         _print_attrition(result.attrition)
-        console.print(
+        results.print(
             f"[bold]{result.persons}[/bold] persons, {result.index_events} index events, "
             f"events {result.events}, {result.features} features → {result.out_dir} "
             f"({result.seconds:.1f} s)"
@@ -138,7 +141,24 @@ def _print_attrition(attrition: list[dict]) -> None:
             str(row["index_events"]),
             str(row["persons_dropped"]),
         )
-    console.print(table)
+    results.print(table)
+
+
+@main.command()
+@click.option("--persons", type=click.IntRange(min=1), required=True, help="Number of persons.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="DuckDB file to write.")
+@click.option("--quiet", is_flag=True, help="Print only errors.")
+def synth(persons: int, seed: int, out: Path, quiet: bool) -> None:
+    """Write a synthetic OMOP CDM with planted hazards (truth in OUT's .truth.json)."""
+    from prognosis.synth import generate_cdm, truth_path
+
+    steps = _Steps(quiet)
+    truth = generate_cdm(out, persons=persons, seed=seed, progress=steps)
+    steps.close()
+    if not quiet:
+        results.print(f"{persons} persons → {out}; planted model in {truth_path(out)}")
+        results.print(f"counts: {truth.counts}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "CohortError",
     "DataQualityWarning",
     "DefinitionError",
     "PrognosisError",
@@ -16,6 +17,10 @@ class PrognosisError(Exception):
 
 class DefinitionError(PrognosisError, ValueError):
     """A cohort definition (YAML) is malformed or inconsistent."""
+
+
+class CohortError(PrognosisError):
+    """The cohort cannot be built as defined (for instance: no one is left)."""
 
 
 class SourceError(PrognosisError):

@@ -26,6 +26,9 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield staging
+        _permit(staging, 0o777)
+        for path in staging.rglob("*"):
+            _permit(path, 0o777 if path.is_dir() else 0o666)
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -48,6 +51,7 @@ def atomic_file(target: Path) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        _permit(temporary, 0o666)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -66,3 +70,10 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _permit(path: Path, mode: int) -> None:
+    """Give a temporary path the permissions a normal create would (mkstemp makes 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)

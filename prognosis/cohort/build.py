@@ -37,7 +37,7 @@ from prognosis.cohort.quality_types import Finding
 from prognosis.cohort.sources import Source
 from prognosis.cohort.sql import Step, create_table, render
 from prognosis.cohort.staging import StagingView, plan_staging, standard_tables
-from prognosis.exceptions import DataQualityWarning, PrognosisError, SourceError
+from prognosis.exceptions import CohortError, DataQualityWarning, SourceError
 from prognosis.outputs import atomic_directory, sha256_file, write_json
 
 __all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script"]
@@ -53,10 +53,6 @@ _SURVIVAL_SCHEMA = [
     ("censor_reason", pa.string()),
 ]
 _DTYPES = {"int32": pa.int32(), "float64": pa.float64()}
-
-
-class CohortError(PrognosisError):
-    """The cohort cannot be built as defined (for instance: no one is left)."""
 
 
 @dataclass(frozen=True)

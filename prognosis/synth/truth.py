@@ -1,0 +1,130 @@
+"""The record of what a synthetic CDM planted, written beside it as ``<stem>.truth.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from prognosis.synth.planted import (
+    ADMIN_HORIZON_DAYS,
+    BASELINE,
+    COVARIATES,
+    CUTOFF,
+    DROPOUT_MEAN_DAYS,
+    GENERATOR_VERSION,
+    INDEX_CONCEPT,
+    MIN_PRIOR_DAYS,
+    OUTCOME_CONCEPT,
+    POST_OUTCOME_DEATH_MEAN_DAYS,
+    SHARE_OUTSIDE,
+    SHARE_PRIOR_365,
+    SHARE_SHORT_PRIOR,
+    WINDOW,
+    Covariate,
+)
+from prognosis.synth.vocabulary import CONCEPTS, NoiseConcept
+
+__all__ = ["SynthTruth"]
+
+
+@dataclass(frozen=True)
+class SynthTruth:
+    """What was planted in a synthetic CDM, and what came out; written as ``*.truth.json``."""
+
+    seed: int
+    persons: int
+    counts: dict[str, Any]
+    noise: tuple[NoiseConcept, ...]
+    covariates: tuple[Covariate, ...] = COVARIATES
+    generator_version: str = GENERATOR_VERSION
+    cutoff_date: str = CUTOFF.isoformat()
+    index_concept_ids: tuple[int, ...] = (INDEX_CONCEPT,)
+    outcome_concept_id: int = OUTCOME_CONCEPT
+    competing_event: str = "death"
+    window: tuple[int, int] = WINDOW
+    min_prior_observation_days: int = MIN_PRIOR_DAYS
+
+    def beta(self, cause: str = "outcome") -> dict[str, float]:
+        """True log hazard ratios by covariate name for ``"outcome"`` or ``"death"``."""
+        return {
+            c.name: c.beta_outcome if cause == "outcome" else c.beta_death for c in self.covariates
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description of the planted model, then the counts generated."""
+        return {
+            "generator": "prognosis.synth",
+            "generator_version": self.generator_version,
+            "seed": self.seed,
+            "persons": self.persons,
+            "cutoff_date": self.cutoff_date,
+            "index": {
+                "concept_ids": list(self.index_concept_ids),
+                "domain": "condition",
+                "rule": "first condition_occurrence of the index concept",
+            },
+            "eligibility": {
+                "rule": "index inside an observation period, index - period start >= "
+                f"{self.min_prior_observation_days} days",
+                "share_index_outside_observation": SHARE_OUTSIDE,
+                "share_prior_observation_30_to_364_days": SHARE_SHORT_PRIOR,
+                "share_prior_observation_exactly_365_days": SHARE_PRIOR_365,
+            },
+            "window": list(self.window),
+            "covariates": [_covariate(c) for c in self.covariates],
+            "outcome": {
+                "concept_id": self.outcome_concept_id,
+                "name": _NAMES[self.outcome_concept_id],
+                "domain": "condition",
+                "rule": "first condition_occurrence after index (day >= 1)",
+            },
+            "competing_event": {"name": self.competing_event, "table": "death"},
+            "hazard": {
+                "formula": "h_k(t|x) = (shape_k/scale_k) (t/scale_k)^(shape_k-1) "
+                "exp(sum_j beta_kj (x_j - centre_j)); a missing measurement contributes 0",
+                "time": "days since index; event day = max(1, ceil(latent time))",
+                "baseline": {
+                    k: {"distribution": "weibull", "shape": s, "scale_days": sc}
+                    for k, (s, sc) in BASELINE.items()
+                },
+            },
+            "censoring": {
+                "rule": "censor day = min(dropout, admin_horizon_days, cutoff - index)",
+                "dropout": "1 + floor(exponential(mean_days))",
+                "dropout_mean_days": DROPOUT_MEAN_DAYS,
+                "admin_horizon_days": ADMIN_HORIZON_DAYS,
+                "death_after_outcome": "min(latent death day, outcome day + 1 + "
+                f"floor(exponential(mean {POST_OUTCOME_DEATH_MEAN_DAYS})))",
+            },
+            "traps": list(_TRAPS),
+            "counts": self.counts,
+            "noise": [_noise(n) for n in self.noise],
+        }
+
+
+_NAMES = {c[0]: c[1] for c in CONCEPTS}
+_TRAPS = (
+    "covariate concepts on day 0 (index) for persons whose covariate is 0",
+    "covariate concepts on day -366 for persons whose covariate is 0",
+    "covariate records before -365 and after index, whatever the covariate",
+    "measurement values on day 0 and after index that differ from the last in window",
+    "outcome concept before index for about 3% of persons (not an outcome)",
+    "repeat index-concept records after index (index = first record)",
+)
+
+
+def _covariate(c: Covariate) -> dict[str, Any]:
+    out = dataclasses.asdict(c)
+    out["concept_names"] = [_NAMES[i] for i in c.concept_ids]
+    out["window"] = None if c.window is None else list(c.window)
+    return out
+
+
+def _noise(n: NoiseConcept) -> dict[str, Any]:
+    out = {"concept_id": n.concept_id, "name": _NAMES[n.concept_id]}
+    out |= {k: v for k, v in dataclasses.asdict(n).items() if k != "concept_id"}
+    if n.domain != "measurement":
+        for key in ("mean", "sd", "unit_concept_id"):
+            del out[key]
+    return out
