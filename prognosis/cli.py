@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -13,8 +16,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from prognosis import scoring, training
 from prognosis.cohort import build_cohort, compile_script, load_definition, parse_source
+from prognosis.dataset import load_dataset
+from prognosis.evaluation.report import format_table
+from prognosis.evaluation.validation import parse_split
 from prognosis.exceptions import DataQualityWarning, PrognosisError
+from prognosis.models.store import load_model, save_model
+from prognosis.outputs import atomic_file, write_json
 
 __all__ = ["main"]
 
@@ -27,6 +36,19 @@ results = Console(highlight=False)  # what a command produces
 def _fail(error: PrognosisError) -> None:
     console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
     sys.exit(1)
+
+
+@contextlib.contextmanager
+def _data_warnings(quiet: bool) -> Iterator[None]:
+    """Print data-quality warnings raised inside the block (after it, once)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataQualityWarning)
+        try:
+            yield
+        finally:
+            for warning in [] if quiet else caught:
+                message = escape(str(warning.message))
+                console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
 
 
 class _Steps:
@@ -93,8 +115,7 @@ def cohort_build(
     try:
         parsed = load_definition(definition)
         out = out or Path("data/cohorts") / parsed.name
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataQualityWarning)
+        with _data_warnings(quiet):
             result = build_cohort(
                 parsed, parse_source(source), out, progress=steps, definition_path=str(definition)
             )
@@ -102,10 +123,6 @@ def cohort_build(
     except PrognosisError as error:
         steps.close()
         _fail(error)
-    for warning in caught:
-        if not quiet:
-            message = escape(str(warning.message))
-            console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
     if as_json:
         click.echo(json.dumps(_summary(result), indent=2))
     elif not quiet:
@@ -142,6 +159,158 @@ def _print_attrition(attrition: list[dict]) -> None:
             str(row["persons_dropped"]),
         )
     results.print(table)
+
+
+MODELS = [
+    "cox",
+    "coxnet",
+    "weibull",
+    "rsf",
+    "gbsa",
+    "xgb-cox",
+    "xgb-aft",
+    "cause-specific-cox",
+]
+
+
+@main.command()
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--model", "model_name", type=click.Choice(MODELS), required=True)
+@click.option("--horizon", "horizons", type=float, multiple=True, required=True, help="Days.")
+@click.option("--split", default="cv", show_default=True, help="cv, cv:K, temporal:DATE or none")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n-boot", type=int, default=200, show_default=True, help="Bootstrap resamples.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
+@click.option("--quiet", is_flag=True)
+def fit(
+    dataset_dir: Path,
+    model_name: str,
+    horizons: tuple[float, ...],
+    split: str,
+    seed: int,
+    n_boot: int,
+    out: Path,
+    quiet: bool,
+) -> None:
+    """Fit a survival model on DATASET_DIR and save it, with its validation metrics, to OUT."""
+    steps = _Steps(quiet)
+    try:
+        saved = training.fit_model(
+            load_dataset(dataset_dir),
+            model_name,
+            horizons,
+            parse_split(split),
+            seed=seed,
+            n_boot=n_boot,
+            progress=steps,
+        )
+        save_model(out, saved)
+    except PrognosisError as error:
+        steps.close()
+        _fail(error)
+    steps.close()
+    if not quiet and "harrell_c" in saved.metrics:
+        results.print(format_table(saved.metrics))
+    results.print(f"model → {out}")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Metrics JSON file.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n-boot", type=int, default=200, show_default=True)
+def evaluate(model_dir: Path, dataset_dir: Path, out: Path, seed: int, n_boot: int) -> None:
+    """Measure a saved model on DATASET_DIR (held-out or external data)."""
+    try:
+        metrics = training.evaluate_model(
+            load_model(model_dir), load_dataset(dataset_dir), n_boot=n_boot, seed=seed
+        )
+    except PrognosisError as error:
+        _fail(error)
+    with atomic_file(out) as temporary:
+        write_json(temporary, metrics)
+    results.print(format_table(metrics))
+    results.print(f"metrics → {out}")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("dataset_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--out", type=click.Path(path_type=Path), help="predictions.parquet to write.")
+@click.option("--source", help="Score one person straight from this CDM (see cohort build).")
+@click.option("--person-id", type=int, help="The person to score (with --source).")
+@click.option("--index-date", type=click.DateTime(["%Y-%m-%d"]), help="Score as of this date.")
+def predict(
+    model_dir: Path,
+    dataset_dir: Path | None,
+    out: Path | None,
+    source: str | None,
+    person_id: int | None,
+    index_date: dt.datetime | None,
+) -> None:
+    """Risk at each horizon for every row of DATASET_DIR, or for one person of a CDM."""
+    try:
+        saved = load_model(model_dir)
+        if dataset_dir is not None and out is not None:
+            dataset = load_dataset(dataset_dir)
+            frame = training.predict_frame(saved, dataset.frame, origin=str(dataset_dir))
+            with atomic_file(out) as temporary:
+                frame.to_parquet(temporary, index=False)
+            results.print(f"{len(frame)} predictions → {out}")
+            return
+        if source is None or person_id is None:
+            raise PrognosisError(
+                "give DATASET_DIR and --out, or --source and --person-id to score one person"
+            )
+        with _data_warnings(quiet=False):
+            frame = scoring.score_person(
+                saved, parse_source(source), person_id, index_date.date() if index_date else None
+            )
+    except PrognosisError as error:
+        _fail(error)
+    click.echo(frame.drop(columns=["person_id"]).to_string(index=False))
+
+
+@main.command()
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--models", required=True, help="Comma-separated, e.g. cox,rsf,xgb-cox")
+@click.option("--horizon", "horizons", type=float, multiple=True, required=True)
+@click.option("--split", default="cv", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
+def compare(
+    dataset_dir: Path,
+    models: str,
+    horizons: tuple[float, ...],
+    split: str,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Fit several models on the same folds and print one table."""
+    names = [name.strip() for name in models.split(",") if name.strip()]
+    unknown = [name for name in names if name not in MODELS]
+    try:
+        if unknown:
+            raise PrognosisError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+        rows = training.compare_models(
+            load_dataset(dataset_dir), names, horizons, parse_split(split), seed=seed
+        )
+    except PrognosisError as error:
+        _fail(error)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Models on {dataset_dir} ({split})")
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row.values()))
+    results.print(table)
+
+
+def _cell(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 @main.command()

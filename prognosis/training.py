@@ -1,0 +1,299 @@
+"""Fit, validate, evaluate and apply models on cohort datasets (what the CLI commands call).
+
+* :func:`fit_model` fits a named model on a dataset under a validation design and returns a
+  :class:`~prognosis.models.store.SavedModel` whose metrics are out-of-fold (``cv``), measured
+  after the cut-off (``temporal``) or absent (``none``); with ``cv`` the saved model is refit on
+  every row, with ``temporal`` it is the model trained before the cut-off.
+* :func:`evaluate_model` measures a saved model on any dataset (external validation when it was
+  built from another source).
+* :func:`predict_frame` gives each row's risk at every horizon.
+* :func:`compare_models` fits several models on the same folds and tabulates them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset
+from prognosis.evaluation.report import evaluate_predictions
+from prognosis.evaluation.validation import Split, split_rows
+from prognosis.exceptions import PrognosisError
+from prognosis.models.registry import make_model
+from prognosis.models.store import SavedModel
+from prognosis.models.target import check_target
+
+__all__ = [
+    "SchemaError",
+    "compare_models",
+    "evaluate_model",
+    "fit_model",
+    "predict_frame",
+]
+
+Progress = Callable[[str], None]
+
+
+class SchemaError(PrognosisError, ValueError):
+    """A dataset's columns do not match the model's feature schema."""
+
+
+@dataclass
+class _Predictions:
+    """Test-row predictions from one or more fitted pipelines (one per fold)."""
+
+    parts: list[tuple[Any, pd.DataFrame, np.ndarray]]  # (pipeline, X rows, positions)
+    n: int
+    competing: bool
+
+    def risk_score(self) -> np.ndarray:
+        out = np.empty(self.n)
+        for pipeline, X, rows in self.parts:
+            out[rows] = pipeline.predict(X)
+        return out
+
+    def survival(self, times: np.ndarray) -> np.ndarray:
+        """P(no outcome by t): 1 - cumulative incidence of cause 1 under competing risks."""
+        out = np.empty((self.n, len(np.atleast_1d(times))))
+        for pipeline, X, rows in self.parts:
+            if self.competing:
+                out[rows] = 1.0 - pipeline.predict_cumulative_incidence(X, 1, times)
+            else:
+                out[rows] = pipeline.predict_survival(X, times)
+        return out
+
+
+def _check_horizons(horizons: Sequence[float], y: np.ndarray) -> list[float]:
+    if not horizons:
+        raise PrognosisError("give at least one --horizon (days), e.g. --horizon 365")
+    longest = float(np.max(y["time"]))
+    beyond = [h for h in horizons if h > longest]
+    if beyond or any(h <= 0 for h in horizons):
+        raise PrognosisError(
+            f"horizon(s) {beyond or [h for h in horizons if h <= 0]} lie outside the follow-up "
+            f"of this dataset (1 to {longest:g} days); choose horizons inside it"
+        )
+    return sorted(float(h) for h in horizons)
+
+
+def _fit(name: str, params: dict[str, Any], seed: int, X: pd.DataFrame, y: np.ndarray) -> Any:
+    return make_model(name, seed=seed, **params).fit(X, y)
+
+
+def fit_model(
+    dataset: CohortDataset,
+    model: str,
+    horizons: Sequence[float],
+    split: Split,
+    *,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    n_boot: int = 200,
+    progress: Progress | None = None,
+) -> SavedModel:
+    """Fit ``model`` on ``dataset``, validated as ``split`` says."""
+    say = progress or (lambda _message: None)
+    params = dict(params or {})
+    X, y, competing = dataset.X, dataset.y, dataset.competing
+    check_target(y, competing=competing)
+    chosen = _check_horizons(horizons, y)
+    make_model(model, seed=seed, **params)  # unknown names and parameters fail before any work
+    started = time.perf_counter()
+    folds = split_rows(split, dataset.frame, seed=seed)
+    metrics: dict[str, Any] = {"split": split.describe()}
+    if folds:
+        say(f"validate: {split.describe()}")
+        predictions, train_rows = _validate(model, params, seed, X, y, folds, competing, say)
+        test_rows = np.concatenate([test for _, test in folds])
+        y_train = y if split.kind == "cv" else y[train_rows]
+        say("compute metrics")
+        metrics.update(
+            evaluate_predictions(
+                y_train,
+                y[test_rows],
+                predictions.risk_score(),
+                predictions.survival,
+                chosen,
+                competing=competing,
+                n_boot=n_boot,
+                seed=seed,
+            )
+        )
+    final_rows = folds[0][0] if split.kind == "temporal" else np.arange(len(y))
+    say("fit the final model" + (" on all rows" if split.kind != "temporal" else ""))
+    pipeline = _fit(model, params, seed, X.iloc[final_rows], y[final_rows])
+    metrics["fit_seconds"] = round(time.perf_counter() - started, 3)
+    return SavedModel(
+        pipeline=pipeline,
+        info=_info(model, params, seed, split, chosen, competing, dataset, final_rows),
+        feature_schema=[{"name": c, "dtype": str(dataset.frame[c].dtype)} for c in X.columns],
+        features=dataset.features,
+        training_manifest=dataset.manifest,
+        training_target=y[final_rows],
+        metrics=metrics,
+    )
+
+
+def _validate(
+    model: str,
+    params: dict[str, Any],
+    seed: int,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    competing: bool,
+    say: Progress,
+) -> tuple[_Predictions, np.ndarray]:
+    parts = []
+    offset = 0
+    for number, (train, test) in enumerate(folds, start=1):
+        say(f"fit fold {number} of {len(folds)}")
+        pipeline = _fit(model, params, seed, X.iloc[train], y[train])
+        parts.append((pipeline, X.iloc[test], np.arange(offset, offset + len(test))))
+        offset += len(test)
+    return _Predictions(parts, offset, competing), folds[0][0]
+
+
+def _info(
+    model: str,
+    params: dict[str, Any],
+    seed: int,
+    split: Split,
+    horizons: list[float],
+    competing: bool,
+    dataset: CohortDataset,
+    rows: np.ndarray,
+) -> dict[str, Any]:
+    return {
+        "model": model,
+        "params": params,
+        "seed": seed,
+        "split": {"kind": split.kind, "folds": split.folds, "cutoff": _iso(split.cutoff)},
+        "horizons": horizons,
+        "competing": competing,
+        "cohort": dataset.manifest.get("cohort"),
+        "training_rows": len(rows),
+        "training_events": int(np.sum(dataset.frame["event"].to_numpy()[rows] == 1)),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _versions() -> dict[str, str]:
+    names = ("prognosis", "scikit-learn", "scikit-survival", "lifelines", "xgboost", "numpy")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def check_schema(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
+    """The model's feature columns of ``frame``, in order; name missing or extra columns."""
+    expected = saved.feature_names
+    present = [c for c in frame.columns if c not in SURVIVAL_COLUMNS]
+    missing = [c for c in expected if c not in frame.columns]
+    extra = [c for c in present if c not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)}: {', '.join(missing[:10])}")
+        if extra:
+            parts.append(f"unexpected {len(extra)}: {', '.join(extra[:10])}")
+        raise SchemaError(
+            f"{origin} does not match the model's feature schema ({'; '.join(parts)}); build "
+            "the dataset with the cohort definition the model was trained on"
+        )
+    return frame[expected].astype("float64")
+
+
+def evaluate_model(
+    saved: SavedModel, dataset: CohortDataset, *, n_boot: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """Metrics of a saved model on ``dataset`` (held-out, temporal or external data)."""
+    X = check_schema(saved, dataset.frame, origin=str(dataset.path))
+    competing = bool(saved.info.get("competing"))
+    predictions = _Predictions([(saved.pipeline, X, np.arange(len(X)))], len(X), competing)
+    train = saved.training_target
+    y_train = train if competing else _boolean(train)
+    y_test = dataset.y if competing else _boolean(dataset.y)
+    return {
+        "model": saved.info.get("model"),
+        "dataset": str(dataset.path),
+        "source": dataset.manifest.get("source"),
+        **evaluate_predictions(
+            y_train,
+            y_test,
+            predictions.risk_score(),
+            predictions.survival,
+            saved.info["horizons"],
+            competing=competing,
+            n_boot=n_boot,
+            seed=seed,
+        ),
+    }
+
+
+def _boolean(y: np.ndarray) -> np.ndarray:
+    target = np.empty(len(y), dtype=[("event", "?"), ("time", "<f8")])
+    target["event"], target["time"] = np.asarray(y["event"]) == 1, y["time"]
+    return target
+
+
+def predict_frame(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
+    """``person_id``, ``index_date`` (when present) and ``risk_<h>`` per horizon."""
+    X = check_schema(saved, frame, origin=origin)
+    out = frame[[c for c in ("person_id", "index_date") if c in frame.columns]].copy()
+    for horizon in saved.info["horizons"]:
+        out[f"risk_{horizon:g}"] = saved.pipeline.predict_risk(X, horizon)
+    return out.reset_index(drop=True)
+
+
+def compare_models(
+    dataset: CohortDataset,
+    models: Sequence[str],
+    horizons: Sequence[float],
+    split: Split,
+    *,
+    seed: int = 0,
+    n_boot: int = 0,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Fit each model on the same folds; one summary row per model."""
+    rows = []
+    for name in models:
+        started = time.perf_counter()
+        saved = fit_model(
+            dataset, name, horizons, split, seed=seed, n_boot=n_boot, progress=progress
+        )
+        metrics = saved.metrics
+        first = (metrics.get("horizons") or [{}])[0]
+        rows.append(
+            {
+                "model": name,
+                "harrell_c": (metrics.get("harrell_c") or {}).get("estimate"),
+                "uno_c": (metrics.get("uno_c") or {}).get("estimate"),
+                "integrated_brier": (metrics.get("integrated_brier") or {}).get("estimate"),
+                "horizon": first.get("horizon"),
+                "calibration_slope": (first.get("calibration") or {})
+                .get("slope", {})
+                .get("estimate")
+                if isinstance((first.get("calibration") or {}).get("slope"), dict)
+                else (first.get("calibration") or {}).get("slope"),
+                "fit_seconds": round(time.perf_counter() - started, 2),
+            }
+        )
+    return rows
