@@ -1,0 +1,367 @@
+"""Cox proportional-hazards models: lifelines ``CoxPHFitter`` and scikit-survival's coxnet.
+
+``CoxPH`` never returns a fit that did not converge. lifelines reports trouble with a
+``ConvergenceWarning`` while still handing back coefficients, or lets numpy overflow and then
+raises ``ConvergenceError`` (its default Newton step does that on scikit-survival's
+``flchain``, where a step of 0.5 converges). All of these count as a failed attempt here, as
+does a "maximum" whose partial likelihood is below the null model's; the fit is retried with
+smaller Newton steps, and :class:`ModelConvergenceError` is raised when every step fails.
+
+The shared lifelines plumbing (a DataFrame with named columns, the retry loop, step-function
+lookup) lives here as plain functions that :mod:`prognosis.models.parametric` and
+:mod:`prognosis.models.competing` reuse.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter
+from lifelines.exceptions import ConvergenceError
+from lifelines.statistics import proportional_hazard_test
+from sklearn.model_selection import StratifiedKFold
+from sksurv.exceptions import NoComparablePairException
+from sksurv.linear_model import CoxnetSurvivalAnalysis
+from sksurv.metrics import concordance_index_censored
+
+from prognosis.exceptions import PrognosisError
+from prognosis.models.base import SurvivalEstimator
+from prognosis.models.target import SurvivalTarget, TargetError
+
+__all__ = [
+    "EVENT",
+    "STEP_SIZES",
+    "TIME",
+    "CoxNet",
+    "CoxPH",
+    "ModelConvergenceError",
+    "cox_summary",
+    "coxnet_cv_concordance",
+    "feature_names",
+    "fit_converged",
+    "lifelines_calls",
+    "lifelines_frame",
+    "ph_test",
+    "survival_at",
+]
+
+#: Newton step sizes tried in turn: lifelines' default, then smaller, safer steps.
+STEP_SIZES: tuple[float, ...] = (0.95, 0.5, 0.25, 0.1)
+
+#: Column names of the time and event in the frames handed to lifelines.
+TIME, EVENT = "__time__", "__event__"
+
+_SUMMARY_COLUMNS = {
+    "coef": "coef",
+    "se(coef)": "se",
+    "exp(coef)": "hazard_ratio",
+    "exp(coef) lower 95%": "hazard_ratio_lower_95",
+    "exp(coef) upper 95%": "hazard_ratio_upper_95",
+    "p": "p",
+}
+
+Fitter = TypeVar("Fitter")
+
+
+class ModelConvergenceError(PrognosisError, RuntimeError):
+    """A model fit did not converge with any of the settings tried."""
+
+
+# -- plain functions ------------------------------------------------------------------------
+@contextmanager
+def lifelines_calls(*, fitting: bool = False) -> Iterator[None]:
+    """Around every lifelines call: hide the pandas deprecation notices that lifelines' own
+    code triggers (nothing we can act on). While ``fitting``, every ``RuntimeWarning`` becomes
+    an error: lifelines' ``ConvergenceWarning`` is one, and so is numpy's overflow in ``exp``
+    when a Newton step shoots off.
+    """
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"lifelines(\.|$)")
+        if fitting:
+            warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+def lifelines_frame(
+    X: np.ndarray, names: Sequence[str], target: SurvivalTarget | None = None
+) -> pd.DataFrame:
+    """The DataFrame lifelines wants: one named column per feature (plus time and event)."""
+    frame = pd.DataFrame(X, columns=list(names))
+    if target is not None:
+        frame[TIME] = target.time
+        frame[EVENT] = (target.event == 1).astype(int)
+    return frame
+
+
+def feature_names(estimator: SurvivalEstimator) -> list[str]:
+    """The fitted estimator's input feature names, or ``x0 .. xn`` for a plain array."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return [f"x{i}" for i in range(estimator.n_features_in_)]
+    return [str(name) for name in names]
+
+
+def survival_at(grid: np.ndarray, survival: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Evaluate right-continuous step functions at ``times``.
+
+    ``survival`` (n_samples, len(grid)) holds S at each grid time; S = 1 before the first one
+    and stays at its last value after the last one. Returns (n_samples, len(times)).
+    """
+    index = np.searchsorted(grid, times, side="right") - 1
+    values = survival[:, np.clip(index, 0, None)]
+    return np.where(index >= 0, values, 1.0)
+
+
+def fit_converged(
+    fit_once: Callable[[dict[str, Any] | None], Fitter],
+    options: Sequence[dict[str, Any] | None],
+    *,
+    model: str,
+    check: Callable[[Fitter], str | None] = lambda fitter: None,
+) -> tuple[Fitter, dict[str, Any] | None]:
+    """Fit with each set of options in turn until one converges cleanly.
+
+    An attempt fails when lifelines warns ``ConvergenceWarning`` or numpy warns of overflow
+    (both turned into errors here), lifelines raises ``ConvergenceError``, or ``check``
+    returns a reason. Returns the fitter and the options that worked; raises
+    :class:`ModelConvergenceError` naming every setting tried and why it failed.
+    """
+    failures: dict[str, list[str]] = {}  # reason -> the settings that failed with it
+    for option in options:
+        try:
+            with lifelines_calls(fitting=True):
+                fitter = fit_once(option)
+        except (RuntimeWarning, ConvergenceError) as problem:
+            reason = _reason(problem)
+        else:
+            with lifelines_calls():
+                reason = check(fitter)
+            if reason is None:
+                return fitter, option
+        failures.setdefault(reason, []).append(_label(option))
+    tried = "; ".join(f"{', '.join(labels)}: {reason}" for reason, labels in failures.items())
+    raise ModelConvergenceError(
+        f"{model} did not converge with any of {len(options)} settings tried ({tried}). "
+        "Look for collinear, near-constant or perfectly separating features."
+    )
+
+
+def _label(option: dict[str, Any] | None) -> str:
+    return ", ".join(f"{key}={value}" for key, value in (option or {}).items()) or "defaults"
+
+
+def _reason(problem: Exception) -> str:
+    """lifelines' message without its pointer to the docs, on one line."""
+    text = " ".join(str(problem).split("Please see")[0].split())
+    return text.rstrip(". ") or type(problem).__name__
+
+
+def _check_cox(fitter: CoxPHFitter) -> str | None:
+    """Why a lifelines Cox fit that raised nothing is still not a maximum, or None."""
+    if not np.all(np.isfinite(fitter.params_)) or not np.all(np.isfinite(fitter.standard_errors_)):
+        return "non-finite coefficients or standard errors"
+    # At the maximum the partial likelihood is at least its value at beta = 0.
+    if fitter.log_likelihood_ratio_test().test_statistic < -1e-6:
+        return "partial log-likelihood below that of the null model (diverged)"
+    return None
+
+
+def cox_summary(fitter: CoxPHFitter) -> pd.DataFrame:
+    """Coefficients, standard errors, hazard ratios with 95% CI, and p per covariate."""
+    summary = fitter.summary[list(_SUMMARY_COLUMNS)].rename(columns=_SUMMARY_COLUMNS)
+    summary.index.name = "covariate"
+    return summary
+
+
+def ph_test(fitter: CoxPHFitter, frame: pd.DataFrame) -> pd.DataFrame:
+    """Schoenfeld-residual test of proportional hazards per covariate (KM time, as R)."""
+    with lifelines_calls():
+        result = proportional_hazard_test(fitter, frame, time_transform="km")
+    table = result.summary[["test_statistic", "p"]].copy()
+    table.index = [name[0] if isinstance(name, tuple) else name for name in table.index]
+    table.index.name = "covariate"
+    return table
+
+
+def coxnet_cv_concordance(
+    X: np.ndarray,
+    y: np.ndarray,
+    alphas: np.ndarray,
+    *,
+    l1_ratio: float,
+    cv: int,
+    random_state: int | None,
+) -> np.ndarray:
+    """Harrell's C of the coxnet path at each alpha, per fold: an array (n_folds, n_alphas).
+
+    Folds are stratified on the event indicator so each holds events; a fold without a
+    comparable pair scores NaN.
+    """
+    counts = np.unique(y["event"], return_counts=True)[1]
+    n_splits = min(cv, int(counts.min()))
+    if n_splits < 2:
+        raise TargetError(
+            f"choosing the coxnet penalty by {cv}-fold cross-validation needs at least 2 "
+            f"events (and 2 censored rows, if any); y has {int(y['event'].sum())} events "
+            f"in {len(y)} rows"
+        )
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    scores = np.full((folds.n_splits, len(alphas)), np.nan)
+    for fold, (train, test) in enumerate(folds.split(X, y["event"])):
+        path = CoxnetSurvivalAnalysis(alphas=alphas, l1_ratio=l1_ratio).fit(X[train], y[train])
+        for column, alpha in enumerate(alphas):
+            scores[fold, column] = _concordance(y[test], path.predict(X[test], alpha=alpha))
+    return scores
+
+
+def _concordance(y: np.ndarray, risk: np.ndarray) -> float:
+    if not y["event"].any():
+        return np.nan
+    try:
+        return concordance_index_censored(y["event"], y["time"], risk)[0]
+    except NoComparablePairException:
+        return np.nan
+
+
+# -- estimators -----------------------------------------------------------------------------
+class CoxPH(SurvivalEstimator):
+    """Cox proportional-hazards regression (lifelines ``CoxPHFitter``, Breslow baseline).
+
+    Parameters
+    ----------
+    penalizer : float
+        Elastic-net penalty strength (0 = the classical unpenalised model).
+    l1_ratio : float
+        Share of the penalty that is L1.
+    ties : {"efron"}
+        Tie handling; lifelines implements Efron's method only.
+
+    Attributes
+    ----------
+    model_ : lifelines.CoxPHFitter
+    summary_ : DataFrame
+        ``coef``, ``se``, ``hazard_ratio``, ``hazard_ratio_lower_95``,
+        ``hazard_ratio_upper_95``, ``p`` per covariate.
+    proportional_hazards_test_ : DataFrame
+        Schoenfeld-residual test per covariate (``test_statistic``, ``p``), with the
+        Kaplan-Meier time transform that R's ``cox.zph`` uses by default. lifelines offers no
+        global test.
+    step_size_ : float
+        The Newton step size that converged.
+    """
+
+    def __init__(self, *, penalizer: float = 0.0, l1_ratio: float = 0.0, ties: str = "efron"):
+        self.penalizer = penalizer
+        self.l1_ratio = l1_ratio
+        self.ties = ties
+
+    def _fit(self, X: np.ndarray, target: SurvivalTarget) -> None:
+        if self.ties != "efron":
+            raise ValueError(
+                f"CoxPH ties={self.ties!r} is not supported; lifelines implements 'efron' only"
+            )
+        frame = lifelines_frame(X, feature_names(self), target)
+
+        def fit_once(options: dict[str, Any] | None) -> CoxPHFitter:
+            fitter = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio)
+            return fitter.fit(frame, TIME, EVENT, fit_options=options)
+
+        self.model_, options = fit_converged(
+            fit_once,
+            [{"step_size": step} for step in STEP_SIZES],
+            model="CoxPH",
+            check=_check_cox,
+        )
+        self.step_size_ = options["step_size"] if options else STEP_SIZES[0]
+        self.summary_ = cox_summary(self.model_)
+        self.proportional_hazards_test_ = ph_test(self.model_, frame)
+        hazard = self.model_.baseline_cumulative_hazard_
+        self.baseline_times_ = hazard.index.to_numpy(dtype=float)
+        self.baseline_cumulative_hazard_ = hazard.iloc[:, 0].to_numpy(dtype=float)
+
+    def _predict_score(self, X: np.ndarray) -> np.ndarray:
+        frame = lifelines_frame(X, feature_names(self))
+        with lifelines_calls():
+            score = self.model_.predict_log_partial_hazard(frame)
+        return score.to_numpy(dtype=float)
+
+    def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            relative = np.exp(self._predict_score(X))
+        baseline = survival_at(
+            self.baseline_times_, np.exp(-self.baseline_cumulative_hazard_)[None, :], times
+        )
+        return baseline ** relative[:, None]
+
+
+class CoxNet(SurvivalEstimator):
+    """Elastic-net Cox (scikit-survival coxnet); alpha chosen by k-fold CV concordance.
+
+    Inputs should be standardised (``make_preprocessor(scale=True)``): the penalty treats
+    every coefficient alike.
+
+    Parameters
+    ----------
+    l1_ratio : float
+        Share of the penalty that is L1 (0 < l1_ratio <= 1).
+    n_alphas : int
+        Length of the penalty path computed on the whole training set.
+    cv : int
+        Number of folds (stratified on the event) for choosing alpha.
+    random_state : int or None
+        Seed of the fold shuffle.
+
+    Attributes
+    ----------
+    model_ : sksurv.linear_model.CoxnetSurvivalAnalysis
+        Refitted on all training rows at ``alpha_``, with its Breslow baseline.
+    alpha_ : float
+    alphas_ : ndarray
+        The penalty path that was searched.
+    cv_concordance_ : ndarray
+        Mean held-out concordance at each alpha of ``alphas_``.
+    """
+
+    def __init__(
+        self,
+        *,
+        l1_ratio: float = 0.5,
+        n_alphas: int = 50,
+        cv: int = 5,
+        random_state: int | None = 0,
+    ):
+        self.l1_ratio = l1_ratio
+        self.n_alphas = n_alphas
+        self.cv = cv
+        self.random_state = random_state
+
+    def _fit(self, X: np.ndarray, target: SurvivalTarget) -> None:
+        y = target.for_cause(1)
+        path = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, n_alphas=self.n_alphas).fit(X, y)
+        self.alphas_ = path.alphas_
+        scores = coxnet_cv_concordance(
+            X,
+            y,
+            self.alphas_,
+            l1_ratio=self.l1_ratio,
+            cv=self.cv,
+            random_state=self.random_state,
+        )
+        self.cv_concordance_ = np.nanmean(scores, axis=0)
+        self.alpha_ = float(self.alphas_[np.nanargmax(self.cv_concordance_)])
+        self.model_ = CoxnetSurvivalAnalysis(
+            alphas=[self.alpha_], l1_ratio=self.l1_ratio, fit_baseline_model=True
+        ).fit(X, y)
+
+    def _predict_score(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(X)
+
+    def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        survival = self.model_.predict_survival_function(X, return_array=True)
+        return survival_at(self.model_.unique_times_, survival, times)

@@ -1,0 +1,85 @@
+"""Model names and the pipelines behind them: preprocessing plus one survival estimator."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from prognosis.exceptions import PrognosisError
+from prognosis.models.base import SurvivalPipeline
+from prognosis.models.preprocess import make_preprocessor
+
+__all__ = ["MODEL_NAMES", "ModelSpec", "UnknownModelError", "make_model"]
+
+
+class UnknownModelError(PrognosisError, ValueError):
+    """A model name that the registry does not know."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model's estimator lives and what preprocessing it needs."""
+
+    module: str
+    estimator: str
+    scale: bool = False  # penalised linear models need standardised inputs
+    # Unpenalised models with a baseline cannot identify a full set of one-hot levels.
+    drop: Literal["if_binary", "first"] = "if_binary"
+    drop_collinear: bool = False  # unpenalised linear models cannot fit collinear columns
+
+
+_SPECS: dict[str, ModelSpec] = {
+    "cox": ModelSpec("prognosis.models.cox", "CoxPH", drop="first", drop_collinear=True),
+    "coxnet": ModelSpec("prognosis.models.cox", "CoxNet", scale=True),
+    "weibull": ModelSpec(
+        "prognosis.models.parametric", "WeibullAFT", drop="first", drop_collinear=True
+    ),
+    "rsf": ModelSpec("prognosis.models.forest", "RandomSurvivalForest"),
+    "gbsa": ModelSpec("prognosis.models.forest", "GradientBoostingBaseline"),
+    "xgb-cox": ModelSpec("prognosis.models.boosting", "XGBCox"),
+    "xgb-aft": ModelSpec("prognosis.models.boosting", "XGBAFT"),
+    "cause-specific-cox": ModelSpec(
+        "prognosis.models.competing", "CauseSpecificCox", drop="first", drop_collinear=True
+    ),
+}
+
+#: Every name :func:`make_model` accepts.
+MODEL_NAMES: tuple[str, ...] = tuple(_SPECS)
+
+
+def make_model(name: str, *, seed: int = 0, **params: Any) -> SurvivalPipeline:
+    """An unfitted pipeline (``preprocess`` then ``model``) for a named model.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODEL_NAMES`.
+    seed : int
+        Passed as ``random_state`` to estimators that take one (unless ``params`` sets it).
+    **params
+        Keyword arguments of the estimator.
+
+    Raises
+    ------
+    UnknownModelError
+        When ``name`` is not a known model; the message lists the valid names.
+    """
+    spec = _SPECS.get(name)
+    if spec is None:
+        raise UnknownModelError(f"unknown model {name!r}; valid names are {', '.join(MODEL_NAMES)}")
+    estimator_class = getattr(importlib.import_module(spec.module), spec.estimator)
+    if "random_state" in inspect.signature(estimator_class).parameters:
+        params.setdefault("random_state", seed)
+    return SurvivalPipeline(
+        [
+            (
+                "preprocess",
+                make_preprocessor(
+                    scale=spec.scale, drop=spec.drop, drop_collinear=spec.drop_collinear
+                ),
+            ),
+            ("model", estimator_class(**params)),
+        ]
+    )

@@ -1,0 +1,245 @@
+"""xgboost survival models: Breslow baseline, label encoding, planted hazards, sparse/NaN, JSON.
+
+The models run with ``n_jobs=1``: the test machines' cores are shared, and xgboost's threads
+slow down many times over when the cores are oversubscribed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import xgboost as xgb
+from lifelines import CoxPHFitter
+from scipy import stats
+from sksurv.metrics import concordance_index_censored
+
+from prognosis.models.boosting import (
+    XGBAFT,
+    XGBCox,
+    aft_bounds,
+    breslow_cumulative_hazard,
+    cox_labels,
+)
+from prognosis.models.cox import lifelines_calls
+from prognosis.models.target import make_target
+
+BETA = np.array([0.8, 0.5, 0.8, -0.5, 0.0])  # planted log hazard ratios (2 binary, 3 normal)
+BASE_HAZARD = 0.01  # exponential baseline: S(t | x) = exp(-0.01 t exp(x beta))
+TIMES = np.array([20.0, 50.0, 100.0, 150.0])
+
+
+def simulate(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, planted log hazard, and the target (exponential times, uniform censoring)."""
+    X = np.column_stack([rng.random((n, 2)) < 0.35, rng.normal(size=(n, 3))]).astype(float)
+    log_hazard = X @ BETA
+    event_time = rng.exponential(1.0 / (BASE_HAZARD * np.exp(log_hazard)))
+    censor_time = rng.uniform(0.0, 300.0, n)
+    y = make_target(event_time <= censor_time, np.minimum(event_time, censor_time))
+    return X, log_hazard, y
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X, _, y = simulate(rng, 3000)
+    X_test, log_hazard_test, y_test = simulate(rng, 2000)
+    return {"X": X, "y": y, "X_test": X_test, "log_hazard_test": log_hazard_test, "y_test": y_test}
+
+
+@pytest.fixture(scope="module")
+def cox(planted: dict[str, np.ndarray]) -> XGBCox:
+    return XGBCox(n_jobs=1).fit(planted["X"], planted["y"])
+
+
+# -- Breslow baseline ---------------------------------------------------------------------------
+def test_breslow_matches_hand_computation_with_ties() -> None:
+    time = np.array([1.0, 2.0, 2.0, 3.0, 4.0])
+    event = np.array([1, 1, 1, 0, 1])
+    log_hazard = np.log([1.0, 2.0, 1.0, 3.0, 1.0])
+    # t=1: 1 event / (1+2+1+3+1); t=2: 2 tied events / (2+1+3+1); t=3 censored; t=4: 1 / 1
+    expected = np.cumsum([1 / 8, 2 / 7, 1 / 1])
+
+    times, cumulative = breslow_cumulative_hazard(time, event, log_hazard)
+
+    np.testing.assert_array_equal(times, [1.0, 2.0, 4.0])
+    np.testing.assert_allclose(cumulative, expected, rtol=1e-12)
+
+
+def test_breslow_matches_lifelines_baseline_of_a_linear_cox_model() -> None:
+    rng = np.random.default_rng(1)
+    n = 400
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.random(n) < 0.5})
+    hazard = np.exp(0.6 * frame["a"] - 0.4 * frame["b"])
+    time = np.ceil(rng.exponential(10.0 / hazard))  # whole days: many ties
+    censor = np.ceil(rng.uniform(1.0, 30.0, n))
+    frame["T"], frame["E"] = np.minimum(time, censor), (time <= censor).astype(int)
+    with lifelines_calls():
+        fitter = CoxPHFitter().fit(frame, "T", "E")
+        log_hazard = fitter.predict_log_partial_hazard(frame).to_numpy()
+    reference = fitter.baseline_cumulative_hazard_.iloc[:, 0]
+
+    times, cumulative = breslow_cumulative_hazard(frame["T"], frame["E"], log_hazard)
+
+    np.testing.assert_allclose(cumulative, reference.loc[times].to_numpy(), rtol=1e-9)
+
+
+# -- label encoding -----------------------------------------------------------------------------
+def test_cox_labels_make_censored_times_negative() -> None:
+    labels = cox_labels(np.array([True, False, True]), np.array([3.0, 5.0, 7.5]))
+    np.testing.assert_array_equal(labels, [3.0, -5.0, 7.5])
+
+
+def test_aft_bounds_leave_censored_rows_open_above() -> None:
+    lower, upper = aft_bounds(np.array([1, 0]), np.array([3.0, 5.0]))
+    np.testing.assert_array_equal(lower, [3.0, 5.0])
+    np.testing.assert_array_equal(upper, [3.0, np.inf])
+
+
+# -- XGBCox on planted hazards ------------------------------------------------------------------
+def test_xgbcox_ranks_held_out_rows_by_planted_hazard(planted, cox) -> None:
+    y_test = planted["y_test"]
+    score = cox.predict(planted["X_test"])
+
+    concordance = concordance_index_censored(y_test["event"], y_test["time"], score)[0]
+
+    assert concordance > 0.7
+
+
+def test_xgbcox_survival_is_close_to_the_true_survival(planted, cox) -> None:
+    truth = np.exp(-BASE_HAZARD * TIMES[None, :] * np.exp(planted["log_hazard_test"])[:, None])
+
+    survival = cox.predict_survival(planted["X_test"], TIMES)
+
+    assert np.all(np.abs(survival - truth).mean(axis=0) < 0.05)  # per row, then averaged
+    assert np.all(np.abs(survival.mean(axis=0) - truth.mean(axis=0)) < 0.03)  # average curves
+
+
+def test_xgbcox_risk_is_one_minus_survival_and_survival_starts_at_one(planted, cox) -> None:
+    X = planted["X_test"][:50]
+    survival = cox.predict_survival(X, [1e-9, 100.0])
+
+    np.testing.assert_array_equal(survival[:, 0], 1.0)
+    np.testing.assert_allclose(cox.predict_risk(X, 100.0), 1.0 - survival[:, 1])
+
+
+# -- input formats ------------------------------------------------------------------------------
+def test_sparse_input_predicts_exactly_as_dense(planted) -> None:
+    X, y = planted["X"][:1000], planted["y"][:1000]
+    X_test = planted["X_test"][:200]
+    dense = XGBCox(n_estimators=50, n_jobs=1).fit(X, y)
+    sparse = XGBCox(n_estimators=50, n_jobs=1).fit(sp.csr_matrix(X), y)
+
+    np.testing.assert_array_equal(sparse.predict(sp.csr_matrix(X_test)), dense.predict(X_test))
+    np.testing.assert_array_equal(dense.predict(sp.csc_matrix(X_test)), dense.predict(X_test))
+    np.testing.assert_array_equal(
+        sparse.predict_survival(sp.csr_matrix(X_test), TIMES), dense.predict_survival(X_test, TIMES)
+    )
+
+
+@pytest.mark.parametrize("model", [XGBCox, XGBAFT])
+def test_missing_values_are_accepted(planted, model) -> None:
+    X = planted["X"][:1000].copy()
+    X[np.random.default_rng(2).random(X.shape) < 0.1] = np.nan
+
+    fitted = model(n_estimators=50, n_jobs=1).fit(X, planted["y"][:1000])
+
+    assert np.all(np.isfinite(fitted.predict(X)))
+    assert np.all(np.isfinite(fitted.predict_survival(X, TIMES)))
+
+
+# -- persistence --------------------------------------------------------------------------------
+@pytest.mark.parametrize("model", [XGBCox, XGBAFT])
+def test_json_round_trip_gives_identical_predictions(planted, model, tmp_path) -> None:
+    fitted = model(n_estimators=50, n_jobs=1).fit(planted["X"], planted["y"])
+    X_test = planted["X_test"]
+
+    fitted.save(tmp_path / "model")
+    loaded = model.load(tmp_path / "model")
+
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+        "booster.json",
+        "estimator.json",
+    ]
+    json.loads((tmp_path / "model" / "booster.json").read_text())  # xgboost's JSON, no pickle
+    assert loaded.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(loaded.predict(X_test), fitted.predict(X_test))
+    np.testing.assert_array_equal(
+        loaded.predict_survival(X_test, TIMES), fitted.predict_survival(X_test, TIMES)
+    )
+
+
+def test_loading_a_different_model_kind_raises(planted, tmp_path) -> None:
+    XGBAFT(n_estimators=5, n_jobs=1).fit(planted["X"], planted["y"]).save(tmp_path)
+
+    with pytest.raises(ValueError, match=r"holds a 'XGBAFT' model.*expected XGBCox"):
+        XGBCox.load(tmp_path)
+
+
+def test_early_stopping_keeps_only_the_trees_up_to_the_best_round(planted) -> None:
+    model = XGBCox(n_estimators=2000, early_stopping_rounds=20, n_jobs=1)
+
+    model.fit(planted["X"], planted["y"])
+
+    assert model.best_iteration_ < 1999
+    assert model.booster_.num_boosted_rounds() == model.best_iteration_ + 1
+
+
+# -- XGBAFT -------------------------------------------------------------------------------------
+def test_aft_longer_predicted_time_means_lower_risk(planted) -> None:
+    model = XGBAFT(n_jobs=1).fit(planted["X"], planted["y"])
+    X_test = planted["X_test"]
+
+    risk, predicted_time = model.predict(X_test), model.predict_time(X_test)
+
+    np.testing.assert_allclose(risk, -np.log(predicted_time), rtol=1e-6)
+    assert stats.spearmanr(risk, planted["log_hazard_test"]).statistic > 0.8
+
+
+SURVIVAL_OF = {  # S(z) of the noise distribution, from scipy (the extreme one is Gumbel-min)
+    "normal": stats.norm.sf,
+    "logistic": stats.logistic.sf,
+    "extreme": stats.gumbel_l.sf,
+}
+
+
+@pytest.mark.parametrize("distribution", sorted(SURVIVAL_OF))
+def test_aft_survival_follows_the_noise_distribution(planted, distribution) -> None:
+    scale = 1.5
+    model = XGBAFT(
+        n_estimators=50,
+        n_jobs=1,
+        aft_loss_distribution=distribution,
+        aft_loss_distribution_scale=scale,
+    ).fit(planted["X"], planted["y"])
+    X_test = planted["X_test"][:300]
+    z = (np.log(TIMES)[None, :] - np.log(model.predict_time(X_test))[:, None]) / scale
+
+    survival = model.predict_survival(X_test, TIMES)
+
+    np.testing.assert_allclose(survival, SURVIVAL_OF[distribution](z), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("distribution", sorted(SURVIVAL_OF))
+def test_aft_survival_agrees_with_xgboost_censored_likelihood(planted, distribution) -> None:
+    # For right-censored rows xgboost's aft-nloglik is the mean of -log S(time | x), with S
+    # floored at 1e-12 (kEps in xgboost's src/common/survival_util.h).
+    model = XGBAFT(n_estimators=50, n_jobs=1, aft_loss_distribution=distribution)
+    model.fit(planted["X"], planted["y"])
+    censored = planted["y_test"][~planted["y_test"]["event"]][:300]
+    X = planted["X_test"][~planted["y_test"]["event"]][:300]
+    lower, upper = aft_bounds(censored["event"], censored["time"])
+    matrix = xgb.DMatrix(X, label_lower_bound=lower, label_upper_bound=upper)
+    reported = float(model.booster_.eval(matrix, name="censored").split(":")[-1])
+
+    survival = np.diag(model.predict_survival(X, censored["time"]))
+
+    assert np.mean(-np.log(np.maximum(survival, 1e-12))) == pytest.approx(reported, rel=1e-4)
+
+
+def test_aft_unknown_distribution_raises(planted) -> None:
+    with pytest.raises(ValueError, match=r"aft_loss_distribution must be one of .* got 'weibull'"):
+        XGBAFT(aft_loss_distribution="weibull").fit(planted["X"], planted["y"])

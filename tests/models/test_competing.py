@@ -1,0 +1,150 @@
+"""Competing risks: Aalen-Johansen by hand, cause-specific Cox on planted cause-specific hazards."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from prognosis.models.competing import CauseSpecificCox, aalen_johansen, competing_risk_curves
+from prognosis.models.cox import ModelConvergenceError
+from prognosis.models.target import TargetError, make_competing_target
+
+# planted cause-specific log hazard ratios for (binary, normal, normal) features
+BETA = {1: np.array([0.7, 0.5, 0.0]), 2: np.array([-0.5, 0.0, 0.4])}
+BASE_HAZARD = {1: 0.01, 2: 0.008}  # constant baseline hazards per day
+TIMES = np.array([10.0, 25.0, 50.0, 100.0, 150.0])
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict[str, np.ndarray]:
+    """3,000 rows with exponential cause-specific hazards and uniform censoring."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    X = np.column_stack([rng.random(n) < 0.4, rng.normal(size=(n, 2))]).astype(float)
+    hazard = {k: BASE_HAZARD[k] * np.exp(X @ BETA[k]) for k in BETA}
+    first = rng.exponential(1.0 / (hazard[1] + hazard[2]))
+    cause = np.where(rng.random(n) < hazard[1] / (hazard[1] + hazard[2]), 1, 2)
+    censor = rng.uniform(0.0, 200.0, n)
+    event = np.where(first <= censor, cause, 0)
+    return {"X": X, "event": event, "time": np.minimum(first, censor)}
+
+
+@pytest.fixture(scope="module")
+def model(planted) -> CauseSpecificCox:
+    y = make_competing_target(planted["event"], planted["time"])
+    return CauseSpecificCox().fit(planted["X"], y)
+
+
+# -- Aalen-Johansen -----------------------------------------------------------------------------
+def test_aalen_johansen_matches_hand_computation_with_ties() -> None:
+    time = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 4.0, 5.0])
+    event = np.array([1, 2, 1, 0, 1, 0, 2])
+    # S(t-) x (events of the cause / at risk):
+    # t=1: 1 x 1/7; t=2: 6/7 x 1/6 each cause (S -> 4/7); t=3 censored;
+    # t=4: 4/7 x 1/3 for cause 1 (S -> 8/21); t=5: 8/21 x 1/1 for cause 2
+    expected = {
+        1: [1 / 7, 2 / 7, 2 / 7, 2 / 7 + 4 / 21, 2 / 7 + 4 / 21],
+        2: [0, 1 / 7, 1 / 7, 1 / 7, 1 / 7 + 8 / 21],
+    }
+
+    for cause, incidence in expected.items():
+        times, cif = aalen_johansen(event, time, cause)
+        np.testing.assert_array_equal(times, [1, 2, 3, 4, 5])
+        np.testing.assert_allclose(cif, incidence, rtol=1e-12)
+
+
+def test_aalen_johansen_unknown_cause_raises() -> None:
+    with pytest.raises(ValueError, match=r"cause 3 is not an event code in the data \[1, 2\]"):
+        aalen_johansen(np.array([1, 2, 0]), np.array([1.0, 2.0, 3.0]), cause=3)
+
+
+# -- combining hazards --------------------------------------------------------------------------
+def test_competing_risk_curves_match_hand_computation() -> None:
+    jumps = np.array([[[0.1, 0.2], [0.3, 0.0]]])  # one row; causes 1, 2; two event times
+    s1, s2 = math.exp(-0.4), math.exp(-0.6)
+    # the fall in S at each time is shared in proportion to the causes' hazard jumps
+    cif1 = [0.25 * (1 - s1), 0.25 * (1 - s1) + (s1 - s2)]
+    cif2 = [0.75 * (1 - s1), 0.75 * (1 - s1)]
+
+    survival, incidence = competing_risk_curves(jumps)
+
+    np.testing.assert_allclose(survival, [[s1, s2]], rtol=1e-12)
+    np.testing.assert_allclose(incidence, [[cif1, cif2]], rtol=1e-12)
+
+
+# -- cause-specific Cox -------------------------------------------------------------------------
+@pytest.mark.parametrize("cause", [1, 2])
+def test_average_incidence_is_close_to_aalen_johansen(planted, model, cause) -> None:
+    times, cif = aalen_johansen(planted["event"], planted["time"], cause)
+    nonparametric = cif[np.searchsorted(times, TIMES, side="right") - 1]
+
+    average = model.predict_cumulative_incidence(planted["X"], cause, TIMES).mean(axis=0)
+
+    np.testing.assert_allclose(average, nonparametric, atol=0.03)
+
+
+def test_incidences_and_event_free_survival_sum_to_one(planted, model) -> None:
+    X = planted["X"][:500]
+    grid = np.concatenate([[0.5], model.event_times_[::7], [1e4]])
+
+    total = (
+        model.predict_cumulative_incidence(X, 1, grid)
+        + model.predict_cumulative_incidence(X, 2, grid)
+        + model.predict_survival(X, grid)
+    )
+
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cause", [1, 2])
+def test_incidence_is_nondecreasing_within_zero_and_one(planted, model, cause) -> None:
+    grid = np.concatenate([[0.0, 1e-3], model.event_times_, [1e4]])
+
+    incidence = model.predict_cumulative_incidence(planted["X"][:500], cause, grid)
+
+    np.testing.assert_array_equal(incidence[:, :2], 0.0)  # nothing before the first event
+    assert np.all(np.diff(incidence, axis=1) >= 0)
+    assert np.all((incidence >= 0) & (incidence <= 1))
+
+
+@pytest.mark.parametrize("cause", [1, 2])
+def test_planted_hazard_ratios_fall_inside_95_intervals(model, cause) -> None:
+    summary = model.summary_[cause]
+    lower = np.log(summary["hazard_ratio_lower_95"].to_numpy())
+    upper = np.log(summary["hazard_ratio_upper_95"].to_numpy())
+
+    assert np.all((lower < BETA[cause]) & (BETA[cause] < upper))
+
+
+def test_score_and_risk_are_those_of_cause_one(planted, model) -> None:
+    X = planted["X"][:200]
+    score = model.predict(X)
+
+    np.testing.assert_allclose(score, X @ model.summary_[1]["coef"].to_numpy())
+    np.testing.assert_allclose(
+        model.predict_risk(X, 100.0), model.predict_cumulative_incidence(X, 1, [100.0])[:, 0]
+    )
+
+
+def test_unseen_cause_raises(planted, model) -> None:
+    with pytest.raises(ValueError, match=r"cause 3 was not seen in fit; causes: \[1, 2\]"):
+        model.predict_cumulative_incidence(planted["X"][:5], 3, [10.0])
+
+
+def test_data_without_cause_one_raises(planted) -> None:
+    event = np.where(planted["event"] == 1, 0, planted["event"])
+    y = make_competing_target(event, planted["time"])
+
+    with pytest.raises(TargetError, match=r"no event of cause 1.*codes seen: \[2\]"):
+        CauseSpecificCox().fit(planted["X"], y)
+
+
+def test_perfectly_separating_feature_fails_loudly(planted) -> None:
+    event, time = planted["event"][:300], planted["time"][:300]
+    X = np.column_stack([planted["X"][:300], event == 1]).astype(float)
+    y = make_competing_target(event, time)
+
+    with pytest.raises(ModelConvergenceError, match="cause 1 did not converge"):
+        CauseSpecificCox().fit(X, y)
