@@ -36,7 +36,7 @@ class CohortDataset:
         return [c for c in self.frame.columns if c not in SURVIVAL_COLUMNS]
 
     @property
-    def X(self) -> pd.DataFrame:  # noqa: N802 - the scikit-learn name
+    def X(self) -> pd.DataFrame:
         return self.frame[self.feature_names].astype("float64")
 
     @property
