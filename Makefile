@@ -15,9 +15,16 @@ help:
 	@grep -E '^\.PHONY: [a-z-]+  ## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ".PHONY: |  ## "}; {printf "\033[36m%-10s\033[0m %s\n", $$2, $$3}'
 
-.PHONY: demo  ## Build the gi_bleed_nsaid cohort on the bundled Eunomia demo data
+DEMO := data/cohorts/gi_bleed_nsaid
+PROGNOSIS := .venv/bin/prognosis
+
+.PHONY: demo  ## Build gi_bleed_nsaid on Eunomia, fit and validate Cox and xgboost models
 demo: cohort-gi_bleed_nsaid
-	@echo "Cohort dataset: data/cohorts/gi_bleed_nsaid/"
+	$(PROGNOSIS) fit $(DEMO) --model cox --horizon 365 --split cv --seed 0 --out models/gi_bleed_nsaid_cox
+	$(PROGNOSIS) fit $(DEMO) --model xgb-cox --horizon 365 --split cv --seed 0 --out models/gi_bleed_nsaid_xgb_cox
+	$(PROGNOSIS) compare $(DEMO) --models cox,coxnet,xgb-cox --horizon 365 --split cv --seed 0
+	$(PROGNOSIS) predict models/gi_bleed_nsaid_cox $(DEMO) --out data/predictions/gi_bleed_nsaid_cox.parquet
+	@echo "Cohort dataset: $(DEMO)/  Models: models/gi_bleed_nsaid_cox/, models/gi_bleed_nsaid_xgb_cox/"
 
 .PHONY: test  ## Run the test suite (what CI runs; needs PostgreSQL, see README.md)
 test: .venv/.installed
