@@ -1,0 +1,346 @@
+"""Every metric of a set of test predictions, as one JSON-ready dict, and a terminal table.
+
+:func:`evaluate_predictions` assembles the pure functions of this package: discrimination
+(Harrell's and Uno's C, time-dependent AUC), accuracy (Brier score per horizon, integrated
+Brier score), calibration (table, slope, intercept, ICI, E50, E90) and decision curves, each
+with a percentile bootstrap interval where one applies, plus notes on everything that was not
+evaluated as asked (horizons clipped or dropped, resamples skipped).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from prognosis.evaluation.bootstrap import BootstrapResult, bootstrap_ci
+from prognosis.evaluation.calibration import calibration_at, calibration_summary
+from prognosis.evaluation.decision import DEFAULT_THRESHOLDS, decision_curve, net_benefit
+from prognosis.evaluation.metrics import (
+    EvaluationError,
+    EvaluationTimes,
+    brier_scores,
+    evaluation_times,
+    harrell_c,
+    integrated_brier,
+    time_dependent_auc,
+    uno_c,
+)
+from prognosis.models.target import check_target
+
+__all__ = ["evaluate_predictions", "format_table"]
+
+Survival = Callable[[np.ndarray], np.ndarray] | np.ndarray
+_IBS_POINTS = 100  # most times on the integrated Brier score's grid
+_CALIBRATION = ("slope", "intercept", "ici", "e50", "e90")  # calibration_summary's order
+
+_COMPETING_NOTE = (
+    "competing risks: Harrell's and Uno's C count competing events as censored "
+    "(cause-specific concordance); the Brier score and time-dependent AUC count them as "
+    "non-events weighted by inverse probability of censoring; observed risks are "
+    "Aalen-Johansen cumulative incidences of cause 1"
+)
+
+
+def evaluate_predictions(
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    risk_score: np.ndarray,
+    survival: Survival,
+    horizons: Sequence[float],
+    *,
+    competing: bool = False,
+    n_boot: int = 200,
+    seed: int = 0,
+    alpha: float = 0.05,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    min_at_risk: int = 10,
+) -> dict[str, Any]:
+    """Evaluate test predictions; a dict that ``json.dumps`` accepts (NaN becomes null).
+
+    Parameters
+    ----------
+    y_train : training target (the censoring distribution of the IPCW metrics)
+    y_test : test target
+    risk_score : one risk score per test row, higher = worse (the concordance indices)
+    survival : P(no outcome by t) for the test rows, 1 - cumulative incidence of cause 1 under
+        competing risks: a callable ``times -> array (n_rows, n_times)`` (a model's
+        ``predict_survival`` bound to X), or an array (n_rows, len(horizons)) of predictions
+        at the requested horizons. Only a callable can be evaluated at a clipped horizon or
+        on the grid of the integrated Brier score.
+    horizons : the times to evaluate at (days); clipped to the follow-up, see ``notes``
+    competing : the targets use integer event codes (0 censored, 1 outcome, 2+ competing)
+    n_boot, seed, alpha : percentile bootstrap of the test rows (:func:`bootstrap_ci`)
+    thresholds : threshold probabilities of the decision curves
+    min_at_risk : horizons are clipped where fewer test rows remain followed
+        (:func:`evaluation_times`); the integrated Brier score starts at the time of this
+        many outcome events, so that resamples reach it
+
+    Returns
+    -------
+    dict with keys ``n_train``, ``n_test``, ``n_outcome_events``, ``competing``,
+    ``bootstrap``, ``follow_up``, ``harrell_c``, ``uno_c``, ``integrated_brier``,
+    ``horizons`` (one entry per evaluated horizon: time-dependent AUC, Brier score,
+    calibration, decision curve) and ``notes``.
+    """
+    train = check_target(y_train, competing=competing)
+    test = check_target(y_test, competing=competing)
+    risk = np.asarray(risk_score, dtype=float)
+    times = evaluation_times(y_train, y_test, horizons, min_at_risk=min_at_risk)
+    source = _Source.build(survival, times, test.time.size)
+    boot = partial(bootstrap_ci, n_boot=n_boot, seed=seed, alpha=alpha)
+    notes = [*times.notes, *source.notes]
+    tau = max(source.evaluated) if source.evaluated else None
+    result: dict[str, Any] = {
+        "n_train": int(train.time.size),
+        "n_test": int(test.time.size),
+        "n_outcome_events": int(np.sum(test.event == 1)),
+        "competing": competing,
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "alpha": alpha},
+        "follow_up": {"lower": times.lower, "upper": times.upper},
+        "harrell_c": _interval(boot(harrell_c, y_test, risk)),
+        "uno_c": {
+            **_interval(boot(lambda y, r: uno_c(y_train, y, r, tau=tau), y_test, risk)),
+            "tau": tau,
+        },
+        "integrated_brier": _integrated(y_train, y_test, source, min_at_risk, boot, notes),
+        "horizons": _horizons(y_train, y_test, source, boot, thresholds),
+    }
+    if competing:
+        notes.append(_COMPETING_NOTE)
+    notes.extend(_skipped(result))
+    result["notes"] = notes
+    return _json_ready(result)
+
+
+def format_table(results: dict[str, Any]) -> Table:
+    """A terminal table of :func:`evaluate_predictions` results: metric, horizon, estimate, CI."""
+    level = round(100 * (1 - results["bootstrap"]["alpha"]))
+    table = Table(title="Test-set performance", caption="\n".join(results["notes"]) or None)
+    table.add_column("Metric")
+    table.add_column("Horizon", justify="right")
+    table.add_column("Estimate", justify="right")
+    table.add_column(f"{level}% CI", justify="right")
+    table.add_row("Harrell's C", "", *_cells(results["harrell_c"]))
+    tau = results["uno_c"]["tau"]
+    table.add_row("Uno's C", "" if tau is None else f"< {tau:.4g}", *_cells(results["uno_c"]))
+    if results["integrated_brier"] is not None:
+        ibs = results["integrated_brier"]
+        span = f"{ibs['start']:.4g}-{ibs['stop']:.4g}"
+        table.add_row("Integrated Brier score", span, *_cells(ibs))
+    for entry in results["horizons"]:
+        horizon = f"{entry['horizon']:.4g}"
+        calibration = entry["calibration"]
+        rows = [
+            ("Time-dependent AUC", entry["time_dependent_auc"]),
+            ("Brier score", entry["brier"]),
+            ("Calibration slope", calibration["slope"]),
+            ("Calibration intercept", calibration["intercept"]),
+            ("ICI", calibration["ici"]),
+            ("E50", calibration["e50"]),
+            ("E90", calibration["e90"]),
+        ]
+        table.add_section()
+        for name, value in rows:
+            table.add_row(name, horizon, *_cells(value))
+    return table
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Survival predictions at the evaluated times, and how they were obtained."""
+
+    at: Callable[[np.ndarray], np.ndarray]  # times -> (n_rows, n_times)
+    evaluated: tuple[float, ...]
+    from_callable: bool
+    notes: tuple[str, ...]
+
+    @classmethod
+    def build(cls, survival: Survival, times: EvaluationTimes, n: int) -> _Source:
+        if callable(survival):
+            evaluated = tuple(float(t) for t in times.times)
+            return cls(_checked_call(survival, n), evaluated, True, ())
+        matrix = np.asarray(survival, dtype=float)
+        requested = [h.requested for h in times.horizons]
+        if matrix.shape != (n, len(requested)):
+            raise EvaluationError(
+                f"survival predictions must have shape (rows, horizons) = ({n}, "
+                f"{len(requested)}); got {matrix.shape}"
+            )
+        columns = {h.requested: j for j, h in enumerate(times.horizons) if h.used is not None}
+        usable = tuple(sorted({h.requested for h in times.horizons if h.used == h.requested}))
+        notes = tuple(
+            f"horizon {h.requested:g} not evaluated at {h.used:g}: survival predictions were "
+            "given only at the requested horizons (pass a callable to evaluate there)"
+            for h in times.horizons
+            if h.clipped
+        )
+
+        def at(values: np.ndarray) -> np.ndarray:
+            return matrix[:, [columns[float(t)] for t in np.atleast_1d(values)]]
+
+        return cls(at, usable, False, notes)
+
+
+def _checked_call(
+    survival: Callable[[np.ndarray], np.ndarray], n: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    def at(times: np.ndarray) -> np.ndarray:
+        grid = np.atleast_1d(np.asarray(times, dtype=float))
+        matrix = np.asarray(survival(grid), dtype=float)
+        if matrix.shape != (n, grid.size):
+            raise EvaluationError(
+                f"survival(times) must return shape (rows, times) = ({n}, {grid.size}); "
+                f"got {matrix.shape}"
+            )
+        return matrix
+
+    return at
+
+
+def _horizons(
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    source: _Source,
+    boot: Callable[..., BootstrapResult],
+    thresholds: Sequence[float],
+) -> list[dict[str, Any]]:
+    """One entry per evaluated horizon; AUC and Brier resampled for all horizons at once."""
+    if not source.evaluated:
+        return []
+    times = np.array(sorted(source.evaluated))
+    survival = source.at(times)
+    auc = boot(lambda y, r: time_dependent_auc(y_train, y, r, times)[0], y_test, 1.0 - survival)
+    brier = boot(lambda y, s: brier_scores(y_train, y, s, times), y_test, survival)
+    return [
+        {
+            "horizon": float(horizon),
+            "time_dependent_auc": _part(auc, j),
+            "brier": _part(brier, j),
+            **_at_horizon(y_test, 1.0 - survival[:, j], float(horizon), boot, thresholds),
+        }
+        for j, horizon in enumerate(times)
+    ]
+
+
+def _at_horizon(
+    y_test: np.ndarray,
+    risk: np.ndarray,
+    horizon: float,
+    boot: Callable[..., BootstrapResult],
+    thresholds: Sequence[float],
+) -> dict[str, Any]:
+    table = calibration_at(y_test, risk, horizon)
+    summary = boot(lambda y, r: calibration_summary(y, r, horizon), y_test, risk)
+    curve = decision_curve(y_test, risk, horizon, thresholds)
+    benefit = boot(lambda y, r: net_benefit(y, r, horizon, thresholds), y_test, risk)
+    return {
+        "calibration": {
+            **{name: _part(summary, i) for i, name in enumerate(_CALIBRATION)},
+            "table": [asdict(group) for group in table.groups],
+            "curve": [list(point) for point in table.curve],
+        },
+        "decision_curve": {
+            **asdict(curve),
+            "model_lower": benefit.lower,
+            "model_upper": benefit.upper,
+            "failed_resamples": benefit.n_failed,
+        },
+    }
+
+
+def _integrated(
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    source: _Source,
+    min_at_risk: int,
+    boot: Callable[..., BootstrapResult],
+    notes: list[str],
+) -> dict[str, Any] | None:
+    """IBS from the ``min_at_risk``-th test outcome event to the last evaluated horizon."""
+    if not source.evaluated:
+        return None
+    if source.from_callable:
+        test = check_target(y_test, competing=True)
+        stop = max(source.evaluated)
+        events = np.unique(test.time[(test.event == 1) & (test.time <= stop)])
+        start = events[min(max(min_at_risk, 1), events.size) - 1]
+        grid = np.quantile(events[events >= start], np.linspace(0, 1, _IBS_POINTS))
+        grid = np.unique(np.r_[grid, stop])
+    else:
+        grid = np.asarray(source.evaluated)
+    if grid.size < 2:
+        notes.append("integrated Brier score not computed: it needs two or more times")
+        return None
+    if not source.from_callable:
+        notes.append("integrated Brier score over the evaluated horizons only (no callable)")
+    matrix = source.at(grid)
+    result = boot(lambda y, s: integrated_brier(y_train, y, s, grid), y_test, matrix)
+    return {**_interval(result), "start": float(grid[0]), "stop": float(grid[-1])}
+
+
+def _interval(result: BootstrapResult) -> dict[str, Any]:
+    return {
+        "estimate": result.estimate,
+        "lower": result.lower,
+        "upper": result.upper,
+        "failed_resamples": result.n_failed,
+    }
+
+
+def _part(result: BootstrapResult, index: int) -> dict[str, Any]:
+    return {
+        "estimate": result.estimate[index],  # type: ignore[index]
+        "lower": result.lower[index],  # type: ignore[index]
+        "upper": result.upper[index],  # type: ignore[index]
+        "failed_resamples": result.n_failed,
+    }
+
+
+def _skipped(result: dict[str, Any]) -> list[str]:
+    """A note for every interval that rests on fewer resamples than asked for."""
+    n_boot = result["bootstrap"]["n_boot"]
+    found = []
+
+    def visit(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if node.get("failed_resamples"):
+                found.append(
+                    f"{path}: {node['failed_resamples']} of {n_boot} bootstrap resamples "
+                    "could not be computed and were skipped"
+                )
+            for key, value in node.items():
+                visit(value, f"{path}.{key}" if path else key)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                visit(value, f"{path}[{i}]")
+
+    visit(result, "")
+    return found
+
+
+def _json_ready(node: Any) -> Any:
+    """Plain Python values; NaN and infinities become None."""
+    if isinstance(node, dict):
+        return {str(key): _json_ready(value) for key, value in node.items()}
+    if isinstance(node, list | tuple | np.ndarray):
+        return [_json_ready(value) for value in node]
+    if isinstance(node, bool | np.bool_):
+        return bool(node)
+    if isinstance(node, int | np.integer):
+        return int(node)
+    if isinstance(node, float | np.floating):
+        return float(node) if math.isfinite(node) else None
+    return node
+
+
+def _cells(value: dict[str, Any]) -> tuple[str, str]:
+    estimate, lower, upper = value["estimate"], value["lower"], value["upper"]
+    text = "n/a" if estimate is None else f"{estimate:.3f}"
+    interval = "n/a" if lower is None or upper is None else f"{lower:.3f} to {upper:.3f}"
+    return text, interval

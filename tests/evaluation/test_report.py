@@ -1,0 +1,101 @@
+"""evaluate_predictions: everything in one JSON-ready dict, notes on what was not as asked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from prognosis.evaluation.report import evaluate_predictions, format_table
+from prognosis.models.target import make_competing_target, make_target
+
+
+def planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    hazard = 0.1 * np.exp(0.8 * rng.normal(size=n))
+    time, censor = rng.exponential(1 / hazard), rng.uniform(0, 15, n)
+    return make_target(time <= censor, np.minimum(time, censor)), hazard
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    y_train, _ = planted(400, seed=0)
+    y_test, hazard = planted(300, seed=1)
+
+    def survival(times: np.ndarray) -> np.ndarray:
+        return np.exp(-hazard[:, None] * np.asarray(times)[None, :])
+
+    return evaluate_predictions(y_train, y_test, hazard, survival, [2.0, 5.0, 40.0], n_boot=10)
+
+
+def test_results_are_strict_json(results: dict) -> None:
+    text = json.dumps(results, allow_nan=False)
+    assert json.loads(text) == results
+
+
+def test_every_metric_is_reported_with_an_interval(results: dict) -> None:
+    assert results["n_test"] == 300 and results["bootstrap"]["n_boot"] == 10
+    for metric in ("harrell_c", "uno_c", "integrated_brier"):
+        entry = results[metric]
+        assert entry["lower"] < entry["upper"] and entry["failed_resamples"] == 0
+    assert [h["horizon"] for h in results["horizons"]][:2] == [2.0, 5.0]
+    five = results["horizons"][1]
+    assert 0.5 < five["time_dependent_auc"]["estimate"] < 1.0
+    assert 0.0 < five["brier"]["estimate"] < 0.25
+    assert set(five["calibration"]) >= {"slope", "intercept", "ici", "e50", "e90", "table"}
+    assert len(five["calibration"]["table"]) == 10
+    curve = five["decision_curve"]
+    assert len(curve["model"]) == len(curve["model_lower"]) == len(curve["thresholds"]) == 99
+
+
+def test_a_horizon_past_the_follow_up_is_clipped_and_said_so(results: dict) -> None:
+    clipped = results["horizons"][2]["horizon"]
+    assert 5.0 < clipped < 15.0
+    assert any(note.startswith(f"horizon 40 clipped to {clipped:g}") for note in results["notes"])
+
+
+def test_predictions_given_as_a_matrix_cannot_move_to_a_clipped_horizon() -> None:
+    y_train, _ = planted(400, seed=0)
+    y_test, hazard = planted(300, seed=1)
+    horizons = np.array([2.0, 5.0, 40.0])
+    matrix = np.exp(-hazard[:, None] * horizons[None, :])
+    results = evaluate_predictions(y_train, y_test, hazard, matrix, horizons, n_boot=5)
+    assert [h["horizon"] for h in results["horizons"]] == [2.0, 5.0]
+    assert any("not evaluated at" in note for note in results["notes"])
+    assert (results["integrated_brier"]["start"], results["integrated_brier"]["stop"]) == (2, 5)
+
+
+def test_competing_risks_are_evaluated_and_noted() -> None:
+    rng = np.random.default_rng(2)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        h1, h2 = 0.06 * np.exp(rng.normal(size=n)), np.full(n, 0.05)
+        time, censor = rng.exponential(1 / (h1 + h2)), rng.uniform(0, 15, n)
+        cause = np.where(rng.random(n) < h1 / (h1 + h2), 1, 2)
+        y = make_competing_target(np.where(time <= censor, cause, 0), np.minimum(time, censor))
+        return y, h1, h2
+
+    y_train, _, _ = sample(400)
+    y_test, h1, h2 = sample(300)
+
+    def survival(times: np.ndarray) -> np.ndarray:  # 1 - cumulative incidence of cause 1
+        total = (h1 + h2)[:, None]
+        return 1 - h1[:, None] / total * (1 - np.exp(-total * np.asarray(times)[None, :]))
+
+    results = evaluate_predictions(
+        y_train, y_test, h1, survival, [3.0, 6.0], competing=True, n_boot=5
+    )
+    assert results["competing"] is True
+    assert any(note.startswith("competing risks:") for note in results["notes"])
+    assert all(h["brier"]["estimate"] is not None for h in results["horizons"])
+
+
+def test_format_table_lists_the_metrics(results: dict) -> None:
+    console = Console(width=120, record=True)
+    console.print(format_table(results))
+    text = console.export_text()
+    for label in ("Harrell's C", "Uno's C", "Integrated Brier score", "Calibration slope", "ICI"):
+        assert label in text
+    assert "95% CI" in text
