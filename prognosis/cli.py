@@ -278,6 +278,7 @@ def predict(
 @click.option("--horizon", "horizons", type=float, multiple=True, required=True)
 @click.option("--split", default="cv", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n-boot", type=int, default=0, show_default=True, help="0: no intervals.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
 def compare(
     dataset_dir: Path,
@@ -285,6 +286,7 @@ def compare(
     horizons: tuple[float, ...],
     split: str,
     seed: int,
+    n_boot: int,
     as_json: bool,
 ) -> None:
     """Fit several models on the same folds and print one table."""
@@ -294,7 +296,7 @@ def compare(
         if unknown:
             raise PrognosisError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
         rows = training.compare_models(
-            load_dataset(dataset_dir), names, horizons, parse_split(split), seed=seed
+            load_dataset(dataset_dir), names, horizons, parse_split(split), seed=seed, n_boot=n_boot
         )
     except PrognosisError as error:
         _fail(error)

@@ -284,16 +284,16 @@ def compare_models(
         rows.append(
             {
                 "model": name,
-                "harrell_c": (metrics.get("harrell_c") or {}).get("estimate"),
-                "uno_c": (metrics.get("uno_c") or {}).get("estimate"),
-                "integrated_brier": (metrics.get("integrated_brier") or {}).get("estimate"),
+                "harrell_c": _estimate(metrics.get("harrell_c")),
+                "uno_c": _estimate(metrics.get("uno_c")),
+                "integrated_brier": _estimate(metrics.get("integrated_brier")),
                 "horizon": first.get("horizon"),
-                "calibration_slope": (first.get("calibration") or {})
-                .get("slope", {})
-                .get("estimate")
-                if isinstance((first.get("calibration") or {}).get("slope"), dict)
-                else (first.get("calibration") or {}).get("slope"),
+                "calibration_slope": _estimate((first.get("calibration") or {}).get("slope")),
                 "fit_seconds": round(time.perf_counter() - started, 2),
             }
         )
     return rows
+
+
+def _estimate(entry: dict[str, Any] | None) -> float | None:
+    return None if entry is None else entry.get("estimate")

@@ -54,7 +54,7 @@ def bootstrap_ci(
         e.g. ``lambda y, risk: uno_c(y_train, y, risk, tau=365)``.
     y_test : the test target; its rows are resampled
     *predictions : arrays with one row per test row, resampled with it
-    n_boot : number of resamples
+    n_boot : number of resamples; 0 gives the point estimate alone (NaN bounds)
     seed : seed of ``np.random.default_rng``; the same seed gives the same interval
     alpha : 1 - confidence level (0.05: a 95% interval)
 
@@ -75,8 +75,8 @@ def bootstrap_ci(
             raise EvaluationError(
                 f"prediction {position} has {array.shape[:1] or 'no'} rows; y_test has {n}"
             )
-    if n_boot < 1 or not 0 < alpha < 1:
-        raise EvaluationError(f"need n_boot >= 1 and 0 < alpha < 1; got {n_boot}, {alpha}")
+    if n_boot < 0 or not 0 < alpha < 1:
+        raise EvaluationError(f"need n_boot >= 0 and 0 < alpha < 1; got {n_boot}, {alpha}")
     estimate = np.asarray(metric_fn(y_test, *arrays), dtype=float)
     rng = np.random.default_rng(seed)
     replicates = []

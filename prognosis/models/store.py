@@ -102,10 +102,14 @@ def load_model(model_dir: Path) -> SavedModel:
     folder = Path(model_dir)
     manifest = _verified_manifest(folder)
     info = _load(folder / "model.json")
-    if info.get("format") != MODEL_FORMAT or manifest.get("format") != MODEL_FORMAT:
-        raise ModelDirectoryError(
-            f"{folder}: unknown model format {info.get('format')!r} (expected {MODEL_FORMAT})"
-        )
+    for name, found in (
+        ("manifest.json", manifest.get("format")),
+        ("model.json", info.get("format")),
+    ):
+        if found != MODEL_FORMAT:
+            raise ModelDirectoryError(
+                f"{folder / name}: unknown model format {found!r} (expected {MODEL_FORMAT})"
+            )
     pipeline = joblib.load(folder / "pipeline.joblib")
     if (folder / _BOOSTER).exists():
         import xgboost
@@ -157,4 +161,3 @@ def _load(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise ModelDirectoryError(f"{path}: cannot read ({error})") from None
-

@@ -80,3 +80,11 @@ def test_predictions_of_another_length_raise() -> None:
     y, risk = planted(30)
     with pytest.raises(EvaluationError, match="prediction 1 has"):
         bootstrap_ci(harrell_c, y, risk[:10])
+
+
+def test_zero_resamples_give_the_point_estimate_without_bounds() -> None:
+    y, risk = planted(100)
+    result = bootstrap_ci(harrell_c, y, risk, n_boot=0)
+    assert result.estimate == pytest.approx(harrell_c(y, risk))
+    assert np.isnan(result.lower) and np.isnan(result.upper)
+    assert (result.n_boot, result.n_failed) == (0, 0)

@@ -1,0 +1,298 @@
+"""The model commands of the CLI (fit, evaluate, predict, compare), through click's CliRunner.
+
+One Cox model is fitted once on the gi_bleed_nsaid cohort built on Eunomia; the other tests use
+it. Expected values come from outside the command under test: scikit-survival's concordance
+of the saved model's scores, the dataset's own rows, and the Eunomia person table read with
+DuckDB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+from sksurv.metrics import concordance_index_censored
+
+from prognosis.cli import main
+from prognosis.cohort import build_cohort, load_definition, parse_source
+from prognosis.dataset import load_dataset
+from prognosis.exceptions import DataQualityWarning
+from prognosis.models.store import load_model
+
+GI_BLEED = Path(__file__).resolve().parents[1] / "cohorts" / "gi_bleed_nsaid.yaml"
+
+
+def _run(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+@pytest.fixture(scope="module")
+def gi_bleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gi_bleed") / "dataset"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # Eunomia's known data defects
+        build_cohort(load_definition(GI_BLEED), parse_source("eunomia"), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fitted(gi_bleed: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+    model_dir = tmp_path_factory.mktemp("models") / "cox"
+    result = _run(
+        "fit", gi_bleed, "--model", "cox", "--horizon", "365", "--split", "cv", "--seed", "0",
+        "--n-boot", "10", "--out", model_dir,
+    )  # fmt: skip
+    return result, model_dir
+
+
+@pytest.fixture(scope="module")
+def model_dir(fitted: tuple[Result, Path]) -> Path:
+    result, folder = fitted
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+@pytest.fixture(scope="module")
+def predictions(model_dir: Path, gi_bleed: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("predictions") / "p.parquet"
+    result = _run("predict", model_dir, gi_bleed, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert _says(result, f"2630 predictions → {out}")
+    return pd.read_parquet(out)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small dataset folder with a planted effect, for the slower multi-model commands."""
+    rng = np.random.default_rng(0)
+    n = 150
+    x = rng.normal(size=n)
+    event_time = rng.exponential(900.0 * np.exp(-x))
+    censor_time = rng.uniform(100.0, 1500.0, size=n)
+    event = (event_time <= censor_time).astype(int)
+    frame = pd.DataFrame(
+        {
+            "person_id": np.arange(n),
+            "index_date": [dt.date(2016, 1, 1)] * n,
+            "time": np.maximum(1, np.ceil(np.minimum(event_time, censor_time))).astype(int),
+            "event": event,
+            "censor_reason": None,
+            "x": x,
+            "noise": rng.normal(size=n),
+        }
+    )
+    folder = tmp_path_factory.mktemp("planted")
+    frame.to_parquet(folder / "dataset.parquet", index=False)
+    return folder
+
+
+def _says(result: Result, text: str) -> bool:
+    """``text`` is on stdout, however rich wrapped the lines to the terminal width."""
+    return "".join(text.split()) in "".join(result.stdout.split())
+
+
+def _printed_person(result: Result) -> tuple[str, float]:
+    """The index date and the 365-day risk that ``predict --person-id`` prints."""
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.strip().splitlines()
+    assert header.split() == ["index_date", "risk_365"]
+    assert len(rows) == 1
+    day, risk = rows[0].split()
+    return day, float(risk)
+
+
+# -- fit and evaluate -------------------------------------------------------------------------
+def test_fit_prints_out_of_fold_metrics_and_saves_the_model(fitted, gi_bleed: Path) -> None:
+    result, folder = fitted
+    assert result.exit_code == 0, result.output
+    assert "Harrell's C" in result.stdout
+    assert _says(result, f"model → {folder}")
+    saved = load_model(folder)
+    assert saved.info["split"] == {"kind": "cv", "folds": 5, "cutoff": None}
+    assert saved.info["training_rows"] == len(pd.read_parquet(gi_bleed / "dataset.parquet"))
+    assert saved.metrics["bootstrap"]["n_boot"] == 10
+    assert saved.metrics["split"].startswith("5-fold cross-validation")
+
+
+def test_evaluate_writes_metrics_json_with_the_concordance(
+    model_dir: Path, gi_bleed: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "metrics.json"
+    result = _run("evaluate", model_dir, gi_bleed, "--out", out, "--n-boot", "3")
+    assert result.exit_code == 0, result.output
+    assert _says(result, f"metrics → {out}")
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    dataset = load_dataset(gi_bleed)
+    risk = load_model(model_dir).pipeline.predict(dataset.X)
+    frame = dataset.frame
+    expected = concordance_index_censored(frame["event"] == 1, frame["time"], risk)[0]
+    assert metrics["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
+    assert metrics["harrell_c"]["lower"] <= expected <= metrics["harrell_c"]["upper"]
+    assert metrics["source"] == "eunomia"
+    assert metrics["n_test"] == len(frame)
+
+
+# -- predict ----------------------------------------------------------------------------------
+def test_predict_writes_one_risk_per_dataset_row(predictions, gi_bleed: Path) -> None:
+    frame = pd.read_parquet(gi_bleed / "dataset.parquet")
+    assert list(predictions.columns) == ["person_id", "index_date", "risk_365"]
+    assert predictions["person_id"].tolist() == frame["person_id"].tolist()
+    assert predictions["index_date"].tolist() == frame["index_date"].tolist()
+    assert predictions["risk_365"].between(0.0, 1.0).all()
+    assert predictions["risk_365"].nunique() > 100
+
+
+@pytest.mark.parametrize("row", [0, 2])  # person 1 censored, person 3 has the outcome
+def test_predict_one_person_from_the_cdm_equals_the_dataset_prediction(
+    model_dir: Path, predictions: pd.DataFrame, gi_bleed: Path, row: int
+) -> None:
+    person = predictions.iloc[row]
+    result = _run("predict", model_dir, "--source", "eunomia", "--person-id", person["person_id"])
+    day, risk = _printed_person(result)
+    assert day == str(person["index_date"])
+    assert risk == pytest.approx(person["risk_365"], abs=1e-6)
+
+
+def test_predict_one_person_at_their_own_index_date_equals_the_dataset_prediction(
+    model_dir: Path, predictions: pd.DataFrame
+) -> None:
+    person = predictions.iloc[1]
+    result = _run(
+        "predict", model_dir, "--source", "eunomia", "--person-id", person["person_id"],
+        "--index-date", person["index_date"],
+    )  # fmt: skip
+    day, risk = _printed_person(result)
+    assert day == str(person["index_date"])
+    assert risk == pytest.approx(person["risk_365"], abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def outsider(gi_bleed: Path, eunomia_path: Path) -> int:
+    """A person of Eunomia's person table who is not in the cohort."""
+    with duckdb.connect(str(eunomia_path), read_only=True) as con:
+        everyone = {row[0] for row in con.execute("SELECT person_id FROM person").fetchall()}
+    members = set(pd.read_parquet(gi_bleed / "dataset.parquet")["person_id"])
+    return min(everyone - members)
+
+
+def test_predict_at_an_index_date_scores_a_person_outside_the_cohort(
+    model_dir: Path, outsider: int
+) -> None:
+    result = _run(
+        "predict", model_dir, "--source", "eunomia", "--person-id", outsider,
+        "--index-date", "2015-01-01",
+    )  # fmt: skip
+    day, risk = _printed_person(result)
+    assert day == "2015-01-01"
+    assert 0.0 <= risk <= 1.0
+
+
+def test_predict_without_an_index_date_refuses_a_person_outside_the_cohort(
+    model_dir: Path, outsider: int
+) -> None:
+    result = _run("predict", model_dir, "--source", "eunomia", "--person-id", outsider)
+    assert result.exit_code == 1
+    assert f"error: person {outsider} is not in cohort 'gi_bleed_nsaid'" in result.stderr
+    assert "pass --index-date" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_predict_a_person_not_in_the_cdm_fails_clearly(model_dir: Path) -> None:
+    result = _run("predict", model_dir, "--source", "eunomia", "--person-id", "987654321")
+    assert result.exit_code == 1
+    assert "error: person 987654321 is not in table 'person' of the source" in result.stderr
+    assert result.stdout == ""
+
+
+def test_predict_needs_a_dataset_or_a_person(model_dir: Path) -> None:
+    result = _run("predict", model_dir)
+    assert result.exit_code == 1
+    assert "give DATASET_DIR and --out, or --source and --person-id" in result.stderr
+
+
+def test_predict_on_a_dataset_with_other_columns_names_them(
+    model_dir: Path, gi_bleed: Path, tmp_path: Path
+) -> None:
+    frame = pd.read_parquet(gi_bleed / "dataset.parquet")
+    dropped = frame.columns[-1]
+    other = tmp_path / "other"
+    other.mkdir()
+    frame.drop(columns=[dropped]).assign(bogus=1).to_parquet(other / "dataset.parquet")
+    out = tmp_path / "p.parquet"
+    result = _run("predict", model_dir, other, "--out", out)
+    assert result.exit_code == 1
+    assert "does not match the model's feature schema" in result.stderr
+    assert f"missing 1: {dropped}" in result.stderr
+    assert "unexpected 1: bogus" in result.stderr
+    assert not out.exists()
+
+
+# -- tampering --------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_a_tampered_model_directory_is_refused_naming_the_file(
+    model_dir: Path, gi_bleed: Path, tmp_path: Path, command: str
+) -> None:
+    tampered = Path(shutil.copytree(model_dir, tmp_path / "model"))
+    pickle = tampered / "pipeline.joblib"
+    data = bytearray(pickle.read_bytes())
+    data[-10] ^= 0x01
+    pickle.write_bytes(bytes(data))
+    result = _run(command, tampered, gi_bleed, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "pipeline.joblib was modified" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+# -- compare and model names ------------------------------------------------------------------
+def test_compare_prints_one_row_per_model(planted: Path) -> None:
+    result = _run(
+        "compare", planted, "--models", "cox,xgb-cox", "--horizon", "365", "--split", "cv:3"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Models on" in result.stdout
+    lines = result.stdout.splitlines()
+    assert any(line.split("│")[1].strip() == "cox" for line in lines if line.count("│") > 2)
+    assert any(line.split("│")[1].strip() == "xgb-cox" for line in lines if line.count("│") > 2)
+
+
+def test_compare_json_gives_one_row_per_model(planted: Path) -> None:
+    result = _run(
+        "compare", planted, "--models", "cox,xgb-cox", "--horizon", "365", "--split", "cv:3",
+        "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [row["model"] for row in rows] == ["cox", "xgb-cox"]
+    for row in rows:
+        assert 0.5 < row["harrell_c"] <= 1.0  # the planted effect is strong
+        assert row["horizon"] == 365
+
+
+def test_compare_refuses_an_unknown_model(planted: Path) -> None:
+    result = _run("compare", planted, "--models", "cox,deepsurv", "--horizon", "365")
+    assert result.exit_code == 1
+    assert "unknown model(s) ['deepsurv']; choose from cox," in result.stderr
+
+
+def test_fit_refuses_an_unknown_model(planted: Path, tmp_path: Path) -> None:
+    result = _run("fit", planted, "--model", "deepsurv", "--horizon", "365", "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "'deepsurv' is not one of" in result.output
+    assert "'cox'" in result.output
+
+
+def test_fit_refuses_a_horizon_beyond_the_follow_up(planted: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    result = _run("fit", planted, "--model", "cox", "--horizon", "99999", "--out", out)
+    assert result.exit_code == 1
+    assert "horizon(s) [99999.0] lie outside the follow-up" in result.stderr
+    assert not out.exists()

@@ -1,0 +1,322 @@
+"""Fitting, validating, evaluating and applying models on cohort datasets (prognosis.training).
+
+Most tests use small dataset folders written here with planted effects; the truth they check
+comes from refitting the same model independently (``make_model``) on the rows a design says
+it may see, from scikit-survival's concordance, or from counting rows with pandas. Two tests
+build the real gi_bleed_nsaid cohort on Eunomia.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sksurv.metrics import concordance_index_censored
+
+from prognosis.cohort import build_cohort, load_definition, parse_source
+from prognosis.dataset import CohortDataset, DatasetError, load_dataset
+from prognosis.evaluation.validation import Split, SplitError, parse_split, split_rows
+from prognosis.exceptions import DataQualityWarning, PrognosisError
+from prognosis.models.registry import UnknownModelError, make_model
+from prognosis.models.target import TargetError
+from prognosis.training import (
+    SchemaError,
+    check_schema,
+    evaluate_model,
+    fit_model,
+    predict_frame,
+)
+from tests.support.cdm import write_cdm_files
+
+GI_BLEED = Path(__file__).resolve().parents[1] / "cohorts" / "gi_bleed_nsaid.yaml"
+FEATURES = ["severity", "flag", "noise"]
+BETA = {"severity": 0.9, "flag": 0.8, "noise": 0.0}  # planted log hazard ratios
+FIRST_INDEX = dt.date(2015, 1, 1)
+CUTOFF = dt.date(2016, 7, 1)
+FAST_XGB = {"n_estimators": 15, "n_jobs": 1}
+
+
+def planted_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Rows of a cohort dataset: exponential event times with planted log hazard ratios."""
+    rng = np.random.default_rng(seed)
+    severity = rng.normal(size=n)
+    flag = rng.binomial(1, 0.4, size=n).astype(float)
+    noise = rng.normal(size=n)
+    lp = BETA["severity"] * severity + BETA["flag"] * flag
+    event_time = rng.exponential(900.0 * np.exp(-lp))
+    censor_time = rng.uniform(100.0, 1500.0, size=n)
+    time = np.maximum(1, np.ceil(np.minimum(event_time, censor_time))).astype(int)
+    event = (event_time <= censor_time).astype(int)
+    index_date = [FIRST_INDEX + dt.timedelta(days=int(d)) for d in rng.integers(0, 3 * 365, n)]
+    return pd.DataFrame(
+        {
+            "person_id": np.arange(1, n + 1),
+            "index_date": index_date,
+            "time": time,
+            "event": event,
+            "censor_reason": np.where(event == 1, None, "end_of_observation"),
+            "severity": severity,
+            "flag": flag,
+            "noise": noise,
+        }
+    )
+
+
+def write_dataset(folder: Path, frame: pd.DataFrame, *, source: str = "planted") -> Path:
+    """A dataset folder as ``prognosis cohort build`` writes one (parquet, features, manifest)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(folder / "dataset.parquet", index=False)
+    (folder / "features.json").write_text("[]", encoding="utf-8")
+    manifest = {"cohort": "planted", "source": source}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> CohortDataset:
+    return load_dataset(write_dataset(tmp_path_factory.mktemp("planted"), planted_frame()))
+
+
+@pytest.fixture(scope="module")
+def planted_fit(planted: CohortDataset):
+    """A Cox model on every planted row, horizons 365 and 730, not validated."""
+    return fit_model(planted, "cox", [730, 365], parse_split("none"), seed=0)
+
+
+def _boolean_target(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return frame["event"].to_numpy() == 1, frame["time"].to_numpy(dtype=float)
+
+
+# -- cross-validation -------------------------------------------------------------------------
+@pytest.mark.parametrize(("model", "params"), [("cox", {}), ("xgb-cox", FAST_XGB)])
+def test_cv_concordance_is_that_of_pooled_out_of_fold_predictions(
+    planted: CohortDataset, model: str, params: dict
+) -> None:
+    saved = fit_model(planted, model, [365], parse_split("cv:3"), seed=0, params=params, n_boot=2)
+    X, y = planted.X, planted.y
+    event, time = _boolean_target(planted.frame)
+    out_of_fold, held_out = np.zeros(len(X)), np.zeros(len(X), dtype=int)
+    for train, test in split_rows(Split("cv", folds=3), planted.frame, seed=0):
+        assert not set(train) & set(test)
+        fold_model = make_model(model, seed=0, **params).fit(X.iloc[train], y[train])
+        out_of_fold[test] = fold_model.predict(X.iloc[test])
+        held_out[test] += 1
+    assert (held_out == 1).all()  # every row is predicted once, by a model that never saw it
+    expected = concordance_index_censored(event, time, out_of_fold)[0]
+    assert saved.metrics["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
+    assert saved.metrics["n_test"] == len(X)
+
+    in_sample = make_model(model, seed=0, **params).fit(X, y).predict(X)
+    assert expected != pytest.approx(concordance_index_censored(event, time, in_sample)[0])
+
+
+def test_cv_saves_the_model_refit_on_every_row(planted: CohortDataset) -> None:
+    saved = fit_model(planted, "cox", [365], parse_split("cv:3"), seed=0, n_boot=2)
+    assert saved.info["training_rows"] == len(planted.frame)
+    assert saved.info["training_events"] == int((planted.frame["event"] == 1).sum())
+    assert len(saved.training_target) == len(planted.frame)
+    everything = make_model("cox", seed=0).fit(planted.X, planted.y)
+    np.testing.assert_allclose(
+        saved.pipeline.predict(planted.X), everything.predict(planted.X), rtol=1e-10
+    )
+
+
+def test_cv_with_fewer_events_than_folds_raises(tmp_path: Path) -> None:
+    frame = planted_frame(60)
+    frame["event"] = 0
+    frame.loc[:1, "event"] = 1  # two events for five folds
+    dataset = load_dataset(write_dataset(tmp_path, frame))
+    with pytest.raises(SplitError, match="5-fold cross-validation needs at least 5 events"):
+        fit_model(dataset, "cox", [365], parse_split("cv"), n_boot=2)
+
+
+# -- temporal split ---------------------------------------------------------------------------
+def test_temporal_split_trains_before_the_cutoff_and_tests_on_or_after_it(
+    tmp_path: Path,
+) -> None:
+    frame = planted_frame()
+    frame.loc[0, "index_date"] = CUTOFF  # a row on the cut-off day belongs to the test side
+    dataset = load_dataset(write_dataset(tmp_path, frame))
+    before = np.array([day < CUTOFF for day in frame["index_date"]])
+    assert before.sum() > 50 and (~before).sum() > 50
+
+    saved = fit_model(dataset, "cox", [365], parse_split(f"temporal:{CUTOFF}"), seed=0, n_boot=2)
+
+    assert saved.info["training_rows"] == before.sum()
+    assert saved.info["training_events"] == frame.loc[before, "event"].sum()
+    assert saved.info["split"] == {"kind": "temporal", "folds": 5, "cutoff": "2016-07-01"}
+    assert saved.metrics["n_train"] == before.sum()
+    assert saved.metrics["n_test"] == (~before).sum()
+    assert saved.metrics["n_outcome_events"] == frame.loc[~before, "event"].sum()
+    early = make_model("cox", seed=0).fit(dataset.X[before], dataset.y[before])
+    np.testing.assert_allclose(
+        saved.pipeline.predict(dataset.X), early.predict(dataset.X), rtol=1e-10
+    )
+    later = frame[~before]
+    expected = concordance_index_censored(
+        *_boolean_target(later), early.predict(dataset.X[~before])
+    )[0]
+    assert saved.metrics["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "empty_side"),
+    [("2014-12-31", "before"), ("2018-01-01", "on or after")],
+)
+def test_temporal_split_with_an_empty_side_raises(
+    planted: CohortDataset, cutoff: str, empty_side: str
+) -> None:
+    with pytest.raises(
+        SplitError, match=f"temporal split at {cutoff}: no rows are indexed {empty_side} it"
+    ):
+        fit_model(planted, "cox", [365], parse_split(f"temporal:{cutoff}"), n_boot=2)
+
+
+# -- no validation ----------------------------------------------------------------------------
+def test_split_none_measures_nothing(planted_fit, planted: CohortDataset) -> None:
+    assert set(planted_fit.metrics) - {"fit_seconds"} == {"split"}
+    assert planted_fit.metrics["split"].startswith("none")
+    assert planted_fit.info["training_rows"] == len(planted.frame)
+
+
+# -- horizons and model names -----------------------------------------------------------------
+@pytest.mark.parametrize("horizon", [0.0, -30.0, 5000.0])
+def test_horizon_outside_the_follow_up_raises(planted: CohortDataset, horizon: float) -> None:
+    longest = int(planted.frame["time"].max())
+    with pytest.raises(
+        PrognosisError, match=rf"horizon\(s\) \[{horizon}\] lie outside .* \(1 to {longest} days\)"
+    ):
+        fit_model(planted, "cox", [365, horizon], parse_split("none"))
+
+
+def test_no_horizon_raises(planted: CohortDataset) -> None:
+    with pytest.raises(PrognosisError, match="give at least one --horizon"):
+        fit_model(planted, "cox", [], parse_split("none"))
+
+
+def test_the_longest_follow_up_is_a_valid_horizon(planted: CohortDataset) -> None:
+    longest = float(planted.frame["time"].max())
+    saved = fit_model(planted, "cox", [longest], parse_split("none"))
+    assert saved.info["horizons"] == [longest]
+
+
+def test_unknown_model_raises_and_lists_the_valid_names(planted: CohortDataset) -> None:
+    with pytest.raises(UnknownModelError, match="unknown model 'deepsurv'; valid names are") as e:
+        fit_model(planted, "deepsurv", [365], parse_split("none"))
+    for name in ("cox", "coxnet", "rsf", "xgb-cox", "xgb-aft", "cause-specific-cox"):
+        assert name in str(e.value)
+
+
+# -- predictions and the feature schema -------------------------------------------------------
+def test_predict_frame_gives_a_risk_per_horizon_that_grows_with_the_horizon(
+    planted_fit, planted: CohortDataset
+) -> None:
+    predictions = predict_frame(planted_fit, planted.frame, origin="planted")
+    assert list(predictions.columns) == ["person_id", "index_date", "risk_365", "risk_730"]
+    assert predictions["person_id"].tolist() == planted.frame["person_id"].tolist()
+    for column in ("risk_365", "risk_730"):
+        assert predictions[column].between(0.0, 1.0).all()
+    assert (predictions["risk_730"] >= predictions["risk_365"]).all()
+    assert (predictions["risk_730"] > predictions["risk_365"]).mean() > 0.99
+    planted_lp = sum(BETA[name] * planted.frame[name] for name in FEATURES)
+    assert predictions["risk_365"].corr(planted_lp, method="spearman") > 0.95
+
+
+def test_predict_frame_of_xgboost_grows_with_the_horizon(planted: CohortDataset) -> None:
+    saved = fit_model(planted, "xgb-cox", [180, 730], parse_split("none"), params=FAST_XGB)
+    predictions = predict_frame(saved, planted.frame, origin="planted")
+    assert predictions[["risk_180", "risk_730"]].stack().between(0.0, 1.0).all()
+    assert (predictions["risk_730"] >= predictions["risk_180"]).all()
+
+
+def test_predict_frame_matches_columns_by_name_not_position(
+    planted_fit, planted: CohortDataset
+) -> None:
+    shuffled = planted.frame[["noise", "time", "flag", "person_id", "severity"]]
+    np.testing.assert_array_equal(
+        predict_frame(planted_fit, shuffled, origin="shuffled")["risk_365"],
+        predict_frame(planted_fit, planted.frame, origin="planted")["risk_365"],
+    )
+
+
+def test_check_schema_names_missing_and_extra_columns(planted_fit, planted) -> None:
+    frame = planted.frame.drop(columns=["flag"]).assign(bmi=25.0, smoker=0)
+    with pytest.raises(
+        SchemaError,
+        match=r"^other\.parquet does not match the model's feature schema \(missing 1: flag; "
+        r"unexpected 2: bmi, smoker\)",
+    ):
+        check_schema(planted_fit, frame, origin="other.parquet")
+    with pytest.raises(SchemaError, match=r"\(missing 2: severity, noise\)"):
+        predict_frame(planted_fit, planted.frame.drop(columns=["severity", "noise"]), origin="x")
+
+
+# -- bad datasets -----------------------------------------------------------------------------
+@pytest.mark.parametrize("column", ["time", "event"])
+def test_dataset_without_time_or_event_raises(tmp_path: Path, column: str) -> None:
+    write_dataset(tmp_path, planted_frame(50).drop(columns=[column]))
+    with pytest.raises(DatasetError, match=f"dataset.parquet: no column {column}; a survival"):
+        load_dataset(tmp_path)
+
+
+def test_folder_without_a_dataset_raises(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"no dataset\.parquet here"):
+        load_dataset(tmp_path)
+
+
+def test_non_positive_times_raise(tmp_path: Path) -> None:
+    frame = planted_frame(50)
+    frame.loc[[3, 7], "time"] = [0, -2]
+    dataset = load_dataset(write_dataset(tmp_path, frame))
+    with pytest.raises(TargetError, match=r"must be > 0; 2 rows have time <= 0 \(minimum -2\)"):
+        fit_model(dataset, "cox", [10], parse_split("none"))
+
+
+def test_all_censored_dataset_raises(tmp_path: Path) -> None:
+    dataset = load_dataset(write_dataset(tmp_path, planted_frame(50).assign(event=0)))
+    with pytest.raises(TargetError, match=r"no events \(all rows censored\)"):
+        fit_model(dataset, "cox", [365], parse_split("cv:3"))
+
+
+def test_competing_events_need_a_competing_risks_model(tmp_path: Path) -> None:
+    frame = planted_frame(80)
+    frame.loc[frame.index[::5], "event"] = 2
+    dataset = load_dataset(write_dataset(tmp_path, frame))
+    with pytest.raises(TargetError, match=r"competing events .* use a competing-risks model"):
+        fit_model(dataset, "cox", [365], parse_split("none"))
+
+
+# -- the real cohort: external validation ----------------------------------------------------
+def _build(source: str, out: Path) -> CohortDataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # Eunomia's known data defects
+        build_cohort(load_definition(GI_BLEED), parse_source(source), out)
+    return load_dataset(out)
+
+
+def test_evaluate_model_on_a_dataset_built_from_another_source(
+    tmp_path: Path, eunomia_path: Path
+) -> None:
+    development = _build("eunomia", tmp_path / "duckdb")
+    # the same CDM exported to Parquet files: another source (CSV parses 10x slower)
+    files = write_cdm_files(tmp_path / "cdm_files", eunomia_path, fmt="parquet")
+    external = _build(str(files), tmp_path / "files")
+    saved = fit_model(development, "cox", [365], parse_split("none"), seed=0)
+
+    metrics = evaluate_model(saved, external, n_boot=3, seed=0)
+
+    assert metrics["source"] == str(files)
+    assert metrics["dataset"] == str(tmp_path / "files")
+    assert metrics["model"] == "cox"
+    assert metrics["n_test"] == len(external.frame)
+    assert metrics["n_outcome_events"] == int((external.frame["event"] == 1).sum())
+    assert metrics["n_train"] == len(development.frame)
+    risk = saved.pipeline.predict(external.X)
+    expected = concordance_index_censored(*_boolean_target(external.frame), risk)[0]
+    assert metrics["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
+    assert [entry["horizon"] for entry in metrics["horizons"]] == [365]
