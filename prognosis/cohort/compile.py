@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prognosis.cohort.definition import CohortDefinition, Domain, Occurrence, Window
+from prognosis.cohort.definition import (
+    CohortDefinition,
+    CompetingEvent,
+    Domain,
+    Occurrence,
+    Outcome,
+    Rule,
+    Window,
+)
 from prognosis.cohort.sql import Step, between, days, in_set
 
 __all__ = [
@@ -210,7 +218,9 @@ def _prior_outcome(definition: CohortDefinition) -> Step:
     )
 
 
-def _event_days(name: str, description: str, event, definition: CohortDefinition) -> Step:
+def _event_days(
+    name: str, description: str, event: Outcome | CompetingEvent, definition: CohortDefinition
+) -> Step:
     tar = definition.outcome.time_at_risk
     offset = days("e.event_date", "b.index_date")
     select = f"""
@@ -257,7 +267,7 @@ def follow_up_flags(definition: CohortDefinition) -> list[AttritionStep]:
     return steps
 
 
-def _rule_text(rule) -> str:
+def _rule_text(rule: Rule) -> str:
     counts = []
     if rule.min_count is not None:
         counts.append(f"at least {rule.min_count}")
