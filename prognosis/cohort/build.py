@@ -371,4 +371,3 @@ def _write(
             for name in ("dataset.parquet", "features.json", "attrition.json")
         }
         write_json(folder / "manifest.json", manifest)
-

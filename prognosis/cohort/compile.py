@@ -212,9 +212,16 @@ def _rule_counts(definition: CohortDefinition, position: int) -> Step:
 def _prior_outcome(definition: CohortDefinition) -> Step:
     outcome = definition.outcome
     lookback = outcome.exclude_prior.lookback if outcome.exclude_prior else None
-    window = Window(start=None if lookback is None else -lookback, end=-1)
+    # up to the day before the risk window opens (the index day included), as OHDSI's
+    # PatientLevelPrediction removes "subjects with the outcome prior to the risk window start"
+    end = outcome.time_at_risk.start - 1
+    window = Window(start=None if lookback is None else -lookback, end=end)
     return _count_in_window(
-        "prior_outcome", "outcome before index", outcome.domain, outcome.concept_set, window
+        "prior_outcome",
+        "outcome before the risk window",
+        outcome.domain,
+        outcome.concept_set,
+        window,
     )
 
 
@@ -255,7 +262,9 @@ def follow_up_flags(definition: CohortDefinition) -> list[AttritionStep]:
     if definition.outcome.exclude_prior is not None:
         steps.append(
             AttritionStep(
-                "no_prior_outcome", "No outcome before index", "COALESCE(prior_outcome, 0) = 0"
+                "no_prior_outcome",
+                "No outcome before the time at risk",
+                "COALESCE(prior_outcome, 0) = 0",
             )
         )
     tar = definition.outcome.time_at_risk

@@ -199,7 +199,8 @@ class TimeAtRisk(_Model):
 
 
 class PriorOutcomeExclusion(_Model):
-    """Drop persons with an outcome record in the look-back before index (``None``: all time)."""
+    """Drop persons with an outcome record from ``lookback`` days before index (``None``: all
+    time) up to the day before the time at risk starts."""
 
     lookback: int | None = Field(default=None, ge=1)
 
@@ -280,7 +281,8 @@ class ConceptSetFeature(_Feature):
 
 
 class DomainFeature(_Feature):
-    """Every concept of a domain seen in at least ``min_prevalence`` of the cohort."""
+    """Every concept of a domain recorded in the window for at least ``min_prevalence`` of the
+    cohort's index events (concept 0, "no matching concept", is never a feature)."""
 
     kind: Literal["domain"]
     domain: Domain

@@ -230,6 +230,7 @@ def prevalence_query(slot: DomainSlot, min_persons: int) -> str:
     """Concept ids recorded for at least ``min_persons`` index events in the window."""
     return (
         f"SELECT concept_id FROM {slot.long_table} WHERE concept_id IS NOT NULL "
+        "AND concept_id <> 0 "
         f"GROUP BY concept_id HAVING COUNT(*) >= {min_persons} ORDER BY concept_id"
     )
 

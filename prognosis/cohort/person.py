@@ -87,4 +87,3 @@ def _trained_concepts(features: list[dict[str, Any]]) -> ConceptChooser:
         )
 
     return choose
-

@@ -26,7 +26,9 @@ class Step:
 
 
 def render(sql: str, dialect: str) -> str:
-    """Render a DuckDB-dialect statement in ``dialect`` through sqlglot."""
+    """Render a DuckDB-dialect statement in ``dialect`` through sqlglot (as written for DuckDB)."""
+    if dialect == "duckdb":
+        return sql
     return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
 
 
