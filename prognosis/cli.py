@@ -332,5 +332,93 @@ def synth(persons: int, seed: int, out: Path, quiet: bool) -> None:
         results.print(f"counts: {truth.counts}")
 
 
+# --- report ---------------------------------------------------------------------------------
+
+
+@main.group()
+def report() -> None:
+    """Write HTML reports: one on a model, and one per patient."""
+
+
+@report.command("model")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Report folder.")
+@click.option(
+    "--metrics",
+    "metrics_path",
+    type=click.Path(path_type=Path),
+    help="metrics.json from `prognosis evaluate`, shown instead of the stored ones.",
+)
+@click.option(
+    "--n-boot",
+    type=int,
+    default=200,
+    show_default=True,
+    help="Bootstrap resamples, when the model must be evaluated on DATASET_DIR.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def report_model(
+    model_dir: Path, dataset_dir: Path, out: Path, metrics_path: Path | None, n_boot: int, seed: int
+) -> None:
+    """Write OUT/index.html: the model in MODEL_DIR on the cohort in DATASET_DIR."""
+    from prognosis.report import write_model_report
+
+    try:
+        path = write_model_report(
+            model_dir, dataset_dir, out, metrics_path=metrics_path, n_boot=n_boot, seed=seed
+        )
+    except PrognosisError as error:
+        _fail(error)
+    results.print(f"model report → {path}", soft_wrap=True)
+
+
+@report.command("patients")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder of pages.")
+@click.option("--ids", multiple=True, help="person_ids, comma-separated (repeatable).")
+@click.option("--sample", type=int, help="Report on this many persons drawn at random.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--mapping-dir",
+    type=click.Path(path_type=Path),
+    help="Private folder for the pseudonym key and mapping "
+    "[data/pseudonyms/DATASET_DIR name]; never inside --out.",
+)
+def report_patients(
+    model_dir: Path,
+    dataset_dir: Path,
+    out: Path,
+    ids: tuple[str, ...],
+    sample: int | None,
+    seed: int,
+    mapping_dir: Path | None,
+) -> None:
+    """One page per patient plus OUT/index.html, patients named by pseudonyms."""
+    from prognosis.report import write_patient_reports
+
+    try:
+        persons = [int(p) for text in ids for p in text.split(",") if p.strip()]
+    except ValueError:
+        _fail(PrognosisError(f"--ids takes whole numbers separated by commas, got {ids}"))
+    try:
+        written = write_patient_reports(
+            model_dir,
+            dataset_dir,
+            out,
+            ids=persons or None,
+            sample=sample,
+            seed=seed,
+            mapping_dir=mapping_dir or Path("data/pseudonyms") / Path(dataset_dir).name,
+        )
+    except PrognosisError as error:
+        _fail(error)
+    for page in written.pages if len(written.pages) <= 20 else []:
+        results.print(str(page), soft_wrap=True)
+    results.print(f"{len(written.pages)} patient reports, index → {written.index}", soft_wrap=True)
+    results.print(f"private pseudonym mapping (not linked) → {written.mapping}", soft_wrap=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

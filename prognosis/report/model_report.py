@@ -1,0 +1,452 @@
+"""The model report: everything ``reports/NAME/index.html`` shows, assembled as data.
+
+:func:`build_model_report` gathers the cohort definition in words, attrition, Table 1, observed
+risk curves, the metrics with their intervals, calibration, time-dependent AUC and decision
+curves per horizon, global SHAP, the TRIPOD+AI checklist and provenance into a
+:class:`ModelReport`; :func:`write_model_report` renders it into one self-contained HTML file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from prognosis.dataset import CohortDataset, load_dataset
+from prognosis.evaluation.metrics import observed_risk
+from prognosis.exceptions import PrognosisError
+from prognosis.models.store import SavedModel, load_model
+from prognosis.outputs import sha256_file
+from prognosis.report import charts, explanations
+from prognosis.report.describe import (
+    Statement,
+    describe_definition,
+    parse_recorded_definition,
+)
+from prognosis.report.privacy import redact_source, suppress, suppress_small_counts_in_text
+from prognosis.report.render import horizon_text, render_page, write_page
+from prognosis.report.table_one import TableOne, table_one
+from prognosis.report.tripod import TODO, TripodItem, tripod_items
+from prognosis.training import check_schema, evaluate_model
+
+__all__ = ["ModelReport", "build_model_report", "write_model_report"]
+
+_CALIBRATION = (
+    ("slope", "Calibration slope"),
+    ("intercept", "Calibration intercept"),
+    ("ici", "ICI"),
+    ("e50", "E50"),
+    ("e90", "E90"),
+)
+
+
+@dataclass(frozen=True)
+class AttritionRow:
+    description: str
+    persons: str
+    index_events: str
+    dropped: str
+
+
+@dataclass(frozen=True)
+class RiskCurves:
+    chart: charts.Chart
+    caption: str
+    at_risk_times: list[str]
+    at_risk: list[tuple[str, list[str]]]
+
+
+@dataclass(frozen=True)
+class HorizonPanel:
+    horizon: str
+    calibration: charts.Chart
+    summary: list[tuple[str, dict[str, Any]]]
+    groups: list[dict[str, str]]
+    decision: charts.Chart
+
+
+@dataclass(frozen=True)
+class Metrics:
+    origin: str
+    n_test: str
+    n_events: str
+    level: int
+    rows: list[tuple[str, str, dict[str, Any]]]  # metric, horizon, {estimate, lower, upper}
+    auc: charts.Chart | None
+    panels: list[HorizonPanel]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class Shap:
+    bars: charts.Chart
+    swarm: charts.Chart
+    importance: list[explanations.Importance]
+    scale: str
+    n_rows: int
+
+
+@dataclass(frozen=True)
+class Provenance:
+    generated: str
+    facts: list[tuple[str, str]]
+    versions: list[tuple[str, str]]
+    model_files: list[tuple[str, str]]
+    dataset_files: list[tuple[str, str]]
+    data_quality: list[str]
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    title: str
+    summary: list[tuple[str, str]]
+    definition: list[Statement] | None
+    attrition: list[AttritionRow]
+    table1: TableOne
+    curves: RiskCurves
+    metrics: Metrics | None
+    metrics_missing: str
+    shap: Shap | explanations.Unavailable
+    tripod: list[TripodItem]
+    todo: str
+    provenance: Provenance
+
+
+def build_model_report(
+    model_dir: Path,
+    dataset: CohortDataset,
+    *,
+    metrics: dict[str, Any] | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> ModelReport:
+    """Assemble the model report of the model in ``model_dir`` on ``dataset``.
+
+    Parameters
+    ----------
+    model_dir : a model directory (``prognosis fit``)
+    dataset : the cohort to describe; when it is the training dataset the report shows the
+        validation metrics stored with the model, otherwise the model is evaluated on it
+    metrics : metrics from ``prognosis evaluate`` to show instead
+    n_boot, seed : bootstrap of that evaluation, when one is needed
+    """
+    saved = load_model(model_dir)
+    X = check_schema(saved, dataset.frame, origin=str(dataset.path))
+    chosen, origin = _metrics(saved, dataset, metrics, n_boot, seed)
+    definition = parse_recorded_definition(saved.training_manifest) or parse_recorded_definition(
+        dataset.manifest
+    )
+    statements = describe_definition(definition, saved.features) if definition else None
+    risk = saved.pipeline.predict_risk(X, saved.info["horizons"][0])
+    cohort = saved.info.get("cohort") or dataset.manifest.get("cohort") or dataset.path.name
+    return ModelReport(
+        title=f"{cohort}: {saved.info.get('model', 'model')} prognosis model",
+        summary=_summary(saved, dataset, cohort),
+        definition=statements,
+        attrition=_attrition(dataset.path / "attrition.json"),
+        table1=table_one(dataset.frame, saved.features),
+        curves=_curves(dataset, risk, saved.info["horizons"][0]),
+        metrics=_metric_section(chosen, origin) if chosen else None,
+        metrics_missing=origin,
+        shap=_shap(saved, X, seed),
+        tripod=tripod_items(
+            info=saved.info,
+            manifest=saved.training_manifest or dataset.manifest,
+            statements=statements,
+            frame=dataset.frame,
+            metrics=chosen,
+            metrics_origin=origin,
+        ),
+        todo=TODO,
+        provenance=_provenance(Path(model_dir), saved, dataset),
+    )
+
+
+def write_model_report(
+    model_dir: Path,
+    dataset_dir: Path,
+    out_dir: Path,
+    *,
+    metrics_path: Path | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> Path:
+    """Render the model report into ``out_dir/index.html`` (atomically); return its path."""
+    metrics = None
+    if metrics_path is not None:
+        try:
+            metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise PrognosisError(f"{metrics_path}: cannot read metrics ({error})") from None
+    report = build_model_report(
+        Path(model_dir), load_dataset(dataset_dir), metrics=metrics, n_boot=n_boot, seed=seed
+    )
+    html = render_page("model.html.jinja2", report=report, title=report.title)
+    return write_page(Path(out_dir) / "index.html", html)
+
+
+def _same_data(saved: SavedModel, dataset: CohortDataset) -> bool:
+    trained = (saved.training_manifest.get("files") or {}).get("dataset.parquet")
+    return bool(trained) and trained == sha256_file(dataset.path / "dataset.parquet")
+
+
+def _metrics(
+    saved: SavedModel,
+    dataset: CohortDataset,
+    given: dict[str, Any] | None,
+    n_boot: int,
+    seed: int,
+) -> tuple[dict[str, Any] | None, str]:
+    if given is not None:
+        where = given.get("dataset") or "the dataset given to prognosis evaluate"
+        return given, f"from prognosis evaluate on {where}"
+    if _same_data(saved, dataset):
+        if "harrell_c" in saved.metrics:
+            return (
+                saved.metrics,
+                f"{saved.metrics.get('split', 'validation')} on the training cohort",
+            )
+        return None, (
+            "the model was fit without validation (--split none); run prognosis "
+            "evaluate on held-out or external data and pass --metrics"
+        )
+    measured = evaluate_model(saved, dataset, n_boot=n_boot, seed=seed)
+    source = redact_source(dataset.manifest.get("source"))
+    return measured, f"the saved model evaluated on this dataset (source: {source})"
+
+
+def _summary(saved: SavedModel, dataset: CohortDataset, cohort: str) -> list[tuple[str, str]]:
+    event = dataset.frame["event"].to_numpy()
+    return [
+        ("Cohort", str(cohort)),
+        ("Model", str(saved.info.get("model"))),
+        ("Horizons", ", ".join(horizon_text(h) for h in saved.info["horizons"])),
+        ("Persons in this dataset", suppress(len(event))),
+        ("Outcome events", suppress(int(np.sum(event == 1)))),
+        ("Validation", str(saved.metrics.get("split", "none"))),
+    ]
+
+
+def _attrition(path: Path) -> list[AttritionRow]:
+    if not path.is_file():
+        return []
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        AttritionRow(
+            description=str(row.get("description") or row.get("step")),
+            persons=suppress(row.get("persons")),
+            index_events=suppress(row.get("index_events")),
+            dropped="—" if i == 0 else suppress(row.get("persons_dropped")),
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCurves:
+    frame = dataset.frame
+    y = dataset.y
+    competing = dataset.competing
+    times = np.linspace(0.0, float(frame["time"].max()), 150)
+    groups: list[tuple[str, np.ndarray]] = [("All persons", np.ones(len(frame), dtype=bool))]
+    if np.unique(risk).size >= 3:
+        thirds = np.quantile(risk, [1 / 3, 2 / 3])
+        bands = np.digitize(risk, thirds, right=True)
+        names = ("Lowest", "Middle", "Highest")
+        groups += [(f"{names[k]} third of predicted risk", bands == k) for k in range(3)]
+    curves = []
+    for name, mask in groups:
+        if not np.any(y["event"][mask] == 1):
+            continue
+        estimate, lower, upper = observed_risk(y[mask], times)
+        curves.append(
+            charts.Curve(f"{name} (n = {suppress(int(mask.sum()))})", times, estimate, lower, upper)
+        )
+    what = "Cumulative incidence (Aalen-Johansen)" if competing else "1 \u2212 Kaplan-Meier"
+    chart = charts.risk_curves_chart(curves, ylabel=f"Observed risk ({what})", name="observed")
+    step = charts.day_step(float(times[-1]))
+    marks = np.arange(0.0, float(times[-1]) + 1e-9, step)
+    time = frame["time"].to_numpy(float)
+    return RiskCurves(
+        chart=chart,
+        caption=(
+            f"Observed risk of the outcome since index ({what}), with pointwise 95% intervals, "
+            f"for all persons and by thirds of the model's predicted risk at "
+            f"{horizon_text(horizon)} (predictions of the saved model on these rows)."
+        ),
+        at_risk_times=[f"{t:g}" for t in marks],
+        at_risk=[
+            (name, [suppress(int(np.sum(time[mask] >= t))) for t in marks]) for name, mask in groups
+        ],
+    )
+
+
+def _metric_section(metrics: dict[str, Any], origin: str) -> Metrics:
+    level = round(100 * (1 - (metrics.get("bootstrap") or {}).get("alpha", 0.05)))
+    rows: list[tuple[str, str, dict[str, Any]]] = [
+        ("Harrell's C", "", metrics.get("harrell_c") or {}),
+    ]
+    uno = metrics.get("uno_c") or {}
+    rows.append(("Uno's C", f"up to {uno['tau']:g} days" if uno.get("tau") else "", uno))
+    ibs = metrics.get("integrated_brier")
+    if ibs:
+        rows.append(("Integrated Brier score", f"{ibs['start']:g} to {ibs['stop']:g} days", ibs))
+    panels, auc_rows = [], []
+    for entry in metrics.get("horizons") or []:
+        label = horizon_text(entry["horizon"])
+        calibration = entry["calibration"]
+        rows.append(("Time-dependent AUC", label, entry["time_dependent_auc"]))
+        rows.append(("Brier score", label, entry["brier"]))
+        auc = entry["time_dependent_auc"]
+        auc_rows.append((label, auc.get("estimate"), auc.get("lower"), auc.get("upper")))
+        panels.append(_panel(entry, label, calibration))
+    auc_chart = (
+        charts.interval_chart(
+            auc_rows,
+            xlabel="Time-dependent AUC (95% CI)",
+            name="auc",
+            reference=0.5,
+            reference_label="No discrimination (0.5)",
+        )
+        if auc_rows
+        else None
+    )
+    return Metrics(
+        origin=origin,
+        n_test=suppress(metrics.get("n_test")),
+        n_events=suppress(metrics.get("n_outcome_events")),
+        level=level,
+        rows=rows,
+        auc=auc_chart,
+        panels=panels,
+        notes=[suppress_small_counts_in_text(str(n)) for n in metrics.get("notes") or []],
+    )
+
+
+def _panel(entry: dict[str, Any], label: str, calibration: dict[str, Any]) -> HorizonPanel:
+    key = f"{entry['horizon']:g}"
+    groups = [
+        {
+            "group": str(g["group"]),
+            "n": suppress(g["n"]),
+            "predicted": _pct(g["mean_predicted"]),
+            "observed": _pct(g["observed"]),
+            "interval": f"{_pct(g.get('observed_lower'))} to {_pct(g.get('observed_upper'))}",
+        }
+        for g in calibration["table"]
+    ]
+    return HorizonPanel(
+        horizon=label,
+        calibration=charts.calibration_chart(
+            calibration["table"],
+            calibration.get("curve") or [],
+            horizon=label,
+            name=f"calibration-{key}",
+        ),
+        summary=[
+            (title, calibration[name])
+            for name, title in _CALIBRATION
+            if isinstance(calibration.get(name), dict)
+        ],
+        groups=groups,
+        decision=charts.decision_chart(
+            entry["decision_curve"],
+            horizon=label,
+            name=f"decision-{key}",
+            up_to=max(
+                0.1, 1.5 * max((g["mean_predicted"] for g in calibration["table"]), default=0.5)
+            ),
+        ),
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _shap(saved: SavedModel, X: pd.DataFrame, seed: int) -> Shap | explanations.Unavailable:
+    found = explanations.global_explanation(saved, X, seed=seed)
+    if isinstance(found, explanations.Unavailable):
+        return found
+    scale = f"mean |SHAP value| ({found.scale})"
+    return Shap(
+        bars=charts.importance_chart(
+            [i.label for i in found.importance],
+            [i.mean_abs for i in found.importance],
+            xlabel=scale,
+            name="shap-bars",
+        ),
+        swarm=charts.beeswarm_chart(
+            found.swarm_labels,
+            found.swarm_values,
+            found.swarm_data,
+            xlabel=f"SHAP value ({found.scale}; right = higher risk)",
+            name="shap-swarm",
+        ),
+        importance=found.importance,
+        scale=found.scale,
+        n_rows=found.n_rows,
+    )
+
+
+def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> Provenance:
+    training = saved.training_manifest
+    definition = training.get("definition") or {}
+    info = saved.info
+    facts = [
+        ("Model directory", model_dir.name),
+        ("Model created", str(info.get("created_at", "not recorded"))),
+        ("Model family and settings", f"{info.get('model')} {json.dumps(info.get('params'))}"),
+        ("Seed", str(info.get("seed"))),
+        ("Validation design", json.dumps(info.get("split"))),
+        ("Training cohort", str(training.get("cohort", "not recorded"))),
+        (
+            "Cohort definition",
+            f"{definition.get('path', 'not recorded')} (SHA-256 "
+            f"{definition.get('sha256', 'not recorded')})",
+        ),
+        ("Data source", redact_source(training.get("source"))),
+        (
+            "Engine and build date",
+            f"{training.get('engine', 'n/a')}, {training.get('build_date', 'n/a')}",
+        ),
+        (
+            "Dataset of this report",
+            f"{dataset.path.name} (source {redact_source(dataset.manifest.get('source'))})",
+        ),
+        ("Same rows as training", "yes" if _same_data(saved, dataset) else "no"),
+    ]
+    versions = {**(training.get("versions") or {}), **(info.get("versions") or {})}
+    model_manifest = _read_json(model_dir / "manifest.json")
+    dataset_files = dict(dataset.manifest.get("files") or {})
+    dataset_files.setdefault("dataset.parquet", sha256_file(dataset.path / "dataset.parquet"))
+    return Provenance(
+        generated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        + f" by prognosis {_version()}",
+        facts=facts,
+        versions=sorted(versions.items()),
+        model_files=sorted((model_manifest.get("files") or {}).items()),
+        dataset_files=sorted(dataset_files.items()),
+        data_quality=[
+            suppress_small_counts_in_text(str(f)) for f in training.get("data_quality") or []
+        ],
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("prognosis")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,340 @@
+"""Patient risk reports: one page per patient and an index page, named by pseudonyms.
+
+:func:`write_patient_reports` predicts every row of the cohort once (for percentiles and the
+cohort's average curve), explains the chosen rows in one call, and renders one page each into
+``out_dir`` (written atomically as a whole). The mapping from pseudonym to ``person_id`` goes to
+``mapping_dir/mapping.csv`` (mode 0600), with the pseudonym key beside it; ``mapping_dir`` must
+lie outside ``out_dir``, and no page links to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from prognosis.dataset import CohortDataset, load_dataset
+from prognosis.exceptions import PrognosisError
+from prognosis.models.store import SavedModel, load_model
+from prognosis.outputs import atomic_directory, atomic_file
+from prognosis.report import explanations, svg
+from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
+from prognosis.report.privacy import load_key, pseudonym, redact_source, suppress
+from prognosis.report.render import horizon_text, render_page
+from prognosis.training import check_schema
+
+__all__ = ["PatientReports", "write_patient_reports"]
+
+KEY_FILE = "pseudonym.key"
+MAPPING_FILE = "mapping.csv"
+_GRID_POINTS = 61
+
+
+@dataclass(frozen=True)
+class HorizonRisk:
+    horizon: str
+    risk: float
+    cohort_mean: float
+    lower_share: int  # percent of the cohort with a lower predicted risk
+
+
+@dataclass(frozen=True)
+class Input:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    pseudonym: str
+    risks: list[HorizonRisk]
+    curve: Markup
+    drivers: explanations.Waterfall | explanations.Unavailable
+    waterfall: Markup | None
+    driver_horizon: str
+    inputs: list[Input]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every page of one run shares."""
+
+    model: str
+    cohort: str
+    outcome: str
+    entry: str
+    risk_word: str
+    horizons: list[str]
+    note: list[str]
+
+
+@dataclass(frozen=True)
+class PatientReports:
+    out_dir: Path
+    index: Path
+    pages: list[Path]
+    mapping: Path
+
+
+def write_patient_reports(
+    model_dir: Path,
+    dataset_dir: Path,
+    out_dir: Path,
+    *,
+    mapping_dir: Path,
+    ids: Sequence[int] | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    key: bytes | None = None,
+) -> PatientReports:
+    """Write one page per chosen patient and ``index.html`` into ``out_dir``.
+
+    Parameters
+    ----------
+    model_dir, dataset_dir : a model directory and a cohort dataset with its features
+    out_dir : the folder of pages; replaced as a whole
+    mapping_dir : where ``mapping.csv`` (pseudonym → person_id) and, unless ``key`` is given,
+        the key file ``pseudonym.key`` live; outside ``out_dir``
+    ids : person_ids to report on; ``sample`` : or this many rows drawn at random (``seed``);
+        neither: every row
+    key : the pseudonym key (bytes), instead of the key file
+    """
+    out_dir, mapping_dir = Path(out_dir), Path(mapping_dir)
+    if mapping_dir.resolve().is_relative_to(out_dir.resolve()):
+        raise PrognosisError(
+            f"the pseudonym mapping folder {mapping_dir} lies inside the report folder "
+            f"{out_dir}; keep it apart so that sharing the reports does not share the mapping"
+        )
+    saved, dataset = load_model(model_dir), load_dataset(dataset_dir)
+    X = check_schema(saved, dataset.frame, origin=str(dataset.path))
+    rows = _select(dataset.frame, ids, sample, seed)
+    key = key if key is not None else load_key(mapping_dir / KEY_FILE)
+    names = _pseudonyms(dataset.frame, rows, key)
+    context = _context(saved, dataset)
+    pages = _pages(saved, X, rows, names, seed)
+    written = []
+    with atomic_directory(out_dir) as folder:
+        for page in pages:
+            html = render_page(
+                "patient.html.jinja2",
+                page=page,
+                context=context,
+                title=f"Risk report {page.pseudonym}",
+            )
+            (folder / f"{page.pseudonym}.html").write_text(html, encoding="utf-8")
+            written.append(out_dir / f"{page.pseudonym}.html")
+        index = render_page(
+            "patients_index.html.jinja2",
+            context=context,
+            pages=sorted(pages, key=lambda p: p.pseudonym),
+            title=f"Patient risk reports: {context.cohort}",
+        )
+        (folder / "index.html").write_text(index, encoding="utf-8")
+    mapping = _write_mapping(mapping_dir / MAPPING_FILE, dataset.frame, rows, names)
+    return PatientReports(out_dir, out_dir / "index.html", written, mapping)
+
+
+def _select(
+    frame: pd.DataFrame, ids: Sequence[int] | None, sample: int | None, seed: int
+) -> np.ndarray:
+    if ids:
+        wanted = {int(i) for i in ids}
+        person = frame["person_id"].to_numpy()
+        missing = sorted(wanted - {int(p) for p in person})
+        if missing:
+            shown = ", ".join(str(m) for m in missing[:10])
+            raise PrognosisError(f"{len(missing)} person_id(s) are not in the dataset: {shown}")
+        return np.flatnonzero(np.isin(person, list(wanted)))
+    if sample is not None:
+        if sample < 1:
+            raise PrognosisError(f"--sample must be 1 or more, got {sample}")
+        size = min(sample, len(frame))
+        return np.sort(np.random.default_rng(seed).choice(len(frame), size=size, replace=False))
+    return np.arange(len(frame))
+
+
+def _pseudonyms(frame: pd.DataFrame, rows: np.ndarray, key: bytes) -> list[str]:
+    """One name per row: the person's pseudonym, with -2, -3, ... for later index dates."""
+    chosen = frame.iloc[rows]
+    order = chosen.sort_values(
+        ["person_id", "index_date"] if "index_date" in chosen else ["person_id"], kind="stable"
+    )
+    rank = order.groupby("person_id").cumcount().reindex(chosen.index).to_numpy()
+    names = [
+        pseudonym(person, key) + (f"-{r + 1}" if r else "")
+        for person, r in zip(chosen["person_id"].to_numpy(), rank, strict=True)
+    ]
+    if len(set(names)) != len(names):
+        raise PrognosisError("two persons share a pseudonym; use a new key file")
+    return names
+
+
+def _risk_curves(saved: SavedModel, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    if saved.info.get("competing"):
+        return saved.pipeline.predict_cumulative_incidence(X, 1, times)
+    return 1.0 - saved.pipeline.predict_survival(X, times)
+
+
+def _pages(
+    saved: SavedModel, X: pd.DataFrame, rows: np.ndarray, names: list[str], seed: int
+) -> list[PatientPage]:
+    horizons = [float(h) for h in saved.info["horizons"]]
+    times = np.linspace(0.0, max(horizons), _GRID_POINTS)
+    curves = _risk_curves(saved, X, times)
+    cohort_curve = curves.mean(axis=0)
+    at_horizons = _risk_curves(saved, X, np.asarray(horizons))
+    ordered = np.sort(at_horizons, axis=0)
+    background = X.iloc[
+        np.sort(
+            np.random.default_rng(seed + 1).choice(len(X), size=min(100, len(X)), replace=False)
+        )
+    ]
+    explained = explanations.explain_rows(saved, X.iloc[rows], background=background)
+    inputs = _input_rows(saved, X.iloc[rows])
+    risk_word = "cumulative incidence" if saved.info.get("competing") else "risk"
+    pages = []
+    for k, row in enumerate(rows):
+        risks = [
+            HorizonRisk(
+                horizon=horizon_text(h),
+                risk=float(at_horizons[row, j]),
+                cohort_mean=float(ordered[:, j].mean()),
+                lower_share=round(
+                    100 * np.searchsorted(ordered[:, j], at_horizons[row, j], side="left") / len(X)
+                ),
+            )
+            for j, h in enumerate(horizons)
+        ]
+        drivers: explanations.Waterfall | explanations.Unavailable = (
+            explained
+            if isinstance(explained, explanations.Unavailable)
+            else explained.waterfall(k, horizons[0])
+        )
+        pages.append(
+            PatientPage(
+                pseudonym=names[k],
+                risks=risks,
+                curve=svg.risk_curve_svg(
+                    times,
+                    curves[row],
+                    cohort_curve,
+                    horizons,
+                    ylabel="Cumulative incidence" if risk_word != "risk" else "Predicted risk",
+                    horizon_labels=[horizon_text(h) for h in horizons],
+                ),
+                drivers=drivers,
+                waterfall=_waterfall(drivers),
+                driver_horizon=horizon_text(horizons[0]),
+                inputs=inputs[k],
+            )
+        )
+    return pages
+
+
+def _waterfall(drivers: explanations.Waterfall | explanations.Unavailable) -> Markup | None:
+    if isinstance(drivers, explanations.Unavailable):
+        return None
+    bars = [svg.WaterfallBar(d.label, d.contribution) for d in drivers.drivers]
+    if drivers.n_other:
+        bars.append(svg.WaterfallBar(f"{drivers.n_other} other factors together", drivers.other))
+    return svg.waterfall_svg(drivers.base, bars, drivers.final, scale=drivers.scale)
+
+
+def _input_rows(saved: SavedModel, X: pd.DataFrame) -> list[list[Input]]:
+    entries = {f.get("name"): f for f in saved.features}
+    columns = []
+    for name in X.columns:
+        entry = entries.get(name, {})
+        values = X[name].to_numpy(float)
+        columns.append([Input(str(entry.get("label") or name), _value(v, entry)) for v in values])
+    return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in X.index]
+
+
+def _value(value: float, entry: dict[str, Any]) -> str:
+    if not np.isfinite(value):
+        return "not recorded (the model used the cohort's typical value)"
+    statistic = entry.get("statistic")
+    if statistic in ("presence", "sex") and value in (0.0, 1.0):
+        return "yes" if value == 1.0 else "no"
+    if statistic == "age":
+        return f"{value:g} years"
+    return f"{value:g}"
+
+
+def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
+    info = saved.info
+    definition = parse_recorded_definition(saved.training_manifest)
+    outcome = "the outcome"
+    entry = "entry into the cohort (the index date)"
+    if definition is not None:
+        out = definition.outcome
+        named = definition.concept_sets.get(out.concept_set or "")
+        outcome = (
+            out.label
+            or (named.label if named and named.label else None)
+            or ((out.concept_set or "death").replace("_", " "))
+        )
+        index = definition.index
+        start = definition.concept_sets[index.concept_set]
+        entry = (
+            f"the {'first ' if index.occurrence == 'first' else ''}record of "
+            f"{start.label or index.concept_set.replace('_', ' ')} in "
+            f"{DOMAIN_WORDS[index.domain]}"
+        )
+    cohort = str(info.get("cohort") or dataset.manifest.get("cohort") or dataset.path.name)
+    horizons = [horizon_text(h) for h in info["horizons"]]
+    c = (saved.metrics.get("harrell_c") or {}).get("estimate")
+    validation = str(saved.metrics.get("split", "no validation"))
+    note = [
+        f"What this is: the {info.get('model')} model's estimate of the probability of "
+        f"{outcome} within {', '.join(horizons)} of {entry}, for a person like those in the "
+        f"{cohort} cohort ({suppress(info.get('training_rows'))} persons, source "
+        f"{redact_source(saved.training_manifest.get('source'))}).",
+        f"How well it did: {validation}" + (f"; Harrell's C {c:.2f}." if c else "."),
+        "What it is for: to inform, not replace, clinical judgement and a conversation with "
+        "the patient about risk.",
+        "What it is not: a diagnosis, a treatment recommendation, or a statement about "
+        "causes. The factors below show what moved the model's estimate, not what would "
+        "change the patient's risk if it changed. It knows only what was recorded before the "
+        "index date, and it has not been shown to work for people unlike this cohort or in "
+        "other settings.",
+    ]
+    return Context(
+        model=str(info.get("model")),
+        cohort=cohort,
+        outcome=str(outcome),
+        entry=entry,
+        risk_word="cumulative incidence" if info.get("competing") else "risk",
+        horizons=horizons,
+        note=note,
+    )
+
+
+def _write_mapping(path: Path, frame: pd.DataFrame, rows: np.ndarray, names: list[str]) -> Path:
+    """Merge the new pseudonyms into the private mapping file (mode 0600)."""
+    known: dict[str, dict[str, str]] = {}
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as handle:
+            known = {row["pseudonym"]: row for row in csv.DictReader(handle)}
+    dates = frame["index_date"].astype(str).to_numpy() if "index_date" in frame else None
+    for k, row in enumerate(rows):
+        known[names[k]] = {
+            "pseudonym": names[k],
+            "person_id": str(int(frame["person_id"].iat[row])),
+            "index_date": "" if dates is None else str(dates[row]),
+        }
+    with atomic_file(path) as temporary:
+        with temporary.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["pseudonym", "person_id", "index_date"])
+            writer.writeheader()
+            writer.writerows(known[name] for name in sorted(known))
+        os.chmod(temporary, 0o600)
+    os.chmod(path, 0o600)
+    return path

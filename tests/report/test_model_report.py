@@ -1,0 +1,115 @@
+"""The model report's content, built on the purpose-built cohort (tests/report/cohort_data.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prognosis.dataset import CohortDataset, load_dataset
+from prognosis.models.store import load_model
+from prognosis.report import model_report
+from prognosis.report.explanations import Unavailable
+from prognosis.report.render import render_page
+from tests.report.conftest import Built
+
+
+def _html(built: Built) -> str:
+    return built.model_report.read_text(encoding="utf-8")
+
+
+def test_stored_out_of_fold_metrics_are_shown_with_intervals(built: Built) -> None:
+    saved = load_model(built.model)
+    metrics = built.report.metrics
+    assert metrics is not None
+    assert metrics.origin == (
+        "3-fold cross-validation (out-of-fold predictions) on the training cohort"
+    )
+    c = saved.metrics["harrell_c"]
+    shown = f"{c['estimate']:.3f} ({c['lower']:.3f} to {c['upper']:.3f})"
+    assert shown in _html(built)
+    assert [panel.horizon for panel in metrics.panels] == ["180 days", "1 year"]
+
+
+def test_definition_attrition_and_summary_are_described(built: Built) -> None:
+    html = _html(built)
+    assert "Persons enter the cohort on the first ever record of test drug A or B" in html
+    assert "from day 1 to day 730 after index" in html
+    assert "outcome &lt;b&gt;test bleed&lt;/b&gt; within two years" in html  # escaped
+    assert [row.persons for row in built.report.attrition][-1] == "240"
+    assert dict(built.report.summary)["Persons in this dataset"] == "240"
+
+
+def test_number_at_risk_counts_persons_still_followed(built: Built) -> None:
+    frame = pd.read_parquet(built.dataset / "dataset.parquet")
+    curves = built.report.curves
+    times = [float(t) for t in curves.at_risk_times]
+    name, counts = curves.at_risk[0]
+    assert name == "All persons"
+    assert counts == [f"{int((frame['time'] >= t).sum()):,}" for t in times]
+
+
+def test_provenance_lists_the_model_files_and_their_hashes(built: Built) -> None:
+    manifest = json.loads((built.model / "manifest.json").read_text(encoding="utf-8"))
+    assert dict(built.report.provenance.model_files) == manifest["files"]
+    assert ("Same rows as training", "yes") in built.report.provenance.facts
+
+
+def test_tripod_marks_what_the_authors_must_add(built: Built) -> None:
+    items = {item.topic: item for item in built.report.tripod}
+    assert items["Sample size and events"].known[0].startswith("240 persons, ")
+    assert items["Ethics, funding and conflicts of interest"].todo
+    assert items["Missing data"].todo is None
+    assert _html(built).count("To be completed by the authors") >= 10
+
+
+def test_sections_without_data_say_so(built: Built) -> None:
+    report = dataclasses.replace(
+        built.report,
+        shap=Unavailable("no explainer for this model"),
+        metrics=None,
+        metrics_missing="the model was fit without validation",
+    )
+    html = render_page("model.html.jinja2", report=report, title=report.title)
+    assert "Explanations unavailable: no explainer for this model." in html
+    assert "No performance figures: the model was fit without validation." in html
+
+
+def test_another_dataset_is_evaluated_and_given_metrics_win(built: Built, tmp_path: Path) -> None:
+    saved = load_model(built.model)
+    other = tmp_path / "other"
+    shutil.copytree(built.dataset, other)
+    frame = pd.read_parquet(other / "dataset.parquet").iloc[:200]
+    frame.to_parquet(other / "dataset.parquet", index=False)
+    dataset = load_dataset(other)
+    measured, origin = model_report._metrics(saved, dataset, None, n_boot=5, seed=0)
+    assert origin.startswith("the saved model evaluated on this dataset")
+    assert measured is not None and measured["n_test"] == 200
+    given, origin = model_report._metrics(saved, dataset, {"dataset": "site B"}, 5, 0)
+    assert (given, origin) == ({"dataset": "site B"}, "from prognosis evaluate on site B")
+
+
+def test_competing_events_give_cumulative_incidence_curves(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "time": rng.integers(1, 400, 60),
+            "event": rng.choice([0, 1, 2], 60, p=[0.5, 0.3, 0.2]),
+        }
+    )
+    dataset = CohortDataset(tmp_path, frame, [], {})
+    curves = model_report._curves(dataset, rng.random(60), 365.0)
+    assert "Aalen-Johansen" in curves.caption
+    assert curves.at_risk[0][0] == "All persons"
+
+
+def test_unknown_metrics_file_is_an_error(built: Built, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="cannot read metrics"):
+        model_report.write_model_report(
+            built.model, built.dataset, tmp_path, metrics_path=tmp_path / "none.json"
+        )

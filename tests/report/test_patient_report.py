@@ -1,0 +1,91 @@
+"""Patient pages: pseudonyms, risks and percentiles from the model, selection, the mapping."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prognosis.dataset import load_dataset
+from prognosis.exceptions import PrognosisError
+from prognosis.models.store import load_model
+from prognosis.report import patient_report, write_patient_reports
+from prognosis.report.privacy import pseudonym
+from prognosis.training import check_schema
+from tests.report.cohort_data import DISTINCT_PERSON
+from tests.report.conftest import KEY, Built
+
+
+def test_pages_are_named_by_keyed_pseudonyms(built: Built) -> None:
+    mapping = pd.read_csv(built.mapping_dir / "mapping.csv")
+    assert {page.stem for page in built.pages} == {
+        pseudonym(person, KEY) for person in mapping["person_id"]
+    }
+    assert pseudonym(DISTINCT_PERSON, KEY) in {page.stem for page in built.pages}
+
+
+def test_risk_and_percentile_come_from_the_model_and_the_cohort(built: Built) -> None:
+    saved = load_model(built.model)
+    frame = load_dataset(built.dataset).frame
+    X = check_schema(saved, frame, origin="test")
+    cohort = saved.pipeline.predict_risk(X, 365.0)
+    row = int(np.flatnonzero(frame["person_id"].to_numpy() == DISTINCT_PERSON)[0])
+    page = (built.patients / f"{pseudonym(DISTINCT_PERSON, KEY)}.html").read_text("utf-8")
+    match = re.search(r"<tr><td>1 year</td>(.*?)</tr>", page, re.DOTALL)
+    assert match is not None
+    cells = match.group(1)
+    assert f"<strong>{100 * cohort[row]:.1f}%</strong>" in cells
+    assert f"{100 * cohort.mean():.1f}%" in cells
+    share = round(100 * np.mean(cohort < cohort[row]))
+    assert f"higher than {share}% of the cohort" in cells
+
+
+def test_page_shows_curve_drivers_inputs_and_purpose(built: Built) -> None:
+    page = built.pages[0].read_text("utf-8")
+    for text in ("This patient", "Cohort average", "What it is not:", "Age at index (years)"):
+        assert text in page
+    assert "▲" in page or "▼" in page
+    assert page.count("<svg") == 2  # the curve and the waterfall
+
+
+def test_index_links_every_page(built: Built) -> None:
+    index = (built.patients / "index.html").read_text("utf-8")
+    assert set(re.findall(r'href="([^"]+)"', index)) == {page.name for page in built.pages}
+
+
+def test_sample_is_reproducible_and_ids_must_exist(built: Built) -> None:
+    frame = load_dataset(built.dataset).frame
+    first = patient_report._select(frame, None, 3, seed=4)
+    assert len(first) == 3 and list(first) == list(patient_report._select(frame, None, 3, 4))
+    with pytest.raises(PrognosisError, match=r"1 person_id\(s\) are not in the dataset: 42"):
+        patient_report._select(frame, [42, DISTINCT_PERSON], None, 0)
+
+
+def test_a_second_index_date_gets_a_numbered_pseudonym() -> None:
+    frame = pd.DataFrame(
+        {"person_id": [5, 5, 6], "index_date": ["2010-05-01", "2009-01-01", "2010-01-01"]}
+    )
+    names = patient_report._pseudonyms(frame, np.arange(3), KEY)
+    base = pseudonym(5, KEY)
+    assert names == [f"{base}-2", base, pseudonym(6, KEY)]
+
+
+def test_runs_add_to_the_mapping_and_say_when_unexplained(built: Built, tmp_path: Path) -> None:
+    frame = load_dataset(built.dataset).frame
+    private = tmp_path / "private"
+    first, second = (int(p) for p in frame["person_id"].iloc[:2])
+    with mock.patch.dict(sys.modules, {"prognosis.explain": None}):
+        for person in (first, second):
+            written = write_patient_reports(
+                built.model, built.dataset, tmp_path / "out", mapping_dir=private, ids=[person]
+            )
+    page = written.pages[0].read_text("utf-8")
+    assert "Explanations unavailable: the explanation module could not be imported" in page
+    mapping = pd.read_csv(private / "mapping.csv")
+    assert sorted(mapping["person_id"]) == sorted([first, second])
+    assert (private / "pseudonym.key").is_file()

@@ -1,0 +1,71 @@
+"""Table 1 on a hand-made frame: every cell worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from prognosis.report.table_one import TableOne, TableOneRow, table_one
+
+FEATURES = [
+    {"name": "age", "label": "Age at index (years)", "statistic": "age"},
+    {"name": "male", "label": "Male sex", "statistic": "sex"},
+    {"name": "visits", "label": "Visits", "statistic": "count"},
+    {"name": "lab", "label": "Last lab value", "statistic": "last"},
+]
+
+
+def _frame() -> pd.DataFrame:
+    # 12 persons: 6 with the outcome (event 1), 6 without (event 0).
+    return pd.DataFrame(
+        {
+            "person_id": range(12),
+            "time": [10, 20, 30, 40, 50, 60, 100, 100, 100, 100, 100, 100],
+            "event": [1] * 6 + [0] * 6,
+            "age": [50, 52, 54, 56, 58, 60, 40, 42, 44, 46, 48, 50],
+            "male": [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0],
+            "visits": [0, 0, 0, 1, 2, 9, 0, 0, 0, 0, 1, 1],
+            "lab": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0],
+        }
+    )
+
+
+def _row(table: TableOne, label: str) -> TableOneRow:
+    return next(row for row in table.rows if row.label == label)
+
+
+def test_columns_are_overall_then_by_outcome() -> None:
+    table = table_one(_frame(), FEATURES)
+    assert table.columns == ["Overall", "Outcome", "No event (censored)"]
+    assert table.sizes == ["12", "6", "6"]
+
+
+def test_binary_feature_shows_n_and_percent_with_small_counts_hidden() -> None:
+    row = _row(table_one(_frame(), FEATURES), "Male sex")
+    # overall 7 of 12 = 58.3%; outcome 6 of 6 = 100%; no event 1 of 6: under 5
+    assert (row.statistic, row.cells) == ("n (%)", ["7 (58.3%)", "6 (100.0%)", "<5"])
+
+
+def test_symmetric_number_shows_mean_and_sd() -> None:
+    row = _row(table_one(_frame(), FEATURES), "Age at index (years)")
+    # outcome ages 50..60 by 2: mean 55, SD sqrt(70/5) = 3.74; no event 40..50: 45, 3.74
+    assert row.statistic == "mean (SD)"
+    assert row.cells[1:] == ["55.0 (3.74)", "45.0 (3.74)"]
+
+
+def test_count_feature_shows_median_and_iqr() -> None:
+    row = _row(table_one(_frame(), FEATURES), "Visits")
+    # outcome 0,0,0,1,2,9: median 0.5, Q1 0, Q3 1.75 (linear interpolation)
+    assert row.statistic == "median [IQR]"
+    assert row.cells[1] == "0.50 [0.00\u20131.75]"
+
+
+def test_missing_values_get_their_own_row_and_few_values_no_summary() -> None:
+    table = table_one(_frame(), FEATURES)
+    lab = table.rows.index(_row(table, "Last lab value"))
+    missing = table.rows[lab + 1]
+    assert (missing.label, missing.indent, missing.cells) == ("missing", True, ["<5"] * 3)
+    few = table_one(_frame().iloc[[0, 1, 2, 6, 7, 8, 9, 10, 11]], FEATURES)
+    # outcome column: 3 persons, 2 lab values: no mean shown
+    assert _row(few, "Last lab value").cells[1] == "n <5"
+    assert few.sizes == ["9", "<5", "6"]
