@@ -18,13 +18,16 @@ help:
 DEMO := data/cohorts/gi_bleed_nsaid
 PROGNOSIS := .venv/bin/prognosis
 
-.PHONY: demo  ## Build gi_bleed_nsaid on Eunomia, fit and validate Cox and xgboost models
+.PHONY: demo  ## gi_bleed_nsaid on Eunomia: cohort, Cox and xgboost models, HTML reports
 demo: cohort-gi_bleed_nsaid
 	$(PROGNOSIS) fit $(DEMO) --model cox --horizon 365 --split cv --seed 0 --out models/gi_bleed_nsaid_cox
 	$(PROGNOSIS) fit $(DEMO) --model xgb-cox --horizon 365 --split cv --seed 0 --out models/gi_bleed_nsaid_xgb_cox
 	$(PROGNOSIS) compare $(DEMO) --models cox,coxnet,xgb-cox --horizon 365 --split cv --seed 0
 	$(PROGNOSIS) predict models/gi_bleed_nsaid_cox $(DEMO) --out data/predictions/gi_bleed_nsaid_cox.parquet
+	$(PROGNOSIS) report model models/gi_bleed_nsaid_xgb_cox $(DEMO) --out reports/gi_bleed_nsaid/
+	$(PROGNOSIS) report patients models/gi_bleed_nsaid_xgb_cox $(DEMO) --out reports/gi_bleed_nsaid/patients/ --sample 10 --seed 0
 	@echo "Cohort dataset: $(DEMO)/  Models: models/gi_bleed_nsaid_cox/, models/gi_bleed_nsaid_xgb_cox/"
+	@echo "Model report: reports/gi_bleed_nsaid/index.html  Patient reports: reports/gi_bleed_nsaid/patients/index.html"
 
 .PHONY: test  ## Run the test suite (what CI runs; needs PostgreSQL, see README.md)
 test: .venv/.installed
