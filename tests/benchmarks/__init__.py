@@ -1,0 +1,1 @@
+"""Benchmarks run by ``make bench`` (``tests/benchmarks/run.py``); not part of ``make test``."""

@@ -1,0 +1,357 @@
+"""Benchmark: ``xgb-cox`` on the synthetic 1,000,000-person cohort, and against scikit-survival.
+
+The cohort is the atrial-fibrillation/stroke benchmark cohort (``bench_cohort.yaml``) on
+``data/bench/cdm_1000000.duckdb``: the cohort benchmark's dataset is reused when it left one
+(``data/bench/out/1000000/prognosis``), otherwise it is built here (and the CDM generated,
+seed 42, when missing). Death is a competing event; ``xgb-cox`` is a single-event model, so
+death counts as censoring at the death date (a cause-specific model for stroke).
+
+Measured, each fit in its own subprocess (wall time of the fit alone, peak RSS of the process
+from ``os.wait4``, 1-minute load average before and after):
+
+* ``sparse``: the estimator of ``make_model("xgb-cox", seed=0)`` (default parameters) fitted on
+  every row as a ``scipy.sparse`` CSR matrix. The whole pipeline cannot take a sparse matrix
+  (its preprocessing returns pandas), so the model step is fitted directly; its defaults are
+  the pipeline's.
+* ``pipeline``: ``make_model("xgb-cox", seed=0).fit(dataset.X, y)``, the dense DataFrame path
+  that ``prognosis fit`` takes.
+* with ``n_jobs`` 2 (the default) and 1;
+* for comparison, not the package: xgboost given the CSR matrix directly (``xgboost-csr``,
+  :class:`NativeSparse`), where entries the matrix does not store read as missing.
+
+Then, on random training subsamples both can run, ``gbsa`` (scikit-survival
+``GradientBoostingSurvivalAnalysis``: 100 trees, learning rate 0.1, depth 3, no subsampling)
+and ``xgb-cox`` with the same settings; the fit-time ratio, and Harrell's C of both on 50,000
+held-out rows.
+
+    .venv/bin/python tests/benchmarks/models_speed.py [--subsamples 5000,10000] [--repeat 1]
+
+Results go to ``data/bench/models_speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script
+    sys.path.insert(0, str(ROOT))
+
+from prognosis.dataset import SURVIVAL_COLUMNS  # noqa: E402
+from prognosis.evaluation.metrics import harrell_c  # noqa: E402
+from prognosis.models.registry import make_model  # noqa: E402
+from prognosis.models.target import make_target  # noqa: E402
+from tests.benchmarks.cohort_build import Measurement, measure  # noqa: E402
+
+__all__ = ["COMPARABLE", "dataset_dir", "main", "sparse_features"]
+
+BENCH = ROOT / "data" / "bench"
+PERSONS = 1_000_000
+REUSED = BENCH / "out" / str(PERSONS) / "prognosis"  # left by the cohort benchmark
+BUILT = BENCH / "models" / f"bench_af_stroke_{PERSONS}"
+DEFINITION = ROOT / "tests" / "benchmarks" / "bench_cohort.yaml"
+LOG_DIR = BENCH / "out" / "models_speed"
+TARGET_SECONDS = 60.0
+HELD_OUT = 50_000
+SUBSAMPLES = (5_000, 10_000)
+#: (input, n_jobs) of the timed fits on every row; n_jobs=2 is XGBCox's default
+FULL_RUNS = (("sparse", 2), ("sparse", 1), ("pipeline", 2), ("xgboost-csr", 2))
+#: scikit-survival's GradientBoostingSurvivalAnalysis defaults, and xgb-cox set to match them
+COMPARABLE = {"n_estimators": 100, "learning_rate": 0.1, "max_depth": 3}
+XGB_MATCHED = {**COMPARABLE, "subsample": 1.0, "colsample_bytree": 1.0}
+
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
+# --- the data --------------------------------------------------------------------------------
+
+
+def dataset_dir() -> Path:
+    """The 1M-person benchmark cohort: the cohort benchmark's, or built here."""
+    for folder in (REUSED, BUILT):
+        if (folder / "dataset.parquet").is_file():
+            return folder
+    cdm = BENCH / f"cdm_{PERSONS}.duckdb"
+    if not cdm.is_file():
+        from prognosis.synth import generate_cdm
+
+        generate_cdm(cdm, persons=PERSONS, seed=42)
+    from prognosis.cohort.build import build_cohort
+    from prognosis.cohort.definition import load_definition
+    from prognosis.cohort.sources import parse_source
+
+    build_cohort(
+        load_definition(DEFINITION),
+        parse_source(f"duckdb:///{cdm}"),
+        BUILT,
+        definition_path=str(DEFINITION.relative_to(ROOT)),
+    )
+    return BUILT
+
+
+def _frame(folder: Path) -> pd.DataFrame:
+    return pq.read_table(folder / "dataset.parquet").to_pandas()
+
+
+def feature_names(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in SURVIVAL_COLUMNS]
+
+
+def stroke_target(frame: pd.DataFrame) -> np.ndarray:
+    """Stroke (event 1) as the event; death (event 2) and end of follow-up as censoring."""
+    return make_target(frame["event"].to_numpy() == 1, frame["time"].to_numpy())
+
+
+def sparse_features(frame: pd.DataFrame, names: list[str]) -> sp.csr_matrix:
+    """The features as CSR, column by column (never a dense copy); NaN stays stored."""
+    data, indices, indptr = [], [], [0]
+    for name in names:
+        values = frame[name].to_numpy(dtype=np.float64)
+        rows = np.flatnonzero(values != 0)  # NaN != 0: missing values are stored
+        data.append(values[rows])
+        indices.append(rows)
+        indptr.append(indptr[-1] + rows.size)
+    matrix = sp.csc_matrix(
+        (np.concatenate(data), np.concatenate(indices).astype(np.int64), np.asarray(indptr)),
+        shape=(len(frame), len(names)),
+    )
+    return matrix.tocsr()
+
+
+# --- child processes (one fit each) ----------------------------------------------------------
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class NativeSparse:
+    """Not the package: xgboost fed the CSR matrix as is, with XGBCox's default parameters.
+
+    xgboost then reads every entry the matrix does not store as *missing* (the package
+    densifies row blocks so that they read as zeros; see ``prognosis.models.boosting``). Timed
+    to show what handing xgboost the sparse matrix directly would gain.
+    """
+
+    def __init__(self, n_jobs: int) -> None:
+        estimator = make_model("xgb-cox", seed=0).named_steps["model"].set_params(n_jobs=n_jobs)
+        self.params = estimator._booster_params()  # the exact booster parameters XGBCox uses
+        self.rounds = estimator.n_estimators
+
+    def fit(self, X: sp.csr_matrix, y: np.ndarray) -> NativeSparse:
+        import xgboost as xgb
+
+        from prognosis.models.boosting import breslow_cumulative_hazard, cox_labels
+
+        labels = cox_labels(y["event"], y["time"])
+        matrix = xgb.QuantileDMatrix(X, label=labels, nthread=self.params["nthread"])
+        self.booster_ = xgb.train(self.params, matrix, self.rounds)
+        margin = self.booster_.inplace_predict(X, predict_type="margin")
+        self.baseline_ = breslow_cumulative_hazard(y["time"], y["event"], margin)
+        return self
+
+
+def child(mode: str, folder: str, n_jobs: int) -> dict[str, Any]:
+    """One timed fit on every row; printed as JSON for the parent."""
+    started = time.perf_counter()
+    frame = _frame(Path(folder))
+    names = feature_names(frame)
+    y = stroke_target(frame)
+    if mode == "pipeline":
+        X: Any = frame[names].astype("float64")
+        model: Any = make_model("xgb-cox", seed=0, n_jobs=n_jobs)
+    else:
+        X = sparse_features(frame, names)
+        model = (
+            NativeSparse(n_jobs)
+            if mode == "xgboost-csr"
+            else make_model("xgb-cox", seed=0).named_steps["model"].set_params(n_jobs=n_jobs)
+        )
+    del frame
+    prepared, rss_before = time.perf_counter() - started, _peak_mb()
+    fit_started = time.perf_counter()
+    model.fit(X, y)
+    fit_seconds = time.perf_counter() - fit_started
+    return {
+        "mode": mode,
+        "n_jobs": n_jobs,
+        "rows": X.shape[0],
+        "features": X.shape[1],
+        "nonzero_share": round(X.nnz / np.prod(X.shape), 4) if sp.issparse(X) else None,
+        "events": int(y["event"].sum()),
+        "prepare_s": round(prepared, 2),
+        "fit_s": round(fit_seconds, 2),
+        "peak_rss_before_fit_mb": round(rss_before, 1),
+    }
+
+
+def run_child(mode: str, folder: Path, n_jobs: int) -> Measurement:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", mode]
+    command += ["--folder", str(folder), "--n-jobs", str(n_jobs)]
+    run = measure(f"xgb-cox {mode} n_jobs={n_jobs}", command, LOG_DIR)
+    if run.ok:
+        run.detail |= json.loads(run.stdout.strip().splitlines()[-1])
+    return run
+
+
+# --- the subsample comparison ----------------------------------------------------------------
+
+
+def compare(folder: Path, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """gbsa against xgb-cox (same trees, depth, learning rate) on training subsamples."""
+    frame = _frame(folder)
+    names = feature_names(frame)
+    order = np.random.default_rng(0).permutation(len(frame))
+    held_out = order[:HELD_OUT]
+    X_test, y_test = (
+        frame.iloc[held_out][names].astype("float64"),
+        stroke_target(frame.iloc[held_out]),
+    )
+    out = []
+    for size in sizes:
+        rows = order[HELD_OUT : HELD_OUT + size]
+        X, y = frame.iloc[rows][names].astype("float64"), stroke_target(frame.iloc[rows])
+        fits = {
+            "gbsa": make_model("gbsa", seed=0, **COMPARABLE),
+            "xgb-cox n_jobs=1": make_model("xgb-cox", seed=0, **XGB_MATCHED, n_jobs=1),
+            "xgb-cox n_jobs=2": make_model("xgb-cox", seed=0, **XGB_MATCHED, n_jobs=2),
+        }
+        for what, model in fits.items():
+            load_before = os.getloadavg()[0]
+            started = time.perf_counter()
+            model.fit(X, y)
+            seconds = time.perf_counter() - started
+            out.append(
+                {
+                    "rows": size,
+                    "events": int(y["event"].sum()),
+                    "model": what,
+                    "fit_s": round(seconds, 2),
+                    "held_out_c": round(harrell_c(y_test, model.predict(X_test)), 4),
+                    "load": (round(load_before, 2), round(os.getloadavg()[0], 2)),
+                }
+            )
+            console.print(f"  subsample {size:,}: {what} {seconds:.1f} s")
+    return out
+
+
+# --- printing --------------------------------------------------------------------------------
+
+
+def _full_row(run: Measurement) -> list[str]:
+    d = run.detail
+    if not run.ok:
+        tail = (run.stderr.strip().splitlines() or ["(no message)"])[-1][:70]
+        return [run.what, f"failed (exit {run.returncode}): {tail}", "", "", "", "", ""]
+    verdict = "yes" if d["fit_s"] < TARGET_SECONDS else "no"
+    return [
+        run.what,
+        f"{d['fit_s']:.1f} s",
+        f"{d['prepare_s']:.1f} s",
+        f"{run.peak_rss_mb / 1024:.2f} GB ({d['peak_rss_before_fit_mb'] / 1024:.2f} before fit)",
+        f"{d['rows']:,} x {d['features']}",
+        f"{run.load_before:.1f}→{run.load_after:.1f}",
+        verdict,
+    ]
+
+
+def print_results(folder: Path, full: list[Measurement], subsample: list[dict[str, Any]]) -> None:
+    first = next((r.detail for r in full if r.ok), {})
+    table = Table(
+        title=(
+            f"xgb-cox on every row of {folder.relative_to(ROOT)} ({first.get('events', '?'):,} "
+            "stroke events; death censored; "
+            f"non-zero share {first.get('nonzero_share', '?')})"
+        ),
+        title_justify="left",
+    )
+    for name in ("what", "fit", "load data + build X", "peak RSS", "rows x features", "load"):
+        table.add_column(name, justify="left" if name == "what" else "right")
+    table.add_column(f"< {TARGET_SECONDS:.0f} s")
+    for run in full:
+        table.add_row(*_full_row(run))
+    console.print(table)
+    _print_subsample(subsample)
+
+
+def _print_subsample(rows: list[dict[str, Any]]) -> None:
+    table = Table(
+        title=(
+            f"gbsa vs xgb-cox, {COMPARABLE}; xgb-cox subsample=1, colsample=1; "
+            f"Harrell C on {HELD_OUT:,} held-out rows"
+        ),
+        title_justify="left",
+    )
+    for name in ("training rows", "events", "model", "fit", "gbsa / this", "held-out C", "load"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    for row in rows:
+        gbsa = next(r for r in rows if r["rows"] == row["rows"] and r["model"] == "gbsa")
+        table.add_row(
+            f"{row['rows']:,}",
+            str(row["events"]),
+            row["model"],
+            f"{row['fit_s']:.2f} s",
+            f"{gbsa['fit_s'] / row['fit_s']:.0f}x" if row["model"] != "gbsa" else "",
+            f"{row['held_out_c']:.4f}",
+            f"{row['load'][0]:.1f}→{row['load'][1]:.1f}",
+        )
+    console.print(table)
+
+
+def main(subsamples: tuple[int, ...] = SUBSAMPLES, repeat: int = 1) -> dict[str, Any]:
+    """Run the speed benchmark, print the tables, save data/bench/models_speed.json."""
+    console.print(
+        f"Model speed; {os.cpu_count()} CPUs; load average "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    folder = dataset_dir()
+    full = []
+    for mode, n_jobs in FULL_RUNS:
+        runs = [run_child(mode, folder, n_jobs) for _ in range(max(1, repeat))]
+        best = min(runs, key=lambda r: (not r.ok, r.detail.get("fit_s", r.wall_s)))
+        best.detail["fit_walls"] = [r.detail.get("fit_s") for r in runs]
+        full.append(best)
+    subsample = compare(folder, subsamples)
+    print_results(folder, full, subsample)
+    result = {
+        "dataset": str(folder.relative_to(ROOT)),
+        "full": [{k: v for k, v in vars(r).items() if k not in ("stdout", "stderr")} for r in full],
+        "subsample": subsample,
+    }
+    BENCH.mkdir(parents=True, exist_ok=True)
+    (BENCH / "models_speed.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _cli(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subsamples", default=",".join(map(str, SUBSAMPLES)))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per full fit; fastest shown")
+    parser.add_argument(
+        "--child", choices=("sparse", "pipeline", "xgboost-csr"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--n-jobs", type=int, default=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.folder, args.n_jobs)))
+        return
+    main(tuple(int(s) for s in args.subsamples.split(",") if s), repeat=args.repeat)
+
+
+if __name__ == "__main__":
+    _cli()
