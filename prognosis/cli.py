@@ -16,13 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from prognosis import scoring, training
 from prognosis.cohort import build_cohort, compile_script, load_definition, parse_source
-from prognosis.dataset import load_dataset
-from prognosis.evaluation.report import format_table
-from prognosis.evaluation.validation import parse_split
 from prognosis.exceptions import DataQualityWarning, PrognosisError
-from prognosis.models.store import load_model, save_model
 from prognosis.outputs import atomic_file, write_json
 
 __all__ = ["main"]
@@ -193,6 +188,12 @@ def fit(
     quiet: bool,
 ) -> None:
     """Fit a survival model on DATASET_DIR and save it, with its validation metrics, to OUT."""
+    from prognosis import training
+    from prognosis.dataset import load_dataset
+    from prognosis.evaluation.report import format_table
+    from prognosis.evaluation.validation import parse_split
+    from prognosis.models.store import save_model
+
     steps = _Steps(quiet)
     try:
         saved = training.fit_model(
@@ -222,6 +223,11 @@ def fit(
 @click.option("--n-boot", type=int, default=200, show_default=True)
 def evaluate(model_dir: Path, dataset_dir: Path, out: Path, seed: int, n_boot: int) -> None:
     """Measure a saved model on DATASET_DIR (held-out or external data)."""
+    from prognosis import training
+    from prognosis.dataset import load_dataset
+    from prognosis.evaluation.report import format_table
+    from prognosis.models.store import load_model
+
     try:
         metrics = training.evaluate_model(
             load_model(model_dir), load_dataset(dataset_dir), n_boot=n_boot, seed=seed
@@ -250,6 +256,10 @@ def predict(
     index_date: dt.datetime | None,
 ) -> None:
     """Risk at each horizon for every row of DATASET_DIR, or for one person of a CDM."""
+    from prognosis import scoring, training
+    from prognosis.dataset import load_dataset
+    from prognosis.models.store import load_model
+
     try:
         saved = load_model(model_dir)
         if dataset_dir is not None and out is not None:
@@ -290,6 +300,10 @@ def compare(
     as_json: bool,
 ) -> None:
     """Fit several models on the same folds and print one table."""
+    from prognosis import training
+    from prognosis.dataset import load_dataset
+    from prognosis.evaluation.validation import parse_split
+
     names = [name.strip() for name in models.split(",") if name.strip()]
     unknown = [name for name in names if name not in MODELS]
     try:

@@ -281,6 +281,10 @@ class StepRunner:
             if step is not None and table is not None:
                 self.run_steps([step])
                 plan.tables.append(table)
+            # the long table has served (prevalence, pivot): free its memory for the rest
+            self._run(
+                "drop work table", render(f"DROP TABLE {slot.long_table}", self.engine.dialect)
+            )
             columns += resolved
         return columns
 

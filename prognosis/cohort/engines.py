@@ -7,6 +7,9 @@ returns results as Arrow tables.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,8 +84,11 @@ class DuckDBEngine:
         self.source = source
         self._duckdb = duckdb
         self._con = duckdb.connect(":memory:")
-        if memory_limit:
-            self._con.execute(f"SET memory_limit = '{memory_limit}'")
+        # DuckDB would otherwise take 80 % of RAM and keep freed buffers; past the limit it
+        # spills to disk, so a modest limit costs little and keeps builds inside a laptop
+        limit = memory_limit or os.environ.get("PROGNOSIS_DUCKDB_MEMORY_LIMIT", "2GB")
+        self._con.execute(f"SET memory_limit = {_literal(limit)}")
+        self._spill: str | None = None
         self._con.execute("SET preserve_insertion_order = false")
         if source.kind is SourceKind.DUCKDB:
             self._attach(Path(source.location))
@@ -90,6 +96,8 @@ class DuckDBEngine:
         else:
             self._map_files(Path(source.location))
             self._catalog, self._schema = "memory", "src"
+        self._spill = tempfile.mkdtemp(prefix="prognosis-duckdb-")  # removed by close()
+        self._con.execute(f"SET temp_directory = {_literal(self._spill)}")
 
     def _attach(self, path: Path) -> None:
         try:
@@ -147,6 +155,8 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._con.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 class PostgresEngine:

@@ -254,7 +254,8 @@ def resolve_domain(
                 )
             else:
                 aggregates.append(
-                    f"SUM(CASE WHEN concept_id = {concept_id} THEN n ELSE 0 END) AS {name}"
+                    f"CAST(SUM(CASE WHEN concept_id = {concept_id} THEN n ELSE 0 END) AS INTEGER) "
+                    f"AS {name}"
                 )
             expression, dtype = _value(statistic, f"{wide}.{name}", f"{wide}.{name}")
             columns.append(

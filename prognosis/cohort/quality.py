@@ -33,10 +33,11 @@ def check_sources(
     _check_person(engine)
     findings += _check_observation_period(engine, today)
     duplicated: set[str] = set()
+    one_period_each = _one_period_each(engine)
     for view in views:
         if not view.name.startswith("stg_") or view.empty or view.table in _NOT_EVENTS:
             continue
-        event_findings, has_duplicates = _check_events(engine, view, today)
+        event_findings, has_duplicates = _check_events(engine, view, today, one_period_each)
         findings += event_findings
         if has_duplicates:
             duplicated.add(view.name)
@@ -109,14 +110,30 @@ def _future(table: str, column: str, count: int, today: dt.date) -> Finding:
     )
 
 
-def _check_events(engine: Engine, view: StagingView, today: dt.date) -> tuple[list[Finding], bool]:
-    name, table = view.name, view.table
-    rows, future, ids, id_values = _scalar_row(
+def _one_period_each(engine: Engine) -> bool:
+    """True when no person has more than one observation period (the usual case)."""
+    (several,) = _scalar_row(
         engine,
-        f"""SELECT COUNT(*), COUNT(CASE WHEN event_date > DATE '{today.isoformat()}' THEN 1 END),
-          COUNT(DISTINCT record_id), COUNT(record_id)
-        FROM {name}""",
+        "SELECT COUNT(*) FROM (SELECT person_id FROM stg_observation_period "
+        "GROUP BY person_id HAVING COUNT(*) > 1) AS p",
     )
+    return several == 0
+
+
+def _orphans_and_outside(engine: Engine, name: str, one_period_each: bool) -> tuple[int, int]:
+    """Rows of persons not in ``person``; rows of known persons outside every period."""
+    if one_period_each:  # one pass: joining on the person alone cannot multiply rows
+        orphans, outside = _scalar_row(
+            engine,
+            f"""SELECT COUNT(CASE WHEN p.person_id IS NULL THEN 1 END),
+              COUNT(CASE WHEN p.person_id IS NOT NULL AND NOT COALESCE(
+                e.event_date >= op.start_date AND e.event_date <= op.end_date, FALSE)
+                THEN 1 END)
+            FROM {name} AS e
+            LEFT JOIN stg_person AS p ON p.person_id = e.person_id
+            LEFT JOIN stg_observation_period AS op ON op.person_id = e.person_id""",
+        )
+        return int(orphans), int(outside)
     # anti-joins as WHERE NOT EXISTS, which every engine plans as a hash anti-join
     (orphans,) = _scalar_row(
         engine,
@@ -130,6 +147,25 @@ def _check_events(engine: Engine, view: StagingView, today: dt.date) -> tuple[li
            AND e.event_date >= op.start_date AND e.event_date <= op.end_date)
           AND EXISTS (SELECT 1 FROM stg_person AS p WHERE p.person_id = e.person_id)""",
     )
+    return int(orphans), int(outside)
+
+
+def _check_events(
+    engine: Engine, view: StagingView, today: dt.date, one_period_each: bool
+) -> tuple[list[Finding], bool]:
+    name, table = view.name, view.table
+    rows, future, id_values = _scalar_row(
+        engine,
+        f"""SELECT COUNT(*), COUNT(CASE WHEN event_date > DATE '{today.isoformat()}' THEN 1 END),
+          COUNT(record_id)
+        FROM {name}""",
+    )
+    (ids,) = _scalar_row(
+        engine,
+        f"SELECT COUNT(*) FROM (SELECT DISTINCT record_id FROM {name} "
+        "WHERE record_id IS NOT NULL) AS ids",
+    )
+    orphans, outside = _orphans_and_outside(engine, name, one_period_each)
     date_column = _date_column(table)
     findings = []
     if orphans:
