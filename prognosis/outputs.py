@@ -9,13 +9,15 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_directory", "atomic_file", "sha256_file", "write_json"]
+__all__ = ["atomic_directory", "atomic_file", "package_versions", "sha256_file", "write_json"]
 
 
 @contextlib.contextmanager
@@ -77,3 +79,14 @@ def _permit(path: Path, mode: int) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, mode & ~umask)
+
+
+def package_versions(packages: Iterable[str]) -> dict[str, str]:
+    """Python's version and each package's installed version, for manifests."""
+    versions = {"python": platform.python_version()}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

@@ -16,7 +16,6 @@ import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from prognosis.exceptions import PrognosisError
 from prognosis.models.registry import make_model
 from prognosis.models.store import SavedModel
 from prognosis.models.target import check_target
+from prognosis.outputs import package_versions
 
 __all__ = [
     "SchemaError",
@@ -182,23 +182,14 @@ def _info(
         "training_rows": len(rows),
         "training_events": int(np.sum(dataset.frame["event"].to_numpy()[rows] == 1)),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "versions": _versions(),
+        "versions": package_versions(
+            ("prognosis", "scikit-learn", "scikit-survival", "lifelines", "xgboost", "numpy")
+        ),
     }
 
 
 def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _versions() -> dict[str, str]:
-    names = ("prognosis", "scikit-learn", "scikit-survival", "lifelines", "xgboost", "numpy")
-    found = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
 
 
 def check_schema(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:

@@ -7,12 +7,10 @@ Outputs (written atomically into ``out_dir``): ``dataset.parquet``, ``features.j
 from __future__ import annotations
 
 import datetime as dt
-import platform
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,7 @@ from prognosis.cohort.sources import Source
 from prognosis.cohort.sql import Step, create_table, render
 from prognosis.cohort.staging import StagingView, plan_staging, standard_tables
 from prognosis.exceptions import CohortError, DataQualityWarning, SourceError
-from prognosis.outputs import atomic_directory, sha256_file, write_json
+from prognosis.outputs import atomic_directory, package_versions, sha256_file, write_json
 
 __all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script"]
 
@@ -325,16 +323,6 @@ def _counts(dataset: pa.Table) -> dict[str, Any]:
     }
 
 
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("prognosis", "duckdb", "sqlglot", "pyarrow", "pydantic", "psycopg"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
 def _manifest(
     definition: CohortDefinition,
     definition_path: str | None,
@@ -355,7 +343,9 @@ def _manifest(
         "build_date": today.isoformat(),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "counts": counts,
-        "versions": _versions(),
+        "versions": package_versions(
+            ("prognosis", "duckdb", "sqlglot", "pyarrow", "pydantic", "psycopg")
+        ),
     }
 
 
