@@ -21,8 +21,9 @@ from ``os.wait4``, 1-minute load average before and after):
 
 Then, on random training subsamples both can run, ``gbsa`` (scikit-survival
 ``GradientBoostingSurvivalAnalysis``: 100 trees, learning rate 0.1, depth 3, no subsampling)
-and ``xgb-cox`` with the same settings; the fit-time ratio, and Harrell's C of both on 50,000
-held-out rows.
+and ``xgb-cox`` with the same settings (the fastest of three fits: they take under a second,
+so a busy machine's stalls dominate a single one); the fit-time ratio, and Harrell's C of both
+on 50,000 held-out rows.
 
     .venv/bin/python tests/benchmarks/models_speed.py [--subsamples 5000,10000] [--repeat 1]
 
@@ -67,6 +68,7 @@ DEFINITION = ROOT / "tests" / "benchmarks" / "bench_cohort.yaml"
 LOG_DIR = BENCH / "out" / "models_speed"
 TARGET_SECONDS = 60.0
 HELD_OUT = 50_000
+XGB_TRIES = 3  # xgb-cox subsample fits take well under a second: the fastest of three
 SUBSAMPLES = (5_000, 10_000)
 #: (input, n_jobs) of the timed fits on every row; n_jobs=2 is XGBCox's default
 FULL_RUNS = (("sparse", 2), ("sparse", 1), ("pipeline", 2), ("xgboost-csr", 2))
@@ -232,20 +234,24 @@ def compare(folder: Path, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
         }
         for what, model in fits.items():
             load_before = os.getloadavg()[0]
-            started = time.perf_counter()
-            model.fit(X, y)
-            seconds = time.perf_counter() - started
+            tries = 1 if what == "gbsa" else XGB_TRIES
+            seconds = []
+            for _ in range(tries):
+                started = time.perf_counter()
+                model.fit(X, y)
+                seconds.append(round(time.perf_counter() - started, 2))
             out.append(
                 {
                     "rows": size,
                     "events": int(y["event"].sum()),
                     "model": what,
-                    "fit_s": round(seconds, 2),
+                    "fit_s": min(seconds),
+                    "fit_walls": seconds,
                     "held_out_c": round(harrell_c(y_test, model.predict(X_test)), 4),
                     "load": (round(load_before, 2), round(os.getloadavg()[0], 2)),
                 }
             )
-            console.print(f"  subsample {size:,}: {what} {seconds:.1f} s")
+            console.print(f"  subsample {size:,}: {what} {seconds} s")
     return out
 
 
@@ -258,9 +264,10 @@ def _full_row(run: Measurement) -> list[str]:
         tail = (run.stderr.strip().splitlines() or ["(no message)"])[-1][:70]
         return [run.what, f"failed (exit {run.returncode}): {tail}", "", "", "", "", ""]
     verdict = "yes" if d["fit_s"] < TARGET_SECONDS else "no"
+    walls = d.get("fit_walls", [])
     return [
         run.what,
-        f"{d['fit_s']:.1f} s",
+        f"{d['fit_s']:.1f} s" + (f" (of {', '.join(map(str, walls))})" if len(walls) > 1 else ""),
         f"{d['prepare_s']:.1f} s",
         f"{run.peak_rss_mb / 1024:.2f} GB ({d['peak_rss_before_fit_mb'] / 1024:.2f} before fit)",
         f"{d['rows']:,} x {d['features']}",
