@@ -16,9 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script: make `tests.benchmarks` importable
     sys.path.insert(0, str(ROOT))
 
-from tests.benchmarks import cohort_build  # noqa: E402
+from tests.benchmarks import (  # noqa: E402
+    cohort_build,
+    explain_reports,
+    models_accuracy,
+    models_speed,
+)
 
-BENCHMARKS = {"cohort": cohort_build.main}
+BENCHMARKS = ("cohort", "models", "explain")
 DEFAULT_SIZES = [100_000, 1_000_000]
 
 
@@ -50,14 +55,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas reference")
     args = parser.parse_args(argv)
-    for name, run in BENCHMARKS.items():
-        if args.only in (None, name):
-            run(
-                args.sizes,
-                definition=args.definition.resolve(),
-                repeat=max(1, args.repeat),
-                pandas=not args.no_pandas,
-            )
+    if args.only in (None, "cohort"):
+        cohort_build.main(
+            args.sizes,
+            definition=args.definition.resolve(),
+            repeat=max(1, args.repeat),
+            pandas=not args.no_pandas,
+        )
+    if args.only in (None, "models"):
+        models_accuracy.main()
+        models_speed.main()
+    if args.only in (None, "explain"):
+        explain_reports.main()
 
 
 if __name__ == "__main__":
