@@ -260,14 +260,14 @@ TUNING: dict[str, dict[str, list[dict[str, Any]]]] = {
         "xgb-cox": [
             {
                 "n_estimators": n,
-                "learning_rate": 0.05,
+                "learning_rate": rate,
                 "max_depth": depth,
-                "min_child_weight": w,
+                "min_child_weight": weight,
                 "n_jobs": 1,
             }
-            for n in (300, 600)
-            for depth in (2, 3, 4)
-            for w in (1.0, 5.0)
+            for n, rate in ((300, 0.05), (1000, 0.02))
+            for depth in (1, 2, 3)
+            for weight in (1.0, 10.0)
         ],
     },
 }
