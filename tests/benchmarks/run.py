@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     if args.only in (None, "models"):
         models_accuracy.main()
-        models_speed.main()
+        models_speed.main(repeat=max(1, args.repeat))
     if args.only in (None, "explain"):
         explain_reports.main()
 
