@@ -10,13 +10,14 @@ import datetime as dt
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prognosis.cohort.assemble import ColumnFiller
 from prognosis.cohort.compile import attrition_query, cohort_steps
 from prognosis.cohort.definition import CohortDefinition, definition_hash
 from prognosis.cohort.engines import Engine, PhysicalTable, open_engine
@@ -255,13 +256,26 @@ class StepRunner:
         prevalence in the cohort)."""
         plan = plan_features(definition)
         self.run_steps(plan.steps)
-        columns = self._resolve(plan, choose or self._by_prevalence)
+        choose = choose or self._by_prevalence
+        if not self.engine.assemble_locally:
+            columns = self._resolve(plan, choose, None)
+            _check_names(columns)
+            self.say("assemble dataset")
+            sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
+            return columns, self.engine.fetch_arrow(sql).select(_schema(columns).names).cast(
+                _schema(columns)
+            )
+        base = [slot for slot in plan.layout if isinstance(slot, FeatureColumn) and not slot.table]
+        filler = ColumnFiller(self._fetch, base)
+        columns = self._resolve(plan, choose, filler)
         _check_names(columns)
         self.say("assemble dataset")
-        sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
-        table = self.engine.fetch_arrow(sql)
-        schema = pa.schema(_SURVIVAL_SCHEMA + [(c.name, _DTYPES[c.dtype]) for c in columns])
-        return columns, table.select(schema.names).cast(schema)
+        for table in plan.tables:
+            filler.fill(table.name, [c for c in columns if c.table == table.name])
+        return columns, filler.table(_schema(columns))
+
+    def _fetch(self, sql: str) -> pa.Table:
+        return self.engine.fetch_arrow(render(sql, self.engine.dialect))
 
     def _by_prevalence(self, slot: DomainSlot) -> list[int]:
         (size,) = self.engine.fetch_rows("SELECT COUNT(*) FROM cohort")[0]
@@ -269,14 +283,21 @@ class StepRunner:
         sql = render(prevalence_query(slot, threshold), self.engine.dialect)
         return [int(row[0]) for row in self.engine.fetch_rows(sql)]
 
-    def _resolve(self, plan: FeaturePlan, choose: ConceptChooser) -> list[FeatureColumn]:
+    def _resolve(
+        self, plan: FeaturePlan, choose: ConceptChooser, filler: ColumnFiller | None
+    ) -> list[FeatureColumn]:
+        """Columns in layout order; domain slots get their concepts, then are pivoted in SQL
+        (``filler`` None) or filled on the client from their long table."""
         columns: list[FeatureColumn] = []
         for slot in plan.layout:
             if isinstance(slot, FeatureColumn):
                 columns.append(slot)
                 continue
             step, table, resolved = resolve_domain(slot, choose(slot))
-            if step is not None and table is not None:
+            if filler is not None:
+                self.say(f"fill {slot.item.domain.value} features in window {slot.window_name}")
+                filler.fill(slot.long_table, resolved)
+            elif step is not None and table is not None:
                 self.run_steps([step])
                 plan.tables.append(table)
             # the long table has served (prevalence, pivot): free its memory for the rest
@@ -291,12 +312,16 @@ def _for_person(view: StagingView, person_id: int) -> StagingView:
     if view.table in ("concept", "concept_ancestor"):
         return view
     select = f"SELECT * FROM ({view.select}) AS v WHERE v.person_id = {int(person_id)}"
-    return StagingView(view.name, select, view.table, view.empty)
+    return replace(view, select=select)
 
 
 def _min_persons(fraction: float, size: int) -> int:
     """Smallest count of index events that reaches prevalence ``fraction`` (at least 1)."""
     return max(1, -(-round(fraction * size * 1e9) // 10**9))
+
+
+def _schema(columns: list[FeatureColumn]) -> pa.Schema:
+    return pa.schema(_SURVIVAL_SCHEMA + [(c.name, _DTYPES[c.dtype]) for c in columns])
 
 
 def _check_names(columns: list[FeatureColumn]) -> None:

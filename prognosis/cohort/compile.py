@@ -352,7 +352,9 @@ def _cohort(definition: CohortDefinition) -> Step:
     return Step(
         "cohort",
         "select the cohort",
-        "SELECT person_id, index_date, time, event, censor_reason, age, gender_concept_id "
+        # row_id numbers the rows in dataset order; feature tables are keyed by it
+        "SELECT ROW_NUMBER() OVER (ORDER BY person_id, index_date) - 1 AS row_id, "
+        "person_id, index_date, time, event, censor_reason, age, gender_concept_id "
         f"FROM candidates WHERE {condition}",
     )
 

@@ -30,11 +30,16 @@ class PhysicalTable:
     name: str
     reference: str
     columns: dict[str, tuple[str, str]] = field(default_factory=dict)  # lower -> (actual, type)
+    unique: frozenset[str] = frozenset()  # lower names of columns declared PRIMARY KEY/UNIQUE
 
 
 class Engine(Protocol):
     dialect: str
     source: Source
+
+    # True: the build fetches work tables and assembles the dataset on the client (fast for
+    # engines on this machine); False: it pivots and joins in SQL, fetching only the result
+    assemble_locally: bool
 
     def tables(self) -> dict[str, PhysicalTable]: ...
 
@@ -49,6 +54,17 @@ class Engine(Protocol):
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _unique_columns(rows: list[tuple[str, list[str]]]) -> dict[str, frozenset[str]]:
+    """Lower table name -> lower names of its columns that a one-column PRIMARY KEY or UNIQUE
+    constraint declares unique (a constraint over several columns says nothing of one)."""
+    unique: dict[str, set[str]] = {}
+    for table, columns in rows:
+        if len(columns) == 1:
+            name = table.rsplit(".", 1)[-1].strip('"').lower()
+            unique.setdefault(name, set()).add(columns[0].lower())
+    return {table: frozenset(columns) for table, columns in unique.items()}
 
 
 def _group_columns(rows: list[tuple[str, str, str]], origin: str) -> dict[str, PhysicalTable]:
@@ -77,6 +93,7 @@ class DuckDBEngine:
     """DuckDB in memory; a DuckDB file is attached read-only, files are mapped to views."""
 
     dialect = "duckdb"
+    assemble_locally = True
 
     def __init__(self, source: Source, *, memory_limit: str | None = None) -> None:
         import duckdb
@@ -139,8 +156,18 @@ class DuckDBEngine:
             )
         tables = _group_columns(rows, f"source {self.source.describe()}")
         prefix = f"{_quote(self._catalog)}.{_quote(self._schema)}"
+        unique = _unique_columns(
+            self._con.execute(
+                "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+                "WHERE database_name = ? AND schema_name = ? "
+                "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+                [self._catalog, self._schema],
+            ).fetchall()
+        )
         return {
-            key: PhysicalTable(t.name, f"{prefix}.{_quote(t.name)}", t.columns)
+            key: PhysicalTable(
+                t.name, f"{prefix}.{_quote(t.name)}", t.columns, unique.get(key, frozenset())
+            )
             for key, t in tables.items()
         }
 
@@ -163,6 +190,7 @@ class PostgresEngine:
     """A PostgreSQL server through psycopg 3; work tables are session-temporary."""
 
     dialect = "postgres"
+    assemble_locally = True
 
     def __init__(self, source: Source) -> None:
         import psycopg
@@ -188,8 +216,23 @@ class PostgresEngine:
                 "(set ?schema=NAME in the URL to the schema of the OMOP CDM)"
             )
         tables = _group_columns(rows, f"source {self.source.describe()}")
+        unique = _unique_columns(
+            self.fetch_rows_params(
+                "SELECT c.conrelid::regclass::text, array_agg(a.attname::text) "
+                "FROM pg_constraint AS c JOIN pg_namespace AS n ON n.oid = c.connamespace "
+                "JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
+                "WHERE n.nspname = %s AND c.contype IN ('p', 'u') "
+                "GROUP BY c.oid, c.conrelid",
+                (self._schema,),
+            )
+        )
         return {
-            key: PhysicalTable(t.name, f"{_quote(self._schema)}.{_quote(t.name)}", t.columns)
+            key: PhysicalTable(
+                t.name,
+                f"{_quote(self._schema)}.{_quote(t.name)}",
+                t.columns,
+                unique.get(key, frozenset()),
+            )
             for key, t in tables.items()
         }
 

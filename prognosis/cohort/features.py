@@ -1,9 +1,11 @@
 """Compile feature items into SQL over the ``cohort`` table, and describe every column.
 
-Each (item, window) becomes one long work table ``(person_id, index_date[, concept_id], n,
-last_value)`` counted from records inside the window. Concept-set and demographic features are
-known at compile time; domain-wide features need the cohort first, to find the concepts seen in
-at least ``min_prevalence`` of it, and are then pivoted to one column per concept.
+Each (item, window) becomes one long work table ``(row_id[, concept_id], n, last_value)``
+counted from records inside the window; ``row_id`` numbers the cohort's rows in dataset order
+(person, then index date). Concept-set and demographic features are known at compile time;
+domain-wide features need the cohort first, to find the concepts seen in at least
+``min_prevalence`` of it, and then become one column per concept: pivoted in SQL (engines that
+keep the data, such as Spark) or filled from the long table on the client (see ``assemble``).
 Absent records give presence 0 and count 0; a measurement with no value in the window gives a
 missing ``last`` (the model layer decides what to do with it).
 """
@@ -61,6 +63,11 @@ class FeatureColumn:
     concept_set: str | None = None
     window: str | None = None
     window_days: tuple[int | None, int | None] | None = None
+    # where the value comes from, for assembling the dataset outside SQL: the work table
+    # keyed by ``row_id``, its column, and (long domain tables) the concept it is filtered to
+    table: str | None = None
+    source: str | None = None
+    concept_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,11 +142,11 @@ def _index_concept(definition: CohortDefinition, plan: FeaturePlan) -> None:
         f"MAX(CASE WHEN s.root_id = {root} THEN 1 ELSE 0 END) AS index_{root}" for root in roots
     )
     select = f"""
-SELECT c.person_id, c.index_date, {flags}
+SELECT c.row_id, {flags}
 FROM cohort AS c
 JOIN stg_{index.domain.value} AS e ON e.person_id = c.person_id AND e.event_date = c.index_date
 JOIN concept_sets AS s ON s.concept_set = '{index.concept_set}' AND s.concept_id = e.concept_id
-GROUP BY c.person_id, c.index_date"""
+GROUP BY c.row_id"""
     plan.steps.append(Step("fx_index_concept", "which index concept", select))
     plan.tables.append(FeatureTable("fx_index_concept", "fx_index_concept"))
     for root in roots:
@@ -155,6 +162,8 @@ GROUP BY c.person_id, c.index_date"""
                 concept_set=index.concept_set,
                 window="index",
                 window_days=(0, 0),
+                table="fx_index_concept",
+                source=f"index_{root}",
             )
         )
 
@@ -163,7 +172,7 @@ def _long_step(
     table: str, item: ConceptSetFeature | DomainFeature, window_name: str, window: Window
 ) -> Step:
     by_concept = isinstance(item, DomainFeature)
-    key = "c.person_id, c.index_date" + (", e.concept_id" if by_concept else "")
+    key = "c.row_id" + (", e.concept_id" if by_concept else "")
     concept_set = item.concept_set if isinstance(item, ConceptSetFeature) else None
     where = (
         f"{in_set('e.concept_id', concept_set)} AND "
@@ -176,7 +185,7 @@ def _long_step(
             "CASE WHEN e.value IS NULL THEN 1 ELSE 0 END, e.event_date DESC, e.value DESC) AS rn "
             f"FROM {source} WHERE {where}"
         )
-        outer_key = "person_id, index_date" + (", concept_id" if by_concept else "")
+        outer_key = "row_id" + (", concept_id" if by_concept else "")
         select = (
             f"SELECT {outer_key}, COUNT(*) AS n, "
             "MAX(CASE WHEN rn = 1 THEN value END) AS last_value "
@@ -189,6 +198,7 @@ def _long_step(
 
 
 _SUFFIX = {Statistic.PRESENCE: "", Statistic.COUNT: "_count", Statistic.LAST: "_last"}
+_SOURCE = {Statistic.PRESENCE: "n", Statistic.COUNT: "n", Statistic.LAST: "last_value"}
 
 
 def _value(statistic: Statistic, count: str, last: str) -> tuple[str, str]:
@@ -221,6 +231,8 @@ def _concept_set_columns(
                 concept_set=item.concept_set,
                 window=window_name,
                 window_days=(window.start, window.end),
+                table=table,
+                source=_SOURCE[statistic],
             )
         )
     return columns
@@ -269,20 +281,27 @@ def resolve_domain(
                     concept_ids=(concept_id,),
                     window=slot.window_name,
                     window_days=(slot.window.start, slot.window.end),
+                    table=slot.long_table,
+                    source=_SOURCE[statistic],
+                    concept_id=concept_id,
                 )
             )
     ids = ", ".join(map(str, concept_ids))
     select = (
-        f"SELECT person_id, index_date, {', '.join(aggregates)} FROM {slot.long_table} "
-        f"WHERE concept_id IN ({ids}) GROUP BY person_id, index_date"
+        f"SELECT row_id, {', '.join(aggregates)} FROM {slot.long_table} "
+        f"WHERE concept_id IN ({ids}) GROUP BY row_id"
     )
     step = Step(wide, f"pivot {item.domain.value} features in window {slot.window_name}", select)
     return step, FeatureTable(wide, wide), columns
 
 
-def dataset_query(columns: list[FeatureColumn], tables: list[FeatureTable]) -> str:
-    """The final SELECT: survival columns, then every feature, ordered by person and index."""
-    items = [
+def dataset_query(
+    columns: list[FeatureColumn], tables: list[FeatureTable], *, row_id: bool = False
+) -> str:
+    """The final SELECT: survival columns, then every feature, ordered by person and index
+    (``row_id`` order); ``row_id=True`` keeps that column first."""
+    items = ["c.row_id"] if row_id else []
+    items += [
         "c.person_id",
         "c.index_date",
         "CAST(c.time AS INTEGER) AS time",
@@ -290,12 +309,5 @@ def dataset_query(columns: list[FeatureColumn], tables: list[FeatureTable]) -> s
         "c.censor_reason",
     ]
     items += [f"{column.expression} AS {column.name}" for column in columns]
-    joins = [
-        f"LEFT JOIN {t.name} AS {t.alias} ON {t.alias}.person_id = c.person_id "
-        f"AND {t.alias}.index_date = c.index_date"
-        for t in tables
-    ]
-    return (
-        f"SELECT {', '.join(items)} FROM cohort AS c {' '.join(joins)} "
-        "ORDER BY c.person_id, c.index_date"
-    )
+    joins = [f"LEFT JOIN {t.name} AS {t.alias} ON {t.alias}.row_id = c.row_id" for t in tables]
+    return f"SELECT {', '.join(items)} FROM cohort AS c {' '.join(joins)} ORDER BY c.row_id"

@@ -52,7 +52,8 @@ def _cohort_at(index_date: dt.date) -> Step:
     return Step(
         "cohort",
         "the person at the given index date",
-        f"SELECT person_id, {day} AS index_date, CAST(NULL AS INTEGER) AS time, "
+        f"SELECT CAST(0 AS BIGINT) AS row_id, person_id, {day} AS index_date, "
+        "CAST(NULL AS INTEGER) AS time, "
         "CAST(NULL AS INTEGER) AS event, CAST(NULL AS VARCHAR) AS censor_reason, "
         f"EXTRACT(YEAR FROM {day}) - year_of_birth AS age, gender_concept_id FROM stg_person",
     )

@@ -9,7 +9,8 @@ Policy (documented in the README):
   still count as history for rules and features (as OHDSI FeatureExtraction does);
 * dates after the build date ("in the future"): warned; set ``censoring.data_cutoff`` to stop
   follow-up at the last date the data are complete;
-* duplicate event rows (same record id, person, concept, date and value): warned and counted once.
+* duplicate event rows (same record id, person, concept, date and value): warned and counted once
+  (not looked for when the source declares the record id a PRIMARY KEY or UNIQUE).
 """
 
 from __future__ import annotations
@@ -120,21 +121,32 @@ def _one_period_each(engine: Engine) -> bool:
     return several == 0
 
 
-def _orphans_and_outside(engine: Engine, name: str, one_period_each: bool) -> tuple[int, int]:
-    """Rows of persons not in ``person``; rows of known persons outside every period."""
-    if one_period_each:  # one pass: joining on the person alone cannot multiply rows
-        orphans, outside = _scalar_row(
-            engine,
-            f"""SELECT COUNT(CASE WHEN p.person_id IS NULL THEN 1 END),
-              COUNT(CASE WHEN p.person_id IS NOT NULL AND NOT COALESCE(
-                e.event_date >= op.start_date AND e.event_date <= op.end_date, FALSE)
-                THEN 1 END)
-            FROM {name} AS e
-            LEFT JOIN stg_person AS p ON p.person_id = e.person_id
-            LEFT JOIN stg_observation_period AS op ON op.person_id = e.person_id""",
-        )
-        return int(orphans), int(outside)
-    # anti-joins as WHERE NOT EXISTS, which every engine plans as a hash anti-join
+def _one_pass(engine: Engine, name: str, today: dt.date) -> tuple[int, int, int, int, int]:
+    """Rows, future rows, record ids, orphans and rows outside their person's period, in one
+    scan. Only when each person has at most one observation period: joining on the person alone
+    then cannot multiply rows."""
+    return _scalar_row(
+        engine,
+        f"""SELECT COUNT(*), COUNT(CASE WHEN e.event_date > DATE '{today.isoformat()}' THEN 1 END),
+          COUNT(e.record_id),
+          COUNT(CASE WHEN p.person_id IS NULL THEN 1 END),
+          COUNT(CASE WHEN p.person_id IS NOT NULL AND NOT COALESCE(
+            e.event_date >= op.start_date AND e.event_date <= op.end_date, FALSE) THEN 1 END)
+        FROM {name} AS e
+        LEFT JOIN stg_person AS p ON p.person_id = e.person_id
+        LEFT JOIN stg_observation_period AS op ON op.person_id = e.person_id""",
+    )
+
+
+def _several_passes(engine: Engine, name: str, today: dt.date) -> tuple[int, int, int, int, int]:
+    """As :func:`_one_pass`, for persons with several periods: anti-joins as WHERE NOT EXISTS,
+    which every engine plans as a hash anti-join."""
+    rows, future, id_values = _scalar_row(
+        engine,
+        f"""SELECT COUNT(*), COUNT(CASE WHEN event_date > DATE '{today.isoformat()}' THEN 1 END),
+          COUNT(record_id)
+        FROM {name}""",
+    )
     (orphans,) = _scalar_row(
         engine,
         f"""SELECT COUNT(*) FROM {name} AS e WHERE NOT EXISTS
@@ -147,25 +159,29 @@ def _orphans_and_outside(engine: Engine, name: str, one_period_each: bool) -> tu
            AND e.event_date >= op.start_date AND e.event_date <= op.end_date)
           AND EXISTS (SELECT 1 FROM stg_person AS p WHERE p.person_id = e.person_id)""",
     )
-    return int(orphans), int(outside)
+    return rows, future, id_values, orphans, outside
+
+
+def _distinct_ids(engine: Engine, view: StagingView) -> int | None:
+    """How many distinct record ids; None when the source declares them unique (its PRIMARY
+    KEY or UNIQUE constraint already guarantees it, and counting is the dearest check)."""
+    if view.unique_ids:
+        return None
+    (ids,) = _scalar_row(
+        engine,
+        f"SELECT COUNT(*) FROM (SELECT DISTINCT record_id FROM {view.name} "
+        "WHERE record_id IS NOT NULL) AS ids",
+    )
+    return int(ids)
 
 
 def _check_events(
     engine: Engine, view: StagingView, today: dt.date, one_period_each: bool
 ) -> tuple[list[Finding], bool]:
     name, table = view.name, view.table
-    rows, future, id_values = _scalar_row(
-        engine,
-        f"""SELECT COUNT(*), COUNT(CASE WHEN event_date > DATE '{today.isoformat()}' THEN 1 END),
-          COUNT(record_id)
-        FROM {name}""",
-    )
-    (ids,) = _scalar_row(
-        engine,
-        f"SELECT COUNT(*) FROM (SELECT DISTINCT record_id FROM {name} "
-        "WHERE record_id IS NOT NULL) AS ids",
-    )
-    orphans, outside = _orphans_and_outside(engine, name, one_period_each)
+    counts = (_one_pass if one_period_each else _several_passes)(engine, name, today)
+    rows, future, id_values, orphans, outside = (int(value) for value in counts)
+    ids = _distinct_ids(engine, view)
     date_column = _date_column(table)
     findings = []
     if orphans:
@@ -184,7 +200,7 @@ def _check_events(
     if future:
         findings.append(_future(table, date_column, future, today))
     duplicates = 0
-    if id_values and ids < id_values:
+    if id_values and ids is not None and ids < id_values:
         duplicates = _exact_duplicates(engine, name)
         if duplicates:
             findings.append(

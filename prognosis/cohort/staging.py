@@ -87,6 +87,8 @@ class StagingView:
     select: str
     table: str
     empty: bool = False
+    # the source declares the record id unique (PRIMARY KEY/UNIQUE): no duplicate check needed
+    unique_ids: bool = False
 
 
 def standard_tables(schema: str = "cdm") -> dict[str, PhysicalTable]:
@@ -178,7 +180,10 @@ def _event_view(domain: Domain, tables: dict[str, PhysicalTable]) -> StagingView
     else:
         items.append("CAST(NULL AS BIGINT) AS record_id")
     return StagingView(
-        f"stg_{domain.value}", f"SELECT {', '.join(items)} FROM {physical.reference}", event.table
+        f"stg_{domain.value}",
+        f"SELECT {', '.join(items)} FROM {physical.reference}",
+        event.table,
+        unique_ids=bool(event.record_id) and event.record_id in physical.unique,
     )
 
 

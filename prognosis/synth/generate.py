@@ -27,9 +27,10 @@ __all__ = ["generate_cdm", "truth_path"]
 #: Persons per chunk. Part of the output's definition: changing it changes the random draws.
 CHUNK_PERSONS = 100_000
 
+# primary keys as in the OMOP CDM DDL: they let a build skip its duplicate-record-id check
 _DDL: dict[str, tuple[str, ...]] = {
     "person": (
-        "person_id BIGINT",
+        "person_id BIGINT PRIMARY KEY",
         "gender_concept_id BIGINT",
         "year_of_birth INTEGER",
         "month_of_birth INTEGER",
@@ -41,14 +42,14 @@ _DDL: dict[str, tuple[str, ...]] = {
         "gender_source_value VARCHAR",
     ),
     "observation_period": (
-        "observation_period_id BIGINT",
+        "observation_period_id BIGINT PRIMARY KEY",
         "person_id BIGINT",
         "observation_period_start_date DATE",
         "observation_period_end_date DATE",
         "period_type_concept_id BIGINT",
     ),
     "condition_occurrence": (
-        "condition_occurrence_id BIGINT",
+        "condition_occurrence_id BIGINT PRIMARY KEY",
         "person_id BIGINT",
         "condition_concept_id BIGINT",
         "condition_start_date DATE",
@@ -57,7 +58,7 @@ _DDL: dict[str, tuple[str, ...]] = {
         "condition_source_value VARCHAR",
     ),
     "drug_exposure": (
-        "drug_exposure_id BIGINT",
+        "drug_exposure_id BIGINT PRIMARY KEY",
         "person_id BIGINT",
         "drug_concept_id BIGINT",
         "drug_exposure_start_date DATE",
@@ -67,7 +68,7 @@ _DDL: dict[str, tuple[str, ...]] = {
         "drug_source_value VARCHAR",
     ),
     "measurement": (
-        "measurement_id BIGINT",
+        "measurement_id BIGINT PRIMARY KEY",
         "person_id BIGINT",
         "measurement_concept_id BIGINT",
         "measurement_date DATE",
@@ -83,7 +84,7 @@ _DDL: dict[str, tuple[str, ...]] = {
         "cause_concept_id BIGINT",
     ),
     "concept": (
-        "concept_id BIGINT",
+        "concept_id BIGINT PRIMARY KEY",
         "concept_name VARCHAR",
         "domain_id VARCHAR",
         "vocabulary_id VARCHAR",

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from prognosis.cohort import BuildResult, build_cohort, load_definition, parse_source
+from prognosis.cohort.engines import DuckDBEngine
 from prognosis.exceptions import DataQualityWarning
 
 DEFINITION = Path(__file__).resolve().parents[2] / "cohorts" / "gi_bleed_nsaid.yaml"
@@ -307,3 +308,14 @@ def test_postgres_build_equals_duckdb_build(
     assert postgres_messages == duck_messages
     manifest = _json(postgres.out_dir / "manifest.json")
     assert manifest["engine"] == "postgres"
+
+
+def test_sql_assembly_equals_client_assembly(
+    built: tuple[BuildResult, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQL pivot-and-join path (kept for engines that hold the data, such as Spark) writes
+    the same dataset as the default client-side assembly."""
+    monkeypatch.setattr(DuckDBEngine, "assemble_locally", False)
+    duck, _ = built
+    in_sql, _ = _build(tmp_path / "sql")
+    _same_outputs(duck.out_dir, in_sql.out_dir)

@@ -1,0 +1,92 @@
+"""Assemble the dataset on the client: each feature column filled from its work table.
+
+Every work table is keyed by the cohort's ``row_id`` (0 … n-1, in dataset order). Instead of a
+SQL pivot per domain and a query joining some twenty tables, the build fetches each work table
+once as Arrow and writes its values into numpy columns at their row: at 1,000,000 persons this
+took about 3 s of CPU where the SQL pivots and joins took about 16 s (docs/benchmarks.md), and
+the bytes written are the same. Engines that keep the data distributed (Spark) pivot and join in
+SQL instead (``features.dataset_query``), so nothing large reaches the driver.
+
+Semantics match the SQL path exactly: no record in the window gives presence 0 and count 0; no
+value gives a missing ``last``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from prognosis.cohort.features import FeatureColumn, dataset_query
+from prognosis.exceptions import CohortError
+
+__all__ = ["ColumnFiller"]
+
+Fetch = Callable[[str], pa.Table]
+
+
+class ColumnFiller:
+    """Collects feature columns for a cohort of known size, filled from work tables."""
+
+    def __init__(self, fetch: Fetch, base_columns: list[FeatureColumn]) -> None:
+        self._fetch = fetch
+        self.base = fetch(dataset_query(base_columns, [], row_id=True))
+        self.size = self.base.num_rows
+        row_id = self.base.column("row_id").to_numpy()
+        if not np.array_equal(row_id, np.arange(self.size)):
+            raise CohortError("internal error: the cohort's row_id is not 0 … n-1 in order")
+        self.columns: dict[str, pa.Array] = {}
+
+    def fill(self, table: str, columns: list[FeatureColumn]) -> None:
+        """Fetch ``table`` and fill ``columns`` from it (all from this table)."""
+        if not columns:
+            return
+        concept_ids = sorted({c.concept_id for c in columns if c.concept_id is not None})
+        sources = sorted({str(c.source) for c in columns})
+        select = ", ".join(["row_id", *(["concept_id"] if concept_ids else []), *sources])
+        where = f" WHERE concept_id IN ({', '.join(map(str, concept_ids))})" if concept_ids else ""
+        data = self._fetch(f"SELECT {select} FROM {table}{where}")
+        rows = _numbers(data.column("row_id"), "row_id")
+        values = {name: _numbers(data.column(name), name) for name in sources}
+        if not concept_ids:
+            for column in columns:
+                self.columns[column.name] = self._column(column, rows, values[str(column.source)])
+            return
+        concepts = _numbers(data.column("concept_id"), "concept_id")
+        order = np.argsort(concepts, kind="stable")
+        bounds = np.searchsorted(concepts[order], [*concept_ids, np.iinfo(np.int64).max])
+        for column in columns:
+            at = concept_ids.index(int(column.concept_id or 0))
+            picked = order[bounds[at] : bounds[at + 1]]
+            self.columns[column.name] = self._column(
+                column, rows[picked], values[str(column.source)][picked]
+            )
+
+    def _column(self, column: FeatureColumn, rows: np.ndarray, values: np.ndarray) -> pa.Array:
+        if column.dtype == "float64":
+            filled = np.full(self.size, np.nan)
+            filled[rows] = values
+            return pa.array(filled, mask=np.isnan(filled))
+        filled = np.zeros(self.size, dtype=np.int32)
+        if column.statistic == "count":
+            filled[rows] = values
+        else:
+            filled[rows] = values > 0
+        return pa.array(filled)
+
+    def table(self, schema: pa.Schema) -> pa.Table:
+        """The dataset: the base columns and every filled column, in ``schema`` order."""
+        arrays = [
+            self.columns[name] if name in self.columns else self.base.column(name)
+            for name in schema.names
+        ]
+        return pa.Table.from_arrays(arrays, names=schema.names).cast(schema)
+
+
+def _numbers(values: pa.ChunkedArray, source: str) -> np.ndarray:
+    """A work-table column as numpy (an empty result may come untyped): ``last_value`` as
+    floats, missing as NaN; counts and flags as integers."""
+    if source == "last_value":
+        return values.cast(pa.float64()).to_numpy()
+    return values.cast(pa.int64()).fill_null(0).to_numpy()
