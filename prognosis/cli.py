@@ -176,6 +176,12 @@ MODELS = [
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--n-boot", type=int, default=200, show_default=True, help="Bootstrap resamples.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
+@click.option(
+    "--censor-competing",
+    is_flag=True,
+    help="Treat competing events as censoring at their date (a cause-specific model of the "
+    "outcome, for single-event models; its risks ignore the competing events).",
+)
 @click.option("--quiet", is_flag=True)
 def fit(
     dataset_dir: Path,
@@ -185,6 +191,7 @@ def fit(
     seed: int,
     n_boot: int,
     out: Path,
+    censor_competing: bool,
     quiet: bool,
 ) -> None:
     """Fit a survival model on DATASET_DIR and save it, with its validation metrics, to OUT."""
@@ -204,6 +211,7 @@ def fit(
             seed=seed,
             n_boot=n_boot,
             progress=steps,
+            censor_competing=censor_competing,
         )
         save_model(out, saved)
     except PrognosisError as error:

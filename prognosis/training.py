@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset
+from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.report import evaluate_predictions
 from prognosis.evaluation.validation import Split, split_rows
 from prognosis.exceptions import PrognosisError
@@ -97,10 +97,15 @@ def fit_model(
     params: dict[str, Any] | None = None,
     n_boot: int = 200,
     progress: Progress | None = None,
+    censor_competing: bool = False,
 ) -> SavedModel:
-    """Fit ``model`` on ``dataset``, validated as ``split`` says."""
+    """Fit ``model`` on ``dataset``, validated as ``split`` says. ``censor_competing`` recodes
+    competing events as censored first (a cause-specific model of the outcome), so that a
+    single-event model can be fitted to a dataset with competing events."""
     say = progress or (lambda _message: None)
     params = dict(params or {})
+    if censor_competing:
+        dataset = dataset.competing_censored()
     X, y, competing = dataset.X, dataset.y, dataset.competing
     check_target(y, competing=competing)
     chosen = _check_horizons(horizons, y)
@@ -178,6 +183,7 @@ def _info(
         "split": {"kind": split.kind, "folds": split.folds, "cutoff": _iso(split.cutoff)},
         "horizons": horizons,
         "competing": competing,
+        "competing_censored": "competing_event" in set(dataset.frame["censor_reason"].dropna()),
         "cohort": dataset.manifest.get("cohort"),
         "training_rows": len(rows),
         "training_events": int(np.sum(dataset.frame["event"].to_numpy()[rows] == 1)),
@@ -208,7 +214,7 @@ def check_schema(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.D
             f"{origin} does not match the model's feature schema ({'; '.join(parts)}); build "
             "the dataset with the cohort definition the model was trained on"
         )
-    return frame[expected].astype("float64")
+    return feature_frame(frame, expected)
 
 
 def evaluate_model(

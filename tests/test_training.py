@@ -320,3 +320,38 @@ def test_evaluate_model_on_a_dataset_built_from_another_source(
     expected = concordance_index_censored(*_boolean_target(external.frame), risk)[0]
     assert metrics["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
     assert [entry["horizon"] for entry in metrics["horizons"]] == [365]
+
+
+def test_categorical_columns_reach_the_preprocessing_and_are_one_hot_encoded(
+    tmp_path: Path,
+) -> None:
+    """A dataset may hold a string column: the models' preprocessing encodes it (only numbers
+    are cast to float), for fitting, predicting and checking a dataset against the schema."""
+    frame = planted_frame()
+    frame["site"] = np.random.default_rng(3).choice(["north", "south", "west"], len(frame))
+    dataset = load_dataset(write_dataset(tmp_path / "with_site", frame))
+    assert dataset.X["site"].dtype == object and dataset.X["noise"].dtype == np.float64
+
+    saved = fit_model(dataset, "cox", [365], parse_split("none"), seed=0)
+    assert {"site_south", "site_west"} <= set(saved.pipeline[:-1].get_feature_names_out())
+    risk = predict_frame(saved, dataset.frame, origin="test")
+    assert risk.shape[0] == len(frame) and np.isfinite(risk.filter(like="risk").to_numpy()).all()
+
+
+def test_censor_competing_fits_a_single_event_model_to_a_competing_risks_dataset(
+    tmp_path: Path,
+) -> None:
+    frame = planted_frame()
+    died = (frame["event"] == 0).to_numpy() & (np.arange(len(frame)) % 3 == 0)
+    frame.loc[died, "event"] = 2
+    frame.loc[died, "censor_reason"] = None
+    dataset = load_dataset(write_dataset(tmp_path / "competing", frame))
+    with pytest.raises(TargetError, match="--censor-competing"):
+        fit_model(dataset, "xgb-cox", [365], parse_split("none"), seed=0)
+
+    saved = fit_model(
+        dataset, "xgb-cox", [365], parse_split("cv:3"), seed=0, n_boot=0, censor_competing=True
+    )
+    assert saved.info["competing"] is False and saved.info["competing_censored"] is True
+    assert saved.info["training_events"] == int((frame["event"] == 1).sum())
+    assert 0.6 < saved.metrics["harrell_c"]["estimate"] < 1

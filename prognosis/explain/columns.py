@@ -122,6 +122,9 @@ def aggregate(values: np.ndarray, sources: Sequence[str], features: Sequence[str
 def _column_transformer(preprocess: Any) -> ColumnTransformer | None:
     steps = [step for _, step in preprocess.steps] if isinstance(preprocess, Pipeline) else []
     for step in steps:
+        inner = getattr(step, "transformer_", None)  # EncodeCategoricals, when it encoded
+        if isinstance(inner, ColumnTransformer):
+            return inner
         found = step if isinstance(step, ColumnTransformer) else _column_transformer(step)
         if found is not None:
             return found

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -97,7 +98,16 @@ class SurvivalEstimator(BaseEstimator):
 
 
 class SurvivalPipeline(Pipeline):
-    """A scikit-learn ``Pipeline`` that passes the survival methods through to its model."""
+    """A scikit-learn ``Pipeline`` that passes the survival methods through to its model.
+
+    A scipy sparse ``X`` is kept sparse through the preprocessing (pandas output cannot hold
+    it), for the models that take it (xgboost).
+    """
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> SurvivalPipeline:
+        if sp.issparse(X):
+            self.set_output(transform="default")
+        return super().fit(X, y, **params)
 
     def _transformed(self, X: Any) -> Any:
         for _, _, transformer in self._iter(with_final=False, filter_passthrough=True):

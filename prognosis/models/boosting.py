@@ -9,11 +9,13 @@ training data with the fitted margins (:func:`breslow_cumulative_hazard`).
 "Survival Analysis with Accelerated Failure Time" tutorial; S(t | x) follows from the
 distribution of ``Z`` (:func:`aft_survival`).
 
-Both take NaN (xgboost's missing values) and scipy sparse matrices. xgboost reads an entry that
-a sparse matrix does not store as *missing*, not as zero, so a sparse and a dense copy of the
-same data would grow different trees. Here both are fed to xgboost as the same dense row blocks
-(absent entries are zeros, as in the dense copy), which keeps one meaning for both and bounds
-the memory the densified blocks take. Fitted models save to xgboost's own JSON model format
+Both take NaN (xgboost's missing values) and scipy sparse matrices. A sparse matrix goes to
+xgboost as it is, and xgboost reads an entry that it does not store as *missing*, not as zero:
+it skips those entries when building histograms, which is what makes mostly-zero cohort
+features cheap. Through :func:`prognosis.models.make_model` dense data gets the same reading
+where it loses nothing (:class:`prognosis.models.preprocess.ZeroAsMissing`); pass dense data
+with NaN where a 0 must stay an ordinary value. Dense data is fed in row blocks, which bounds
+the memory of the copies xgboost makes. Fitted models save to xgboost's own JSON model format
 plus a JSON file for the rest of the state (never pickle): :meth:`XGBCox.save`, :meth:`XGBCox.load`.
 """
 
@@ -164,12 +166,8 @@ def _row_blocks(X: Any) -> Iterator[slice]:
         yield slice(start, start + rows)
 
 
-def _dense(block: Any) -> np.ndarray:
-    return block.toarray() if sp.issparse(block) else block
-
-
 class _DenseBlocks(xgb.DataIter):
-    """Hands X (dense or sparse) to xgboost as dense row blocks, with per-row label info."""
+    """Hands dense X to xgboost in row blocks, with per-row label info."""
 
     def __init__(self, X: Any, info: dict[str, np.ndarray]) -> None:
         self._X = X
@@ -182,7 +180,7 @@ class _DenseBlocks(xgb.DataIter):
         if self._next == len(self._blocks):
             return False
         rows = self._blocks[self._next]
-        input_data(data=_dense(self._X[rows]), **{name: v[rows] for name, v in self._info.items()})
+        input_data(data=self._X[rows], **{name: v[rows] for name, v in self._info.items()})
         self._next += 1
         return True
 
@@ -191,9 +189,11 @@ class _DenseBlocks(xgb.DataIter):
 
 
 def _margins(booster: xgb.Booster, X: Any) -> np.ndarray:
-    """The booster's raw margin for every row, block by block."""
+    """The booster's raw margin for every row (block by block when dense)."""
+    if sp.issparse(X):
+        return booster.inplace_predict(X, predict_type="margin").astype(float)
     return np.concatenate(
-        [booster.inplace_predict(_dense(X[rows]), predict_type="margin") for rows in _row_blocks(X)]
+        [booster.inplace_predict(X[rows], predict_type="margin") for rows in _row_blocks(X)]
     ).astype(float)
 
 
@@ -222,9 +222,11 @@ class _XGBSurvival(SurvivalEstimator):
         }
 
     def _matrix(self, X: Any, info: dict[str, np.ndarray], ref: Any = None) -> xgb.DMatrix:
-        if self.tree_method == "hist":
-            return xgb.QuantileDMatrix(_DenseBlocks(X, info), ref=ref, nthread=self.n_jobs)
-        return xgb.DMatrix(_dense(X), nthread=self.n_jobs, **info)
+        if self.tree_method != "hist":
+            return xgb.DMatrix(X, nthread=self.n_jobs, **info)
+        if sp.issparse(X):  # absent entries stay absent: missing, skipped by the histograms
+            return xgb.QuantileDMatrix(X, ref=ref, nthread=self.n_jobs, **info)
+        return xgb.QuantileDMatrix(_DenseBlocks(X, info), ref=ref, nthread=self.n_jobs)
 
     def _train(self, X: Any, info: dict[str, np.ndarray], event: np.ndarray) -> xgb.Booster:
         params = self._booster_params()

@@ -28,6 +28,7 @@ class ModelSpec:
     # Unpenalised models with a baseline cannot identify a full set of one-hot levels.
     drop: Literal["if_binary", "first"] = "if_binary"
     drop_collinear: bool = False  # unpenalised linear models cannot fit collinear columns
+    native_missing: bool = False  # xgboost: no imputation, and zeros read as missing
 
 
 _SPECS: dict[str, ModelSpec] = {
@@ -38,8 +39,8 @@ _SPECS: dict[str, ModelSpec] = {
     ),
     "rsf": ModelSpec("prognosis.models.forest", "RandomSurvivalForest"),
     "gbsa": ModelSpec("prognosis.models.forest", "GradientBoostingBaseline"),
-    "xgb-cox": ModelSpec("prognosis.models.boosting", "XGBCox"),
-    "xgb-aft": ModelSpec("prognosis.models.boosting", "XGBAFT"),
+    "xgb-cox": ModelSpec("prognosis.models.boosting", "XGBCox", native_missing=True),
+    "xgb-aft": ModelSpec("prognosis.models.boosting", "XGBAFT", native_missing=True),
     "cause-specific-cox": ModelSpec(
         "prognosis.models.competing", "CauseSpecificCox", drop="first", drop_collinear=True
     ),
@@ -77,7 +78,10 @@ def make_model(name: str, *, seed: int = 0, **params: Any) -> SurvivalPipeline:
             (
                 "preprocess",
                 make_preprocessor(
-                    scale=spec.scale, drop=spec.drop, drop_collinear=spec.drop_collinear
+                    scale=spec.scale,
+                    drop=spec.drop,
+                    drop_collinear=spec.drop_collinear,
+                    native_missing=spec.native_missing,
                 ),
             ),
             ("model", estimator_class(**params)),

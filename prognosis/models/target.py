@@ -102,6 +102,7 @@ def check_target(y: np.ndarray, *, competing: bool = False) -> SurvivalTarget:
     if not competing and event.max() > 1:
         raise TargetError(
             f"y has competing events (codes {sorted(set(event[event > 1].tolist()))}); use a "
-            "competing-risks model (cause-specific-cox), or recode them as censored"
+            "competing-risks model (cause-specific-cox), or recode them as censored "
+            "(prognosis fit --censor-competing)"
         )
     return SurvivalTarget(event=event, time=time)

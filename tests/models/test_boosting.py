@@ -25,6 +25,7 @@ from prognosis.models.boosting import (
     cox_labels,
 )
 from prognosis.models.cox import lifelines_calls
+from prognosis.models.registry import make_model
 from prognosis.models.target import make_target
 
 BETA = np.array([0.8, 0.5, 0.8, -0.5, 0.0])  # planted log hazard ratios (2 binary, 3 normal)
@@ -127,16 +128,38 @@ def test_xgbcox_risk_is_one_minus_survival_and_survival_starts_at_one(planted, c
 
 
 # -- input formats ------------------------------------------------------------------------------
-def test_sparse_input_predicts_exactly_as_dense(planted) -> None:
+def test_sparse_input_reads_absent_entries_as_missing(planted) -> None:
+    """A sparse matrix means what it means to xgboost: an absent entry is missing (NaN)."""
     X, y = planted["X"][:1000], planted["y"][:1000]
     X_test = planted["X_test"][:200]
-    dense = XGBCox(n_estimators=50, n_jobs=1).fit(X, y)
+    assert np.mean(X == 0) > 0.1  # the binary covariates give zeros to drop
+    as_nan = np.where(X == 0, np.nan, X)
+    test_as_nan = np.where(X_test == 0, np.nan, X_test)
+    dense = XGBCox(n_estimators=50, n_jobs=1).fit(as_nan, y)
     sparse = XGBCox(n_estimators=50, n_jobs=1).fit(sp.csr_matrix(X), y)
 
-    np.testing.assert_array_equal(sparse.predict(sp.csr_matrix(X_test)), dense.predict(X_test))
-    np.testing.assert_array_equal(dense.predict(sp.csc_matrix(X_test)), dense.predict(X_test))
+    np.testing.assert_array_equal(sparse.predict(sp.csr_matrix(X_test)), dense.predict(test_as_nan))
+    np.testing.assert_array_equal(sparse.predict(sp.csc_matrix(X_test)), dense.predict(test_as_nan))
     np.testing.assert_array_equal(
-        sparse.predict_survival(sp.csr_matrix(X_test), TIMES), dense.predict_survival(X_test, TIMES)
+        sparse.predict_survival(sp.csr_matrix(X_test), TIMES),
+        dense.predict_survival(test_as_nan, TIMES),
+    )
+
+
+@pytest.mark.parametrize("name", ["xgb-cox", "xgb-aft"])
+def test_make_model_reads_dense_and_sparse_data_alike(planted, name: str) -> None:
+    """Through the pipeline, zeros of non-negative columns read as missing (ZeroAsMissing), as
+    absent entries of the same data in a sparse matrix do; the sparse matrix stays sparse."""
+    X, y = np.abs(planted["X"][:1000]), planted["y"][:1000]
+    X_test = np.abs(planted["X_test"][:200])
+    columns = [f"f{i}" for i in range(X.shape[1])]
+    dense = make_model(name, n_estimators=50, n_jobs=1).fit(pd.DataFrame(X, columns=columns), y)
+    sparse = make_model(name, n_estimators=50, n_jobs=1).fit(sp.csr_matrix(X), y)
+
+    assert sp.issparse(sparse[:-1].transform(sp.csr_matrix(X_test)))
+    np.testing.assert_array_equal(
+        sparse.predict_risk(sp.csr_matrix(X_test), 365.0),
+        dense.predict_risk(pd.DataFrame(X_test, columns=columns), 365.0),
     )
 
 

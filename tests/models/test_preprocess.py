@@ -105,3 +105,27 @@ def test_output_is_a_dataframe_with_feature_names_for_plain_arrays_too():
     assert isinstance(out, pd.DataFrame)
     assert out.columns.tolist() == ["x0", "x1", "missingindicator_x1"]
     assert out["x1"].tolist() == [5.5, 5.0, 6.0]
+
+
+def test_native_missing_preprocessing_keeps_nan_reads_safe_zeros_as_missing_and_drops_constants():
+    """xgboost's preprocessing: no imputation; 0 becomes missing only in columns whose
+    training values are all >= 0 and never missing; constants dropped, NaN counting as a value."""
+    frame = pd.DataFrame(
+        {
+            "count": [0.0, 2.0, 0.0, 1.0],  # >= 0, no NaN: zeros read as missing
+            "signed": [0.0, -1.0, 2.0, 0.0],  # a 0 between negatives and positives: kept
+            "last": [0.0, np.nan, 3.5, 1.0],  # NaN in training: a 0 is an ordinary value
+            "five_or_missing": [5.0, np.nan, 5.0, np.nan],  # tells rows apart: kept
+            "constant": [7.0, 7.0, 7.0, 7.0],
+            "all_missing": [np.nan] * 4,
+        }
+    )
+    pre = make_preprocessor(scale=False, native_missing=True).fit(frame)
+    out = pre.transform(frame)
+
+    assert list(out.columns) == ["count", "signed", "last", "five_or_missing"]
+    np.testing.assert_array_equal(out["count"], [np.nan, 2.0, np.nan, 1.0])
+    np.testing.assert_array_equal(out["signed"], frame["signed"])
+    np.testing.assert_array_equal(out["last"], frame["last"])
+    np.testing.assert_array_equal(out["five_or_missing"], frame["five_or_missing"])
+    assert frame["count"].iloc[0] == 0.0  # the caller's data is untouched
