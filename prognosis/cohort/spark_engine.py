@@ -18,6 +18,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -31,7 +32,15 @@ from prognosis.cohort.sources import Source
 from prognosis.cohort.staging import standard_tables
 from prognosis.exceptions import SourceError
 
-__all__ = ["ROWS_PER_FILE", "SparkDataset", "SparkEngine", "open_session", "spark_type"]
+__all__ = [
+    "ROWS_PER_FILE",
+    "SparkDataset",
+    "SparkEngine",
+    "collect_arrow",
+    "open_session",
+    "spark_type",
+    "write_parquet",
+]
 
 #: A dataset of more rows is written as a folder ``dataset.parquet/`` of part files.
 ROWS_PER_FILE = 1_000_000
@@ -81,6 +90,8 @@ def open_session(master: str, conf: dict[str, str] | None = None) -> tuple[Any, 
         return active, False
     _check_java()
     builder = sql.SparkSession.builder.master(master)
+    if master.startswith("local"):  # workers import prognosis: run them in this environment
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in {**_DEFAULTS, **(conf or {})}.items():
         builder = builder.config(key, value)
     try:
@@ -213,7 +224,7 @@ class SparkEngine:
 
     def fetch_arrow(self, sql: str) -> pa.Table:
         """A small result as an Arrow table (through the driver: not for the dataset)."""
-        return _collect_arrow(self.session.sql(sql))
+        return collect_arrow(self.session.sql(sql))
 
     def dataset(self, sql: str, schema: pa.Schema) -> SparkDataset:
         """The assembled dataset, cast to ``schema`` and cached in Spark."""
@@ -232,8 +243,6 @@ class SparkEngine:
 
 class SparkDataset:
     """A cohort dataset held by Spark: counted and written without collecting its rows."""
-
-    KEYS = ("person_id", "index_date")
 
     def __init__(self, frame: Any, schema: pa.Schema) -> None:
         self.frame = frame
@@ -258,30 +267,42 @@ class SparkDataset:
 
     def to_pandas(self) -> Any:
         """Collect the rows (for one-person scoring, never for a whole cohort)."""
-        return _collect_arrow(self.frame).cast(self.schema).to_pandas()
+        return collect_arrow(self.frame).cast(self.schema).to_pandas()
 
-    def write_parquet(self, path: Path, *, rows_per_file: int = ROWS_PER_FILE) -> None:
-        """Write ``path`` sorted by person and index date: one Parquet file, or a folder of part
-        files ``part-00000.parquet``, ... in that order when there are more than
-        ``rows_per_file`` rows. ``path`` must not exist; a failure leaves nothing there."""
-        files = max(1, math.ceil(self.num_rows / rows_per_file))
-        keys = list(self.KEYS)
-        if files == 1:
-            ordered = self.frame.repartition(1).sortWithinPartitions(*keys)
-        else:
-            ordered = self.frame.repartitionByRange(files, *keys).sortWithinPartitions(*keys)
-        scratch = Path(tempfile.mkdtemp(prefix=".spark-", dir=path.parent))
-        try:
-            ordered.write.mode("overwrite").parquet(str(scratch / "out"))
-            parts = sorted((scratch / "out").glob("part-*.parquet"))
-            if files == 1:
-                os.replace(parts[0], path)
-            else:
-                path.mkdir()
-                for number, part in enumerate(parts):
-                    os.replace(part, path / f"part-{number:05d}.parquet")
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    def write_parquet(self, path: Path) -> None:
+        """Write the rows to ``path`` with :func:`write_parquet`."""
+        write_parquet(self.frame, path, rows=self.num_rows)
+
+
+def write_parquet(frame: Any, path: Path, *, rows: int, rows_per_file: int = ROWS_PER_FILE) -> None:
+    """Write ``frame`` to ``path`` sorted by ``person_id`` and ``index_date``, atomically.
+
+    Up to ``rows_per_file`` rows (``rows`` is the caller's count: counting ``frame`` here could
+    compute it twice) make one Parquet file; more make a folder of part files
+    ``part-00000.parquet``, ... whose name order is the row order. A previous file or folder at
+    ``path`` is replaced only once the new one is complete.
+    """
+    path = Path(path)
+    files = max(1, math.ceil(rows / rows_per_file))
+    keys = ["person_id", "index_date"]
+    if files == 1:
+        ordered = frame.repartition(1).sortWithinPartitions(*keys)
+    else:
+        ordered = frame.repartitionByRange(files, *keys).sortWithinPartitions(*keys)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        ordered.write.parquet(str(scratch / "spark"))
+        parts = sorted((scratch / "spark").glob("part-*.parquet"))
+        result = parts[0] if files == 1 else scratch / "parts"
+        if files > 1:
+            result.mkdir()
+            for number, part in enumerate(parts):
+                os.replace(part, result / f"part-{number:05d}.parquet")
+        if path.is_dir():
+            os.replace(path, scratch / "previous")
+        os.replace(result, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _file_format(entry: Path) -> str | None:
@@ -322,7 +343,7 @@ def _nullable(frame: Any) -> Any:
     return sql.DataFrame(jsession.createDataFrame(frame._jdf.rdd(), jschema), frame.sparkSession)
 
 
-def _collect_arrow(frame: Any) -> pa.Table:
+def collect_arrow(frame: Any) -> pa.Table:
     """A small DataFrame on the driver as an Arrow table (pyspark 3.5 has no public
     ``toArrow``; its own ``toPandas`` uses this)."""
     with _quiet_sockets():

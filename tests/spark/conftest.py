@@ -8,13 +8,16 @@ suite fits a small machine; code under test that opens a ``spark://`` source reu
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from prognosis.cli import main
 from prognosis.cohort.sources import eunomia_path
 from prognosis.exceptions import SourceError
 from tests.support.cdm import write_cdm_files
@@ -54,3 +57,20 @@ def eunomia_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_cdm_files(
         tmp_path_factory.mktemp("eunomia") / "parquet", eunomia_path(), fmt="parquet"
     )
+
+
+GI_BLEED = Path(__file__).resolve().parents[2] / "cohorts" / "gi_bleed_nsaid.yaml"
+
+
+@pytest.fixture(scope="session")
+def spark_build(
+    spark: Any, eunomia_parquet: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """gi_bleed_nsaid built through the CLI on spark://local[2]?path=<Eunomia as Parquet>:
+    the dataset folder and the printed JSON summary."""
+    out = tmp_path_factory.mktemp("spark") / "gi_bleed_nsaid"
+    source = f"spark://local[2]?path={eunomia_parquet}"
+    arguments = ["cohort", "build", str(GI_BLEED), "--source", source, "--out", str(out), "--json"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)

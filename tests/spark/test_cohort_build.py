@@ -8,9 +8,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
-from prognosis.cli import main
 from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.exceptions import DataQualityWarning
 
@@ -29,20 +27,6 @@ def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[s
     with pytest.warns(DataQualityWarning) as record:
         build_cohort(load_definition(DEFINITION), parse_source("eunomia"), out)
     return out, [str(w.message) for w in record]
-
-
-@pytest.fixture(scope="module")
-def spark_build(
-    spark: Any, eunomia_parquet: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, dict[str, Any]]:
-    """gi_bleed_nsaid built through the CLI on spark://local[2]?path=<Eunomia as Parquet>."""
-    out = tmp_path_factory.mktemp("spark") / "gi_bleed_nsaid"
-    source = f"spark://local[2]?path={eunomia_parquet}&spark.sql.shuffle.partitions=4"
-    result = CliRunner().invoke(
-        main, ["cohort", "build", str(DEFINITION), "--source", source, "--out", str(out), "--json"]
-    )
-    assert result.exit_code == 0, result.output
-    return out, json.loads(result.stdout)
 
 
 def test_gi_bleed_nsaid_on_spark_equals_the_duckdb_build(
