@@ -227,10 +227,11 @@ class SparkEngine:
         return collect_arrow(self.session.sql(sql))
 
     def dataset(self, sql: str, schema: pa.Schema) -> SparkDataset:
-        """The assembled dataset, cast to ``schema`` and cached in Spark."""
+        """The assembled dataset, cast to ``schema`` and materialised in Spark (its lineage
+        cut, as for the work tables)."""
         casts = [f"CAST(`{f.name}` AS {spark_type(f.type)}) AS `{f.name}`" for f in schema]
         frame = _nullable(self.session.sql(sql).selectExpr(*casts))
-        return SparkDataset(frame.cache(), schema)
+        return SparkDataset(frame.localCheckpoint(eager=True), schema)
 
     def close(self) -> None:
         """Drop every temporary view this build made (cached ones are uncached), then stop the
@@ -333,14 +334,13 @@ def _first_line(error: BaseException) -> str:
 
 def _nullable(frame: Any) -> Any:
     """The same rows with every column nullable. Spark writes a column it knows has no nulls
-    as a Parquet REQUIRED field, the other engines write every column OPTIONAL; the schema
-    is replaced in the JVM, without moving rows through Python (``DataFrame.to`` keeps
-    non-null columns non-null)."""
-    sql = _pyspark()
-    fields = [sql.types.StructField(f.name, f.dataType, True) for f in frame.schema]
-    jsession = frame.sparkSession._jsparkSession
-    jschema = jsession.parseDataType(sql.types.StructType(fields).json())
-    return sql.DataFrame(jsession.createDataFrame(frame._jdf.rdd(), jschema), frame.sparkSession)
+    as a Parquet REQUIRED field, the other engines write every column OPTIONAL. A union's
+    column is nullable when either side's is, and the optimizer drops the empty side, so this
+    costs nothing (``DataFrame.to`` keeps non-null columns non-null)."""
+    types = _pyspark().types
+    fields = [types.StructField(f.name, f.dataType, True) for f in frame.schema]
+    empty = frame.sparkSession.createDataFrame([], types.StructType(fields))
+    return frame.unionByName(empty)
 
 
 def collect_arrow(frame: Any) -> pa.Table:
