@@ -97,7 +97,9 @@ def open_session(master: str, conf: dict[str, str] | None = None) -> tuple[Any, 
     try:
         session = builder.getOrCreate()
     except Exception as error:  # py4j/pyspark raise their own types when the JVM fails
-        raise SourceError(f"Spark session on {master} could not start: {error}") from None
+        raise SourceError(
+            f"Spark session on {master} could not start: {_first_line(error)}"
+        ) from None
     session.sparkContext.setLogLevel("ERROR")
     return session, True
 
@@ -234,8 +236,8 @@ class SparkEngine:
         return SparkDataset(frame.localCheckpoint(eager=True), schema)
 
     def close(self) -> None:
-        """Drop every temporary view this build made (cached ones are uncached), then stop the
-        session if it was started here."""
+        """Drop every temporary view this build made, then stop the session if it was started
+        here."""
         for name in sorted(self._temp_views() - self._before):
             self.session.catalog.dropTempView(name)
         if self._owned:
