@@ -66,3 +66,14 @@ def test_spark_output_equals_the_single_machine_output_row_for_row(
         features = load_dataset(dataset).feature_names
         names = ["person_id", "index_date", "base_value"] + [f"shap_{n}" for n in features]
         assert found.schema.names == names
+
+
+def test_one_person_scored_from_a_spark_cdm_equals_the_duckdb_score(
+    spark_build: tuple[Path, dict[str, Any]], models: dict[str, Path], eunomia_parquet: Path
+) -> None:
+    person = int(load_dataset(spark_build[0]).frame["person_id"].iloc[5])
+    arguments = ["predict", str(models["cox"]), "--person-id", str(person), "--source"]
+    on_duckdb = _run(*arguments, "eunomia")
+    on_spark = _run(*arguments, f"spark://local[2]?path={eunomia_parquet}")
+    assert on_spark == on_duckdb
+    assert on_spark.splitlines()[0].split() == ["index_date", "risk_365", "risk_730"]
