@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,16 @@ def test_missing_person_table_raises_naming_it_and_leaves_no_views(
             tmp_path / "out",
         )
     assert [t.name for t in spark.catalog.listTables() if t.isTemporary] == []
+
+
+def test_spark_source_without_pyspark_names_the_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for module in ("pyspark", "pyspark.sql"):
+        monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    with pytest.raises(SourceError, match=r"need pyspark.*pip install 'prognosis\[spark\]'"):
+        build_cohort(
+            parse_definition(core_definition(competing=False)),
+            parse_source(f"spark://local[2]?path={tmp_path}"),
+            tmp_path / "out",
+        )
