@@ -96,8 +96,8 @@ def cohort_sql(definition: Path, dialect: str) -> None:
     "--source",
     default="eunomia",
     show_default=True,
-    help="eunomia, duckdb:///PATH, a folder of CSV/Parquet files, or "
-    "postgresql://USER@HOST:PORT/DB?schema=SCHEMA",
+    help="eunomia, duckdb:///PATH, a folder of CSV/Parquet files, "
+    "postgresql://USER@HOST:PORT/DB?schema=SCHEMA, or spark://MASTER?path=DIR|schema=SCHEMA",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [data/cohorts/NAME]")
 @click.option("--quiet", is_flag=True, help="Print only errors.")
@@ -250,29 +250,37 @@ def evaluate(model_dir: Path, dataset_dir: Path, out: Path, seed: int, n_boot: i
 
 @main.command()
 @click.argument("model_dir", type=click.Path(path_type=Path))
-@click.argument("dataset_dir", type=click.Path(path_type=Path), required=False)
+@click.argument("dataset_dir", required=False)
 @click.option("--out", type=click.Path(path_type=Path), help="predictions.parquet to write.")
 @click.option("--source", help="Score one person straight from this CDM (see cohort build).")
 @click.option("--person-id", type=int, help="The person to score (with --source).")
 @click.option("--index-date", type=click.DateTime(["%Y-%m-%d"]), help="Score as of this date.")
 def predict(
     model_dir: Path,
-    dataset_dir: Path | None,
+    dataset_dir: str | None,
     out: Path | None,
     source: str | None,
     person_id: int | None,
     index_date: dt.datetime | None,
 ) -> None:
-    """Risk at each horizon for every row of DATASET_DIR, or for one person of a CDM."""
+    """Risk at each horizon for every row of DATASET_DIR, or for one person of a CDM.
+
+    DATASET_DIR is a dataset folder, or spark://MASTER?path=DATASET_DIR to score on Spark.
+    """
     from prognosis import scoring, training
     from prognosis.dataset import load_dataset
     from prognosis.models.store import load_model
+    from prognosis.spark_scoring import is_spark_url, score_on_spark
 
     try:
+        if dataset_dir is not None and out is not None and is_spark_url(dataset_dir):
+            rows = score_on_spark("predict", model_dir, dataset_dir, out)
+            results.print(f"{rows} predictions (on Spark) → {out}")
+            return
         saved = load_model(model_dir)
         if dataset_dir is not None and out is not None:
-            dataset = load_dataset(dataset_dir)
-            frame = training.predict_frame(saved, dataset.frame, origin=str(dataset_dir))
+            loaded = load_dataset(dataset_dir)
+            frame = training.predict_frame(saved, loaded.frame, origin=str(dataset_dir))
             with atomic_file(out) as temporary:
                 frame.to_parquet(temporary, index=False)
             results.print(f"{len(frame)} predictions → {out}")
@@ -288,6 +296,42 @@ def predict(
     except PrognosisError as error:
         _fail(error)
     click.echo(frame.drop(columns=["person_id"]).to_string(index=False))
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("dataset")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="shap.parquet.")
+@click.option("--background-rows", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Picks the background.")
+def explain(model_dir: Path, dataset: str, out: Path, background_rows: int, seed: int) -> None:
+    """SHAP values of every row of DATASET (a dataset folder, or spark://MASTER?path=DIR).
+
+    Writes person_id, index_date, base_value and shap_<feature> per feature, in the model's
+    output unit, against BACKGROUND_ROWS reference rows of the dataset.
+    """
+    from prognosis import scoring
+    from prognosis.dataset import load_dataset
+    from prognosis.models.store import load_model
+    from prognosis.spark_scoring import is_spark_url, score_on_spark
+
+    try:
+        if is_spark_url(dataset):
+            rows = score_on_spark(
+                "explain", model_dir, dataset, out, background_rows=background_rows, seed=seed
+            )
+        else:
+            loaded = load_dataset(dataset)
+            background = scoring.background_rows(loaded.frame, background_rows, seed)
+            frame = scoring.explain_frame(
+                load_model(model_dir), loaded.frame, background=background, origin=str(dataset)
+            )
+            with atomic_file(out) as temporary:
+                frame.to_parquet(temporary, index=False)
+            rows = len(frame)
+    except PrognosisError as error:
+        _fail(error)
+    results.print(f"SHAP values of {rows} rows → {out}")
 
 
 @main.command()

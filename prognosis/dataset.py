@@ -91,7 +91,7 @@ def load_dataset(path: str | Path) -> CohortDataset:
     """Load a dataset folder written by ``prognosis cohort build``."""
     folder = Path(path)
     parquet = folder / "dataset.parquet"
-    if not parquet.is_file():
+    if not parquet.exists():  # a file, or a folder of part files (large Spark builds)
         raise DatasetError(
             f"{folder}: no dataset.parquet here; build one with `prognosis cohort build`"
         )

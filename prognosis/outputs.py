@@ -66,9 +66,17 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
+    """SHA-256 of a file's bytes, read in chunks; of a folder (a Parquet dataset written as
+    part files), SHA-256 of its files' relative names and hashes, in name order."""
+    path = Path(path)
+    if path.is_dir():
+        listing = "".join(
+            f"{child.relative_to(path).as_posix()}\t{sha256_file(child)}\n"
+            for child in sorted(p for p in path.rglob("*") if p.is_file())
+        )
+        return hashlib.sha256(listing.encode()).hexdigest()
     digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
+    with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -126,13 +126,14 @@ def build_cohort(
         columns, dataset = runner.features(definition)
         say("label features")
         features = describe_features(engine, definition, columns)
-    counts = _counts(dataset)
-    seconds = time.perf_counter() - started
-    manifest = _manifest(definition, definition_path, source, engine.dialect, today, counts)
-    manifest["data_quality"] = [str(finding) for finding in findings]
-    manifest["build_seconds"] = round(seconds, 3)
-    say(f"write {out_dir}")
-    _write(out_dir, dataset, features, attrition, manifest)
+        # inside the engine's block: a Spark dataset is counted and written by the session
+        counts = _counts(dataset)
+        seconds = time.perf_counter() - started
+        manifest = _manifest(definition, definition_path, source, engine.dialect, today, counts)
+        manifest["data_quality"] = [str(finding) for finding in findings]
+        manifest["build_seconds"] = round(seconds, 3)
+        say(f"write {out_dir}")
+        _write(out_dir, dataset, features, attrition, manifest)
     return BuildResult(
         out_dir=Path(out_dir),
         persons=counts["persons"],
@@ -262,6 +263,10 @@ class StepRunner:
             _check_names(columns)
             self.say("assemble dataset")
             sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
+            if hasattr(self.engine, "dataset"):
+                # Spark: the dataset stays in the engine (a SparkDataset), counted and written
+                # there, never collected to the driver
+                return columns, self.engine.dataset(sql, _schema(columns))
             return columns, self.engine.fetch_arrow(sql).select(_schema(columns).names).cast(
                 _schema(columns)
             )
@@ -335,6 +340,8 @@ def _check_names(columns: list[FeatureColumn]) -> None:
 
 
 def _counts(dataset: pa.Table) -> dict[str, Any]:
+    if not isinstance(dataset, pa.Table):  # a SparkDataset counts itself, in Spark
+        return dataset.counts(len(_SURVIVAL_SCHEMA))
     events = dataset.column("event").to_pylist()
     persons = len(set(dataset.column("person_id").to_pylist()))
     by_code: dict[str, int] = {}
@@ -382,7 +389,10 @@ def _write(
     manifest: dict[str, Any],
 ) -> None:
     with atomic_directory(Path(out_dir)) as folder:
-        pq.write_table(dataset, folder / "dataset.parquet")
+        if isinstance(dataset, pa.Table):
+            pq.write_table(dataset, folder / "dataset.parquet")
+        else:  # a SparkDataset: Spark writes it (a folder of part files when large)
+            dataset.write_parquet(folder / "dataset.parquet")
         write_json(folder / "features.json", features)
         write_json(folder / "attrition.json", attrition)
         manifest["files"] = {

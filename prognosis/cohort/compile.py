@@ -309,7 +309,9 @@ def _candidates(definition: CohortDefinition) -> Step:
         joins.append(_join(f"competing_{number}_days", f"o{number}"))
         columns.append(f"o{number}.days AS event_{number}_days")
     numbers = range(1, len(definition.competing_events) + 2)
-    first_event = "LEAST(" + ", ".join(f"COALESCE(event_{n}_days, {BIG})" for n in numbers) + ")"
+    earliest = [f"COALESCE(event_{n}_days, {BIG})" for n in numbers]
+    # Spark's LEAST needs two arguments or more
+    first_event = earliest[0] if len(earliest) == 1 else f"LEAST({', '.join(earliest)})"
     which = " ".join(f"WHEN event_{n}_days = first_event THEN {n}" for n in numbers)
     select = f"""
 WITH days AS (

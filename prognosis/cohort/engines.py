@@ -270,8 +270,15 @@ def _literal(text: str) -> str:
 @contextlib.contextmanager
 def open_engine(source: Source) -> Iterator[Engine]:
     """Open the engine a source needs; always closed on exit."""
-    postgres = source.kind is SourceKind.POSTGRES
-    engine: Engine = PostgresEngine(source) if postgres else DuckDBEngine(source)
+    engine: Engine
+    if source.kind is SourceKind.SPARK:  # pyspark is optional: imported only here
+        from prognosis.cohort.spark_engine import SparkEngine
+
+        engine = SparkEngine(source)
+    elif source.kind is SourceKind.POSTGRES:
+        engine = PostgresEngine(source)
+    else:
+        engine = DuckDBEngine(source)
     try:
         yield engine
     finally:

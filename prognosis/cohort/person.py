@@ -44,7 +44,7 @@ def person_features(
             runner.run_steps(cohort_steps(definition)[:1])  # the concept sets
             runner.run_steps([_cohort_at(index_date)])
         _, table = runner.features(definition, _trained_concepts(features))
-    return table.to_pandas()
+        return table.to_pandas()  # inside: a Spark dataset is collected through the session
 
 
 def _cohort_at(index_date: dt.date) -> Step:

@@ -8,34 +8,55 @@ Accepted forms::
                                                 and duckdb:////abs/path absolute
     /path/to/folder                             OMOP tables as CSV or Parquet files, one per table
     postgresql://user@host:port/db?schema=cdm   a PostgreSQL server (password: PGPASSWORD or URL)
+    spark://local[*]?path=DIR[&format=parquet]  Spark: OMOP tables as files (parquet, csv, delta)
+    spark://local[2]?schema=cdm                 Spark: tables of a catalog schema (database)
+    spark://HOST:PORT?schema=cdm                Spark: a standalone cluster's master URL
+
+Spark query keys: ``path`` or ``schema`` (one of them), ``format`` (with ``path``; default: from
+each file's extension), and any ``spark.*`` key, passed to the session as configuration. From
+Python, :func:`spark_source` wraps a ``SparkSession`` the caller already holds.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 from prognosis.exceptions import SourceError
 
-__all__ = ["Source", "SourceKind", "eunomia_path", "parse_source"]
+__all__ = ["SPARK_FORMATS", "Source", "SourceKind", "eunomia_path", "parse_source", "spark_source"]
 
 
 class SourceKind(enum.StrEnum):
     DUCKDB = "duckdb"
     FILES = "files"
     POSTGRES = "postgres"
+    SPARK = "spark"
+
+
+SPARK_FORMATS = ("parquet", "csv", "delta")
 
 
 @dataclass(frozen=True)
 class Source:
-    """A parsed data source. ``location`` is a file/folder path or a connection URL."""
+    """A parsed data source. ``location`` is a file/folder path, a connection URL or (Spark) a
+    master URL; ``options`` holds Spark's ``path``, ``format`` and ``spark.*`` settings;
+    ``session`` a ``SparkSession`` given from Python (used as it is, never stopped)."""
 
     kind: SourceKind
     location: str
     schema: str | None = None
     label: str = ""
+    options: tuple[tuple[str, str], ...] = ()
+    session: Any = field(default=None, compare=False, repr=False)
+
+    def option(self, key: str) -> str | None:
+        """The value of one of ``options``, or None."""
+        return dict(self.options).get(key)
 
     def describe(self) -> str:
         """The source as a string safe to print and store (no password)."""
@@ -65,11 +86,14 @@ def parse_source(text: str) -> Source:
         return _duckdb_source(text)
     if text.startswith(("postgresql://", "postgres://")):
         return _postgres_source(text)
+    if text.startswith("spark://"):
+        return _spark_source(text)
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise SourceError(
             f"source {_without_password(text)!r}: unknown scheme '{scheme}://'; use eunomia, "
-            "duckdb:///PATH, postgresql://USER@HOST:PORT/DB?schema=SCHEMA or a folder of "
+            "duckdb:///PATH, postgresql://USER@HOST:PORT/DB?schema=SCHEMA, "
+            "spark://MASTER?path=DIR or spark://MASTER?schema=SCHEMA, or a folder of "
             "CSV/Parquet files"
         )
     folder = Path(text)
@@ -120,3 +144,96 @@ def _without_password(url: str) -> str:
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# local, local[4], local[*], local[4,2] (with retries); or HOST:PORT of a standalone master
+_LOCAL_MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?")
+_HOST_PORT = re.compile(r"[A-Za-z0-9.-]+:\d+")
+_SECRET_KEYS = ("password", "secret", "token", "key")
+
+
+def _spark_source(text: str) -> Source:
+    """``spark://MASTER?path=DIR|schema=NAME[&format=F][&spark.KEY=VALUE...]``.
+
+    Parsed by hand: ``local[*]`` is no valid URL host for :func:`urllib.parse.urlsplit`.
+    """
+    label = _spark_label(text)
+    master, _, query = text.removeprefix("spark://").partition("?")
+    if _LOCAL_MASTER.fullmatch(master):
+        location = master
+    elif _HOST_PORT.fullmatch(master):
+        location = f"spark://{master}"
+    else:
+        shown = label.removeprefix("spark://").partition("?")[0]
+        raise SourceError(
+            f"source {label!r}: Spark master {shown!r} is neither local, local[N], local[*] "
+            "nor HOST:PORT (e.g. spark://local[*]?path=DIR or spark://host:7077?schema=cdm)"
+        )
+    schema, options = _spark_options(label, parse_qsl(query, keep_blank_values=True))
+    return Source(SourceKind.SPARK, location, schema, label=label, options=options)
+
+
+def _spark_options(
+    label: str, pairs: list[tuple[str, str]]
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """Check the query keys of a Spark source; return the schema and the other options."""
+    known = ("path", "schema", "format")
+    unknown = [k for k, _ in pairs if k not in known and not k.startswith("spark.")]
+    if unknown:
+        raise SourceError(
+            f"source {label!r}: unknown key(s) {', '.join(unknown)}; use path, schema, format "
+            "or spark.* settings"
+        )
+    options = dict(pairs)
+    path, schema, fmt = options.get("path"), options.pop("schema", None), options.get("format")
+    if (path is None) == (schema is None):
+        raise SourceError(
+            f"source {label!r}: give exactly one of path=DIR (OMOP tables as files) and "
+            "schema=NAME (a schema of the Spark catalog)"
+        )
+    if fmt is not None and (path is None or fmt not in SPARK_FORMATS):
+        raise SourceError(
+            f"source {label!r}: format={fmt!r} needs path=DIR and one of {', '.join(SPARK_FORMATS)}"
+        )
+    if path is not None:
+        if not Path(path).is_dir():
+            raise SourceError(f"source {label!r}: no such folder {path}")
+        options["path"] = str(Path(path).resolve())
+    return schema, tuple(options.items())
+
+
+def spark_source(
+    session: Any,
+    *,
+    path: str | Path | None = None,
+    schema: str | None = None,
+    format: str | None = None,
+) -> Source:
+    """A Spark source on a ``SparkSession`` the caller holds (it is used, never stopped).
+
+    Give ``path`` (a folder with one file or folder per OMOP table: Parquet, CSV or Delta) or
+    ``schema`` (a schema, i.e. a database, of the session's catalog); ``format`` forces the
+    file format.
+    """
+    pairs = [("path", str(path))] if path is not None else []
+    pairs += [("schema", str(schema))] if schema is not None else []
+    pairs += [("format", format)] if format is not None else []
+    master = session.sparkContext.master
+    label = f"spark session {master}?" + "&".join(f"{k}={v}" for k, v in pairs)
+    parsed_schema, options = _spark_options(label, pairs)
+    return Source(
+        SourceKind.SPARK, master, parsed_schema, label=label, options=options, session=session
+    )
+
+
+def _spark_label(text: str) -> str:
+    """The Spark source with credentials (``user:pw@``, secret-looking keys) masked."""
+    head, _, query = text.partition("?")
+    head = re.sub(r"//([^/@:]+):[^/@]*@", r"//\1:***@", head)
+    if not query:
+        return head
+    masked = [
+        f"{key}=***" if any(word in key.lower() for word in _SECRET_KEYS) else f"{key}={value}"
+        for key, value in parse_qsl(query, keep_blank_values=True)
+    ]
+    return head + "?" + "&".join(masked)

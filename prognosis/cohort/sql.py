@@ -33,7 +33,13 @@ def render(sql: str, dialect: str) -> str:
 
 
 def create_table(step: Step, dialect: str) -> str:
-    """``CREATE TEMPORARY TABLE name AS select`` in the engine's dialect."""
+    """``CREATE TEMPORARY TABLE name AS select`` in the engine's dialect.
+
+    Spark has no temporary tables (sqlglot would write a view, recomputed by every later step):
+    there a work table is a cached view, ``CACHE TABLE name AS select``, materialised at once.
+    """
+    if dialect == "spark":
+        return f"CACHE TABLE {step.name} AS {render(step.select, dialect)}"
     return render(f"CREATE TEMPORARY TABLE {step.name} AS {step.select}", dialect)
 
 

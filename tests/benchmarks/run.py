@@ -1,6 +1,8 @@
 """``make bench``: run the benchmarks and print their figures (no pass/fail).
 
-    .venv/bin/python tests/benchmarks/run.py [--only cohort] [--sizes 100000,1000000]
+    .venv/bin/python tests/benchmarks/run.py [--only NAME] [--sizes 100000,1000000]
+
+NAME: cohort, models, explain or spark (default: all).
 
 Each benchmark is a module of this folder with a ``main(sizes, ...)``; docs/benchmarks.md says
 what each measures.
@@ -21,9 +23,10 @@ from tests.benchmarks import (  # noqa: E402
     explain_reports,
     models_accuracy,
     models_speed,
+    spark_build,
 )
 
-BENCHMARKS = ("cohort", "models", "explain")
+BENCHMARKS = ("cohort", "models", "explain", "spark")
 DEFAULT_SIZES = [100_000, 1_000_000]
 
 
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         models_speed.main(repeat=max(1, args.repeat))
     if args.only in (None, "explain"):
         explain_reports.main()
+    if args.only in (None, "spark"):
+        spark_build.main(args.sizes, definition=args.definition.resolve())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""Cohorts built on Spark equal the DuckDB builds: same rows, types, features and attrition."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from prognosis.cohort import build_cohort, load_definition, parse_source
+from prognosis.exceptions import DataQualityWarning
+
+pytestmark = pytest.mark.spark
+
+DEFINITION = Path(__file__).resolve().parents[2] / "cohorts" / "gi_bleed_nsaid.yaml"
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("duckdb") / "gi_bleed_nsaid"
+    with pytest.warns(DataQualityWarning) as record:
+        build_cohort(load_definition(DEFINITION), parse_source("eunomia"), out)
+    return out, [str(w.message) for w in record]
+
+
+def test_gi_bleed_nsaid_on_spark_equals_the_duckdb_build(
+    spark_build: tuple[Path, dict[str, Any]], duckdb_build: tuple[Path, list[str]]
+) -> None:
+    (spark_out, summary), (duck_out, duck_messages) = spark_build, duckdb_build
+    spark_table = pq.read_table(spark_out / "dataset.parquet")
+    duck_table = pq.read_table(duck_out / "dataset.parquet")
+    assert spark_table.schema == duck_table.schema  # types and nullability
+    assert spark_table.equals(duck_table)  # same persons, times, events, feature values
+    assert spark_table.num_rows == 2630
+    for name in ("features.json", "attrition.json"):
+        assert _json(spark_out / name) == _json(duck_out / name)
+    assert summary["data_quality"] == duck_messages
+
+
+def test_spark_manifest_has_the_same_counts_and_names_the_engine(
+    spark_build: tuple[Path, dict[str, Any]], duckdb_build: tuple[Path, list[str]]
+) -> None:
+    spark_manifest = _json(spark_build[0] / "manifest.json")
+    duck_manifest = _json(duckdb_build[0] / "manifest.json")
+    assert spark_manifest["engine"] == "spark"
+    assert spark_manifest["source"].startswith("spark://local[2]?path=")
+    assert spark_manifest["counts"] == duck_manifest["counts"]
+    assert spark_manifest["data_quality"] == duck_manifest["data_quality"]
+    assert spark_manifest["definition"] == {**duck_manifest["definition"], "path": str(DEFINITION)}
+
+
+def test_the_build_leaves_no_temporary_views_in_the_session(
+    spark: Any, spark_build: tuple[Path, dict[str, Any]]
+) -> None:
+    assert [t.name for t in spark.catalog.listTables() if t.isTemporary] == []

@@ -1,0 +1,79 @@
+"""Scoring and explaining on Spark (``mapInPandas``) equal the single-machine path, row for row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from prognosis.cli import main
+from prognosis.dataset import load_dataset
+from prognosis.evaluation.validation import parse_split
+from prognosis.models.store import save_model
+from prognosis.training import fit_model
+
+pytestmark = pytest.mark.spark
+
+FITS = {"cox": {}, "xgb-cox": {"n_estimators": 40, "max_depth": 3}}
+
+
+@pytest.fixture(scope="module")
+def models(
+    spark_build: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """A Cox and an xgboost Cox model fitted (seed 0, no validation) on the Spark-built data."""
+    dataset = load_dataset(spark_build[0])
+    folders = {}
+    for name, params in FITS.items():
+        saved = fit_model(dataset, name, [365.0, 730.0], parse_split("none"), seed=0, params=params)
+        folders[name] = tmp_path_factory.mktemp("models") / name
+        save_model(folders[name], saved)
+    return folders
+
+
+def _run(*arguments: str) -> str:
+    result = CliRunner().invoke(main, list(arguments))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.mark.parametrize("command", ["predict", "explain"])
+@pytest.mark.parametrize("model", list(FITS))
+def test_spark_output_equals_the_single_machine_output_row_for_row(
+    spark_build: tuple[Path, dict[str, Any]],
+    models: dict[str, Path],
+    tmp_path: Path,
+    command: str,
+    model: str,
+) -> None:
+    dataset = spark_build[0]
+    local, distributed = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    _run(command, str(models[model]), str(dataset), "--out", str(local))
+    printed = _run(
+        command, str(models[model]), f"spark://local[2]?path={dataset}", "--out", str(distributed)
+    )
+    assert "2630" in printed
+    expected, found = pq.read_table(local), pq.read_table(distributed)
+    assert found.schema.names == expected.schema.names
+    assert found.schema.types == expected.schema.types
+    assert found.equals(expected.replace_schema_metadata(None))
+    if command == "predict":
+        assert found.schema.names == ["person_id", "index_date", "risk_365", "risk_730"]
+    else:
+        features = load_dataset(dataset).feature_names
+        names = ["person_id", "index_date", "base_value"] + [f"shap_{n}" for n in features]
+        assert found.schema.names == names
+
+
+def test_one_person_scored_from_a_spark_cdm_equals_the_duckdb_score(
+    spark_build: tuple[Path, dict[str, Any]], models: dict[str, Path], eunomia_parquet: Path
+) -> None:
+    person = int(load_dataset(spark_build[0]).frame["person_id"].iloc[5])
+    arguments = ["predict", str(models["cox"]), "--person-id", str(person), "--source"]
+    on_duckdb = _run(*arguments, "eunomia")
+    on_spark = _run(*arguments, f"spark://local[2]?path={eunomia_parquet}")
+    assert on_spark == on_duckdb
+    assert on_spark.splitlines()[0].split() == ["index_date", "risk_365", "risk_730"]
