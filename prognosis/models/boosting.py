@@ -14,8 +14,10 @@ xgboost as it is, and xgboost reads an entry that it does not store as *missing*
 it skips those entries when building histograms, which is what makes mostly-zero cohort
 features cheap. Through :func:`prognosis.models.make_model` dense data gets the same reading
 where it loses nothing (:class:`prognosis.models.preprocess.ZeroAsMissing`); pass dense data
-with NaN where a 0 must stay an ordinary value. Dense data is fed in row blocks, which bounds
-the memory of the copies xgboost makes. Fitted models save to xgboost's own JSON model format
+with NaN where a 0 must stay an ordinary value. Dense training data is handed to xgboost as a
+sparse matrix of its non-missing entries (the same data to xgboost, cheaper to build and train
+on); dense data to predict is fed in row blocks, which bounds the memory of xgboost's copies.
+Fitted models save to xgboost's own JSON model format
 plus a JSON file for the rest of the state (never pickle): :meth:`XGBCox.save`, :meth:`XGBCox.load`.
 """
 
@@ -166,26 +168,26 @@ def _row_blocks(X: Any) -> Iterator[slice]:
         yield slice(start, start + rows)
 
 
-class _DenseBlocks(xgb.DataIter):
-    """Hands dense X to xgboost in row blocks, with per-row label info."""
+def _present_entries(X: np.ndarray) -> sp.csr_matrix:
+    """Dense ``X`` as a CSR matrix of its non-missing entries (a 0 stays a stored 0).
 
-    def __init__(self, X: Any, info: dict[str, np.ndarray]) -> None:
-        self._X = X
-        self._info = info
-        self._blocks = list(_row_blocks(X))
-        self._next = 0
-        super().__init__(release_data=True)
-
-    def next(self, input_data: Any) -> bool:
-        if self._next == len(self._blocks):
-            return False
-        rows = self._blocks[self._next]
-        input_data(data=self._X[rows], **{name: v[rows] for name, v in self._info.items()})
-        self._next += 1
-        return True
-
-    def reset(self) -> None:
-        self._next = 0
+    xgboost reads a NaN and an absent entry alike, so this is the same data to it, and it
+    builds its quantile matrix about three times faster from it, and trains about 20 %
+    faster on it, when most entries are missing, as in cohort features after
+    ``ZeroAsMissing`` (930,300 x 103, 80 % missing: 1.7 s against 5.5 s for the matrix;
+    the same trees, docs/benchmarks.md). Built column by column from a column-major copy.
+    """
+    values = np.asfortranarray(X, dtype=np.float64)
+    rows, counts = [], np.zeros(values.shape[1] + 1, dtype=np.int64)
+    for position in range(values.shape[1]):
+        present = np.flatnonzero(~np.isnan(values[:, position]))
+        rows.append(present)
+        counts[position + 1] = present.size
+    index = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    columns = np.repeat(np.arange(values.shape[1]), counts[1:])
+    data = values[index, columns]
+    matrix = sp.csc_matrix((data, index, np.cumsum(counts)), shape=values.shape)
+    return matrix.tocsr()
 
 
 def _margins(booster: xgb.Booster, X: Any) -> np.ndarray:
@@ -224,9 +226,15 @@ class _XGBSurvival(SurvivalEstimator):
     def _matrix(self, X: Any, info: dict[str, np.ndarray], ref: Any = None) -> xgb.DMatrix:
         if self.tree_method != "hist":
             return xgb.DMatrix(X, nthread=self.n_jobs, **info)
-        if sp.issparse(X):  # absent entries stay absent: missing, skipped by the histograms
-            return xgb.QuantileDMatrix(X, ref=ref, nthread=self.n_jobs, **info)
-        return xgb.QuantileDMatrix(_DenseBlocks(X, info), ref=ref, nthread=self.n_jobs)
+        # absent entries of a sparse matrix stay absent: missing, skipped by the histograms
+        return xgb.QuantileDMatrix(X, ref=ref, nthread=self.n_jobs, **info)
+
+    def _training_data(self, X: Any) -> Any:
+        """What training reads: dense data as its non-missing entries (:func:`_present_entries`)
+        for the ``hist`` method, the same data to xgboost but cheaper to build and train on."""
+        if sp.issparse(X) or self.tree_method != "hist":
+            return X
+        return _present_entries(X)
 
     def _train(self, X: Any, info: dict[str, np.ndarray], event: np.ndarray) -> xgb.Booster:
         params = self._booster_params()
@@ -371,9 +379,10 @@ class XGBCox(_XGBSurvival):
 
     def _fit(self, X: Any, target: SurvivalTarget) -> None:
         info = {"label": cox_labels(target.event, target.time)}
-        self.booster_ = self._train(X, info, target.event)
+        data = self._training_data(X)
+        self.booster_ = self._train(data, info, target.event)
         self.baseline_times_, self.baseline_cumulative_hazard_ = breslow_cumulative_hazard(
-            target.time, target.event, self._margin(X)
+            target.time, target.event, self._margin(data)
         )
 
     def _predict_score(self, X: Any) -> np.ndarray:
@@ -466,7 +475,7 @@ class XGBAFT(_XGBSurvival):
             )
         lower, upper = aft_bounds(target.event, target.time)
         info = {"label_lower_bound": lower, "label_upper_bound": upper}
-        self.booster_ = self._train(X, info, target.event)
+        self.booster_ = self._train(self._training_data(X), info, target.event)
 
     def predict_time(self, X: Any) -> np.ndarray:
         """exp(margin): the predicted time (the median time under normal or logistic noise)."""
