@@ -61,3 +61,19 @@ def eunomia_postgres_url(postgres_url: str, eunomia_path: Path) -> str:
     parts = urlsplit(postgres_url)
     query = urlencode([*parse_qsl(parts.query), ("schema", EUNOMIA_SCHEMA)])
     return urlunsplit(parts._replace(query=query))
+
+
+@pytest.fixture(scope="session")
+def gi_bleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """cohorts/gi_bleed_nsaid.yaml built on Eunomia, once per test session."""
+    import warnings
+
+    from prognosis.cohort import build_cohort, load_definition, parse_source
+    from prognosis.exceptions import DataQualityWarning
+
+    out = tmp_path_factory.mktemp("gi_bleed") / "dataset"
+    definition = Path(__file__).resolve().parents[1] / "cohorts" / "gi_bleed_nsaid.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # Eunomia's known data defects
+        build_cohort(load_definition(definition), parse_source("eunomia"), out)
+    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,29 +11,16 @@ import pytest
 from click.testing import CliRunner
 
 from prognosis.cli import main
-from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import load_dataset
-from prognosis.exceptions import DataQualityWarning
 from prognosis.models.store import load_model
 from prognosis.scoring import background_rows
 from prognosis.training import check_schema
-
-GI_BLEED = Path(__file__).resolve().parents[1] / "cohorts" / "gi_bleed_nsaid.yaml"
 
 
 def _run(*args: object) -> str:
     result = CliRunner().invoke(main, [str(arg) for arg in args])
     assert result.exit_code == 0, result.output
     return result.stdout
-
-
-@pytest.fixture(scope="module")
-def gi_bleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("gi_bleed") / "dataset"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # Eunomia's known data defects
-        build_cohort(load_definition(GI_BLEED), parse_source("eunomia"), out)
-    return out
 
 
 @pytest.mark.parametrize("model", ["cox", "xgb-cox"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import duckdb
@@ -22,25 +21,12 @@ from click.testing import CliRunner, Result
 from sksurv.metrics import concordance_index_censored
 
 from prognosis.cli import main
-from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import load_dataset
-from prognosis.exceptions import DataQualityWarning
 from prognosis.models.store import load_model
-
-GI_BLEED = Path(__file__).resolve().parents[1] / "cohorts" / "gi_bleed_nsaid.yaml"
 
 
 def _run(*args: object) -> Result:
     return CliRunner().invoke(main, [str(arg) for arg in args])
-
-
-@pytest.fixture(scope="module")
-def gi_bleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("gi_bleed") / "dataset"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # Eunomia's known data defects
-        build_cohort(load_definition(GI_BLEED), parse_source("eunomia"), out)
-    return out
 
 
 @pytest.fixture(scope="module")
