@@ -259,17 +259,7 @@ class StepRunner:
         self.run_steps(plan.steps)
         choose = choose or self._by_prevalence
         if not self.engine.assemble_locally:
-            columns = self._resolve(plan, choose, None)
-            _check_names(columns)
-            self.say("assemble dataset")
-            sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
-            if hasattr(self.engine, "dataset"):
-                # Spark: the dataset stays in the engine (a SparkDataset), counted and written
-                # there, never collected to the driver
-                return columns, self.engine.dataset(sql, _schema(columns))
-            return columns, self.engine.fetch_arrow(sql).select(_schema(columns).names).cast(
-                _schema(columns)
-            )
+            return self._assemble_in_sql(plan, choose)
         base = [slot for slot in plan.layout if isinstance(slot, FeatureColumn) and not slot.table]
         filler = ColumnFiller(self._fetch, base)
         columns = self._resolve(plan, choose, filler)
@@ -278,6 +268,21 @@ class StepRunner:
         for table in plan.tables:
             filler.fill(table.name, [c for c in columns if c.table == table.name])
         return columns, filler.table(_schema(columns))
+
+    def _assemble_in_sql(
+        self, plan: FeaturePlan, choose: ConceptChooser
+    ) -> tuple[list[FeatureColumn], Any]:
+        """Pivot and join in the engine; only the dataset leaves it (or, on Spark, nothing)."""
+        columns = self._resolve(plan, choose, None)
+        _check_names(columns)
+        self.say("assemble dataset")
+        sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
+        schema = _schema(columns)
+        if hasattr(self.engine, "dataset"):
+            # Spark: the dataset stays in the engine (a SparkDataset), counted and written
+            # there, never collected to the driver
+            return columns, self.engine.dataset(sql, schema)
+        return columns, self.engine.fetch_arrow(sql).select(schema.names).cast(schema)
 
     def _fetch(self, sql: str) -> pa.Table:
         return self.engine.fetch_arrow(render(sql, self.engine.dialect))
