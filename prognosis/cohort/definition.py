@@ -7,20 +7,27 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
+import reprlib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
 )
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from prognosis.exceptions import DefinitionError
 
@@ -36,6 +43,21 @@ __all__ = [
 
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
 NameStr = Annotated[str, Field(pattern=_NAME)]
+
+
+def _iso_date(value: Any) -> Any:
+    """A date written ``YYYY-MM-DD`` (YAML 1.2 reads it as text), or a ``date`` object."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"expected a date written YYYY-MM-DD, got {_written(value)}")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a date: {error} (write YYYY-MM-DD)") from None
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 class Domain(StrEnum):
@@ -57,15 +79,17 @@ class _Model(BaseModel):
 class Window(_Model):
     """Days relative to the index date, both ends inclusive; ``None`` leaves an end open."""
 
-    start: int | None = None
-    end: int | None = None
+    start: StrictInt | None = None
+    end: StrictInt | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _from_pair(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):
             if len(value) != 2:
-                raise ValueError(f"a window is [start, end] (two numbers or null), got {value!r}")
+                raise ValueError(
+                    f"a window is [start, end] (two numbers or null), got {_written(value)}"
+                )
             return {"start": value[0], "end": value[1]}
         return value
 
@@ -98,10 +122,10 @@ def _day(offset: int | None) -> str:
 class ConceptSet(_Model):
     """OMOP concept ids, optionally with all their descendants, minus some."""
 
-    include: list[int] = Field(min_length=1)
-    descendants: bool = False
-    exclude: list[int] = Field(default_factory=list)
-    exclude_descendants: bool = False
+    include: list[StrictInt] = Field(min_length=1)
+    descendants: StrictBool = False
+    exclude: list[StrictInt] = Field(default_factory=list)
+    exclude_descendants: StrictBool = False
     label: str | None = None
 
     @model_validator(mode="before")
@@ -116,8 +140,8 @@ class Occurrence(StrEnum):
 
 
 class AgeRange(_Model):
-    min: int | None = Field(default=None, ge=0, le=130)
-    max: int | None = Field(default=None, ge=0, le=130)
+    min: StrictInt | None = Field(default=None, ge=0, le=130)
+    max: StrictInt | None = Field(default=None, ge=0, le=130)
 
     @model_validator(mode="after")
     def _ordered(self) -> AgeRange:
@@ -127,8 +151,8 @@ class AgeRange(_Model):
 
 
 class DateRange(_Model):
-    start: dt.date | None = None
-    end: dt.date | None = None
+    start: IsoDate | None = None
+    end: IsoDate | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> DateRange:
@@ -143,7 +167,7 @@ class IndexEvent(_Model):
     concept_set: NameStr
     domain: Domain
     occurrence: Occurrence = Occurrence.FIRST
-    min_prior_observation: int = Field(default=0, ge=0)
+    min_prior_observation: StrictInt = Field(default=0, ge=0)
     age: AgeRange = AgeRange()
     dates: DateRange = DateRange()
 
@@ -162,8 +186,8 @@ class Rule(_Model):
     concept_set: NameStr
     domain: Domain
     window: Window
-    min_count: int | None = Field(default=None, ge=0)
-    max_count: int | None = Field(default=None, ge=0)
+    min_count: StrictInt | None = Field(default=None, ge=0)
+    max_count: StrictInt | None = Field(default=None, ge=0)
     description: str | None = None
 
     @model_validator(mode="after")
@@ -183,8 +207,8 @@ class Rule(_Model):
 
 
 class TimeAtRisk(_Model):
-    start: int = Field(default=1, ge=1)
-    end: int = Field(ge=1)
+    start: StrictInt = Field(default=1, ge=1)
+    end: StrictInt = Field(ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -202,7 +226,7 @@ class PriorOutcomeExclusion(_Model):
     """Drop persons with an outcome record from ``lookback`` days before index (``None``: all
     time) up to the day before the time at risk starts."""
 
-    lookback: int | None = Field(default=None, ge=1)
+    lookback: StrictInt | None = Field(default=None, ge=1)
 
 
 class Outcome(_Model):
@@ -242,7 +266,7 @@ def _check_event_concepts(domain: Domain, concept_set: str | None, what: str) ->
 class Censoring(_Model):
     """Follow-up ends at the earliest of observation end, death, time-at-risk end and cut-off."""
 
-    data_cutoff: dt.date | None = None
+    data_cutoff: IsoDate | None = None
 
 
 class Statistic(StrEnum):
@@ -257,8 +281,8 @@ class _Feature(_Model):
 
 class DemographicsFeature(_Model):
     kind: Literal["demographics"]
-    age: bool = True
-    sex: bool = True
+    age: StrictBool = True
+    sex: StrictBool = True
 
 
 class IndexConceptFeature(_Model):
@@ -286,7 +310,7 @@ class DomainFeature(_Feature):
 
     kind: Literal["domain"]
     domain: Domain
-    min_prevalence: float = Field(default=0.01, gt=0, le=1)
+    min_prevalence: StrictFloat = Field(default=0.01, gt=0, le=1)
     statistics: list[Statistic] = Field(default=[Statistic.PRESENCE], min_length=1)
 
     @model_validator(mode="after")
@@ -312,7 +336,7 @@ Feature = Annotated[
 
 
 class Features(_Model):
-    include_index_day: bool = False
+    include_index_day: StrictBool = False
     windows: dict[NameStr, Window] = Field(default_factory=dict)
     items: list[Feature] = Field(default_factory=list)
 
@@ -426,22 +450,207 @@ def parse_definition(data: Any, *, origin: str = "<definition>") -> CohortDefini
 
 
 def load_definition(path: str | Path) -> CohortDefinition:
-    """Read and validate a cohort definition YAML file."""
+    """Read and validate a cohort definition YAML file.
+
+    The file must be UTF-8 and is read with YAML 1.2 meaning, strictly: only ``true``/``false``
+    are booleans and only plain decimal digits are numbers (see :class:`_Loader`), and a key
+    given twice in one mapping is an error.
+
+    Parameters
+    ----------
+    path
+        The definition file, e.g. ``cohorts/gi_bleed_nsaid.yaml``.
+
+    Returns
+    -------
+    CohortDefinition
+        The validated, frozen definition.
+
+    Raises
+    ------
+    DefinitionError
+        The file is missing, unreadable, not UTF-8, not valid YAML, has a duplicate key, or
+        does not describe a valid cohort; the message names the file and the place.
+    """
     path = Path(path)
+    return parse_definition(_read_yaml(path), origin=str(path))
+
+
+def _read_yaml(path: Path) -> Any:
+    if path.is_dir():
+        raise DefinitionError(
+            f"{path}: is a folder, not a cohort definition file; give a YAML file such as "
+            "cohorts/NAME.yaml"
+        )
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DefinitionError(f"{path}: no such cohort definition file") from None
     except OSError as error:
         raise DefinitionError(f"{path}: cannot read ({error.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise DefinitionError(
+            f"{path}: not UTF-8 text: byte 0x{raw[error.start]:02x} at byte offset "
+            f"{error.start} (line {line}) cannot be decoded; save the file as UTF-8"
+        ) from None
+    try:
+        return _parse_yaml(text, str(path))
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise DefinitionError(f"{path}: malformed YAML{where}: {problem}") from None
-    return parse_definition(data, origin=str(path))
+        raise DefinitionError(f"{path}: {_yaml_problem(error, text)}") from None
+
+
+def _parse_yaml(text: str, origin: str) -> Any:
+    loader = _Loader(text)  # checks for control characters (ReaderError)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node, loader, origin)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    if isinstance(error, yaml.reader.ReaderError):
+        line = text.count("\n", 0, error.position) + 1
+        return (
+            f"character #x{error.character:04x} at line {line} is not allowed in YAML "
+            "(a control character); remove it"
+        )
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(error, "problem", None) or str(error)
+    if context := getattr(error, "context", None):
+        problem += f" ({context})"
+    kind = (
+        "unsupported YAML"
+        if isinstance(error, yaml.constructor.ConstructorError)
+        else "malformed YAML"
+    )
+    return f"{kind}{where}: {problem}"
+
+
+# YAML 1.2 core schema, strictly: PyYAML's SafeLoader reads YAML 1.1, where `no` is false,
+# `0777` is 511, `1:30` is 90 and `2018-02-30` a timestamp (that raises). Here a plain scalar is
+# null, true/false, a decimal integer or a decimal float; anything else stays text, so the
+# schema refuses it where a number is expected. Tags outside the core schema are refused.
+_MAX_DEPTH = 64
+_NULL = r"~|null|Null|NULL|"
+_BOOL = r"true|True|TRUE|false|False|FALSE"
+_INT = r"[-+]?(?:0|[1-9][0-9]*)"
+_FLOAT = rf"(?:{_INT}(?:\.[0-9]*)?|[-+]?\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_TAG = "tag:yaml.org,2002:"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 core-schema scalars and a nesting limit."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}
+    yaml_constructors: ClassVar[dict[Any, Any]] = {}
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        self._depth += 1
+        try:
+            if self._depth > _MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested more than {_MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def flatten_mapping(self, node: MappingNode) -> None:
+        """No YAML 1.1 merge keys: ``<<`` is an ordinary (and here unknown) key."""
+
+    def construct_strict(self, node: ScalarNode) -> Any:
+        """``!!bool``, ``!!int`` and ``!!float``, implicit or explicit: YAML 1.2 spelling only."""
+        value = self.construct_scalar(node)
+        kind = node.tag.removeprefix(_TAG)
+        pattern = {"bool": _BOOL, "int": _INT, "float": _FLOAT}[kind]
+        if not re.fullmatch(pattern, value):
+            problem = f"{value!r} is not a YAML 1.2 {kind}"
+        elif kind == "bool":
+            return value.lower() == "true"
+        elif len(value) > 40 or math.isinf(float(value)):
+            problem = f"the number {value[:40]!r} is too long"
+        else:
+            return int(value) if kind == "int" else float(value)
+        raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+    def construct_refused(self, node: Node) -> Any:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"the tag {node.tag!r} is not allowed; cohort definitions use plain YAML 1.2 values",
+            node.start_mark,
+        )
+
+
+for _tag, _pattern, _first in [
+    ("null", _NULL, ["~", "n", "N", ""]),
+    ("bool", _BOOL, list("tTfF")),
+    ("int", _INT, list("-+0123456789")),
+    ("float", _FLOAT, list("-+.0123456789")),
+]:
+    _Loader.add_implicit_resolver(_TAG + _tag, re.compile(f"^(?:{_pattern})$"), _first)
+for _tag in ("bool", "int", "float"):
+    _Loader.add_constructor(_TAG + _tag, _Loader.construct_strict)
+for _tag, _constructor in [
+    ("null", yaml.SafeLoader.construct_yaml_null),
+    ("str", yaml.SafeLoader.construct_yaml_str),
+    ("seq", yaml.SafeLoader.construct_yaml_seq),
+    ("map", yaml.SafeLoader.construct_yaml_map),
+    (None, _Loader.construct_refused),
+]:
+    _Loader.add_constructor(None if _tag is None else _TAG + _tag, _constructor)
+
+
+def _refuse_duplicate_keys(root: Node, loader: _Loader, origin: str) -> None:
+    """A key twice in one mapping, at any depth, is an error naming it and both lines."""
+    seen: set[int] = set()
+    pending: list[tuple[Node, str]] = [(root, "")]
+    while pending:
+        node, where = pending.pop()
+        if id(node) in seen:  # an alias: checked once
+            continue
+        seen.add(id(node))
+        if isinstance(node, SequenceNode):
+            pending += [
+                (item, f"{where}[{i}]{_item_name(item)}") for i, item in enumerate(node.value)
+            ]
+        elif isinstance(node, MappingNode):
+            lines: dict[Any, int] = {}
+            for key, value in node.value:
+                name = loader.construct_object(key) if isinstance(key, ScalarNode) else id(key)
+                if name in lines:
+                    place = f"in {where}" if where else "at the top level"
+                    raise DefinitionError(
+                        f"{origin}: key {_spelled(name)} appears twice {place} (lines "
+                        f"{lines[name]} and {key.start_mark.line + 1}); keep one of them"
+                    )
+                lines[name] = key.start_mark.line + 1
+                pending.append((value, f"{where}.{name}" if where else str(name)))
+
+
+def _item_name(node: Node) -> str:
+    """`` ('no_prior_bleed')`` for a list item with a ``name:``, as :func:`_field_path` says."""
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            if (
+                isinstance(key, ScalarNode)
+                and key.value == "name"
+                and isinstance(value, ScalarNode)
+            ):
+                return f" ({value.value!r})"
+    return ""
 
 
 def _describe_errors(error: ValidationError, origin: str, data: Any) -> str:
@@ -473,21 +682,64 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
     return "".join(parts)
 
 
+_EXPECTED = {
+    "int_type": "a whole number; write plain decimal digits, e.g. 365 (no quotes, leading "
+    "zeros, 0o/0x prefixes, _ separators or 1:30)",
+    "float_type": "a number; write it in decimal notation, e.g. 0.01 (no quotes, .inf or .nan)",
+    "bool_type": "true or false (YAML 1.2 reads yes, no, on, off, y and n as text)",
+    "string_type": "text; put it in quotes, e.g. '123'",
+}
+
+
 def _message(item: Any) -> str:
     kind, message = item["type"], item["msg"]
     message = message.removeprefix("Value error, ")
+    if kind in _EXPECTED:
+        return f"got {_written(item['input'])}, expected {_EXPECTED[kind]}"
     if kind == "extra_forbidden":
         return "unknown field (check its spelling and indentation)"
     if kind == "enum":
         expected = item.get("ctx", {}).get("expected", "")
-        return f"unknown value {item['input']!r}; expected {expected}"
+        return f"unknown value {_spelled(item['input'])}; expected {expected}"
     if kind == "union_tag_invalid":
-        return f"unknown feature kind {item['input'].get('kind')!r}; " + message.split(";")[-1]
+        return (
+            f"unknown feature kind {_spelled(item['input'].get('kind'))}; " + message.split(";")[-1]
+        )
     if kind == "string_pattern_mismatch":
         return (
-            f"{item['input']!r} is not a valid name: use lower-case letters, digits and "
+            f"{_spelled(item['input'])} is not a valid name: use lower-case letters, digits and "
             "underscores, starting with a letter"
         )
     if kind == "too_short" and item["input"] in ([], {}):
         return "must not be empty"
     return message
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 1
+_REPR.maxlist = _REPR.maxdict = 4
+_KINDS = [
+    (bool, "a boolean"),
+    (int, "a whole number"),
+    (float, "a decimal number"),
+    (str, "text"),
+    (list, "a list"),
+    (dict, "a mapping"),
+]
+
+
+def _spelled(value: Any) -> str:
+    """A value as YAML spells it (``true``, ``null``, ``'no'``), cut short when long."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = _REPR.repr(value)
+    return text if len(text) <= 80 else text[:76] + " ..."
+
+
+def _written(value: Any) -> str:
+    """A value and what YAML 1.2 read it as: ``'0777' (text)``, ``true (a boolean)``."""
+    kind = next((name for type_, name in _KINDS if isinstance(value, type_)), None)
+    return _spelled(value) + (f" ({kind})" if kind else "")
