@@ -617,13 +617,14 @@ def _refuse_duplicate_keys(root: Node, loader: _Loader, origin: str) -> None:
     """A key twice in one mapping, at any depth, is an error naming it and both lines."""
     seen: set[int] = set()
     pending: list[tuple[Node, str]] = [(root, "")]
-    while pending:
+    while pending:  # depth first, in the order of the file
         node, where = pending.pop()
-        if id(node) in seen:  # an alias: checked once
+        if id(node) in seen:  # an alias (or a cycle): checked once
             continue
         seen.add(id(node))
+        children: list[tuple[Node, str]] = []
         if isinstance(node, SequenceNode):
-            pending += [
+            children = [
                 (item, f"{where}[{i}]{_item_name(item)}") for i, item in enumerate(node.value)
             ]
         elif isinstance(node, MappingNode):
@@ -637,20 +638,18 @@ def _refuse_duplicate_keys(root: Node, loader: _Loader, origin: str) -> None:
                         f"{lines[name]} and {key.start_mark.line + 1}); keep one of them"
                     )
                 lines[name] = key.start_mark.line + 1
-                pending.append((value, f"{where}.{name}" if where else str(name)))
+                children.append((value, f"{where}.{name}" if where else str(name)))
+        pending += reversed(children)
 
 
 def _item_name(node: Node) -> str:
     """`` ('no_prior_bleed')`` for a list item with a ``name:``, as :func:`_field_path` says."""
-    if isinstance(node, MappingNode):
-        for key, value in node.value:
-            if (
-                isinstance(key, ScalarNode)
-                and key.value == "name"
-                and isinstance(value, ScalarNode)
-            ):
-                return f" ({value.value!r})"
-    return ""
+    names = [
+        value.value
+        for key, value in (node.value if isinstance(node, MappingNode) else [])
+        if isinstance(key, ScalarNode) and key.value == "name" and isinstance(value, ScalarNode)
+    ]
+    return f" ('{names[0]}')" if names else ""
 
 
 def _describe_errors(error: ValidationError, origin: str, data: Any) -> str:
@@ -712,6 +711,8 @@ def _message(item: Any) -> str:
         )
     if kind == "too_short" and item["input"] in ([], {}):
         return "must not be empty"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{message}, got {_spelled(item['input'])}"
     return message
 
 
