@@ -681,12 +681,18 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
     return "".join(parts)
 
 
+# What a strictly typed field expects, and a hint shown when a scalar of another type came.
 _EXPECTED = {
-    "int_type": "a whole number; write plain decimal digits, e.g. 365 (no quotes, leading "
-    "zeros, 0o/0x prefixes, _ separators or 1:30)",
-    "float_type": "a number; write it in decimal notation, e.g. 0.01 (no quotes, .inf or .nan)",
-    "bool_type": "true or false (YAML 1.2 reads yes, no, on, off, y and n as text)",
-    "string_type": "text; put it in quotes, e.g. '123'",
+    "int_type": (
+        "a whole number",
+        "write plain decimal digits, e.g. 365 (no quotes, leading zeros, 0o/0x prefixes, "
+        "_ separators or 1:30)",
+    ),
+    "float_type": ("a number", "write decimal notation, e.g. 0.01 (no quotes, .inf or .nan)"),
+    "bool_type": ("true or false", "YAML 1.2 reads yes, no, on, off, y and n as text"),
+    "string_type": ("text", "put it in quotes, e.g. '123'"),
+    "list_type": ("a list", "write [a, b] or one '- item' per line"),
+    "dict_type": ("a mapping", "write one 'name: value' per line"),
 }
 
 
@@ -694,7 +700,11 @@ def _message(item: Any) -> str:
     kind, message = item["type"], item["msg"]
     message = message.removeprefix("Value error, ")
     if kind in _EXPECTED:
-        return f"got {_written(item['input'])}, expected {_EXPECTED[kind]}"
+        expected, hint = _EXPECTED[kind]
+        scalar = isinstance(item["input"], str | int | float | dt.date)
+        return f"got {_written(item['input'])}, expected {expected}" + (
+            f"; {hint}" if scalar else ""
+        )
     if kind == "extra_forbidden":
         return "unknown field (check its spelling and indentation)"
     if kind == "enum":
@@ -724,6 +734,7 @@ _KINDS = [
     (bool, "a boolean"),
     (int, "a whole number"),
     (float, "a decimal number"),
+    (dt.date, "a date"),
     (str, "text"),
     (list, "a list"),
     (dict, "a mapping"),
@@ -736,6 +747,8 @@ def _spelled(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
     text = _REPR.repr(value)
     return text if len(text) <= 80 else text[:76] + " ..."
 

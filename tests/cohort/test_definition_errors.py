@@ -501,8 +501,8 @@ WHOLE_NUMBER = r"expected a whole number; write plain decimal digits"
         (
             BOOL_FIELD,
             "yes",
-            r"concept_sets\.ulcer\.descendants: got 'yes' \(text\), expected true or false "
-            r"\(YAML 1\.2 reads yes, no, on, off, y and n as text\)",
+            r"concept_sets\.ulcer\.descendants: got 'yes' \(text\), expected true or false; "
+            r"YAML 1\.2 reads yes, no, on, off, y and n as text",
         ),
         (BOOL_FIELD, "off", r"descendants: got 'off' \(text\)"),
         (BOOL_FIELD, "y", r"descendants: got 'y' \(text\)"),
