@@ -441,7 +441,7 @@ def parse_definition(data: Any, *, origin: str = "<definition>") -> CohortDefini
     if not isinstance(data, dict):
         raise DefinitionError(
             f"{origin}: a cohort definition is a YAML mapping (name:, concept_sets:, index:, "
-            f"outcome:, ...), got {type(data).__name__}"
+            f"outcome:, ...), got {_kind(data)}"
         )
     try:
         return CohortDefinition.model_validate(data)
@@ -649,7 +649,7 @@ def _item_name(node: Node) -> str:
         for key, value in (node.value if isinstance(node, MappingNode) else [])
         if isinstance(key, ScalarNode) and key.value == "name" and isinstance(value, ScalarNode)
     ]
-    return f" ('{names[0]}')" if names else ""
+    return f" ({_spelled(names[0])})" if names else ""
 
 
 def _describe_errors(error: ValidationError, origin: str, data: Any) -> str:
@@ -669,7 +669,7 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
         if isinstance(part, int):
             node = node[part] if isinstance(node, list) and part < len(node) else None
             name = node.get("name") if isinstance(node, dict) else None
-            parts.append(f"[{part}]" + (f" ('{name}')" if isinstance(name, str) else ""))
+            parts.append(f"[{part}]" + (f" ({_spelled(name)})" if isinstance(name, str) else ""))
             after_index = True
             continue
         tag = after_index and isinstance(node, dict) and node.get("kind") == part
@@ -753,7 +753,11 @@ def _spelled(value: Any) -> str:
     return text if len(text) <= 80 else text[:76] + " ..."
 
 
+def _kind(value: Any) -> str:
+    """What YAML 1.2 read a value as: ``text``, ``a boolean``, ``a list``, ..."""
+    return next((name for type_, name in _KINDS if isinstance(value, type_)), type(value).__name__)
+
+
 def _written(value: Any) -> str:
     """A value and what YAML 1.2 read it as: ``'0777' (text)``, ``true (a boolean)``."""
-    kind = next((name for type_, name in _KINDS if isinstance(value, type_)), None)
-    return _spelled(value) + (f" ({kind})" if kind else "")
+    return _spelled(value) if value is None else f"{_spelled(value)} ({_kind(value)})"

@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from prognosis.cli import main
-from prognosis.cohort import load_definition
+from prognosis.cohort import load_definition, parse_definition
 from prognosis.exceptions import DefinitionError
 
 COHORTS = Path(__file__).resolve().parents[2] / "cohorts"
@@ -716,7 +716,7 @@ def test_file_without_content_says_it_is_empty(tmp_path: Path, text: str) -> Non
 
 @pytest.mark.parametrize(
     ("text", "got"),
-    [("- name: tiny\n", "list"), ("tiny\n", "str"), ("365\n", "int")],
+    [("- name: tiny\n", "a list"), ("tiny\n", "text"), ("365\n", "a whole number")],
     ids=["list", "text", "number"],
 )
 def test_top_level_value_that_is_not_a_mapping_says_what_it_is(
@@ -811,3 +811,10 @@ def test_cli_prints_the_message_and_exits_1_without_a_traceback(
     assert re.search(rf"(?s)^error: {re.escape(str(path))}: .*{message}", result.stderr)
     assert result.stdout == ""
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("path", sorted(COHORTS.glob("*.yaml")), ids=lambda path: path.name)
+def test_shipped_cohort_means_the_same_as_pyyaml_reads_it(path: Path) -> None:
+    # The shipped files use no YAML 1.1 quirk, so their meaning (and definition_hash, recorded
+    # in every dataset manifest) is the one PyYAML's YAML 1.1 safe_load gave them before.
+    assert load_definition(path) == parse_definition(yaml.safe_load(path.read_text("utf-8")))
