@@ -32,13 +32,12 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """Every key path inside ``node``, parents before children."""
-    children = (
-        node.items()
-        if isinstance(node, dict)
-        else enumerate(node)
-        if isinstance(node, list)
-        else []
-    )
+    if isinstance(node, dict):
+        children = list(node.items())
+    elif isinstance(node, list):
+        children = list(enumerate(node))
+    else:
+        return
     for key, child in children:
         yield (*prefix, key)
         yield from _paths(child, (*prefix, key))
@@ -101,10 +100,8 @@ def mutated_trees(draw: st.DrawFn) -> Any:
         elif action == "perturb":  # another value of the same kind
             parent[key] = draw(SAME_KIND.get(type(parent[key]), values))
         elif action == "nest":
-            wrap = draw(
-                st.sampled_from([lambda v: [v], lambda v: {draw(st.sampled_from(KEYS)): v}])
-            )
-            parent[key] = wrap(parent[key])
+            inside = parent[key]
+            parent[key] = [inside] if draw(st.booleans()) else {draw(st.sampled_from(KEYS)): inside}
         elif isinstance(parent, dict):
             parent[draw(st.sampled_from(KEYS))] = parent.pop(key)
     return tree
@@ -171,7 +168,7 @@ def test_any_key_line_written_twice_is_refused_naming_it_and_both_lines(
     lines = TEXTS[name].splitlines(keepends=True)
     candidates = [number for number, line in enumerate(lines) if KEY_LINE.match(line)]
     number = data.draw(st.sampled_from(candidates))
-    key = KEY_LINE.match(lines[number]).group(1)  # type: ignore[union-attr]
+    key = KEY_LINE.findall(lines[number])[0]
     path = folder / "twice.yaml"
     path.write_text("".join([*lines[: number + 1], *lines[number:]]), encoding="utf-8")
     lines_at = rf"\(lines {number + 1} and {number + 2}\)"
