@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from prognosis.cohort.files import FolderTable, map_folder
+from prognosis.cohort.quality_types import Finding
 from prognosis.cohort.source_errors import (
     csv_problem,
     first_line,
@@ -119,6 +120,8 @@ class DuckDBEngine:
         self._duckdb = duckdb
         self._tables: dict[str, PhysicalTable] | None = None
         self._files: dict[str, FolderTable] = {}
+        # data problems found while opening (ambiguous CSV dates), already warned about
+        self.findings: list[Finding] = []
         self._data_errors = (
             duckdb.ConversionException,
             duckdb.InvalidInputException,
@@ -157,7 +160,7 @@ class DuckDBEngine:
     def _map_files(self, folder: Path) -> None:
         self._con.execute("CREATE SCHEMA src")
         dateformat = self.source.option("dateformat")
-        tables = map_folder(self._con, self._duckdb.Error, folder, "src", dateformat)
+        tables = map_folder(self._con, self._duckdb.Error, folder, "src", dateformat, self.findings)
         self._files = {table.table: table for table in tables}
         paths = ", ".join(_literal(str(table.path)) for table in tables)
         self._con.execute(f"SET allowed_paths = [{paths}]")

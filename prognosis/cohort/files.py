@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prognosis.cohort.quality_types import Finding
 from prognosis.cohort.source_errors import csv_problem, first_line
 from prognosis.exceptions import DataQualityWarning, SourceError
 
@@ -66,9 +67,15 @@ def folder_tables(folder: Path) -> list[FolderTable]:
 
 
 def map_folder(
-    con: Any, error: type[Exception], folder: Path, schema: str, dateformat: str | None
+    con: Any,
+    error: type[Exception],
+    folder: Path,
+    schema: str,
+    dateformat: str | None,
+    findings: list[Finding],
 ) -> list[FolderTable]:
-    """Create one view per table of ``folder`` in ``schema``; warn about ambiguous dates.
+    """Create one view per table of ``folder`` in ``schema``; warn about ambiguous dates (each
+    warning is also appended to ``findings``).
 
     ``con`` is a DuckDB connection still allowed to read files; ``error`` is ``duckdb.Error``.
     """
@@ -80,7 +87,7 @@ def map_folder(
                 f"CREATE VIEW {schema}.{_quote(table.table)} AS SELECT * FROM {table.read(options)}"
             )
             if table.reader == "read_csv" and not dateformat:
-                _warn_ambiguous_dates(con, table)
+                findings += _ambiguous_dates(con, table)
         except error as failure:
             message = str(failure)
             raise SourceError(
@@ -90,32 +97,36 @@ def map_folder(
     return tables
 
 
-def _warn_ambiguous_dates(con: Any, table: FolderTable) -> None:
+def _ambiguous_dates(con: Any, table: FolderTable) -> list[Finding]:
     """Warn for each date column whose every value reads as day/month and as month/day."""
     sniffed = con.execute(
         f"SELECT DateFormat, Columns FROM sniff_csv({_literal(str(table.path))}, header = true)"
     ).fetchone()
     chosen = sniffed[0] if sniffed else None
     if not chosen or "%d" not in chosen or "%m" not in chosen or chosen.startswith(("%Y", "%y")):
-        return
+        return []
     other = chosen.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
     columns = [column["name"] for column in sniffed[1] if column["type"] == "DATE"]
     if not columns:
-        return
+        return []
     counts = ", ".join(
         f"COUNT({_quote(c)}), COUNT(TRY_STRPTIME({_quote(c)}, {_literal(other)}))" for c in columns
     )
     row = con.execute(f"SELECT {counts} FROM {table.read(', all_varchar = true')}").fetchone()
+    findings = []
     for position, column in enumerate(columns):
         values, also = row[2 * position], row[2 * position + 1]
         if values and values == also:
-            warnings.warn(
-                f"file '{table.path}' (table '{table.table}'), column '{column}': every date "
-                f"reads both as {chosen} and as {other}; read as {chosen}. If that is wrong, "
-                f"give the format on the source, e.g. FOLDER?dateformat={other}",
-                DataQualityWarning,
-                stacklevel=6,
+            finding = Finding(
+                table.table,
+                column,
+                f"every date in file '{table.path}' reads both as {chosen} and as {other}; "
+                f"read as {chosen}. If that is wrong, give the format on the source, e.g. "
+                f"FOLDER?dateformat={other}",
             )
+            warnings.warn(str(finding), DataQualityWarning, stacklevel=6)
+            findings.append(finding)
+    return findings
 
 
 def _quote(name: str) -> str:

@@ -87,15 +87,17 @@ def test_us_dates_without_a_format_warn_naming_file_column_and_format(tmp_path: 
     with pytest.warns(DataQualityWarning) as record:
         build_cohort(_definition(), parse_source(str(folder)), tmp_path / "out", today=TODAY)
     ambiguous = sorted(str(w.message) for w in record if "reads both" in str(w.message))
+    # read day first, the bleed of 03/01/2005 (1 March) falls on 3 January: day 2, not 59
+    assert _rows(tmp_path / "out")[0]["time"] == 2
     advice = (
         "read as %d/%m/%Y. If that is wrong, give the format on the source, e.g. "
         "FOLDER?dateformat=%m/%d/%Y"
     )
     assert ambiguous == [
-        f"file '{folder / 'condition_occurrence.csv'}' (table 'condition_occurrence'), column "
-        f"'condition_start_date': every date reads both as %d/%m/%Y and as %m/%d/%Y; {advice}",
-        f"file '{folder / 'drug_exposure.csv'}' (table 'drug_exposure'), column "
-        f"'drug_exposure_start_date': every date reads both as %d/%m/%Y and as %m/%d/%Y; {advice}",
+        "table 'condition_occurrence', column 'condition_start_date': every date in file "
+        f"'{folder / 'condition_occurrence.csv'}' reads both as %d/%m/%Y and as %m/%d/%Y; {advice}",
+        "table 'drug_exposure', column 'drug_exposure_start_date': every date in file "
+        f"'{folder / 'drug_exposure.csv'}' reads both as %d/%m/%Y and as %m/%d/%Y; {advice}",
     ]
 
 
