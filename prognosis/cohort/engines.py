@@ -122,11 +122,6 @@ class DuckDBEngine:
         self._files: dict[str, FolderTable] = {}
         # data problems found while opening (ambiguous CSV dates), already warned about
         self.findings: list[Finding] = []
-        self._data_errors = (
-            duckdb.ConversionException,
-            duckdb.InvalidInputException,
-            duckdb.PermissionException,
-        )
         self._con = duckdb.connect(":memory:", config=dict(_NO_EXTENSIONS))
         self._spill: str | None = tempfile.mkdtemp(prefix="prognosis-duckdb-")  # mode 0700
         try:
@@ -238,8 +233,11 @@ class DuckDBEngine:
     def execute(self, sql: str) -> None:
         try:
             self._con.execute(sql)
-        except self._data_errors as error:
-            raise self._data_error(error) from None
+        except self._duckdb.Error as error:
+            translated = self._data_error(error)
+            if translated is None:
+                raise  # the caller names the step that failed
+            raise translated from None
 
     def fetch_arrow(self, sql: str) -> pa.Table:
         try:
@@ -254,17 +252,25 @@ class DuckDBEngine:
             raise self._source_error(error) from None
 
     def _source_error(self, error: Exception) -> SourceError:
-        if isinstance(error, self._data_errors):
-            return self._data_error(error)
+        translated = self._data_error(error)
+        if translated is not None:
+            return translated
         return SourceError(f"source {self.source.describe()}: {first_line(error)}")
 
-    def _data_error(self, error: Exception) -> SourceError:
+    def _data_error(self, error: Exception) -> SourceError | None:
+        """A SourceError for the source's data (a refused file, a CSV file that cannot be
+        read, a value that is no date), or None for other errors."""
+        message = str(error)
         if isinstance(error, self._duckdb.PermissionException):
             return SourceError(
                 f"source {self.source.describe()}: the source tried to read outside itself "
                 f"({first_line(error)}); prognosis reads a CDM with file access switched off"
             )
-        return data_error(self, error, csv_problem(str(error)))
+        csv = csv_problem(message)
+        converting = "Could not parse string" in message or "Could not convert" in message
+        if csv is not None or isinstance(error, self._duckdb.ConversionException) or converting:
+            return data_error(self, error, csv)
+        return None
 
     def holds(self, table: PhysicalTable, column: str, value: str) -> bool:
         """Whether text ``column`` of ``table`` holds ``value`` (to name a bad value's place)."""

@@ -101,7 +101,11 @@ def test_engine_of_a_duckdb_file_reads_no_file_and_changes_no_setting(
             with pytest.raises(SourceError, match="file access switched off"):
                 engine.fetch_rows(sql)
         for sql in ("SET enable_external_access = true", "SET lock_configuration = false"):
-            with pytest.raises(SourceError, match="the configuration has been locked"):
+            with pytest.raises(
+                SourceError,
+                match=r"^source .*: Invalid Input Error: Cannot change configuration option "
+                r".* the configuration has been locked$",
+            ):
                 engine.fetch_rows(sql)
         with pytest.raises(SourceError, match="file access switched off"):
             engine.fetch_rows("LOAD httpfs")
