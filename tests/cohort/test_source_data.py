@@ -244,6 +244,20 @@ def test_non_utf8_csv_names_the_file(tmp_path: Path) -> None:
     assert_clean_failure(result, f"file '{concept}' is not UTF-8 text, line ", "save it as UTF-8")
 
 
+def test_non_utf8_far_down_a_csv_names_the_file_and_line(tmp_path: Path) -> None:
+    """Past DuckDB's sample the bad byte is met while reading, not while detecting types."""
+    extra = [{"concept_id": 100 + n, "concept_name": f"c{n}"} for n in range(25_000)]
+    folder = _write_csvs(tmp_path / "csv", _tables(concept=extra))
+    concept = folder / "concept.csv"
+    concept.write_bytes(concept.read_bytes().replace(b"c24999", "caf\xe9".encode("latin-1")))
+    with pytest.raises(SourceError) as raised:
+        _build(str(folder), tmp_path / "out")
+    assert re.search(
+        rf"file '{re.escape(str(concept))}' is not UTF-8 text, line 2500\d; save it as UTF-8",
+        str(raised.value),
+    ), raised.value
+
+
 def test_two_files_for_one_table_are_refused_naming_both(tmp_path: Path) -> None:
     folder = _write_csvs(tmp_path / "csv", BASE)
     (folder / "PERSON.csv").write_bytes((folder / "person.csv").read_bytes())
