@@ -175,10 +175,11 @@ def _integer(quoted: str, source_type: str, sql_type: str) -> str:
     if source_type.startswith(_FRACTIONAL):
         return f"CASE WHEN {quoted} = FLOOR({quoted}) THEN CAST({quoted} AS {sql_type}) END"
     if source_type.startswith(TEXT_TYPES):
+        # whole numbers, also as a file of doubles writes them ("12.0"); "12.5" is no id
         trimmed = f"TRIM({quoted})"
         return (
-            f"CASE WHEN REGEXP_MATCHES({trimmed}, '^[+-]?[0-9]+$') "
-            f"THEN CAST({trimmed} AS {sql_type}) END"
+            f"CASE WHEN REGEXP_MATCHES({trimmed}, '^[+-]?[0-9]+([.]0*)?$') "
+            f"THEN CAST(REGEXP_REPLACE({trimmed}, '[.]0*$', '') AS {sql_type}) END"
         )
     return f"CAST({quoted} AS {sql_type})"
 

@@ -293,3 +293,31 @@ def test_fractional_event_person_id_in_a_double_column_is_not_rounded(tmp_path: 
     path = write_cdm(tmp_path / "cdm.duckdb", tables, columns={"drug_exposure": layout})
     with pytest.warns(DataQualityWarning):
         assert _build(f"duckdb://{path}", tmp_path / "out") == EXPECTED
+
+
+def _text_ids(tmp_path: Path, person_2: str) -> Path:
+    """The CDM with person ids stored as text, person 2 spelled ``person_2``."""
+    layout = {**TABLES["person"], "person_id": "VARCHAR"}
+    path = write_cdm(tmp_path / "cdm.duckdb", BASE, columns={"person": layout})
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE person SET person_id = ? WHERE person_id = '2'", [person_2])
+    return path
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_whole_number_text_ids_are_read_and_fractional_ones_are_not(
+    tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
+    def source(person_2: str, schema: str) -> str:
+        path = _text_ids(tmp_path / schema, person_2)
+        if engine == "duckdb":
+            return f"duckdb://{path}"
+        url = request.getfixturevalue("postgres_url")
+        load_duckdb_into_postgres(path, url, schema)
+        return f"{url}?schema={schema}"
+
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "fraction").mkdir()
+    assert _build(source(" 2.0 ", "whole"), tmp_path / "out") == EXPECTED
+    with pytest.raises(SourceError, match="table 'person', column 'person_id': 1 rows have no"):
+        _build(source("2.5", "fraction"), tmp_path / "out2")
