@@ -32,7 +32,7 @@ _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _CSV_COLUMN = re.compile(
     r'converting column "(.+?)"\. Could not convert string "(.*?)" to \'(\w+)\''
 )
-_CSV_DATE_FORMAT = re.compile(r"^\s*date_format = (\S*)", re.MULTILINE)
+_CSV_DATE_FORMAT = re.compile(r"^\s*date_format = (\S*) \(([^)]*)\)", re.MULTILINE)
 _QUOTED = re.compile(r'"([^"]*)"')
 
 
@@ -65,20 +65,25 @@ def csv_problem(message: str) -> str | None:
     converting = _CSV_COLUMN.search(message)
     if converting:
         column, value, kind = converting.groups()
-        detected = _CSV_DATE_FORMAT.search(message)
-        how = ""
-        if kind == "DATE" and detected and detected.group(1):
-            how = (
-                f" in the format read from the file's first rows ({detected.group(1)}); if the "
-                "file uses another, give it on the source (FOLDER?dateformat=%m/%d/%Y), else"
-            )
-        else:
-            how = ";"
         return (
             f"file '{file.group(1)}', column '{column}'{at}: value {value!r} is not a "
-            f"{kind.lower()}{how} correct it, or leave it empty to mark it missing"
+            f"{kind.lower()}{_date_advice(kind, message)} correct it, or leave it empty to mark "
+            "it missing"
         )
     return f"file '{file.group(1)}'{at}: {_csv_reason(message)}"
+
+
+def _date_advice(kind: str, message: str) -> str:
+    """What to do about a CSV date that does not fit the format used to read the file."""
+    used = _CSV_DATE_FORMAT.search(message)
+    if kind != "DATE" or used is None or not used.group(1):
+        return ";"
+    if used.group(2) == "Set By User":
+        return f" in the source's dateformat ({used.group(1)}):"
+    return (
+        f" in the format read from the file's first rows ({used.group(1)}); if the file uses "
+        "another, give it on the source (FOLDER?dateformat=%m/%d/%Y), else"
+    )
 
 
 def _csv_reason(message: str) -> str:

@@ -109,6 +109,8 @@ def test_engine_of_a_duckdb_file_reads_no_file_and_changes_no_setting(
                 engine.fetch_rows(sql)
         with pytest.raises(SourceError, match="file access switched off"):
             engine.fetch_rows("LOAD httpfs")
+        with pytest.raises(SourceError, match="getenv does not exist"):  # not in Python DuckDB
+            engine.fetch_rows("SELECT getenv('HOME')")
         settings = dict(
             engine.fetch_rows(
                 "SELECT name, value FROM duckdb_settings() WHERE name IN ("

@@ -101,6 +101,22 @@ def test_us_dates_without_a_format_warn_naming_file_column_and_format(tmp_path: 
     ]
 
 
+def test_cli_takes_the_dateformat_and_prints_the_ambiguity_warning(tmp_path: Path) -> None:
+    folder = _write_csvs(tmp_path / "csv", BASE, dates=_us, only=("condition_occurrence",))
+    warned = cli_build(tmp_path, str(folder), tmp_path / "guessed")
+    folder = _write_csvs(tmp_path / "us", BASE, dates=_us)
+    assert warned.exit_code == 0, warned.output
+    assert "Traceback" not in warned.output
+    assert (
+        "table 'condition_occurrence', column 'condition_start_date': every date in file"
+        in " ".join(warned.output.split())
+    )
+    given = cli_build(tmp_path, f"{folder}?dateformat=%m/%d/%Y", tmp_path / "given")
+    assert given.exit_code == 0, given.output
+    assert "reads both" not in given.output
+    assert _rows(tmp_path / "given") == EXPECTED
+
+
 def test_iso_dates_give_no_format_warning(tmp_path: Path) -> None:
     folder = _write_csvs(tmp_path / "csv", BASE)
     assert _build(str(folder), tmp_path / "out") == EXPECTED  # any warning fails the test
@@ -183,6 +199,19 @@ def test_text_far_down_a_csv_date_column_names_the_line(tmp_path: Path) -> None:
         r"'unknown' is not a date; correct it",
         _one_line(str(raised.value)),
     ), raised.value
+
+
+def test_iso_dates_in_a_folder_given_another_dateformat_name_value_and_format(
+    tmp_path: Path,
+) -> None:
+    folder = _write_csvs(tmp_path / "csv", BASE)
+    file = folder / "observation_period.csv"
+    result = cli_build(tmp_path, f"{folder}?dateformat=%m/%d/%Y")
+    assert_clean_failure(
+        result,
+        f"file '{file}', column 'observation_period_start_date', line 2: value '2000-01-01' is "
+        "not a date in the source's dateformat (%m/%d/%Y): correct it",
+    )
 
 
 def test_text_in_a_csv_date_column_with_a_dateformat_names_the_format(tmp_path: Path) -> None:
