@@ -9,6 +9,9 @@ day-first and month-first is warned about (DuckDB would silently pick one).
 
 from __future__ import annotations
 
+import csv
+import gzip
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +90,7 @@ def map_folder(
                 f"CREATE VIEW {schema}.{_quote(table.table)} AS SELECT * FROM {table.read(options)}"
             )
             if table.reader == "read_csv" and not dateformat:
-                findings += _ambiguous_dates(con, table)
+                findings += _ambiguous_dates(con, table, schema)
         except error as failure:
             message = str(failure)
             raise SourceError(
@@ -97,8 +100,18 @@ def map_folder(
     return tables
 
 
-def _ambiguous_dates(con: Any, table: FolderTable) -> list[Finding]:
+def _ambiguous_dates(con: Any, table: FolderTable, schema: str) -> list[Finding]:
     """Warn for each date column whose every value reads as day/month and as month/day."""
+    dates = [
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+            "AND table_name = ? AND data_type = 'DATE'",
+            [schema, table.table],
+        ).fetchall()
+    ]
+    if not dates or _starts_iso(table.path, dates):
+        return []  # year first: no day/month question (and no second sniff of the file)
     sniffed = con.execute(
         f"SELECT DateFormat, Columns FROM sniff_csv({_literal(str(table.path))}, header = true)"
     ).fetchone()
@@ -127,6 +140,23 @@ def _ambiguous_dates(con: Any, table: FolderTable) -> list[Finding]:
             warnings.warn(str(finding), DataQualityWarning, stacklevel=6)
             findings.append(finding)
     return findings
+
+
+_ISO = re.compile(r"\s*[0-9]{4}-")
+
+
+def _starts_iso(path: Path, columns: list[str], rows: int = 100) -> bool:
+    """Whether the first values of ``columns`` in the CSV file are written year first."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not set(columns) <= set(reader.fieldnames or ()):
+            return False  # another delimiter, say: let DuckDB's sniffer tell
+        for _, row in zip(range(rows), reader, strict=False):
+            values = [row.get(column) for column in columns]
+            if any(value and not _ISO.match(value) for value in values):
+                return False
+    return True
 
 
 def _quote(name: str) -> str:

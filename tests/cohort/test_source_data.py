@@ -350,3 +350,11 @@ def test_whole_number_text_ids_are_read_and_fractional_ones_are_not(
     assert _build(source(" 2.0 ", "whole"), tmp_path / "out") == EXPECTED
     with pytest.raises(SourceError, match="table 'person', column 'person_id': 1 rows have no"):
         _build(source("2.5", "fraction"), tmp_path / "out2")
+
+
+def test_semicolon_csv_with_ambiguous_dates_is_warned_about_too(tmp_path: Path) -> None:
+    folder = _write_csvs(tmp_path / "csv", BASE, dates=_us, only=("drug_exposure",))
+    drugs = folder / "drug_exposure.csv"
+    drugs.write_text(drugs.read_text(encoding="utf-8").replace(",", ";"), encoding="utf-8")
+    with pytest.warns(DataQualityWarning, match="'drug_exposure_start_date': every date in file"):
+        _build(str(folder), tmp_path / "out")
