@@ -6,8 +6,10 @@ Accepted forms::
     duckdb:///path/to/cdm.duckdb[?schema=main]  a DuckDB database file (opened read-only);
                                                 as in SQLAlchemy, duckdb:///rel/path is relative
                                                 and duckdb:////abs/path absolute
-    /path/to/folder                             OMOP tables as CSV or Parquet files, one per table
-    postgresql://user@host:port/db?schema=cdm   a PostgreSQL server (password: PGPASSWORD or URL)
+    /path/to/folder[?dateformat=%m/%d/%Y]       OMOP tables as CSV or Parquet files, one per table
+                                                (dateformat: how CSV dates are written)
+    postgresql://user@host:port/db?schema=cdm   a PostgreSQL server (password: PGPASSWORD,
+                                                ~/.pgpass, ?service=NAME, or in the URL)
     spark://local[*]?path=DIR[&format=parquet]  Spark: OMOP tables as files (parquet, csv, delta)
     spark://local[2]?schema=cdm                 Spark: tables of a catalog schema (database)
     spark://HOST:PORT?schema=cdm                Spark: a standalone cluster's master URL
@@ -24,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from prognosis.exceptions import SourceError
 
@@ -43,9 +45,11 @@ SPARK_FORMATS = ("parquet", "csv", "delta")
 
 @dataclass(frozen=True)
 class Source:
-    """A parsed data source. ``location`` is a file/folder path, a connection URL or (Spark) a
-    master URL; ``options`` holds Spark's ``path``, ``format`` and ``spark.*`` settings;
-    ``session`` a ``SparkSession`` given from Python (used as it is, never stopped)."""
+    """A parsed data source. ``location`` is a file/folder path, a connection URL (never with
+    a password: that is kept apart in ``password``, out of ``repr``) or (Spark) a master URL;
+    ``options`` holds Spark's ``path``, ``format`` and ``spark.*`` settings, or a CSV folder's
+    ``dateformat``; ``session`` a ``SparkSession`` given from Python (used as it is, never
+    stopped)."""
 
     kind: SourceKind
     location: str
@@ -53,6 +57,7 @@ class Source:
     label: str = ""
     options: tuple[tuple[str, str], ...] = ()
     session: Any = field(default=None, compare=False, repr=False)
+    password: str | None = field(default=None, repr=False)
 
     def option(self, key: str) -> str | None:
         """The value of one of ``options``, or None."""
@@ -96,17 +101,50 @@ def parse_source(text: str) -> Source:
             "spark://MASTER?path=DIR or spark://MASTER?schema=SCHEMA, or a folder of "
             "CSV/Parquet files"
         )
-    folder = Path(text)
+    return _folder_source(text)
+
+
+def _folder_source(text: str) -> Source:
+    folder, options = _folder_options(text)
     if not folder.exists():
         raise SourceError(f"source {text!r}: no such file or folder")
     if folder.is_file():
-        if folder.suffix == ".duckdb":
+        if folder.suffix == ".duckdb" and not options:
             return Source(SourceKind.DUCKDB, str(folder), "main", label=str(folder))
         raise SourceError(
             f"source {text!r} is a file; use duckdb:///{folder} for a DuckDB database, or pass "
             "the folder that holds the CSV/Parquet tables"
         )
-    return Source(SourceKind.FILES, str(folder), None, label=str(folder))
+    label = str(folder)
+    if options:
+        label += "?" + "&".join(f"{key}={value}" for key, value in options)
+    return Source(SourceKind.FILES, str(folder), None, label=label, options=options)
+
+
+FOLDER_KEYS = ("dateformat",)
+
+
+def _folder_options(text: str) -> tuple[Path, tuple[tuple[str, str], ...]]:
+    """A folder path and its query keys (``folder?dateformat=%m/%d/%Y``); a path that exists
+    as written is taken whole, even if it holds a ``?``. Values are taken as written: a
+    strptime format is full of ``%``, which URL decoding would mangle."""
+    path, mark, query = text.rpartition("?")
+    if not mark or Path(text).exists():
+        return Path(text), ()
+    pairs = [pair.partition("=")[::2] for pair in query.split("&") if pair]
+    unknown = [key for key, _ in pairs if key not in FOLDER_KEYS]
+    if unknown or not pairs:
+        raise SourceError(
+            f"source {text!r}: unknown key(s) {', '.join(unknown) or query!r} after '?'; a folder "
+            "takes dateformat=FORMAT (e.g. ?dateformat=%m/%d/%Y)"
+        )
+    for key, value in pairs:
+        if key == "dateformat" and not ("%" in value and value.strip()):
+            raise SourceError(
+                f"source {text!r}: dateformat={value!r} is no strptime format; write it with "
+                "% codes, e.g. %m/%d/%Y or %d.%m.%Y"
+            )
+    return Path(path), tuple(pairs)
 
 
 def _duckdb_source(text: str) -> Source:
@@ -123,27 +161,50 @@ def _duckdb_source(text: str) -> Source:
 
 
 def _postgres_source(text: str) -> Source:
+    """A PostgreSQL URL, split into a location without password and the password apart.
+
+    Query values are decoded once and re-encoded (``%26`` stays one ``&`` inside a value), so
+    every libpq parameter (``sslmode``, ``application_name``, ``service``, ...) reaches the
+    server exactly as written; ``schema`` is ours, not libpq's.
+    """
+    label = _without_password(text)
     parts = urlsplit(text)
-    query = parse_qs(parts.query)
-    schema = query.pop("schema", ["public"])[0]
-    if not parts.path.strip("/"):
-        raise SourceError(f"source {_without_password(text)!r}: the URL names no database")
-    rest = "&".join(f"{key}={value[0]}" for key, value in query.items())
-    url = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
-    return Source(SourceKind.POSTGRES, url, schema, label=_without_password(text))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in pairs if key == "schema"]
+    passwords = [value for key, value in pairs if key == "password"]
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, url_password = userinfo.partition(":")
+    if not parts.path.strip("/") and not any(key in ("dbname", "service") for key, _ in pairs):
+        raise SourceError(f"source {label!r}: the URL names no database")
+    password = unquote(url_password) if colon else None
+    if passwords:
+        password = passwords[-1]
+    rest = [(key, value) for key, value in pairs if key not in ("schema", "password")]
+    netloc = f"{user}{at}{hostport}" if at else hostport
+    query = urlencode(rest, quote_via=quote, safe="")
+    url = _join_url(parts.scheme, netloc, parts.path, query)
+    schema = schemas[-1] if schemas else "public"
+    return Source(SourceKind.POSTGRES, url, schema, label=label, password=password)
 
 
 def _without_password(url: str) -> str:
     """The URL with any password (``user:pw@`` or ``?password=``) replaced by ``***``."""
     parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@")
-    query = "&".join(
-        f"{key}=***" if key.lower() == "password" else f"{key}={value}"
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    netloc = f"{user}{':***' if colon else ''}{at}{hostport}"
+    pairs = [
+        (key, "***" if key.lower() == "password" else value)
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    ]
+    query = urlencode(pairs, quote_via=quote, safe="*/")
+    return _join_url(parts.scheme, netloc, parts.path, query)
+
+
+def _join_url(scheme: str, netloc: str, path: str, query: str) -> str:
+    """``scheme://netloc/path?query``, keeping an empty netloc (``postgresql:///db``), which
+    :func:`urllib.parse.urlunsplit` would drop."""
+    return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
 
 
 # local, local[4], local[*], local[4,2] (with retries); or HOST:PORT of a standalone master

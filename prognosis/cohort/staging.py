@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from prognosis.cohort.definition import CohortDefinition, Domain
 from prognosis.cohort.engines import PhysicalTable
 from prognosis.cohort.quality_types import Finding
+from prognosis.cohort.source_errors import TEXT_TYPES
 from prognosis.exceptions import SourceError
 
 __all__ = ["EVENT_TABLES", "EventTable", "StagingView", "plan_staging", "standard_tables"]
@@ -150,10 +151,36 @@ def _column(physical: PhysicalTable, column: str, sql_type: str) -> str:
         )
     actual, source_type = physical.columns[column]
     quoted = '"' + actual.replace('"', '""') + '"'
-    if sql_type == "DOUBLE" and source_type in ("VARCHAR", "TEXT", "CHARACTER VARYING"):
-        return f"CAST(NULLIF(TRIM({quoted}), '') AS DOUBLE)"
+    text = source_type.startswith(TEXT_TYPES)
     if source_type == "STANDARD":
         return quoted
+    if sql_type == "DOUBLE" and text:
+        return f"CAST(NULLIF(TRIM({quoted}), '') AS DOUBLE)"
+    if sql_type in _INTEGERS:
+        return _integer(quoted, source_type, sql_type)
+    if sql_type == "DATE" and text and physical.date_format:
+        fmt = "'" + physical.date_format.replace("'", "''") + "'"
+        return f"CAST(STRPTIME(TRIM({quoted}), {fmt}) AS DATE)"
+    return f"CAST({quoted} AS {sql_type})"
+
+
+_INTEGERS = ("BIGINT", "INTEGER")
+_FRACTIONAL = ("DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMERIC")
+
+
+def _integer(quoted: str, source_type: str, sql_type: str) -> str:
+    """An id or count cast to an integer that is never a different integer: a fractional
+    value (1.5, stored as a double or as text) becomes NULL, for the quality checks to count,
+    where a plain CAST would round it to 2."""
+    if source_type.startswith(_FRACTIONAL):
+        return f"CASE WHEN {quoted} = FLOOR({quoted}) THEN CAST({quoted} AS {sql_type}) END"
+    if source_type.startswith(TEXT_TYPES):
+        # whole numbers, also as a file of doubles writes them ("12.0"); "12.5" is no id
+        trimmed = f"TRIM({quoted})"
+        return (
+            f"CASE WHEN REGEXP_MATCHES({trimmed}, '^[+-]?[0-9]+([.]0*)?$') "
+            f"THEN CAST(REGEXP_REPLACE({trimmed}, '[.]0*$', '') AS {sql_type}) END"
+        )
     return f"CAST({quoted} AS {sql_type})"
 
 
