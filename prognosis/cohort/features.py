@@ -12,6 +12,7 @@ missing ``last`` (the model layer decides what to do with it).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from prognosis.cohort.definition import (
@@ -35,9 +36,29 @@ __all__ = [
     "plan_features",
     "prevalence_query",
     "resolve_domain",
+    "work_table_name",
 ]
 
 MALE, FEMALE = 8507, 8532
+
+# PostgreSQL cuts identifiers to 63 bytes (NAMEDATALEN - 1), so two long names could become one
+_MAX_NAME = 63
+_DIGEST = 10  # hex digits of SHA-256 kept in a shortened name
+
+
+def work_table_name(name: str) -> str:
+    """``name`` when it fits in 63 bytes; else its start, ``_`` and 10 hex digits of its SHA-256.
+
+    Deterministic (the same definition gives the same names on every run and engine), and two
+    different long names keep different short ones, where PostgreSQL's own truncation would
+    make ``fx_3_<60 shared characters>a`` and ``..b`` the same table.
+    """
+    encoded = name.encode()
+    if len(encoded) <= _MAX_NAME:
+        return name
+    digest = hashlib.sha256(encoded).hexdigest()[:_DIGEST]
+    return f"{encoded[: _MAX_NAME - _DIGEST - 1].decode(errors='ignore')}_{digest}"
+
 
 _PREFIX = {
     Domain.CONDITION: "condition",
@@ -109,7 +130,7 @@ def plan_features(definition: CohortDefinition) -> FeaturePlan:
         else:
             for window_name in item.windows:
                 window = features.windows[window_name]
-                table = f"fx_{position}_{window_name}"
+                table = work_table_name(f"fx_{position}_{window_name}")
                 plan.steps.append(_long_step(table, item, window_name, window))
                 if isinstance(item, ConceptSetFeature):
                     plan.tables.append(FeatureTable(table, table))
@@ -254,7 +275,7 @@ def resolve_domain(
     if not concept_ids:
         return None, None, []
     item = slot.item
-    wide = f"{slot.long_table}_wide"
+    wide = work_table_name(f"{slot.long_table}_wide")
     prefix = _PREFIX[item.domain]
     aggregates, columns = [], []
     for concept_id in concept_ids:
