@@ -117,6 +117,7 @@ def build_cohort(
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     today = today or dt.date.today()
+    plan_features(definition)  # a definition that cannot be built fails before any work
     say(f"open {source.describe()}")
     with open_engine(source) as engine:
         runner = StepRunner(engine, say)

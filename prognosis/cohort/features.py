@@ -26,6 +26,7 @@ from prognosis.cohort.definition import (
     Window,
 )
 from prognosis.cohort.sql import Step, between, days, in_set
+from prognosis.exceptions import CohortError
 
 __all__ = [
     "DomainSlot",
@@ -44,6 +45,7 @@ MALE, FEMALE = 8507, 8532
 # PostgreSQL cuts identifiers to 63 bytes (NAMEDATALEN - 1), so two long names could become one
 _MAX_NAME = 63
 _DIGEST = 10  # hex digits of SHA-256 kept in a shortened name
+MAX_INDEX_FLAGS = 1000  # index_concept columns, one per concept listed in the index set
 
 
 def work_table_name(name: str) -> str:
@@ -159,6 +161,13 @@ def _demographics(item: DemographicsFeature) -> list[FeatureColumn]:
 def _index_concept(definition: CohortDefinition, plan: FeaturePlan) -> None:
     index = definition.index
     roots = definition.concept_sets[index.concept_set].include
+    if len(roots) > MAX_INDEX_FLAGS:
+        raise CohortError(
+            f"feature 'index_concept' would add {len(roots)} columns, one per concept listed in "
+            f"concept set '{index.concept_set}' (the index concept set); at most "
+            f"{MAX_INDEX_FLAGS} are allowed: drop the index_concept feature, or list fewer "
+            "concepts and set descendants: true"
+        )
     flags = ", ".join(
         f"MAX(CASE WHEN s.root_id = {root} THEN 1 ELSE 0 END) AS index_{root}" for root in roots
     )

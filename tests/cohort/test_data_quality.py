@@ -288,9 +288,38 @@ def test_concept_set_of_100000_ids_builds_in_seconds_with_the_same_result(
     assert seconds < 30
 
 
-@pytest.mark.parametrize(
-    "dialect", ["duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql"]
-)
+def test_index_concept_set_of_100000_ids_builds_with_the_same_cohort(tmp_path: Path) -> None:
+    definition = core_definition(competing=False)
+    definition["concept_sets"]["nsaids"]["include"] = [CELECOXIB, DICLOFENAC, *ABSENT[:99_998]]
+    items = definition["features"]["items"]
+    definition["features"]["items"] = [i for i in items if i["kind"] != "index_concept"]
+    database = write(tmp_path, CORE_TABLES)
+    with pytest.warns(DataQualityWarning, match="99998 concept ids of concept set 'nsaids'"):
+        built = build_on(parse_source(f"duckdb:///{database}"), definition, tmp_path / "out")
+    flags = {"index_1001", "index_1002"}
+    assert built.rows == [{k: v for k, v in r.items() if k not in flags} for r in core_rows()]
+    assert built.attrition == CORE_ATTRITION
+
+
+def test_index_concept_feature_over_1000_listed_concepts_raises_before_any_work(
+    tmp_path: Path,
+) -> None:
+    definition = core_definition(competing=False)
+    definition["concept_sets"]["nsaids"]["include"] = [CELECOXIB, *ABSENT[:1000]]
+    database = write(tmp_path, CORE_TABLES)
+    with pytest.raises(
+        CohortError,
+        match=r"feature 'index_concept' would add 1001 columns, one per concept listed in "
+        r"concept set 'nsaids' \(the index concept set\); at most 1000 are allowed",
+    ):
+        build_on(parse_source(f"duckdb:///{database}"), definition, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+DIALECTS = ["duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
 def test_sql_of_a_100000_id_concept_set_renders_in_seconds_for_every_dialect(dialect: str) -> None:
     definition = parse_definition(_big_gi_bleed())
     started = time.perf_counter()
