@@ -50,15 +50,24 @@ def id_array(position: int) -> str:
     return f"-9{position:017d}"
 
 
-def _fill_arrays(sql: str, arrays: tuple[tuple[int, ...], ...]) -> str:
+def _fill_arrays(sql: str, arrays: tuple[tuple[int, ...], ...], dialect: str) -> str:
     """Put each list of integers where its placeholder was rendered (one pass, so the numbers
-    put in are never read again)."""
+    put in are never read again). T-SQL has no arrays: there each list becomes a VALUES list."""
     if not arrays:
         return sql
+    separator = ", "
+    if dialect == "tsql":
+        sql = _TSQL_ARRAY.sub(r"(VALUES (\1))", sql)
+        separator = "), ("
     found = _PLACEHOLDER.findall(sql)
     if sorted(found) != sorted(id_array(n) for n in range(len(arrays))):
         raise ValueError(f"internal error: array placeholders rendered as {found[:5]}")
-    return _PLACEHOLDER.sub(lambda match: ", ".join(map(str, arrays[int(match.group()[2:])])), sql)
+    return _PLACEHOLDER.sub(
+        lambda match: separator.join(map(str, arrays[int(match.group()[2:])])), sql
+    )
+
+
+_TSQL_ARRAY = re.compile(r"UNNEST\(ARRAY\((-9\d{17})\)\)")
 
 
 def render(sql: str, dialect: str) -> str:
@@ -78,7 +87,7 @@ def create_table(step: Step, dialect: str) -> str:
         sql = f"CACHE TABLE {step.name} AS {render(step.select, dialect)}"
     else:
         sql = render(f"CREATE TEMPORARY TABLE {step.name} AS {step.select}", dialect)
-    return _fill_arrays(sql, step.arrays)
+    return _fill_arrays(sql, step.arrays, dialect)
 
 
 def days(later: str, earlier: str = "index_date") -> str:
