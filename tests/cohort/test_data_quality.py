@@ -325,7 +325,8 @@ def test_sql_of_a_100000_id_concept_set_renders_in_seconds_for_every_dialect(dia
     started = time.perf_counter()
     script = compile_script(definition, dialect)
     assert time.perf_counter() - started < 10
-    assert "2000099998" in script and "2000000000, 2000000001" in script
+    listed = "(2000000000), (2000000001)" if dialect == "tsql" else "2000000000, 2000000001"
+    assert "2000099998" in script and listed in script
     assert "-900000000000000000" not in script  # no placeholder left
 
 
