@@ -244,7 +244,7 @@ def _count_in_window(
     select = f"""
 SELECT b.person_id, b.index_date, COUNT(*) AS n
 FROM base AS b JOIN stg_{domain.value} AS e ON e.person_id = b.person_id
-WHERE {in_set("e.concept_id", concept_set)}
+WHERE {in_set("e.concept_id", concept_set)} AND e.event_date IS NOT NULL
   AND {between(days("e.event_date", "b.index_date"), window)}
 GROUP BY b.person_id, b.index_date"""
     return Step(name, description, select)

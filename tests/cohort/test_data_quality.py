@@ -165,6 +165,30 @@ def test_undated_index_record_is_never_a_first_occurrence(
     assert {r["person_id"]: r["index_date"] for r in built.rows}[8] == dt.date(2010, 3, 1)
 
 
+def test_undated_record_does_not_count_for_a_rule_at_any_time(tmp_path: Path) -> None:
+    tables = {
+        "person": [person(1), person(2)],
+        "observation_period": [observed(1), observed(2)],
+        "drug_exposure": [drug(1), drug(2)],
+        "condition_occurrence": [
+            {"person_id": 1, "condition_concept_id": GI_BLEED},  # no date: ignored
+            condition(2, "2009-06-01"),  # day -273: excluded
+        ],
+    }
+    rule = {
+        "name": "never_bled",
+        "concept_set": "gi_bleed",
+        "domain": "condition_occurrence",
+        "window": [None, None],
+        "max_count": 0,
+    }
+    built, messages = build_warned(tmp_path, cohort(rules=[rule]), tables)
+    assert list(built.by_person()) == [1]
+    assert messages == [
+        f"table 'condition_occurrence', column 'condition_start_date': 1 rows {no_date}"
+    ]
+
+
 def test_findings_show_counts_under_5_as_suppressed_in_reports(
     flawed: tuple[Built, list[str]],
 ) -> None:
