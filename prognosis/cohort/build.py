@@ -31,7 +31,7 @@ from prognosis.cohort.features import (
     resolve_domain,
 )
 from prognosis.cohort.labels import describe_features
-from prognosis.cohort.quality import check_sources
+from prognosis.cohort.quality import check_index_events, check_sources
 from prognosis.cohort.quality_types import Finding
 from prognosis.cohort.sources import Source, SourceKind
 from prognosis.cohort.sql import Step, create_table, render
@@ -125,11 +125,13 @@ def build_cohort(
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     today = today or dt.date.today()
+    plan_features(definition)  # a definition that cannot be built fails before any work
     say(f"open {source.describe()}")
     with open_engine(source) as engine:
         runner = StepRunner(engine, say)
         findings = runner.stage(definition, today)
         runner.run_steps(cohort_steps(definition))
+        findings += runner.cohort_findings(definition)
         attrition = runner.attrition(definition)
         columns, dataset = runner.features(definition)
         say("label features")
@@ -192,9 +194,16 @@ class StepRunner:
         for view in views:
             if view.name in duplicated:
                 self._dedupe(view)
-        findings += self._missing_concepts(definition)
-        for finding in findings:
-            warnings.warn(str(finding), DataQualityWarning, stacklevel=4)
+        _warn(findings)
+        return findings
+
+    def cohort_findings(self, definition: CohortDefinition, *, index: bool = True) -> list[Finding]:
+        """Findings once the concept sets (and, with ``index``, the index events) exist:
+        listed concepts missing from the vocabulary, implausible years of birth; warned."""
+        findings = self._missing_concepts(definition)
+        if index:
+            findings += check_index_events(self.engine)
+        _warn(findings)
         return findings
 
     def _dedupe(self, view: StagingView) -> None:
@@ -206,29 +215,44 @@ class StepRunner:
         )
 
     def _missing_concepts(self, definition: CohortDefinition) -> list[Finding]:
-        listed = sorted(
-            {cid for cs in definition.concept_sets.values() for cid in cs.include + cs.exclude}
+        """Listed concept ids absent from ``concept``: each one named while a set has at most
+        :data:`_NAMED_MISSING`, else counted with examples (a set of 100,000 made-up ids
+        gives one finding, not 100,000)."""
+        rows = self.engine.fetch_rows(
+            render(
+                "SELECT DISTINCT i.concept_set, i.concept_id FROM concept_ids AS i "
+                "WHERE NOT EXISTS (SELECT 1 FROM stg_concept AS c "
+                "WHERE c.concept_id = i.concept_id)",
+                self.engine.dialect,
+            )
         )
-        ids = ", ".join(map(str, listed))
-        found = {
-            row[0]
-            for row in self.engine.fetch_rows(
-                render(
-                    f"SELECT concept_id FROM stg_concept WHERE concept_id IN ({ids})",
-                    self.engine.dialect,
+        missing: dict[str, list[int]] = {}
+        for name, cid in rows:
+            missing.setdefault(str(name), []).append(int(cid))
+        findings = []
+        for name in definition.concept_sets:
+            ids = sorted(missing.get(name, []))
+            if len(ids) > _NAMED_MISSING:
+                examples = ", ".join(map(str, ids[:3]))
+                findings.append(
+                    Finding(
+                        "concept",
+                        "concept_id",
+                        f"{len(ids)} concept ids of concept set '{name}' are not in the vocabulary",
+                        count=len(ids),
+                        example=examples,
+                    )
                 )
-            )
-        }
-        return [
-            Finding(
-                "concept",
-                "concept_id",
-                f"concept {cid}, used in concept set '{name}', is not in the vocabulary",
-            )
-            for name, cs in definition.concept_sets.items()
-            for cid in cs.include + cs.exclude
-            if cid not in found
-        ]
+                continue
+            findings += [
+                Finding(
+                    "concept",
+                    "concept_id",
+                    f"concept {cid}, used in concept set '{name}', is not in the vocabulary",
+                )
+                for cid in ids
+            ]
+        return findings
 
     def run_steps(self, steps: list[Step]) -> None:
         for step in steps:
@@ -242,6 +266,8 @@ class StepRunner:
         table, persons_before, events_before = [], None, None
         for position, step in enumerate(steps):
             persons, events = int(row[2 * position]), int(row[2 * position + 1])
+            if step.quality and (persons, events) == (persons_before, events_before):
+                continue  # a data-quality step that removed nothing
             table.append(
                 {
                     "step": step.name,
@@ -324,6 +350,14 @@ class StepRunner:
             )
             columns += resolved
         return columns
+
+
+_NAMED_MISSING = 5  # missing concepts of one set named one by one; more are counted
+
+
+def _warn(findings: list[Finding]) -> None:
+    for finding in findings:
+        warnings.warn(str(finding), DataQualityWarning, stacklevel=4)
 
 
 def _for_person(view: StagingView, person_id: int) -> StagingView:

@@ -27,13 +27,15 @@ from prognosis.cohort.definition import (
     Rule,
     Window,
 )
-from prognosis.cohort.sql import Step, between, days, in_set
+from prognosis.cohort.quality_types import MAX_AGE
+from prognosis.cohort.sql import Step, between, days, id_array, in_set
 
 __all__ = [
     "AttritionStep",
     "all_attrition",
     "attrition_query",
     "cohort_steps",
+    "concept_steps",
 ]
 
 BIG = 999_999  # days; later than any time-at-risk end
@@ -41,16 +43,21 @@ BIG = 999_999  # days; later than any time-at-risk end
 
 @dataclass(frozen=True)
 class AttritionStep:
-    """A row of the attrition table: a condition on the candidates table, applied cumulatively."""
+    """A row of the attrition table: a condition on the candidates table, applied cumulatively.
+
+    A ``quality`` step removes rows that cannot be used (no index date, no plausible year of
+    birth); it is listed only when it removes some, so clean data keep their attrition table.
+    """
 
     name: str
     description: str
     condition: str
+    quality: bool = False
 
 
 def cohort_steps(definition: CohortDefinition) -> list[Step]:
     """The steps from staging views to the ``cohort`` table (one row per person and index)."""
-    steps = [_concept_sets(definition), _index_events(definition), _base(definition)]
+    steps = [*concept_steps(definition), _index_events(definition), _base(definition)]
     steps += [_rule_counts(definition, i) for i in range(len(definition.rules))]
     steps.append(_event_days("outcome_days", "first outcome", definition.outcome, definition))
     if definition.outcome.exclude_prior is not None:
@@ -63,22 +70,49 @@ def cohort_steps(definition: CohortDefinition) -> list[Step]:
     return steps
 
 
+def concept_steps(definition: CohortDefinition) -> list[Step]:
+    """The concept ids listed in the definition (``concept_ids``), then the resolved sets."""
+    return [_concept_ids(definition), _concept_sets(definition)]
+
+
+def _concept_ids(definition: CohortDefinition) -> Step:
+    """One row per listed id: ``(concept_set, role, concept_id)``, ``role`` include or exclude.
+
+    Each list is one array literal, unnested: a 100,000-id set is one short statement, where a
+    ``SELECT`` per id took minutes and ran DuckDB out of memory (see :class:`Step` ``arrays``).
+    """
+    parts: list[str] = []
+    arrays: list[tuple[int, ...]] = []
+    for name, concept_set in definition.concept_sets.items():
+        for role, ids in (("include", concept_set.include), ("exclude", concept_set.exclude)):
+            if not ids:
+                continue
+            parts.append(
+                f"SELECT '{name}' AS concept_set, '{role}' AS role, "
+                "CAST(t.concept_id AS BIGINT) AS concept_id "
+                f"FROM UNNEST([{id_array(len(arrays))}]) AS t(concept_id)"
+            )
+            arrays.append(tuple(ids))
+    return Step("concept_ids", "list concept ids", " UNION ALL ".join(parts), tuple(arrays))
+
+
+def _listed(name: str, role: str) -> str:
+    return f"SELECT concept_id FROM concept_ids WHERE concept_set = '{name}' AND role = '{role}'"
+
+
 def _concept_sets(definition: CohortDefinition) -> Step:
     parts = []
     for name, concept_set in definition.concept_sets.items():
-        roots = " UNION ALL ".join(
-            f"SELECT CAST({cid} AS BIGINT) AS root_id, CAST({cid} AS BIGINT) AS concept_id"
-            for cid in concept_set.include
-        )
-        members = f"({roots})"
+        included = _listed(name, "include")
+        members = f"(SELECT concept_id AS root_id, concept_id FROM ({included}) AS i)"
         if concept_set.descendants:
-            ids = ", ".join(map(str, concept_set.include))
             members = (
-                f"({roots} UNION ALL SELECT ancestor_concept_id AS root_id, "
-                f"descendant_concept_id AS concept_id FROM stg_concept_ancestor "
-                f"WHERE ancestor_concept_id IN ({ids}) AND descendant_concept_id IS NOT NULL)"
+                f"(SELECT concept_id AS root_id, concept_id FROM ({included}) AS i "
+                "UNION ALL SELECT ancestor_concept_id AS root_id, "
+                "descendant_concept_id AS concept_id FROM stg_concept_ancestor "
+                f"WHERE ancestor_concept_id IN ({included}) AND descendant_concept_id IS NOT NULL)"
             )
-        excluded = _excluded(concept_set.exclude, concept_set.exclude_descendants)
+        excluded = _excluded(name, bool(concept_set.exclude), concept_set.exclude_descendants)
         parts.append(
             f"SELECT DISTINCT '{name}' AS concept_set, m.root_id, m.concept_id "
             f"FROM {members} AS m WHERE {excluded}"
@@ -86,10 +120,10 @@ def _concept_sets(definition: CohortDefinition) -> Step:
     return Step("concept_sets", "resolve concept sets", " UNION ALL ".join(parts))
 
 
-def _excluded(ids: list[int], descendants: bool) -> str:
-    if not ids:
+def _excluded(name: str, any_excluded: bool, descendants: bool) -> str:
+    if not any_excluded:
         return "TRUE"
-    listed = ", ".join(map(str, ids))
+    listed = _listed(name, "exclude")
     condition = f"m.concept_id NOT IN ({listed})"
     if descendants:
         condition += (
@@ -106,12 +140,13 @@ def _index_events(definition: CohortDefinition) -> Step:
 WITH records AS (
   SELECT e.person_id, e.event_date AS index_date
   FROM {table} AS e
-  WHERE {in_set("e.concept_id", index.concept_set)} AND e.event_date IS NOT NULL
+  WHERE {in_set("e.concept_id", index.concept_set)}
     AND e.person_id IN (SELECT person_id FROM stg_person)
   GROUP BY e.person_id, e.event_date
 ), ranked AS (
   SELECT person_id, index_date,
-    ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY index_date) AS occurrence
+    ROW_NUMBER() OVER (PARTITION BY person_id
+      ORDER BY CASE WHEN index_date IS NULL THEN 1 ELSE 0 END, index_date) AS occurrence
   FROM records
 ), periods AS (
   SELECT r.person_id, r.index_date, MIN(op.start_date) AS obs_start, MAX(op.end_date) AS obs_end
@@ -137,12 +172,25 @@ def index_flags(definition: CohortDefinition) -> list[AttritionStep]:
             "index_events",
             f"Index events: {index.concept_set} in {index.domain.value}",
             "TRUE",
-        )
+        ),
+        # an undated record sorts after every dated one, so it is never a first occurrence
+        # while the person has a dated one
+        AttritionStep(
+            "index_date", "Index record has a date", "index_date IS NOT NULL", quality=True
+        ),
     ]
     if index.occurrence is Occurrence.FIRST:
         steps.append(
             AttritionStep("first_occurrence", "First occurrence per person", "occurrence = 1")
         )
+    steps.append(
+        AttritionStep(
+            "birth_year",
+            f"Year of birth known, not after the index year nor more than {MAX_AGE} years before",
+            f"age IS NOT NULL AND age >= 0 AND age <= {MAX_AGE}",
+            quality=True,
+        )
+    )
     steps.append(
         AttritionStep(
             "in_observation", "Index date inside an observation period", "obs_start IS NOT NULL"
@@ -196,7 +244,7 @@ def _count_in_window(
     select = f"""
 SELECT b.person_id, b.index_date, COUNT(*) AS n
 FROM base AS b JOIN stg_{domain.value} AS e ON e.person_id = b.person_id
-WHERE {in_set("e.concept_id", concept_set)}
+WHERE {in_set("e.concept_id", concept_set)} AND e.event_date IS NOT NULL
   AND {between(days("e.event_date", "b.index_date"), window)}
 GROUP BY b.person_id, b.index_date"""
     return Step(name, description, select)

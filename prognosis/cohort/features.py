@@ -12,6 +12,7 @@ missing ``last`` (the model layer decides what to do with it).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from prognosis.cohort.definition import (
@@ -25,6 +26,7 @@ from prognosis.cohort.definition import (
     Window,
 )
 from prognosis.cohort.sql import Step, between, days, in_set
+from prognosis.exceptions import CohortError
 
 __all__ = [
     "DomainSlot",
@@ -35,9 +37,30 @@ __all__ = [
     "plan_features",
     "prevalence_query",
     "resolve_domain",
+    "work_table_name",
 ]
 
 MALE, FEMALE = 8507, 8532
+
+# PostgreSQL cuts identifiers to 63 bytes (NAMEDATALEN - 1), so two long names could become one
+_MAX_NAME = 63
+_DIGEST = 10  # hex digits of SHA-256 kept in a shortened name
+MAX_INDEX_FLAGS = 1000  # index_concept columns, one per concept listed in the index set
+
+
+def work_table_name(name: str) -> str:
+    """``name`` when it fits in 63 bytes; else its start, ``_`` and 10 hex digits of its SHA-256.
+
+    Deterministic (the same definition gives the same names on every run and engine), and two
+    different long names keep different short ones, where PostgreSQL's own truncation would
+    make ``fx_3_<60 shared characters>a`` and ``..b`` the same table.
+    """
+    encoded = name.encode()
+    if len(encoded) <= _MAX_NAME:
+        return name
+    digest = hashlib.sha256(encoded).hexdigest()[:_DIGEST]
+    return f"{encoded[: _MAX_NAME - _DIGEST - 1].decode(errors='ignore')}_{digest}"
+
 
 _PREFIX = {
     Domain.CONDITION: "condition",
@@ -109,7 +132,7 @@ def plan_features(definition: CohortDefinition) -> FeaturePlan:
         else:
             for window_name in item.windows:
                 window = features.windows[window_name]
-                table = f"fx_{position}_{window_name}"
+                table = work_table_name(f"fx_{position}_{window_name}")
                 plan.steps.append(_long_step(table, item, window_name, window))
                 if isinstance(item, ConceptSetFeature):
                     plan.tables.append(FeatureTable(table, table))
@@ -138,6 +161,13 @@ def _demographics(item: DemographicsFeature) -> list[FeatureColumn]:
 def _index_concept(definition: CohortDefinition, plan: FeaturePlan) -> None:
     index = definition.index
     roots = definition.concept_sets[index.concept_set].include
+    if len(roots) > MAX_INDEX_FLAGS:
+        raise CohortError(
+            f"feature 'index_concept' would add {len(roots)} columns, one per concept listed in "
+            f"concept set '{index.concept_set}' (the index concept set); at most "
+            f"{MAX_INDEX_FLAGS} are allowed: drop the index_concept feature, or list fewer "
+            "concepts and set descendants: true"
+        )
     flags = ", ".join(
         f"MAX(CASE WHEN s.root_id = {root} THEN 1 ELSE 0 END) AS index_{root}" for root in roots
     )
@@ -254,7 +284,7 @@ def resolve_domain(
     if not concept_ids:
         return None, None, []
     item = slot.item
-    wide = f"{slot.long_table}_wide"
+    wide = work_table_name(f"{slot.long_table}_wide")
     prefix = _PREFIX[item.domain]
     aggregates, columns = [], []
     for concept_id in concept_ids:

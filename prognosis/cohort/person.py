@@ -14,10 +14,11 @@ from typing import Any
 import pandas as pd
 
 from prognosis.cohort.build import ConceptChooser, StepRunner
-from prognosis.cohort.compile import attrition_query, cohort_steps
+from prognosis.cohort.compile import attrition_query, cohort_steps, concept_steps
 from prognosis.cohort.definition import CohortDefinition
-from prognosis.cohort.engines import open_engine
+from prognosis.cohort.engines import Engine, open_engine
 from prognosis.cohort.features import DomainSlot
+from prognosis.cohort.quality_types import MAX_AGE
 from prognosis.cohort.sources import Source
 from prognosis.cohort.sql import Step, render
 from prognosis.exceptions import CohortError
@@ -39,10 +40,13 @@ def person_features(
         runner.stage(definition, dt.date.today(), person_id=person_id)
         if index_date is None:
             runner.run_steps(cohort_steps(definition))
+            runner.cohort_findings(definition)
             _require_member(runner, definition, person_id)
         else:
-            runner.run_steps(cohort_steps(definition)[:1])  # the concept sets
+            runner.run_steps(concept_steps(definition))
+            runner.cohort_findings(definition, index=False)
             runner.run_steps([_cohort_at(index_date)])
+            _require_age(runner.engine, person_id, index_date)
         _, table = runner.features(definition, _trained_concepts(features))
         return table.to_pandas()  # inside: a Spark dataset is collected through the session
 
@@ -57,6 +61,18 @@ def _cohort_at(index_date: dt.date) -> Step:
         "CAST(NULL AS INTEGER) AS event, CAST(NULL AS VARCHAR) AS censor_reason, "
         f"EXTRACT(YEAR FROM {day}) - year_of_birth AS age, gender_concept_id FROM stg_person",
     )
+
+
+def _require_age(engine: Engine, person_id: int, index_date: dt.date) -> None:
+    """A person scored at a date of the caller's choice still needs a plausible age there."""
+    ((age,),) = engine.fetch_rows("SELECT age FROM cohort")
+    ((born,),) = engine.fetch_rows("SELECT year_of_birth FROM stg_person")
+    if age is None or not 0 <= age <= MAX_AGE:
+        raise CohortError(
+            f"person {person_id} has no plausible age on {index_date.isoformat()}: table "
+            f"'person', column 'year_of_birth' is {'missing' if born is None else born} "
+            f"(an age from 0 to {MAX_AGE} is needed); correct the year of birth in the source"
+        )
 
 
 def _require_member(runner: StepRunner, definition: CohortDefinition, person_id: int) -> None:

@@ -6,8 +6,9 @@ survival columns come from a plain-Python reading of the rules in ``prognosis/co
 (the module docstring), not from the SQL.
 
 Random records fall outside observation periods on purpose (they are history for features, and
-such index events must be dropped), so these builds ignore ``DataQualityWarning``: what the
-warnings say is tested on hand-made data elsewhere.
+such index events must be dropped), and some years of birth are missing or implausible (those
+persons must be dropped, so that no age is negative or missing), so these builds ignore
+``DataQualityWarning``: what the warnings say is tested on hand-made data elsewhere.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 @dataclass(frozen=True)
 class Person:
     pid: int
-    born: int
+    born: int | None  # sometimes missing or implausible (excluded: step birth_year)
     gender: int
     periods: tuple[tuple[int, int], ...]  # (start day, end day), disjoint and ordered
     index_drugs: tuple[tuple[int, int], ...]  # (day, concept)
@@ -70,6 +71,9 @@ class Scenario:
 
 
 ANCHORS = (-366, -365, -31, -30, -1, 0, 1, 30, 31, 100, 365, 366)
+# index dates fall in 2007-2013: missing, on both sides of "0 to 120 years before the index
+# year", and in the future
+IMPLAUSIBLE_BIRTHS = st.sampled_from([None, 1886, 1889, 1890, 2008, 2011, 2150])
 
 
 def days(low: int = -900, high: int = 1200) -> st.SearchStrategy[int]:
@@ -112,7 +116,7 @@ def persons(draw: st.DrawFn, pid: int) -> Person:
     value = st.none() | st.integers(0, 200).map(lambda tenths: tenths / 10)
     return Person(
         pid=pid,
-        born=draw(st.integers(1930, 1995)),
+        born=usually(draw, st.integers(1930, 1995), IMPLAUSIBLE_BIRTHS),
         gender=draw(st.sampled_from([8507, 8532, 0])),
         periods=tuple(periods),
         index_drugs=tuple(index_drugs),
@@ -338,6 +342,8 @@ def expected_survival(scenario: Scenario) -> list[tuple[int, dt.date, int, int, 
             period = period_of(person, index)
             if period is None or index - period[0] < scenario.min_prior:
                 continue
+            if person.born is None or not 0 <= date(index).year - person.born <= 120:
+                continue
             ends = follow_up_ends(scenario, person, index)
             follow_up = min(ends.values())
             if follow_up < scenario.tar[0]:
@@ -469,4 +475,6 @@ def check_window_counts(scenario: Scenario, rows: list[dict[str, Any]]) -> None:
         assert row["hb_prior_year_count"] == len(labs)
         valued = [v for _, v in labs if v is not None]
         assert row["hb_prior_year_last"] == (valued[-1] if valued else None)
+        assert person.born is not None
         assert row["age"] == row["index_date"].year - person.born
+        assert 0 <= row["age"] <= 120
