@@ -227,13 +227,13 @@ def test_a_tampered_model_directory_is_refused_naming_the_file(
     model_dir: Path, gi_bleed: Path, tmp_path: Path, command: str
 ) -> None:
     tampered = Path(shutil.copytree(model_dir, tmp_path / "model"))
-    pickle = tampered / "pipeline.joblib"
-    data = bytearray(pickle.read_bytes())
+    arrays = tampered / "estimator.npz"
+    data = bytearray(arrays.read_bytes())
     data[-10] ^= 0x01
-    pickle.write_bytes(bytes(data))
+    arrays.write_bytes(bytes(data))
     result = _run(command, tampered, gi_bleed, "--out", tmp_path / "out")
     assert result.exit_code == 1
-    assert "pipeline.joblib was modified" in result.stderr
+    assert "estimator.npz was modified" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
 
