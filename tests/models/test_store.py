@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -26,6 +27,7 @@ import skops.io
 import xgboost
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from prognosis.dataset import CohortDataset
 from prognosis.evaluation.validation import parse_split
@@ -327,7 +329,10 @@ def test_a_pickled_array_in_the_npz_runs_nothing(copy: Path, tmp_path: Path) -> 
     arrays["coef"] = np.array([_Payload(marker)], dtype=object)  # np.savez pickles it
     np.savez(copy / "estimator.npz", **arrays)
     _rehash(copy)
-    with pytest.raises(ModelDirectoryError, match=r"estimator\.npz: cannot read \(Object arrays .* allow_pickle=False"):
+    with pytest.raises(
+        ModelDirectoryError,
+        match=r"estimator\.npz: cannot read \(Object arrays .* allow_pickle=False",
+    ):
         load_model(copy)
     assert not marker.exists()
 
@@ -349,6 +354,15 @@ def test_a_preprocessor_naming_a_type_outside_the_allow_list_is_refused(copy: Pa
         ModelDirectoryError,
         match=r"preprocess\.skops: refusing to load types outside the allow-list .*_Foreign",
     ):
+        load_model(copy)
+
+
+def test_a_preprocessor_calling_a_function_outside_the_allow_list_is_refused(copy: Path) -> None:
+    """scikit-learn's FunctionTransformer is trusted; the function it would call is not."""
+    step = FunctionTransformer(os.system)
+    skops.io.dump(Pipeline([("preprocess", step)]), copy / "preprocess.skops")
+    _rehash(copy)
+    with pytest.raises(ModelDirectoryError, match=r"outside the allow-list .*system"):
         load_model(copy)
 
 
