@@ -6,6 +6,7 @@ __all__ = [
     "CohortError",
     "DataQualityWarning",
     "DefinitionError",
+    "ModelDirectoryError",
     "OutputError",
     "PrognosisError",
     "SourceError",
@@ -30,6 +31,10 @@ class OutputError(PrognosisError):
 
 class SourceError(PrognosisError):
     """A data source is missing, unreachable, or lacks a table or column we need."""
+
+
+class ModelDirectoryError(PrognosisError):
+    """A model directory is missing, incomplete, tampered with, unsigned or of another format."""
 
 
 class DataQualityWarning(UserWarning):

@@ -227,13 +227,28 @@ def test_a_tampered_model_directory_is_refused_naming_the_file(
     model_dir: Path, gi_bleed: Path, tmp_path: Path, command: str
 ) -> None:
     tampered = Path(shutil.copytree(model_dir, tmp_path / "model"))
-    pickle = tampered / "pipeline.joblib"
-    data = bytearray(pickle.read_bytes())
+    arrays = tampered / "estimator.npz"
+    data = bytearray(arrays.read_bytes())
     data[-10] ^= 0x01
-    pickle.write_bytes(bytes(data))
+    arrays.write_bytes(bytes(data))
     result = _run(command, tampered, gi_bleed, "--out", tmp_path / "out")
     assert result.exit_code == 1
-    assert "pipeline.joblib was modified" in result.stderr
+    assert "estimator.npz was modified" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_old_format_model_directory_is_refused_with_how_to_refit(
+    model_dir: Path, gi_bleed: Path, tmp_path: Path
+) -> None:
+    old = Path(shutil.copytree(model_dir, tmp_path / "model"))
+    for name in ("model.json", "manifest.json"):
+        path = old / name
+        path.write_text(path.read_text().replace("prognosis-model/2", "prognosis-model/1"))
+    result = _run("predict", old, gi_bleed, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "old format prognosis-model/1" in result.stderr
+    assert "Refit the model from its dataset: prognosis fit DATASET_DIR --model" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
 

@@ -148,8 +148,7 @@ def _risk_without(
     if isinstance(estimator, _PROPORTIONAL_HAZARDS):
         return 1.0 - np.power(survival, np.exp(-shap))
     if isinstance(estimator, WeibullAFT):
-        rho = float(np.exp(estimator.model_.params_.loc[("rho_", "Intercept")]))
-        return 1.0 - np.power(survival, np.exp(rho * shap))
+        return 1.0 - np.power(survival, np.exp(estimator.rho_ * shap))
     if isinstance(estimator, XGBAFT):
         margin = -estimator.predict(model_inputs(pipeline, x_row).array)[0]
         moved = aft_survival(

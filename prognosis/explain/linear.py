@@ -7,10 +7,11 @@ base value is ``f(m)``; they add up to ``f(x)`` exactly.
 * Cox models (``CoxPH``, ``CoxNet``, ``CauseSpecificCox`` for cause 1): f is the log hazard
   ratio that ``predict`` returns.
 * ``WeibullAFT``: f is the log of the predicted median time (``log(-predict)``), linear in x
-  through lifelines' ``lambda_`` coefficients (the Weibull shape has no covariates here).
+  through its ``coef_`` (lifelines' ``lambda_`` coefficients; the Weibull shape has no
+  covariates here).
 
 The reference is the mean of ``background`` after preprocessing when one is given. Without
-one, ``CoxPH`` uses the training means that lifelines keeps (its log partial hazard is centred
+one, ``CoxPH`` uses its training means (``training_mean_``: its log partial hazard is centred
 on them, so the base value is 0); the other models keep no training means and need a
 ``background`` (the training rows, or a sample of them).
 """
@@ -23,7 +24,7 @@ import numpy as np
 
 from prognosis.explain.explanation import ExplanationError
 from prognosis.models.competing import CauseSpecificCox
-from prognosis.models.cox import CoxNet, CoxPH, feature_names
+from prognosis.models.cox import CoxNet, CoxPH
 from prognosis.models.parametric import WeibullAFT
 
 __all__ = ["coefficients", "linear_output", "linear_shap"]
@@ -65,27 +66,18 @@ def linear_shap(
 
 def coefficients(estimator: Any) -> np.ndarray:
     """The linear model's coefficient of each input column, as a float array (q,)."""
-    names = feature_names(estimator)
-    if isinstance(estimator, CoxPH):
-        return estimator.model_.params_.reindex(names).to_numpy(dtype=float)
+    if isinstance(estimator, CoxPH | WeibullAFT):
+        return np.asarray(estimator.coef_, dtype=float)
     if isinstance(estimator, CoxNet):
         return np.asarray(estimator.model_.coef_, dtype=float)[:, -1]
     if isinstance(estimator, CauseSpecificCox):
         return np.asarray(estimator.coef_[estimator.causes_.index(1)], dtype=float)
-    if isinstance(estimator, WeibullAFT):
-        params = estimator.model_.params_
-        if list(params.loc["rho_"].index) != ["Intercept"]:
-            raise ExplanationError(
-                "a Weibull model whose shape depends on covariates is not linear in log time"
-            )
-        return params.loc["lambda_"].reindex(names).to_numpy(dtype=float)
     raise ExplanationError(f"{type(estimator).__name__} is not a linear model")
 
 
 def _training_means(estimator: Any) -> np.ndarray:
-    means = getattr(getattr(estimator, "model_", None), "_norm_mean", None)
-    if isinstance(estimator, CoxPH) and means is not None:
-        return means.reindex(feature_names(estimator)).to_numpy(dtype=float)
+    if isinstance(estimator, CoxPH):
+        return np.asarray(estimator.training_mean_, dtype=float)
     raise ExplanationError(
         f"{type(estimator).__name__} keeps no training means to explain against; pass "
         "background= (the training rows, or a sample of them)"

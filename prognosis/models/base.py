@@ -15,11 +15,19 @@ Every estimator offers:
 
 A subclass implements ``_fit(X, target)``, ``_predict_score(X)`` and ``_predict_survival(X,
 times)`` on float arrays; this mixin does the checking and the shared derivations.
+
+A fitted estimator is saved as data, never as a pickle: :meth:`SurvivalEstimator.to_state`
+returns a JSON-ready dict and named numeric arrays, and :meth:`SurvivalEstimator.from_state`
+builds the fitted estimator from them (the model directory, :mod:`prognosis.models.store`,
+writes them as ``estimator.json`` and ``estimator.npz``). A family implements
+``_fitted_state()`` and ``_set_fitted_state(state, arrays)`` for what it learned beyond the
+shared attributes; helpers for tables, skops and raw documents are in
+:mod:`prognosis.models.state`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -86,7 +94,60 @@ class SurvivalEstimator(BaseEstimator):
             )
         return array
 
+    # -- fitted state as data -----------------------------------------------------------
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted estimator as data: a JSON-ready dict and named numeric arrays.
+
+        Returns
+        -------
+        state : dict
+            The class name, ``get_params()``, the input schema, and under ``"fitted"`` the
+            family's own learned values that are not arrays.
+        arrays : dict of str to ndarray
+            Numeric arrays (never of object dtype), ``event_times`` and the family's own.
+        """
+        check_is_fitted(self, "event_times_")
+        names = getattr(self, "feature_names_in_", None)
+        fitted, arrays = self._fitted_state()
+        state = {
+            "estimator": type(self).__name__,
+            "params": self.get_params(),
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(name) for name in names],
+            "max_time": float(self.max_time_),
+            "fitted": fitted,
+        }
+        return state, {"event_times": np.asarray(self.event_times_, dtype=float), **arrays}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> Self:
+        """The fitted estimator that :meth:`to_state` described.
+
+        Raises
+        ------
+        ValueError
+            When ``state`` describes another class.
+        KeyError, TypeError
+            When ``state`` or ``arrays`` lack what the family needs.
+        """
+        if state["estimator"] != cls.__name__:
+            raise ValueError(f"the state is of a {state['estimator']!r}, not a {cls.__name__}")
+        model = cls(**state["params"])
+        model.n_features_in_ = int(state["n_features_in"])
+        if state["feature_names_in"] is not None:
+            model.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        model.event_times_ = np.asarray(arrays["event_times"], dtype=float)
+        model.max_time_ = float(state["max_time"])
+        model._set_fitted_state(state["fitted"], arrays)
+        return model
+
     # -- to implement -------------------------------------------------------------------
+    def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def _set_fitted_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
     def _fit(self, X: np.ndarray, target: SurvivalTarget) -> None:
         raise NotImplementedError
 

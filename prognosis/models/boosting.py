@@ -17,16 +17,14 @@ where it loses nothing (:class:`prognosis.models.preprocess.ZeroAsMissing`); pas
 with NaN where a 0 must stay an ordinary value. Dense training data is handed to xgboost as a
 sparse matrix of its non-missing entries (the same data to xgboost, cheaper to build and train
 on); dense data to predict is fed in row blocks, which bounds the memory of xgboost's copies.
-Fitted models save to xgboost's own JSON model format
-plus a JSON file for the rest of the state (never pickle): :meth:`XGBCox.save`, :meth:`XGBCox.load`.
+Fitted models are saved as data (``to_state``/``from_state``, never a pickle): the booster in
+xgboost's own JSON model format, the baseline as arrays.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,6 +34,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from prognosis.models.base import SurvivalEstimator
+from prognosis.models.state import as_bytes, bytes_of
 from prognosis.models.target import SurvivalTarget
 
 __all__ = [
@@ -50,9 +49,6 @@ __all__ = [
 ]
 
 _BLOCK_CELLS = 1 << 22  # cells per dense block handed to xgboost (32 MiB of float64)
-_BOOSTER_FILE = "booster.json"
-_STATE_FILE = "estimator.json"
-_FORMAT_VERSION = 1
 
 
 # -- pure functions ---------------------------------------------------------------------------
@@ -236,7 +232,7 @@ def _margins(booster: xgb.Booster, X: Any) -> np.ndarray:
 
 # -- estimators ------------------------------------------------------------------------------
 class _XGBSurvival(SurvivalEstimator):
-    """Shared training, prediction margins and JSON persistence of the xgboost models."""
+    """Shared training, prediction margins and saved state of the xgboost models."""
 
     _allow_nan = True
     _accept_sparse = "csr"
@@ -309,59 +305,17 @@ class _XGBSurvival(SurvivalEstimator):
     def _margin(self, X: Any) -> np.ndarray:
         return _margins(self.booster_, X)
 
-    # -- persistence ----------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model to directory ``path``: xgboost JSON plus our JSON state.
-
-        ``booster.json`` is the booster in xgboost's own format (``Booster.save_model``);
-        ``estimator.json`` holds the parameters, the feature schema and any baseline.
-        """
+    # -- fitted state as data ---------------------------------------------------------------
+    def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The booster in xgboost's own JSON model format (its bytes), plus any baseline."""
         check_is_fitted(self, "booster_")
-        directory = Path(path)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.booster_.save_model(directory / _BOOSTER_FILE)
-        names = getattr(self, "feature_names_in_", None)
-        state = {
-            "format": _FORMAT_VERSION,
-            "estimator": type(self).__name__,
-            "params": self.get_params(),
-            "n_features_in": int(self.n_features_in_),
-            "feature_names_in": None if names is None else [str(n) for n in names],
-            "event_times": self.event_times_.tolist(),
-            "max_time": self.max_time_,
-            "best_iteration": self.best_iteration_,
-            **self._extra_state(),
-        }
-        (directory / _STATE_FILE).write_text(json.dumps(state, indent=1))
-        return directory
+        booster = as_bytes(self.booster_.save_raw(raw_format="json"))
+        return {"best_iteration": int(self.best_iteration_)}, {"booster": booster}
 
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        """Read a model written by :meth:`save`."""
-        directory = Path(path)
-        state = json.loads((directory / _STATE_FILE).read_text())
-        if state.get("estimator") != cls.__name__ or state.get("format") != _FORMAT_VERSION:
-            raise ValueError(
-                f"{directory} holds a {state.get('estimator')!r} model (format "
-                f"{state.get('format')!r}); expected {cls.__name__} format {_FORMAT_VERSION}"
-            )
-        model = cls(**state["params"])
-        model.booster_ = xgb.Booster(model_file=directory / _BOOSTER_FILE)
-        model.booster_.set_param({"nthread": model.n_jobs})
-        model.n_features_in_ = state["n_features_in"]
-        if state["feature_names_in"] is not None:
-            model.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
-        model.event_times_ = np.asarray(state["event_times"], dtype=float)
-        model.max_time_ = float(state["max_time"])
-        model.best_iteration_ = int(state["best_iteration"])
-        model._restore_state(state)
-        return model
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {}
-
-    def _restore_state(self, state: dict[str, Any]) -> None:
-        return None
+    def _set_fitted_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.booster_ = xgb.Booster(model_file=bytearray(bytes_of(arrays["booster"])))
+        self.booster_.set_param({"nthread": self.n_jobs})
+        self.best_iteration_ = int(state["best_iteration"])
 
 
 class XGBCox(_XGBSurvival):
@@ -442,18 +396,17 @@ class XGBCox(_XGBSurvival):
         with np.errstate(over="ignore"):
             return np.exp(-np.exp(self._margin(X))[:, None] * baseline[None, :])
 
-    def _extra_state(self) -> dict[str, Any]:
-        return {
-            "baseline": {
-                "times": self.baseline_times_.tolist(),
-                "cumulative_hazard": self.baseline_cumulative_hazard_.tolist(),
-            }
-        }
+    def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state, arrays = super()._fitted_state()
+        arrays["baseline_times"] = self.baseline_times_
+        arrays["baseline_cumulative_hazard"] = self.baseline_cumulative_hazard_
+        return state, arrays
 
-    def _restore_state(self, state: dict[str, Any]) -> None:
-        self.baseline_times_ = np.asarray(state["baseline"]["times"], dtype=float)
+    def _set_fitted_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        super()._set_fitted_state(state, arrays)
+        self.baseline_times_ = np.asarray(arrays["baseline_times"], dtype=float)
         self.baseline_cumulative_hazard_ = np.asarray(
-            state["baseline"]["cumulative_hazard"], dtype=float
+            arrays["baseline_cumulative_hazard"], dtype=float
         )
 
 

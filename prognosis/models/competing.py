@@ -30,6 +30,7 @@ from prognosis.models.cox import (
     fit_converged,
     lifelines_frame,
 )
+from prognosis.models.state import get_table, put_table
 from prognosis.models.target import (
     SurvivalTarget,
     TargetError,
@@ -209,6 +210,21 @@ class CauseSpecificCox(SurvivalEstimator):
 
     def _predict_score(self, X: np.ndarray) -> np.ndarray:
         return X @ self.coef_[self.causes_.index(1)]
+
+    def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state: dict[str, Any] = {"causes": [int(cause) for cause in self.causes_]}
+        arrays = {"coef": self.coef_, "hazard_jumps": self.hazard_jumps_}
+        for cause in self.causes_:
+            put_table(state, arrays, f"summary_{cause}", self.summary_[cause])
+        return state, arrays
+
+    def _set_fitted_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.causes_ = [int(cause) for cause in state["causes"]]
+        self.coef_ = np.asarray(arrays["coef"], dtype=float)
+        self.hazard_jumps_ = np.asarray(arrays["hazard_jumps"], dtype=float)
+        self.summary_ = {
+            cause: get_table(state, arrays, f"summary_{cause}") for cause in self.causes_
+        }
 
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         return self._curves(X, times)[0]

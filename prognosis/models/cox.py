@@ -31,6 +31,7 @@ from sksurv.metrics import concordance_index_censored
 
 from prognosis.exceptions import PrognosisError
 from prognosis.models.base import SurvivalEstimator
+from prognosis.models.state import from_skops, get_table, put_table, skops_bytes
 from prognosis.models.target import SurvivalTarget, TargetError
 
 __all__ = [
@@ -66,6 +67,13 @@ _SUMMARY_COLUMNS = {
 }
 
 Fitter = TypeVar("Fitter")
+
+#: What a fitted coxnet may contain beyond the types skops trusts by default.
+_COXNET_TYPES = (
+    "sksurv.functions.StepFunction",
+    "sksurv.linear_model.coxnet.CoxnetSurvivalAnalysis",
+    "sksurv.linear_model.coxph.BreslowEstimator",
+)
 
 
 class ModelConvergenceError(PrognosisError, RuntimeError):
@@ -242,9 +250,18 @@ class CoxPH(SurvivalEstimator):
     ties : {"efron"}
         Tie handling; lifelines implements Efron's method only.
 
+    Predictions come from the arrays below, not from a lifelines object (none is kept), so a
+    model loaded from its saved state predicts exactly as the fitted one.
+
     Attributes
     ----------
-    model_ : lifelines.CoxPHFitter
+    coef_ : ndarray (n_features,)
+        Log hazard ratios.
+    training_mean_ : ndarray (n_features,)
+        Training means of the inputs; the log partial hazard is ``(x - training_mean_) @
+        coef_`` (lifelines centres it so).
+    baseline_times_, baseline_cumulative_hazard_ : ndarray
+        Breslow baseline cumulative hazard (at ``x = training_mean_``) and its times.
     summary_ : DataFrame
         ``coef``, ``se``, ``hazard_ratio``, ``hazard_ratio_lower_95``,
         ``hazard_ratio_upper_95``, ``p`` per covariate.
@@ -272,24 +289,24 @@ class CoxPH(SurvivalEstimator):
             fitter = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio)
             return fitter.fit(frame, TIME, EVENT, fit_options=options)
 
-        self.model_, options = fit_converged(
+        fitter, options = fit_converged(
             fit_once,
             [{"step_size": step} for step in STEP_SIZES],
             model="CoxPH",
             check=_check_cox,
         )
         self.step_size_ = options["step_size"] if options else STEP_SIZES[0]
-        self.summary_ = cox_summary(self.model_)
-        self.proportional_hazards_test_ = ph_test(self.model_, frame)
-        hazard = self.model_.baseline_cumulative_hazard_
+        names = feature_names(self)
+        self.coef_ = fitter.params_.reindex(names).to_numpy(dtype=float)
+        self.training_mean_ = fitter._norm_mean.reindex(names).to_numpy(dtype=float)
+        self.summary_ = cox_summary(fitter)
+        self.proportional_hazards_test_ = ph_test(fitter, frame)
+        hazard = fitter.baseline_cumulative_hazard_
         self.baseline_times_ = hazard.index.to_numpy(dtype=float)
         self.baseline_cumulative_hazard_ = hazard.iloc[:, 0].to_numpy(dtype=float)
 
     def _predict_score(self, X: np.ndarray) -> np.ndarray:
-        frame = lifelines_frame(X, feature_names(self))
-        with lifelines_calls():
-            score = self.model_.predict_log_partial_hazard(frame)
-        return score.to_numpy(dtype=float)
+        return (X - self.training_mean_) @ self.coef_
 
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
@@ -298,6 +315,29 @@ class CoxPH(SurvivalEstimator):
             self.baseline_times_, np.exp(-self.baseline_cumulative_hazard_)[None, :], times
         )
         return baseline ** relative[:, None]
+
+    def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state: dict[str, Any] = {"step_size": self.step_size_}
+        arrays = {
+            "coef": self.coef_,
+            "training_mean": self.training_mean_,
+            "baseline_times": self.baseline_times_,
+            "baseline_cumulative_hazard": self.baseline_cumulative_hazard_,
+        }
+        put_table(state, arrays, "summary", self.summary_)
+        put_table(state, arrays, "proportional_hazards_test", self.proportional_hazards_test_)
+        return state, arrays
+
+    def _set_fitted_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.step_size_ = float(state["step_size"])
+        self.coef_ = np.asarray(arrays["coef"], dtype=float)
+        self.training_mean_ = np.asarray(arrays["training_mean"], dtype=float)
+        self.baseline_times_ = np.asarray(arrays["baseline_times"], dtype=float)
+        self.baseline_cumulative_hazard_ = np.asarray(
+            arrays["baseline_cumulative_hazard"], dtype=float
+        )
+        self.summary_ = get_table(state, arrays, "summary")
+        self.proportional_hazards_test_ = get_table(state, arrays, "proportional_hazards_test")
 
 
 class CoxNet(SurvivalEstimator):
@@ -365,3 +405,18 @@ class CoxNet(SurvivalEstimator):
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         survival = self.model_.predict_survival_function(X, return_array=True)
         return survival_at(self.model_.unique_times_, survival, times)
+
+    def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state = {"alpha": self.alpha_}
+        arrays = {
+            "alphas": np.asarray(self.alphas_, dtype=float),
+            "cv_concordance": self.cv_concordance_,
+            "model": skops_bytes(self.model_),
+        }
+        return state, arrays
+
+    def _set_fitted_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.alpha_ = float(state["alpha"])
+        self.alphas_ = np.asarray(arrays["alphas"], dtype=float)
+        self.cv_concordance_ = np.asarray(arrays["cv_concordance"], dtype=float)
+        self.model_ = from_skops(arrays["model"], _COXNET_TYPES)

@@ -1,8 +1,13 @@
-"""Tree ensembles from scikit-survival: random survival forest and gradient boosting."""
+"""Tree ensembles from scikit-survival: random survival forest and gradient boosting.
+
+The fitted scikit-survival model is saved as a skops file that may contain only the types in
+each family's ``_trusted_types`` (beyond skops' defaults): the ensemble, its trees and their
+loss or baseline; never a pickle.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis
@@ -10,6 +15,7 @@ from sksurv.ensemble import RandomSurvivalForest as SksurvRandomSurvivalForest
 
 from prognosis.models.base import SurvivalEstimator
 from prognosis.models.cox import survival_at
+from prognosis.models.state import from_skops, skops_bytes
 from prognosis.models.target import SurvivalTarget
 
 __all__ = ["GradientBoostingBaseline", "RandomSurvivalForest"]
@@ -17,6 +23,9 @@ __all__ = ["GradientBoostingBaseline", "RandomSurvivalForest"]
 
 class _SksurvShell(SurvivalEstimator):
     """Shared shell: ``model_`` is a fitted scikit-survival estimator."""
+
+    #: What the fitted ``model_`` may contain beyond the types skops trusts by default.
+    _trusted_types: ClassVar[tuple[str, ...]]
 
     def _make(self) -> Any:
         """The unfitted scikit-survival estimator, built from this shell's parameters."""
@@ -32,6 +41,12 @@ class _SksurvShell(SurvivalEstimator):
         survival = self.model_.predict_survival_function(X, return_array=True)
         return survival_at(self.model_.unique_times_, survival, times)
 
+    def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {}, {"model": skops_bytes(self.model_)}
+
+    def _set_fitted_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.model_ = from_skops(arrays["model"], self._trusted_types)
+
 
 class RandomSurvivalForest(_SksurvShell):
     """Random survival forest (scikit-survival).
@@ -44,6 +59,12 @@ class RandomSurvivalForest(_SksurvShell):
     model_ : sksurv.ensemble.RandomSurvivalForest
         The fitted forest (``model_.estimators_`` holds the trees, for SHAP).
     """
+
+    _trusted_types = (
+        "sklearn.tree._tree.Tree",
+        "sksurv.ensemble.forest.RandomSurvivalForest",
+        "sksurv.tree.tree.SurvivalTree",
+    )
 
     def __init__(
         self,
@@ -80,6 +101,14 @@ class GradientBoostingBaseline(_SksurvShell):
     ----------
     model_ : sksurv.ensemble.GradientBoostingSurvivalAnalysis
     """
+
+    _trusted_types = (
+        "sklearn.tree._tree.Tree",
+        "sksurv.ensemble.boosting.GradientBoostingSurvivalAnalysis",
+        "sksurv.ensemble.survival_loss.CoxPH",
+        "sksurv.functions.StepFunction",
+        "sksurv.linear_model.coxph.BreslowEstimator",
+    )
 
     def __init__(
         self,

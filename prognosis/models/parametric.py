@@ -13,9 +13,9 @@ from prognosis.models.cox import (
     TIME,
     feature_names,
     fit_converged,
-    lifelines_calls,
     lifelines_frame,
 )
+from prognosis.models.state import get_table, put_table
 from prognosis.models.target import SurvivalTarget
 
 __all__ = ["WeibullAFT"]
@@ -24,9 +24,12 @@ __all__ = ["WeibullAFT"]
 class WeibullAFT(SurvivalEstimator):
     """Weibull accelerated-failure-time regression (lifelines ``WeibullAFTFitter``).
 
-    The risk score is the negative predicted median survival time (higher = worse); survival
-    probabilities come from the fitted Weibull distribution. A fit that lifelines flags with
-    ``ConvergenceWarning`` or ``ConvergenceError`` raises
+    S(t | x) = exp(-(t / lambda(x)) ** rho) with log lambda(x) = ``intercept_ + x @ coef_``
+    and a shape ``rho_`` common to every row. The risk score is the negative predicted median
+    survival time, lambda(x) (log 2) ** (1 / rho) (higher = worse). Predictions come from
+    these arrays, as lifelines computes them, not from a lifelines object (none is kept), so a
+    model loaded from its saved state predicts exactly as the fitted one. A fit that lifelines
+    flags with ``ConvergenceWarning`` or ``ConvergenceError`` raises
     :class:`~prognosis.models.cox.ModelConvergenceError`.
 
     Parameters
@@ -36,7 +39,12 @@ class WeibullAFT(SurvivalEstimator):
 
     Attributes
     ----------
-    model_ : lifelines.WeibullAFTFitter
+    coef_ : ndarray (n_features,)
+        The coefficients of log lambda (lifelines' ``lambda_`` parameters).
+    intercept_ : float
+        The intercept of log lambda.
+    rho_ : float
+        The Weibull shape, exp of lifelines' ``rho_`` intercept.
     summary_ : DataFrame
         lifelines' coefficient table (``lambda_`` for the scale, ``rho_`` for the shape).
     """
@@ -45,28 +53,49 @@ class WeibullAFT(SurvivalEstimator):
         self.penalizer = penalizer
 
     def _fit(self, X: np.ndarray, target: SurvivalTarget) -> None:
-        frame = lifelines_frame(X, feature_names(self), target)
+        names = feature_names(self)
+        frame = lifelines_frame(X, names, target)
 
         def fit_once(options: dict[str, Any] | None) -> WeibullAFTFitter:
             fitter = WeibullAFTFitter(penalizer=self.penalizer)
             return fitter.fit(frame, TIME, EVENT, fit_options=options)
 
-        self.model_, _ = fit_converged(fit_once, [None], model="WeibullAFT", check=_check_aft)
-        self.summary_ = self.model_.summary
+        fitter, _ = fit_converged(fit_once, [None], model="WeibullAFT", check=_check_aft)
+        params = fitter.params_
+        self.coef_ = params.loc["lambda_"].reindex(names).to_numpy(dtype=float)
+        self.intercept_ = float(params.loc[("lambda_", "Intercept")])
+        self.rho_ = float(np.exp(params.loc[("rho_", "Intercept")]))
+        self.summary_ = fitter.summary
+
+    def _log_scale(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef_ + self.intercept_
 
     def _predict_score(self, X: np.ndarray) -> np.ndarray:
-        with lifelines_calls():
-            median = self.model_.predict_median(lifelines_frame(X, feature_names(self)))
-        return -np.asarray(median, dtype=float).ravel()
+        median = np.exp(self._log_scale(X)) * np.power(np.log(2.0), 1.0 / self.rho_)
+        return -median
 
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
-        frame = lifelines_frame(X, feature_names(self))
-        with lifelines_calls():
-            survival = self.model_.predict_survival_function(frame, times=times)
-        return survival.to_numpy(dtype=float).T
+        log_times = np.log(np.clip(times, 1e-100, np.inf))
+        with np.errstate(over="ignore"):
+            hazard = np.exp(self.rho_ * (log_times[None, :] - self._log_scale(X)[:, None]))
+        return np.exp(-hazard)
+
+    def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state: dict[str, Any] = {"intercept": self.intercept_, "rho": self.rho_}
+        arrays = {"coef": self.coef_}
+        put_table(state, arrays, "summary", self.summary_)
+        return state, arrays
+
+    def _set_fitted_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.intercept_ = float(state["intercept"])
+        self.rho_ = float(state["rho"])
+        self.coef_ = np.asarray(arrays["coef"], dtype=float)
+        self.summary_ = get_table(state, arrays, "summary")
 
 
 def _check_aft(fitter: WeibullAFTFitter) -> str | None:
     if not np.all(np.isfinite(fitter.params_)):
         return "non-finite coefficients"
+    if list(fitter.params_.loc["rho_"].index) != ["Intercept"]:
+        return "a Weibull shape that depends on covariates"
     return None

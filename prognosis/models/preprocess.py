@@ -7,6 +7,9 @@ that ignores categories unseen in training. Constant columns are dropped, and fo
 linear models also columns that are linear combinations of the others (with the baseline): two
 indicators that always sum to one, a count always equal to a presence. The output is a pandas
 DataFrame, so feature names survive for coefficients and SHAP labels.
+
+A fitted preprocessor is saved with skops (:mod:`prognosis.models.store`); :data:`TRUSTED_TYPES`
+lists the types it may contain beyond the scikit-learn and numpy ones skops trusts by default.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
+    "TRUSTED_TYPES",
     "ColumnKind",
     "DropCollinear",
     "DropConstant",
@@ -33,6 +37,17 @@ __all__ = [
     "ZeroAsMissing",
     "make_preprocessor",
 ]
+
+#: The types of a fitted preprocessor that skops does not trust by default: ours, and numpy's
+#: dtype (of the feature-name arrays). Loading a skops file that names any other one fails.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "prognosis.models.preprocess.ColumnKind",
+    "prognosis.models.preprocess.DropCollinear",
+    "prognosis.models.preprocess.DropConstant",
+    "prognosis.models.preprocess.EncodeCategoricals",
+    "prognosis.models.preprocess.ZeroAsMissing",
+)
 
 
 class EncodeCategoricals(TransformerMixin, BaseEstimator):

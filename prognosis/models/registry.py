@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from prognosis.exceptions import PrognosisError
-from prognosis.models.base import SurvivalPipeline
+from prognosis.models.base import SurvivalEstimator, SurvivalPipeline
 from prognosis.models.preprocess import make_preprocessor
 
-__all__ = ["MODEL_NAMES", "ModelSpec", "UnknownModelError", "make_model"]
+__all__ = ["MODEL_NAMES", "ModelSpec", "UnknownModelError", "estimator_class", "make_model"]
 
 
 class UnknownModelError(PrognosisError, ValueError):
@@ -67,11 +67,9 @@ def make_model(name: str, *, seed: int = 0, **params: Any) -> SurvivalPipeline:
     UnknownModelError
         When ``name`` is not a known model; the message lists the valid names.
     """
-    spec = _SPECS.get(name)
-    if spec is None:
-        raise UnknownModelError(f"unknown model {name!r}; valid names are {', '.join(MODEL_NAMES)}")
-    estimator_class = getattr(importlib.import_module(spec.module), spec.estimator)
-    if "random_state" in inspect.signature(estimator_class).parameters:
+    spec = _spec(name)
+    estimator = estimator_class(name)
+    if "random_state" in inspect.signature(estimator).parameters:
         params.setdefault("random_state", seed)
     return SurvivalPipeline(
         [
@@ -84,6 +82,25 @@ def make_model(name: str, *, seed: int = 0, **params: Any) -> SurvivalPipeline:
                     native_missing=spec.native_missing,
                 ),
             ),
-            ("model", estimator_class(**params)),
+            ("model", estimator(**params)),
         ]
     )
+
+
+def estimator_class(name: str) -> type[SurvivalEstimator]:
+    """The estimator class behind a model name (one of :data:`MODEL_NAMES`).
+
+    Raises
+    ------
+    UnknownModelError
+        When ``name`` is not a known model; the message lists the valid names.
+    """
+    spec = _spec(name)
+    return getattr(importlib.import_module(spec.module), spec.estimator)
+
+
+def _spec(name: str) -> ModelSpec:
+    spec = _SPECS.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise UnknownModelError(f"unknown model {name!r}; valid names are {', '.join(MODEL_NAMES)}")
+    return spec

@@ -174,20 +174,21 @@ def test_missing_values_are_accepted(planted, model) -> None:
     assert np.all(np.isfinite(fitted.predict_survival(X, TIMES)))
 
 
-# -- persistence --------------------------------------------------------------------------------
+# -- fitted state as data ----------------------------------------------------------------------
+def _through_files(state: dict, arrays: dict, folder) -> tuple[dict, dict]:
+    """The state as the model directory stores it: JSON text and an .npz read without pickle."""
+    np.savez(folder / "state.npz", allow_pickle=False, **arrays)
+    with np.load(folder / "state.npz", allow_pickle=False) as stored:
+        return json.loads(json.dumps(state)), {name: stored[name] for name in stored.files}
+
+
 @pytest.mark.parametrize("model", [XGBCox, XGBAFT])
-def test_json_round_trip_gives_identical_predictions(planted, model, tmp_path) -> None:
+def test_state_round_trip_gives_identical_predictions(planted, model, tmp_path) -> None:
     fitted = model(n_estimators=50, n_jobs=1).fit(planted["X"], planted["y"])
     X_test = planted["X_test"]
 
-    fitted.save(tmp_path / "model")
-    loaded = model.load(tmp_path / "model")
+    loaded = model.from_state(*_through_files(*fitted.to_state(), tmp_path))
 
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
-        "booster.json",
-        "estimator.json",
-    ]
-    json.loads((tmp_path / "model" / "booster.json").read_text())  # xgboost's JSON, no pickle
     assert loaded.get_params() == fitted.get_params()
     np.testing.assert_array_equal(loaded.predict(X_test), fitted.predict(X_test))
     np.testing.assert_array_equal(
@@ -195,11 +196,26 @@ def test_json_round_trip_gives_identical_predictions(planted, model, tmp_path) -
     )
 
 
-def test_loading_a_different_model_kind_raises(planted, tmp_path) -> None:
-    XGBAFT(n_estimators=5, n_jobs=1).fit(planted["X"], planted["y"]).save(tmp_path)
+def test_booster_state_is_xgboost_json_that_xgboost_reads(planted) -> None:
+    fitted = XGBCox(n_estimators=7, n_jobs=1).fit(planted["X"], planted["y"])
 
-    with pytest.raises(ValueError, match=r"holds a 'XGBAFT' model.*expected XGBCox"):
-        XGBCox.load(tmp_path)
+    _, arrays = fitted.to_state()
+    document = arrays["booster"].tobytes()
+
+    assert json.loads(document)["learner"]["objective"]["name"] == "survival:cox"
+    booster = xgb.Booster(model_file=bytearray(document))
+    assert booster.num_boosted_rounds() == 7
+    np.testing.assert_array_equal(
+        booster.inplace_predict(planted["X_test"], predict_type="margin"),
+        fitted.booster_.inplace_predict(planted["X_test"], predict_type="margin"),
+    )
+
+
+def test_state_of_a_different_model_kind_is_refused(planted) -> None:
+    state, arrays = XGBAFT(n_estimators=5, n_jobs=1).fit(planted["X"], planted["y"]).to_state()
+
+    with pytest.raises(ValueError, match=r"the state is of a 'XGBAFT', not a XGBCox"):
+        XGBCox.from_state(state, arrays)
 
 
 def test_early_stopping_keeps_only_the_trees_up_to_the_best_round(planted) -> None:

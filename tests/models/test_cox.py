@@ -96,8 +96,13 @@ def test_survival_is_the_breslow_baseline_raised_to_the_relative_hazard(rossi_mo
     rows = X.iloc[:3]
     # lifelines' own prediction at its baseline time grid (weeks where events happened).
     weeks = [1.0, 10.0, 52.0]
-    reference = rossi_model.model_.predict_survival_function(rows, times=weeks).T.to_numpy()
+    X, y = _rossi()
+    fitter = CoxPHFitter().fit(X.assign(week=y["time"], arrest=y["event"]), "week", "arrest")
+    reference = fitter.predict_survival_function(rows, times=weeks).T.to_numpy()
     np.testing.assert_allclose(rossi_model.predict_survival(rows, weeks), reference)
+    np.testing.assert_allclose(
+        rossi_model.predict(X), fitter.predict_log_partial_hazard(X).to_numpy(), atol=1e-12
+    )
     # Before the first event nobody has failed.
     np.testing.assert_array_equal(rossi_model.predict_survival(rows, [0.5]), 1.0)
 

@@ -1,25 +1,38 @@
-"""Model directories (prognosis.models.store): round trips, the xgboost JSON, hash verification.
+"""Model directories (prognosis.models.store): round trips of every family, no pickle, hostile
+files, the old format, signing, hash verification.
 
 The expected layout is the documented one (the module docstring of ``store.py``); the expected
-hashes come from ``hashlib``; a loaded model must predict exactly what the saved one did.
+hashes and signatures come from ``hashlib`` and ``hmac``; a loaded model must predict and explain
+what the saved one did (to 1e-12). A hostile file is a joblib pickle whose unpickling creates a
+marker file (shown to work by a test); the marker must never appear.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import os
+import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io
 import xgboost
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from prognosis.dataset import CohortDataset
 from prognosis.evaluation.validation import parse_split
+from prognosis.explain import explain_model
+from prognosis.explain.columns import model_inputs
 from prognosis.models.store import ModelDirectoryError, SavedModel, load_model, save_model
 from prognosis.training import fit_model, predict_frame
 
@@ -30,15 +43,29 @@ LAYOUT = {
     "training_manifest.json",
     "training_target.parquet",
     "metrics.json",
-    "pipeline.joblib",
+    "preprocess.skops",
+    "estimator.json",
+    "estimator.npz",
     "manifest.json",
 }
-BOOSTER = "xgboost_model.json"
-MODELS = {  # name: (params, competing data)
+SMALL = {"n_estimators": 12, "n_jobs": 1}
+MODELS = {  # name: (params, competing data); every family
     "cox": ({}, False),
-    "xgb-cox": ({"n_estimators": 12, "n_jobs": 1}, False),
+    "coxnet": ({"n_alphas": 10, "cv": 3}, False),
+    "weibull": ({}, False),
+    "rsf": ({**SMALL, "min_samples_leaf": 10}, False),
+    "gbsa": ({"n_estimators": 12}, False),
+    "xgb-cox": (SMALL, False),
+    "xgb-aft": (SMALL, False),
     "cause-specific-cox": ({}, True),
 }
+KEY = "PROGNOSIS_MODEL_KEY"
+
+
+@pytest.fixture(autouse=True)
+def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run unsigned unless they set the key themselves."""
+    monkeypatch.delenv(KEY, raising=False)
 
 
 def _dataset(competing: bool, n: int = 240, seed: int = 1) -> CohortDataset:
@@ -70,12 +97,14 @@ def _dataset(competing: bool, n: int = 240, seed: int = 1) -> CohortDataset:
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     """Per model name: (dataset, the fitted SavedModel, the directory it was saved to)."""
     out = {}
-    for name, (params, competing) in MODELS.items():
-        dataset = _dataset(competing)
-        model = fit_model(dataset, name, [180, 365], parse_split("none"), seed=3, params=params)
-        folder = tmp_path_factory.mktemp(name) / "model"
-        save_model(folder, model)
-        out[name] = (dataset, model, folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(KEY, raising=False)
+        for name, (params, competing) in MODELS.items():
+            dataset = _dataset(competing)
+            model = fit_model(dataset, name, [180, 365], parse_split("none"), seed=3, params=params)
+            folder = tmp_path_factory.mktemp(name) / "model"
+            save_model(folder, model)
+            out[name] = (dataset, model, folder)
     return out
 
 
@@ -86,11 +115,8 @@ def saved(request: pytest.FixtureRequest, fitted: dict[str, tuple]) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def cox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    model = fit_model(_dataset(False), "cox", [365], parse_split("none"))
-    folder = tmp_path_factory.mktemp("cox") / "model"
-    save_model(folder, model)
-    return folder
+def cox_dir(fitted: dict[str, tuple]) -> Path:
+    return fitted["cox"][2]
 
 
 @pytest.fixture
@@ -105,6 +131,38 @@ def _flip_a_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _rehash(folder: Path) -> None:
+    """Do what an attacker who can write the directory does: make the manifest match again."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"] = {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in folder.iterdir()
+        if path.name not in ("manifest.json", "manifest.hmac")
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+class _Payload:
+    """Unpickling this object creates ``marker``: proof that loading ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (open, (str(self.marker), "w"))
+
+
+def _pickle_payload(path: Path, marker: Path) -> None:
+    joblib.dump(_Payload(marker), path)
+
+
+def test_the_pickle_payload_runs_code_when_unpickled(tmp_path: Path) -> None:
+    """The attack is real: joblib.load of the payload creates the marker."""
+    _pickle_payload(tmp_path / "payload", tmp_path / "marker")
+    joblib.load(tmp_path / "payload").close()
+    assert (tmp_path / "marker").exists()
+
+
 # -- round trip -------------------------------------------------------------------------------
 def test_loaded_model_predicts_exactly_what_the_saved_one_did(saved) -> None:
     _, dataset, model, folder = saved
@@ -112,16 +170,58 @@ def test_loaded_model_predicts_exactly_what_the_saved_one_did(saved) -> None:
     pd.testing.assert_frame_equal(
         predict_frame(loaded, dataset.frame, origin="t"),
         predict_frame(model, dataset.frame, origin="t"),
-        check_exact=True,
+        check_exact=False,
+        rtol=0,
+        atol=1e-12,
     )
-    np.testing.assert_array_equal(
-        loaded.pipeline.predict(dataset.X), model.pipeline.predict(dataset.X)
+    close = {"rtol": 0, "atol": 1e-12}
+    np.testing.assert_allclose(
+        loaded.pipeline.predict(dataset.X), model.pipeline.predict(dataset.X), **close
     )
     times = np.array([30.0, 200.0, 700.0])
-    np.testing.assert_array_equal(
+    np.testing.assert_allclose(
         loaded.pipeline.predict_survival(dataset.X, times),
         model.pipeline.predict_survival(dataset.X, times),
+        **close,
     )
+    np.testing.assert_allclose(
+        loaded.pipeline.predict_risk(dataset.X, 365.0),
+        model.pipeline.predict_risk(dataset.X, 365.0),
+        **close,
+    )
+    loaded_steps = loaded.pipeline.predict_survival_function(dataset.X.iloc[:5])
+    fitted_steps = model.pipeline.predict_survival_function(dataset.X.iloc[:5])
+    for got, want in zip(loaded_steps, fitted_steps, strict=True):
+        np.testing.assert_array_equal(got.x, want.x)
+        np.testing.assert_allclose(got.y, want.y, **close)
+
+
+def test_loaded_model_explains_exactly_what_the_saved_one_did(saved) -> None:
+    _, dataset, model, folder = saved
+    loaded = load_model(folder)
+    inputs = model_inputs(loaded.pipeline, dataset.X)
+    want = model_inputs(model.pipeline, dataset.X)
+    pd.testing.assert_frame_equal(inputs.data, want.data, check_exact=True)
+    np.testing.assert_array_equal(inputs.array, want.array)
+    got = explain_model(loaded.pipeline, dataset.X, background=dataset.X)
+    expected = explain_model(model.pipeline, dataset.X, background=dataset.X)
+    assert got.feature_names == expected.feature_names
+    np.testing.assert_allclose(got.values, expected.values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got.base_values, expected.base_values, rtol=0, atol=1e-12)
+
+
+def test_loaded_lifelines_families_keep_their_tables(fitted) -> None:
+    for name in ("cox", "weibull"):
+        _, model, folder = fitted[name]
+        loaded = load_model(folder).pipeline[-1]
+        pd.testing.assert_frame_equal(loaded.summary_, model.pipeline[-1].summary_)
+    cox = load_model(fitted["cox"][2]).pipeline[-1]
+    pd.testing.assert_frame_equal(
+        cox.proportional_hazards_test_, fitted["cox"][1].pipeline[-1].proportional_hazards_test_
+    )
+    competing = load_model(fitted["cause-specific-cox"][2]).pipeline[-1]
+    for cause, table in fitted["cause-specific-cox"][1].pipeline[-1].summary_.items():
+        pd.testing.assert_frame_equal(competing.summary_[cause], table)
 
 
 def test_loaded_model_keeps_what_it_was_trained_on(saved) -> None:
@@ -135,6 +235,7 @@ def test_loaded_model_keeps_what_it_was_trained_on(saved) -> None:
     assert loaded.metrics == model.metrics
     np.testing.assert_array_equal(loaded.training_target["time"], dataset.frame["time"])
     np.testing.assert_array_equal(loaded.training_target["event"], dataset.frame["event"])
+    assert loaded.pipeline[-1].get_params() == model.pipeline[-1].get_params()
 
 
 def test_competing_model_keeps_every_cause_after_loading(fitted) -> None:
@@ -148,15 +249,14 @@ def test_competing_model_keeps_every_cause_after_loading(fitted) -> None:
 
 
 def test_directory_holds_the_documented_files(saved) -> None:
-    name, _, _, folder = saved
-    expected = LAYOUT | ({BOOSTER} if name == "xgb-cox" else set())
-    assert {path.name for path in folder.iterdir()} == expected
+    _, _, _, folder = saved
+    assert {path.name for path in folder.iterdir()} == LAYOUT
 
 
 def test_manifest_lists_the_sha256_of_every_other_file(saved) -> None:
     _, _, _, folder = saved
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["format"] == "prognosis-model/1"
+    assert manifest["format"] == "prognosis-model/2"
     assert manifest["files"] == {
         path.name: hashlib.sha256(path.read_bytes()).hexdigest()
         for path in folder.iterdir()
@@ -164,12 +264,28 @@ def test_manifest_lists_the_sha256_of_every_other_file(saved) -> None:
     }
 
 
-# -- xgboost: its own JSON, not a pickle ------------------------------------------------------
+# -- no pickle anywhere -----------------------------------------------------------------------
+def test_every_file_is_json_parquet_or_a_zip_of_json_and_arrays(saved) -> None:
+    _, _, _, folder = saved
+    for path in folder.iterdir():
+        if path.suffix == ".json":
+            json.loads(path.read_bytes())
+        elif path.suffix == ".parquet":
+            assert path.read_bytes()[:4] == b"PAR1"
+        else:  # .skops and .npz are zip archives of JSON and .npy members
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+            assert names and all(n == "schema.json" or n.endswith(".npy") for n in names), path
+    with np.load(folder / "estimator.npz", allow_pickle=False) as arrays:
+        assert all(not arrays[name].dtype.hasobject for name in arrays.files)
+
+
 def test_xgboost_booster_is_stored_as_json_that_xgboost_reads(fitted) -> None:
     dataset, model, folder = fitted["xgb-cox"]
-    json.loads((folder / BOOSTER).read_text(encoding="utf-8"))  # valid JSON
-    booster = xgboost.Booster()
-    booster.load_model(str(folder / BOOSTER))
+    with np.load(folder / "estimator.npz", allow_pickle=False) as arrays:
+        document = arrays["booster"].tobytes()
+    json.loads(document)  # xgboost's own JSON model format
+    booster = xgboost.Booster(model_file=bytearray(document))
     assert booster.num_boosted_rounds() == 12
     X = model.pipeline[:-1].transform(dataset.X).to_numpy(dtype=float)
     np.testing.assert_allclose(
@@ -179,28 +295,279 @@ def test_xgboost_booster_is_stored_as_json_that_xgboost_reads(fitted) -> None:
     )
 
 
-def test_a_modified_or_deleted_booster_is_refused_by_name(fitted, tmp_path: Path) -> None:
-    _, _, folder = fitted["xgb-cox"]
-    modified = Path(shutil.copytree(folder, tmp_path / "modified"))
-    _flip_a_byte(modified / BOOSTER)
-    with pytest.raises(ModelDirectoryError, match=r"xgboost_model\.json was modified"):
-        load_model(modified)
-    deleted = Path(shutil.copytree(folder, tmp_path / "deleted"))
-    (deleted / BOOSTER).unlink()
-    with pytest.raises(ModelDirectoryError, match=r"xgboost_model\.json is missing"):
-        load_model(deleted)
-
-
-def test_pickle_holds_no_booster_and_saving_leaves_the_model_usable(saved) -> None:
-    name, dataset, model, folder = saved
-    pipeline = joblib.load(folder / "pipeline.joblib")
-    assert getattr(pipeline.steps[-1][1], "booster_", None) is None
-    if name == "xgb-cox":
-        assert model.pipeline.steps[-1][1].booster_ is not None  # put back after saving
-        # every serialised tree (JSON or UBJSON) names its "split_conditions"; the pickle has none
-        assert b"split_conditions" in (folder / BOOSTER).read_bytes()
-        assert b"split_conditions" not in (folder / "pipeline.joblib").read_bytes()
+def test_saving_leaves_the_fitted_model_usable(saved) -> None:
+    _, dataset, model, _ = saved
     assert np.isfinite(model.pipeline.predict_risk(dataset.X, 365.0)).all()
+
+
+# -- a pickle or a foreign type put in, and the manifest re-hashed: nothing runs ----------------
+@pytest.mark.parametrize("name", sorted(LAYOUT - {"manifest.json"}))
+def test_a_pickle_payload_in_any_file_runs_nothing_and_is_refused(
+    fitted, tmp_path: Path, name: str
+) -> None:
+    folder = Path(shutil.copytree(fitted["xgb-cox"][2], tmp_path / "model"))
+    marker = tmp_path / "marker"
+    _pickle_payload(folder / name, marker)
+    _rehash(folder)
+    with pytest.raises(ModelDirectoryError, match=rf"{name.replace('.', '[.]')}: cannot read"):
+        load_model(folder)
+    assert not marker.exists()
+
+
+def test_a_pickle_payload_as_the_manifest_runs_nothing(copy: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    _pickle_payload(copy / "manifest.json", marker)
+    with pytest.raises(ModelDirectoryError, match=r"manifest\.json: cannot read"):
+        load_model(copy)
+    assert not marker.exists()
+
+
+def test_a_pickled_array_in_the_npz_runs_nothing(copy: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    with np.load(copy / "estimator.npz", allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays["coef"] = np.array([_Payload(marker)], dtype=object)  # np.savez pickles it
+    np.savez(copy / "estimator.npz", **arrays)
+    _rehash(copy)
+    with pytest.raises(
+        ModelDirectoryError,
+        match=r"estimator\.npz: cannot read \(Object arrays .* allow_pickle=False",
+    ):
+        load_model(copy)
+    assert not marker.exists()
+
+
+class _Foreign(TransformerMixin, BaseEstimator):
+    """A transformer of a type outside the allow-list (a stand-in for an attacker's class)."""
+
+    def fit(self, X: object, y: object = None) -> _Foreign:
+        return self
+
+    def transform(self, X: object) -> object:
+        return X
+
+
+def test_a_preprocessor_naming_a_type_outside_the_allow_list_is_refused(copy: Path) -> None:
+    skops.io.dump(Pipeline([("preprocess", _Foreign())]), copy / "preprocess.skops")
+    _rehash(copy)
+    with pytest.raises(
+        ModelDirectoryError,
+        match=r"preprocess\.skops: refusing to load types outside the allow-list .*_Foreign",
+    ):
+        load_model(copy)
+
+
+def test_a_preprocessor_calling_a_function_outside_the_allow_list_is_refused(copy: Path) -> None:
+    """scikit-learn's FunctionTransformer is trusted; the function it would call is not."""
+    step = FunctionTransformer(os.system)
+    skops.io.dump(Pipeline([("preprocess", step)]), copy / "preprocess.skops")
+    _rehash(copy)
+    with pytest.raises(ModelDirectoryError, match=r"outside the allow-list .*system"):
+        load_model(copy)
+
+
+def test_a_forest_naming_a_type_outside_its_allow_list_is_refused(fitted, tmp_path) -> None:
+    folder = Path(shutil.copytree(fitted["rsf"][2], tmp_path / "model"))
+    with np.load(folder / "estimator.npz", allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays["model"] = np.frombuffer(skops.io.dumps(_Foreign()), dtype=np.uint8)
+    np.savez(folder / "estimator.npz", allow_pickle=False, **arrays)
+    _rehash(folder)
+    with pytest.raises(
+        ModelDirectoryError, match=r"cannot rebuild the rsf estimator .*Untrusted.*_Foreign"
+    ):
+        load_model(folder)
+
+
+def test_a_model_name_outside_the_registry_is_refused(copy: Path) -> None:
+    info = json.loads((copy / "model.json").read_text(encoding="utf-8"))
+    (copy / "model.json").write_text(json.dumps({**info, "model": "os.system"}))
+    _rehash(copy)
+    with pytest.raises(ModelDirectoryError, match=r"model\.json: unknown model 'os\.system'"):
+        load_model(copy)
+
+
+# -- corrupt files: one clear message naming the file -------------------------------------------
+JSON_FILES = {  # name: a valid JSON value of the wrong kind, and the kind expected
+    "model.json": ([1, 2], "an object", "an array"),
+    "feature_schema.json": ({"name": "x"}, "an array", "an object"),
+    "features.json": ("x", "an array", "a string"),
+    "training_manifest.json": (None, "an object", "null"),
+    "metrics.json": (3, "an object", "a number"),
+    "estimator.json": ([], "an object", "an array"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JSON_FILES))
+def test_truncated_json_is_refused_naming_the_file(copy: Path, name: str) -> None:
+    text = (copy / name).read_text(encoding="utf-8")
+    (copy / name).write_text(text[: len(text) // 2], encoding="utf-8")
+    _rehash(copy)
+    with pytest.raises(ModelDirectoryError, match=rf"{name.replace('.', '[.]')}: cannot read"):
+        load_model(copy)
+
+
+@pytest.mark.parametrize("name", sorted(JSON_FILES))
+def test_json_of_the_wrong_kind_is_refused_naming_the_file(copy: Path, name: str) -> None:
+    value, expected, found = JSON_FILES[name]
+    (copy / name).write_text(json.dumps(value), encoding="utf-8")
+    _rehash(copy)
+    with pytest.raises(
+        ModelDirectoryError,
+        match=rf"{name.replace('.', '[.]')}: expected {expected} \(JSON\), found {found}",
+    ):
+        load_model(copy)
+
+
+def test_a_manifest_that_is_a_list_is_refused(copy: Path) -> None:
+    (copy / "manifest.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(
+        ModelDirectoryError, match=r"manifest\.json: expected an object \(JSON\), found an array"
+    ):
+        load_model(copy)
+
+
+def test_a_manifest_whose_files_are_not_an_object_is_refused(copy: Path) -> None:
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "files": ["model.json"]}))
+    with pytest.raises(ModelDirectoryError, match=r"manifest\.json: 'files' must be an object"):
+        load_model(copy)
+
+
+def test_a_feature_schema_entry_without_a_name_is_refused(copy: Path) -> None:
+    (copy / "feature_schema.json").write_text('[{"dtype": "float64"}]', encoding="utf-8")
+    _rehash(copy)
+    with pytest.raises(
+        ModelDirectoryError, match=r"feature_schema\.json: each entry must be an object"
+    ):
+        load_model(copy)
+
+
+@pytest.mark.parametrize("name", ["estimator.npz", "preprocess.skops", "training_target.parquet"])
+def test_garbage_in_a_binary_file_is_refused_naming_the_file(copy: Path, name: str) -> None:
+    (copy / name).write_bytes(np.random.default_rng(0).bytes(300))
+    _rehash(copy)
+    with pytest.raises(ModelDirectoryError, match=rf"{name.replace('.', '[.]')}: cannot read"):
+        load_model(copy)
+
+
+def test_a_single_array_instead_of_an_archive_is_refused(copy: Path) -> None:
+    with (copy / "estimator.npz").open("wb") as handle:
+        np.save(handle, np.arange(3.0))
+    _rehash(copy)
+    with pytest.raises(ModelDirectoryError, match=r"estimator\.npz: cannot read .*not an \.npz"):
+        load_model(copy)
+
+
+def test_a_state_missing_an_array_is_refused_naming_both_files(copy: Path) -> None:
+    with np.load(copy / "estimator.npz", allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files if name != "coef"}
+    np.savez(copy / "estimator.npz", allow_pickle=False, **arrays)
+    _rehash(copy)
+    with pytest.raises(
+        ModelDirectoryError,
+        match=r"cannot rebuild the cox estimator from estimator\.json and estimator\.npz "
+        r"\(KeyError: 'coef'\)",
+    ):
+        load_model(copy)
+
+
+# -- the old format -----------------------------------------------------------------------------
+def test_an_old_format_directory_is_refused_with_the_command_to_refit(
+    copy: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    for name in ("preprocess.skops", "estimator.json", "estimator.npz"):
+        (copy / name).unlink()
+    _pickle_payload(copy / "pipeline.joblib", marker)
+    for name in ("model.json", "manifest.json"):
+        path = copy / name
+        path.write_text(path.read_text().replace("prognosis-model/2", "prognosis-model/1"))
+    _rehash(copy)
+    with pytest.raises(
+        ModelDirectoryError,
+        match=r"old format prognosis-model/1, whose pipeline\.joblib is a pickle .* refuses to "
+        rf"load it\. Refit the model from its dataset: prognosis fit DATASET_DIR --model cox "
+        rf"--horizon 180 --horizon 365 --out {re.escape(str(copy))}$",
+    ):
+        load_model(copy)
+    assert not marker.exists()
+
+
+# -- signing with PROGNOSIS_MODEL_KEY ----------------------------------------------------------
+@pytest.fixture
+def signed(fitted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The Cox model saved again with the key set."""
+    model = load_model(fitted["cox"][2])
+    monkeypatch.setenv(KEY, "s3cret-ключ")
+    folder = tmp_path / "signed"
+    save_model(folder, model)
+    return folder
+
+
+def test_with_a_key_the_manifest_is_signed_with_hmac_sha256(signed: Path) -> None:
+    expected = hmac.new(
+        "s3cret-ключ".encode(), (signed / "manifest.json").read_bytes(), hashlib.sha256
+    ).hexdigest()
+    assert (signed / "manifest.hmac").read_text(encoding="ascii") == expected + "\n"
+    assert "manifest.hmac" not in json.loads((signed / "manifest.json").read_text())["files"]
+    load_model(signed)
+
+
+def test_with_the_key_set_an_unsigned_directory_is_refused(
+    copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY, "s3cret")
+    with pytest.raises(
+        ModelDirectoryError, match=r"PROGNOSIS_MODEL_KEY is set but this model directory is not "
+    ):
+        load_model(copy)
+
+
+def test_another_key_is_refused(signed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY, "another key")
+    with pytest.raises(
+        ModelDirectoryError, match=r"manifest\.hmac: the HMAC-SHA256 of manifest\.json does not "
+    ):
+        load_model(signed)
+
+
+def test_a_changed_field_of_the_manifest_itself_is_refused_when_signed(signed: Path) -> None:
+    path = signed / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**manifest, "created_at": "2000-01-01T00:00:00+00:00"}))
+    with pytest.raises(ModelDirectoryError, match=r"does not match PROGNOSIS_MODEL_KEY"):
+        load_model(signed)
+
+
+def test_a_re_hashed_pickle_payload_is_refused_when_signed(signed: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    _pickle_payload(signed / "estimator.npz", marker)
+    _rehash(signed)
+    with pytest.raises(ModelDirectoryError, match=r"does not match PROGNOSIS_MODEL_KEY"):
+        load_model(signed)
+    assert not marker.exists()
+
+
+def test_a_removed_signature_is_refused(signed: Path) -> None:
+    (signed / "manifest.hmac").unlink()
+    with pytest.raises(ModelDirectoryError, match=r"not signed \(no manifest\.hmac\)"):
+        load_model(signed)
+
+
+def test_a_pickle_payload_as_the_signature_runs_nothing(signed: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    _pickle_payload(signed / "manifest.hmac", marker)
+    with pytest.raises(ModelDirectoryError, match=r"manifest\.hmac: the HMAC-SHA256"):
+        load_model(signed)
+    assert not marker.exists()
+
+
+def test_without_the_key_a_signed_directory_still_loads(
+    signed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEY)
+    load_model(signed)
 
 
 # -- verification -----------------------------------------------------------------------------
@@ -227,10 +594,11 @@ def test_an_added_file_is_refused_by_name(copy: Path) -> None:
         load_model(copy)
 
 
-def test_an_added_booster_is_refused(copy: Path) -> None:
-    (copy / BOOSTER).write_text("{}", encoding="utf-8")
-    with pytest.raises(ModelDirectoryError, match=r"xgboost_model\.json is not in the manifest"):
+def test_an_added_pickle_is_refused_without_being_read(copy: Path, tmp_path: Path) -> None:
+    _pickle_payload(copy / "pipeline.joblib", tmp_path / "marker")
+    with pytest.raises(ModelDirectoryError, match=r"pipeline\.joblib is not in the manifest"):
         load_model(copy)
+    assert not (tmp_path / "marker").exists()
 
 
 def test_a_changed_hash_in_the_manifest_is_refused(copy: Path) -> None:
@@ -250,7 +618,7 @@ def test_a_corrupt_manifest_is_refused_by_name(copy: Path) -> None:
 def test_an_unknown_format_in_the_manifest_is_refused_by_name(copy: Path) -> None:
     path = copy / "manifest.json"
     path.write_text(
-        path.read_text(encoding="utf-8").replace("prognosis-model/1", "prognosis-model/9"),
+        path.read_text(encoding="utf-8").replace("prognosis-model/2", "prognosis-model/9"),
         encoding="utf-8",
     )
     with pytest.raises(ModelDirectoryError, match=r"manifest\.json.*'prognosis-model/9'"):
@@ -261,12 +629,10 @@ def test_an_unknown_format_in_model_json_is_refused(copy: Path) -> None:
     """A consistent directory (hashes updated) of a format this version cannot read."""
     info = json.loads((copy / "model.json").read_text(encoding="utf-8"))
     (copy / "model.json").write_text(json.dumps({**info, "format": "prognosis-model/9"}))
-    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
-    manifest["files"]["model.json"] = hashlib.sha256((copy / "model.json").read_bytes()).hexdigest()
-    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    _rehash(copy)
     with pytest.raises(
         ModelDirectoryError,
-        match=r"unknown model format 'prognosis-model/9' \(expected prognosis-model/1\)",
+        match=r"unknown model format 'prognosis-model/9' \(expected prognosis-model/2\)",
     ):
         load_model(copy)
 
