@@ -195,7 +195,7 @@ class StepRunner:
             if view.name in duplicated:
                 self._dedupe(view)
         _warn(findings)
-        return findings
+        return [*self.engine.findings, *findings]  # the engine's were warned when it opened
 
     def cohort_findings(self, definition: CohortDefinition, *, index: bool = True) -> list[Finding]:
         """Findings once the concept sets (and, with ``index``, the index events) exist:

@@ -47,6 +47,7 @@ class PhysicalTable:
 class Engine(Protocol):
     dialect: str
     source: Source
+    findings: list[Finding]  # data-quality findings met while opening the source (warned then)
 
     # True: the build fetches work tables and assembles the dataset on the client (fast for
     # engines on this machine); False: it pivots and joins in SQL, fetching only the result
@@ -298,6 +299,7 @@ class PostgresEngine:
         import psycopg
 
         self.source = source
+        self.findings: list[Finding] = []
         self._psycopg = psycopg
         self._tables: dict[str, PhysicalTable] | None = None
         secrets = [source.password, os.environ.get("PGPASSWORD")]

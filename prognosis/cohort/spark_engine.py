@@ -28,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from prognosis.cohort.engines import PhysicalTable, _group_columns, _quote
+from prognosis.cohort.quality_types import Finding
 from prognosis.cohort.sources import Source
 from prognosis.cohort.staging import standard_tables
 from prognosis.exceptions import SourceError
@@ -127,6 +128,7 @@ class SparkEngine:
 
     def __init__(self, source: Source) -> None:
         self.source = source
+        self.findings: list[Finding] = []
         options = dict(source.options)
         if source.session is not None:
             self.session, self._owned = source.session, False

@@ -64,6 +64,7 @@ from prognosis.exceptions import ModelDirectoryError, PrognosisError
 from prognosis.models.base import SurvivalPipeline
 from prognosis.models.preprocess import TRUSTED_TYPES
 from prognosis.models.registry import estimator_class
+from prognosis.output_folders import OutputKind, claim_output
 from prognosis.outputs import atomic_directory, sha256_file, write_json
 
 __all__ = [
@@ -125,7 +126,10 @@ def save_model(model_dir: Path, model: SavedModel) -> None:
         A fitted pipeline (preprocessing steps, then one survival estimator) and what goes
         with it.
     """
-    with atomic_directory(Path(model_dir)) as folder:
+    with (
+        claim_output(Path(model_dir), OutputKind.MODEL, overwrite=True),
+        atomic_directory(Path(model_dir)) as folder,
+    ):
         write_json(folder / "model.json", {"format": MODEL_FORMAT, **model.info})
         write_json(folder / "feature_schema.json", model.feature_schema)
         write_json(folder / "features.json", model.features)
