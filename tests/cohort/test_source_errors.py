@@ -165,14 +165,17 @@ def _assert_fails_leaving_nothing(
         build_cohort(definition, parse_source(source), fresh, today=TODAY)
     assert not fresh.exists()
 
-    old = tmp_path / "old"
+    old = tmp_path / "old"  # a previous dataset, to be replaced (--overwrite)
     old.mkdir()
-    (old / "dataset.parquet").write_text("previous build", encoding="utf-8")
-    with pytest.raises(error, match=match):
-        build_cohort(definition, parse_source(source), old, today=TODAY)
-    assert {p.name: p.read_text(encoding="utf-8") for p in old.iterdir()} == {
-        "dataset.parquet": "previous build"
+    previous = {
+        "dataset.parquet": "previous build",
+        "manifest.json": '{"cohort": "tiny", "files": {"dataset.parquet": ""}}',
     }
+    for name, text in previous.items():
+        (old / name).write_text(text, encoding="utf-8")
+    with pytest.raises(error, match=match):
+        build_cohort(definition, parse_source(source), old, today=TODAY, overwrite=True)
+    assert {p.name: p.read_text(encoding="utf-8") for p in old.iterdir()} == previous
     assert set(tmp_path.iterdir()) == before | {old}  # no temporary folders left behind
 
 
