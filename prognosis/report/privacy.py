@@ -20,29 +20,51 @@ Small cells
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import fcntl
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import stat
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from prognosis.exceptions import PrognosisError
 
 __all__ = [
+    "HIDDEN",
     "MIN_CELL",
     "SUPPRESSED",
+    "CountTable",
+    "Published",
+    "exposed",
+    "folder_lock",
     "load_key",
     "percent_of",
+    "private_file",
+    "private_folder",
+    "protect",
     "pseudonym",
     "redact_source",
     "suppress",
     "suppress_small_counts_in_text",
+    "update_mapping",
 ]
 
 MIN_CELL = 5
 SUPPRESSED = f"<{MIN_CELL}"
+HIDDEN = "hidden"
+MAPPING_FILE = "mapping.csv"
+LOCK_FILE = ".lock"
 _KEY_BYTES = 32
 
 
@@ -55,18 +77,19 @@ def pseudonym(person_id: int | str, key: bytes) -> str:
 
 
 def load_key(path: Path, *, create: bool = True) -> bytes:
-    """Read the pseudonym key at ``path``; create it (32 random bytes, mode 0600) if absent."""
+    """Read the pseudonym key at ``path``; create it (32 random bytes, mode 0600) if absent.
+
+    Its folder is made owner-only (:func:`private_folder`); the key is created under the
+    folder's lock and appears whole, by a rename, so that concurrent runs agree on one key.
+    """
     path = Path(path)
     if not path.exists():
         if not create:
             raise PrognosisError(f"{path}: no pseudonym key file")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # created meanwhile by another process: read theirs
-            return load_key(path, create=False)
-        with os.fdopen(handle, "w", encoding="ascii") as file:
-            file.write(secrets.token_hex(_KEY_BYTES) + "\n")
+        with folder_lock(private_folder(path.parent)):
+            if not path.exists():
+                with private_file(path) as temporary:
+                    temporary.write_text(secrets.token_hex(_KEY_BYTES) + "\n", encoding="ascii")
     text = path.read_text(encoding="ascii").strip()
     try:
         key = bytes.fromhex(text)
@@ -75,6 +98,88 @@ def load_key(path: Path, *, create: bool = True) -> bytes:
     if len(key) < 16:
         raise PrognosisError(f"{path}: the pseudonym key is {len(key)} bytes; 16 or more needed")
     return key
+
+
+def private_folder(path: Path) -> Path:
+    """``path`` as an owner-only folder (mode 0700): created so, or tightened if it exists
+    with permissions for group or others. Its parents are created as usual."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise PrognosisError(
+                f"{path} is not a folder; give a folder for the pseudonym key and mapping"
+            ) from None
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[Path]:
+    """Hold an exclusive lock (``fcntl.flock`` on ``folder/.lock``, mode 0600) while inside.
+
+    Leftover temporary files of crashed writers (``.*.tmp-*``) are removed once it is held:
+    every writer holds the lock while its temporary file exists.
+    """
+    folder = Path(folder)
+    handle = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        for leftover in folder.glob(".*.tmp-*"):
+            leftover.unlink(missing_ok=True)
+        yield folder
+    finally:
+        os.close(handle)  # releases the lock
+
+
+@contextlib.contextmanager
+def private_file(target: Path) -> Iterator[Path]:
+    """Yield a new temporary file beside ``target``, owner-only (0600) from its creation
+    (:func:`tempfile.mkstemp`); on success it is flushed to disk and renamed to ``target``.
+    Its mode is never changed, so no one else can open it at any moment."""
+    target = Path(target)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with temporary.open("rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def update_mapping(
+    folder: Path, entries: Mapping[str, Mapping[str, str]], fields: Sequence[str]
+) -> Path:
+    """Merge ``entries`` (pseudonym → row of ``fields``) into ``folder/mapping.csv``.
+
+    The file is read, merged and replaced under :func:`folder_lock`, so that runs sharing the
+    folder lose none of each other's pseudonyms; it is owner-only (0600) from its creation,
+    in an owner-only folder. A pseudonym already recorded takes the new row. Returns the path.
+    """
+    folder = private_folder(folder)
+    path = folder / MAPPING_FILE
+    with folder_lock(folder):
+        known: dict[str, dict[str, str]] = {}
+        if path.is_file():
+            with path.open(newline="", encoding="utf-8") as handle:
+                known = {row[fields[0]]: row for row in csv.DictReader(handle)}
+        known.update({name: dict(row) for name, row in entries.items()})
+        with (
+            private_file(path) as temporary,
+            temporary.open("w", newline="", encoding="utf-8") as out,
+        ):
+            writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(known[name] for name in sorted(known))
+    return path
 
 
 def suppress(count: int | float | None) -> str:
@@ -114,3 +219,193 @@ def redact_source(source: str | None) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit(parts._replace(netloc=host))
+
+
+# --- Small-count suppression over a table of counts and the relations between them ----------
+
+
+@dataclass(frozen=True)
+class CountTable:
+    """Counts a report publishes, and what a reader knows about how they relate.
+
+    Parameters
+    ----------
+    values : every count by cell name, in table order: the shown ones and ``implicit`` ones
+    sums : ``(total, parts)``: ``values[total] == sum(values[p] for p in parts)`` (a row or
+        column total, or a consecutive difference written as ``before = after + dropped``)
+    at_least : ``(a, b)``: ``values[a] >= values[b]`` is known to every reader
+    implicit : cells that are never shown but follow from the others (the persons without a
+        feature, the index events a step dropped); still protected when small
+    structural : counts that are what they are by construction (a zero no data could change);
+        shown as they are and never suppressed
+    keep : cells that the report shows elsewhere as they are; hidden only when nothing else can be
+    five_or_more : implicit cells every reader knows to be 5 or more (a mean is shown only
+        over 5 or more persons)
+    """
+
+    values: Mapping[str, int]
+    sums: Sequence[tuple[str, tuple[str, ...]]] = ()
+    at_least: Sequence[tuple[str, str]] = ()
+    implicit: frozenset[str] = frozenset()
+    structural: frozenset[str] = frozenset()
+    keep: frozenset[str] = frozenset()
+    five_or_more: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Published:
+    """What :func:`protect` decided for each cell: shown, ``<5`` (small) or ``hidden``."""
+
+    values: Mapping[str, int]
+    small: frozenset[str]
+    hidden: frozenset[str]
+
+    def shown(self, cell: str) -> bool:
+        """Whether ``cell`` is shown as its number."""
+        return cell not in self.small and cell not in self.hidden
+
+    def text(self, cell: str) -> str:
+        """``1,234``, ``<5`` or ``hidden``."""
+        if cell in self.small:
+            return SUPPRESSED
+        if cell in self.hidden:
+            return HIDDEN
+        return f"{int(self.values[cell]):,}"
+
+    def percent(self, cell: str, of: str, digits: int = 1) -> str:
+        """``n (p%)`` when both ``cell`` and its denominator ``of`` are shown, else as
+        :meth:`text` (a percentage beside a hidden total would give the total away)."""
+        if not (self.shown(cell) and self.shown(of)):
+            return self.text(cell)
+        total = self.values[of]
+        share = 100.0 * self.values[cell] / total if total else 0.0
+        return f"{self.values[cell]:,} ({share:.{digits}f}%)"
+
+
+def protect(table: CountTable) -> Published:
+    """Suppress the small counts of ``table`` so that none can be read or worked out.
+
+    Every count under :data:`MIN_CELL` (zero included) that is not structural is *small*: shown
+    as ``<5``, or, when implicit, never shown. Then, small cell by small cell, while the shown
+    figures and the relations of ``table`` still narrow that cell down (it is *exposed*, see
+    :func:`exposed`), one more shown count is *hidden*: the smallest one in a relation that
+    touches the cell or the hidden cells linked to it (the later one on a tie; a ``keep``
+    cell only when no other is left). Hiding a count never exposes another, so one pass
+    suffices. When every cell linked to a small one is hidden and it is still exposed (a few
+    persons split many ways: the ``<5`` marks themselves pin it), its small cells too show as
+    ``hidden``, so that ``hidden`` says nothing about the size of a count.
+
+    Parameters
+    ----------
+    table : the counts and their relations
+
+    Returns
+    -------
+    Published : the small cells and the hidden ones, and the text of each cell
+    """
+    small = {
+        cell
+        for cell, value in table.values.items()
+        if value < MIN_CELL and cell not in table.structural
+    }
+    hidden: set[str] = set()
+    order = {cell: k for k, cell in enumerate(table.values)}
+    for cell in sorted(small, key=order.__getitem__):
+        while exposed(table, cell, small, hidden):
+            choice = _complement(table, cell, small | hidden | table.implicit, order)
+            if choice is None:  # all linked cells hidden: "<5" itself would tell too much
+                hidden |= _component(table, cell, small | hidden | set(table.implicit))
+                break
+            hidden.add(choice)
+    hidden -= table.implicit
+    return Published(table.values, frozenset(small - hidden - table.implicit), frozenset(hidden))
+
+
+def _relations(table: CountTable) -> list[tuple[str, ...]]:
+    return [(total, *parts) for total, parts in table.sums] + [tuple(p) for p in table.at_least]
+
+
+def _component(table: CountTable, cell: str, unknown: set[str]) -> set[str]:
+    """The unknown cells linked to ``cell`` through relations over unknown cells."""
+    found, frontier = {cell}, [cell]
+    relations = _relations(table)
+    while frontier:
+        current = frontier.pop()
+        for relation in relations:
+            if current in relation:
+                for other in relation:
+                    if other in unknown and other not in found:
+                        found.add(other)
+                        frontier.append(other)
+    return found
+
+
+def _complement(
+    table: CountTable, cell: str, unknown: set[str], order: dict[str, int]
+) -> str | None:
+    component = _component(table, cell, unknown)
+    candidates = {
+        other
+        for relation in _relations(table)
+        if component & set(relation)
+        for other in relation
+        if other not in unknown and other not in table.structural
+    }
+    if not candidates:
+        return None
+    return min(
+        candidates,
+        key=lambda c: (c in table.keep, table.values[c], -order[c]),
+    )
+
+
+def exposed(table: CountTable, cell: str, small: set[str], hidden: set[str]) -> bool:
+    """Whether the shown figures narrow the small ``cell`` down beyond "under 5".
+
+    A reader knows every shown count, that each ``<5`` cell is 0 to 4, that each hidden
+    cell is 5 or more, that implicit cells are 0 or more (5 or more if ``five_or_more``), and
+    every relation of ``table``.
+    ``cell`` is safe when the values still possible for it span at least :data:`MIN_CELL`
+    integers (greatest - least >= 4), as "<5" itself does: the figures pin it down no more
+    than that (worked out by integer linear programming over the cells linked to it).
+    """
+    unknown = small | hidden | set(table.implicit)
+    names = sorted(_component(table, cell, unknown))
+    index = {name: k for k, name in enumerate(names)}
+    rows, lower, upper = [], [], []
+    relations = [({t: 1.0, **{p: -1.0 for p in parts}}, True) for t, parts in table.sums]
+    relations += [({big: 1.0, little: -1.0}, False) for big, little in table.at_least]
+    for terms, equal in relations:
+        if not index.keys() & terms.keys():
+            continue
+        row = np.zeros(len(names))
+        constant = 0.0
+        for name, weight in terms.items():
+            if name in index:
+                row[index[name]] += weight
+            else:
+                constant += weight * table.values[name]
+        rows.append(row)
+        lower.append(-constant)
+        upper.append(-constant if equal else np.inf)
+    shown_small = small - set(table.implicit) - hidden
+    known = hidden | set(table.five_or_more)
+    low = [float(MIN_CELL) if n in known and n not in small else 0.0 for n in names]
+    ceiling = float(sum(table.values.values()) + 2 * MIN_CELL)  # keeps every problem bounded
+    high = [float(MIN_CELL - 1) if n in shown_small else ceiling for n in names]
+    constraints = [LinearConstraint(np.array(rows), lower, upper)] if rows else []
+    objective = np.zeros(len(names))
+    objective[index[cell]] = 1.0
+    least = _optimum(objective, constraints, Bounds(low, high))
+    most = -_optimum(-objective, constraints, Bounds(low, high))
+    return most - least < MIN_CELL - 1
+
+
+def _optimum(objective: np.ndarray, constraints: list, bounds: Bounds) -> float:
+    """The least value of ``objective`` over integers within ``bounds`` and ``constraints``."""
+    result = milp(
+        objective, constraints=constraints, bounds=bounds, integrality=np.ones(objective.size)
+    )
+    if result.status != 0:  # the true counts satisfy every constraint: this is a bug
+        raise PrognosisError(f"the small-count audit found no solution: {result.message}")
+    return float(result.fun)
