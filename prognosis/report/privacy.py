@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import functools
 import hashlib
 import hmac
 import os
@@ -251,6 +252,18 @@ class CountTable:
     keep: frozenset[str] = frozenset()
     five_or_more: frozenset[str] = frozenset()
 
+    @functools.cached_property
+    def relations(self) -> tuple[list[tuple[dict[str, float], bool]], dict[str, list[int]]]:
+        """The relations as ``(weights, equal)`` (sum of weight * value == 0, or >= 0 when
+        not ``equal``), and for each cell the indices of the relations that name it."""
+        terms = [({t: 1.0, **{p: -1.0 for p in parts}}, True) for t, parts in self.sums]
+        terms += [({big: 1.0, little: -1.0}, False) for big, little in self.at_least]
+        by_cell: dict[str, list[int]] = {}
+        for k, (weights, _) in enumerate(terms):
+            for name in weights:
+                by_cell.setdefault(name, []).append(k)
+        return terms, by_cell
+
 
 @dataclass(frozen=True)
 class Published:
@@ -321,42 +334,43 @@ def protect(table: CountTable) -> Published:
     return Published(table.values, frozenset(small - hidden - table.implicit), frozenset(hidden))
 
 
-def _relations(table: CountTable) -> list[tuple[str, ...]]:
-    return [(total, *parts) for total, parts in table.sums] + [tuple(p) for p in table.at_least]
+def _terms(table: CountTable) -> list[tuple[dict[str, float], bool]]:
+    """Each relation as ``(weights, equal)``: sum of weight * value == 0 (or >= 0)."""
+    return table.relations[0]
+
+
+def _touching(table: CountTable, cells: set[str]) -> list[int]:
+    """The relations (indices into :func:`_terms`) that name any of ``cells``."""
+    by_cell = table.relations[1]
+    return sorted({k for cell in cells for k in by_cell.get(cell, ())})
 
 
 def _component(table: CountTable, cell: str, unknown: set[str]) -> set[str]:
     """The unknown cells linked to ``cell`` through relations over unknown cells."""
+    terms = _terms(table)
     found, frontier = {cell}, [cell]
-    relations = _relations(table)
     while frontier:
-        current = frontier.pop()
-        for relation in relations:
-            if current in relation:
-                for other in relation:
-                    if other in unknown and other not in found:
-                        found.add(other)
-                        frontier.append(other)
+        for k in _touching(table, {frontier.pop()}):
+            for other in terms[k][0]:
+                if other in unknown and other not in found:
+                    found.add(other)
+                    frontier.append(other)
     return found
 
 
 def _complement(
     table: CountTable, cell: str, unknown: set[str], order: dict[str, int]
 ) -> str | None:
-    component = _component(table, cell, unknown)
+    terms = _terms(table)
     candidates = {
         other
-        for relation in _relations(table)
-        if component & set(relation)
-        for other in relation
+        for k in _touching(table, _component(table, cell, unknown))
+        for other in terms[k][0]
         if other not in unknown and other not in table.structural
     }
     if not candidates:
         return None
-    return min(
-        candidates,
-        key=lambda c: (c in table.keep, table.values[c], -order[c]),
-    )
+    return min(candidates, key=lambda c: (c in table.keep, table.values[c], -order[c]))
 
 
 def exposed(table: CountTable, cell: str, small: set[str], hidden: set[str]) -> bool:
@@ -372,28 +386,25 @@ def exposed(table: CountTable, cell: str, small: set[str], hidden: set[str]) -> 
     unknown = small | hidden | set(table.implicit)
     names = sorted(_component(table, cell, unknown))
     index = {name: k for k, name in enumerate(names)}
-    rows, lower, upper = [], [], []
-    relations = [({t: 1.0, **{p: -1.0 for p in parts}}, True) for t, parts in table.sums]
-    relations += [({big: 1.0, little: -1.0}, False) for big, little in table.at_least]
-    for terms, equal in relations:
-        if not index.keys() & terms.keys():
-            continue
-        row = np.zeros(len(names))
+    terms = _terms(table)
+    touching = _touching(table, set(names))
+    rows = np.zeros((len(touching), len(names)))
+    lower, upper = np.zeros(len(touching)), np.zeros(len(touching))
+    for r, k in enumerate(touching):
+        weights, equal = terms[k]
         constant = 0.0
-        for name, weight in terms.items():
+        for name, weight in weights.items():
             if name in index:
-                row[index[name]] += weight
+                rows[r, index[name]] += weight
             else:
                 constant += weight * table.values[name]
-        rows.append(row)
-        lower.append(-constant)
-        upper.append(-constant if equal else np.inf)
+        lower[r], upper[r] = -constant, -constant if equal else np.inf
     shown_small = small - set(table.implicit) - hidden
     known = hidden | set(table.five_or_more)
     low = [float(MIN_CELL) if n in known and n not in small else 0.0 for n in names]
     ceiling = float(sum(table.values.values()) + 2 * MIN_CELL)  # keeps every problem bounded
     high = [float(MIN_CELL - 1) if n in shown_small else ceiling for n in names]
-    constraints = [LinearConstraint(np.array(rows), lower, upper)] if rows else []
+    constraints = [LinearConstraint(rows, lower, upper)] if touching else []
     objective = np.zeros(len(names))
     objective[index[cell]] = 1.0
     least = _optimum(objective, constraints, Bounds(low, high))

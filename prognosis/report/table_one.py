@@ -119,7 +119,9 @@ def table_one(frame: pd.DataFrame, features: list[dict[str, Any]]) -> TableOne:
         plans.append((str(entry.get("label") or name), f"f{k}", values, entry))
         _count(counts, f"f{k}", values, groups)
     published = counts.protect()
-    rows = [_numeric_row("Follow-up, days", frame["time"].to_numpy(float), groups, "median")]
+    sizes_hidden = [f"n|{name}" in published.hidden for name, _ in groups]
+    time = frame["time"].to_numpy(float)
+    rows = [_numeric_row("Follow-up, days", time, groups, "median", sizes_hidden)]
     for label, key, values, entry in plans:
         rows.extend(_feature_rows(label, key, values, entry, groups, published))
     notes = [
@@ -173,14 +175,9 @@ def _feature_rows(
         rows = [TableOneRow(label, "n (%)", cells)]
     else:
         skewed = entry.get("statistic") == "count" or abs(_skew(values[present])) > 1
-        row = _numeric_row(label, values, groups, "median" if skewed else "mean")
-        if not present.all():  # a hidden "n <5" shows as "n hidden"
-            cells = [
-                f"n {HIDDEN}" if f"{key}|present|{g}" in published.hidden else cell
-                for g, cell in zip(names, row.cells, strict=True)
-            ]
-            row = TableOneRow(row.label, row.statistic, cells)
-        rows = [row]
+        counted = [f"{key}|present|{g}" if not present.all() else f"n|{g}" for g in names]
+        hidden = [cell in published.hidden for cell in counted]
+        rows = [_numeric_row(label, values, groups, "median" if skewed else "mean", hidden)]
     if not present.all():
         cells = [published.percent(f"{key}|missing|{g}", f"n|{g}") for g in names]
         rows.append(TableOneRow("missing", "n (%)", cells, indent=True))
@@ -188,13 +185,19 @@ def _feature_rows(
 
 
 def _numeric_row(
-    label: str, values: np.ndarray, groups: list[tuple[str, np.ndarray]], kind: str
+    label: str,
+    values: np.ndarray,
+    groups: list[tuple[str, np.ndarray]],
+    kind: str,
+    hidden: list[bool],
 ) -> TableOneRow:
+    """Mean (SD) or median [IQR] per group; ``n <5`` over fewer than 5 values, ``n hidden``
+    instead where the number of values is itself hidden."""
     cells = []
-    for _, mask in groups:
+    for (_, mask), secret in zip(groups, hidden, strict=True):
         chosen = values[mask & np.isfinite(values)]
         if chosen.size < MIN_CELL:
-            cells.append(_HIDDEN)
+            cells.append(f"n {HIDDEN}" if secret else _HIDDEN)
         elif kind == "median":
             q1, median, q3 = np.percentile(chosen, [25, 50, 75])
             cells.append(f"{_fmt(median)} [{_fmt(q1)}\u2013{_fmt(q3)}]")

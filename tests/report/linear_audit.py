@@ -63,10 +63,7 @@ class System:
     def not_less(self, big: str, small: str) -> None:
         self.at_least.append({big: 1.0, small: -1.0})
 
-    def range_of(self, name: str) -> tuple[float, float]:
-        """The least and greatest integer value of ``name`` consistent with everything."""
-        if name in self.known:
-            return float(self.known[name]), float(self.known[name])
+    def _matrices(self) -> tuple[list[str], dict[str, list]]:
         for terms in self.equal + self.at_least:
             for n in terms:
                 if n != "1" and n not in self.known:
@@ -77,38 +74,33 @@ class System:
         def row(terms: dict[str, float]) -> tuple[np.ndarray, float]:
             coefficients, constant = np.zeros(len(names)), 0.0
             for n, w in terms.items():
-                if n == "1":
-                    constant += w
-                elif n in self.known:
-                    constant += w * self.known[n]
-                else:
+                if n in index:
                     coefficients[index[n]] += w
+                else:  # the constant "1" or a shown count
+                    constant += w * (1 if n == "1" else self.known[n])
             return coefficients, constant
 
-        a_eq, b_eq, a_ub, b_ub = [], [], [], []
-        for terms in self.equal:
-            c, k = row(terms)
-            a_eq.append(c)
-            b_eq.append(-k)
-        for terms in self.at_least:  # c.x + k >= 0  <=>  -c.x <= k
-            c, k = row(terms)
-            a_ub.append(-c)
-            b_ub.append(k)
-        bounds = [(self.lower[n], min(self.upper[n], _CAP)) for n in names]
+        equal = [row(terms) for terms in self.equal]
+        at_least = [row(terms) for terms in self.at_least]  # c.x + k >= 0  <=>  -c.x <= k
+        problem = {
+            "A_eq": np.array([c for c, _ in equal]) if equal else None,
+            "b_eq": [-k for _, k in equal] or None,
+            "A_ub": np.array([-c for c, _ in at_least]) if at_least else None,
+            "b_ub": [k for _, k in at_least] or None,
+            "bounds": [(self.lower[n], min(self.upper[n], _CAP)) for n in names],
+        }
+        return names, problem
+
+    def range_of(self, name: str) -> tuple[float, float]:
+        """The least and greatest integer value of ``name`` consistent with everything."""
+        if name in self.known:
+            return float(self.known[name]), float(self.known[name])
+        names, problem = self._matrices()
         found = []
         for sign in (1.0, -1.0):
             objective = np.zeros(len(names))
-            objective[index[name]] = sign
-            result = linprog(
-                objective,
-                A_ub=np.array(a_ub) if a_ub else None,
-                b_ub=b_ub or None,
-                A_eq=np.array(a_eq) if a_eq else None,
-                b_eq=b_eq or None,
-                bounds=bounds,
-                integrality=np.ones(len(names)),
-                method="highs",
-            )
+            objective[names.index(name)] = sign
+            result = linprog(objective, **problem, integrality=np.ones(len(names)), method="highs")
             assert result.status == 0, result.message
             found.append(sign * result.fun)
         return found[0], found[1]
