@@ -6,16 +6,31 @@ Pseudonyms
     pseudonym cannot be reversed or recomputed from a guessed id; with the same key the same
     person always gets the same pseudonym, so reports written on different days agree.
     The key is 32 random bytes (:mod:`secrets`) kept, hex-encoded, in a key file that
-    :func:`load_key` creates on first use (mode 0600). ``prognosis report patients`` keeps it
-    beside the mapping file (pseudonym → person_id), outside the report folder; reports never
-    link to either. Whoever holds the key file and the mapping can re-identify patients:
-    store both as you store the source data.
+    :func:`load_key` creates on first use. ``prognosis report patients`` keeps it beside the
+    mapping file (pseudonym → person_id, :func:`update_mapping`), outside the report folder;
+    reports never link to either. Whoever holds the key file and the mapping can re-identify
+    patients: store both as you store the source data.
 
-Small cells
-    Any count of persons or events under :data:`MIN_CELL` (5), zero included, shows as ``<5``
-    (:func:`suppress`), and so does the percentage beside it. Note that a suppressed number
-    can sometimes be recovered by subtraction (consecutive rows of an attrition table, or a
-    total minus the other groups); readers of small cohorts should keep that in mind.
+The mapping folder and its files
+    The folder is owner-only (0700): created so, or tightened (:func:`private_folder`). The
+    key and the mapping are written to a temporary file that :func:`tempfile.mkstemp` creates
+    with mode 0600, flushed to disk and renamed into place (:func:`private_file`); no chmod
+    follows, so neither is ever readable by others, not even for a moment or after a crash.
+    Every change happens under an exclusive ``fcntl.flock`` on ``.lock`` in the folder
+    (:func:`folder_lock`): the mapping is read, merged and replaced inside the lock, so runs
+    sharing the folder keep each other's pseudonyms, and the key is created once.
+
+Small counts
+    A count of persons or events under :data:`MIN_CELL` (5), zero included unless it is zero by
+    construction, shows as ``<5``; and it cannot be worked out from what else is shown.
+    Each table of counts is described as a :class:`CountTable`: its values and the relations
+    every reader knows (totals, consecutive differences, ordering), including counts never
+    shown but implied (persons without a feature, index events a step dropped). :func:`protect`
+    marks the small counts, then hides further counts (shown as ``hidden``) until an integer
+    linear programme over what remains shown (:func:`exposed`) leaves every small count at
+    least five possible values (greatest - least >= 4), as ``<5`` alone does. A percentage is
+    shown only where its count and its denominator both are. Sentences with counts go through
+    :func:`suppress_small_counts_in_text`. docs/security.md gives the rules table by table.
 """
 
 from __future__ import annotations
