@@ -30,6 +30,7 @@ from prognosis.report.describe import (
     parse_recorded_definition,
 )
 from prognosis.report.privacy import (
+    HIDDEN,
     CountTable,
     protect,
     redact_source,
@@ -395,7 +396,7 @@ def _metric_section(metrics: dict[str, Any], origin: str) -> Metrics:
     )
     return Metrics(
         origin=origin,
-        n_test=suppress(metrics.get("n_test")),
+        n_test=_evaluated(metrics),
         n_events=suppress(metrics.get("n_outcome_events")),
         level=level,
         rows=rows,
@@ -405,23 +406,35 @@ def _metric_section(metrics: dict[str, Any], origin: str) -> Metrics:
     )
 
 
-def _group_sizes(table: list[dict[str, Any]], total: int | None) -> list[str]:
+def _evaluated(metrics: dict[str, Any]) -> str:
+    """The persons evaluated, hidden where a calibration table would give a small group away."""
+    total = metrics.get("n_test")
+    shown = {
+        _group_sizes(entry["calibration"]["table"], total)[1]
+        for entry in metrics.get("horizons") or []
+    }
+    return HIDDEN if HIDDEN in shown else suppress(total)
+
+
+def _group_sizes(table: list[dict[str, Any]], total: int | None) -> tuple[list[str], str]:
     """The persons of each calibration group, protected: with the number of persons evaluated
-    shown, the groups' sizes add up to it when they cover every one of them."""
+    shown, the groups' sizes add up to it when they cover every one of them. Returns the groups'
+    text and the total's, as the metrics section must then show it."""
     values = {f"g{k}": int(g["n"]) for k, g in enumerate(table)}
     sums: list[tuple[str, tuple[str, ...]]] = []
     if total is not None and sum(values.values()) == int(total):
         values["total"] = int(total)
         sums.append(("total", tuple(f"g{k}" for k in range(len(table)))))
     published = protect(CountTable(values, sums=sums, keep=frozenset({"total"})))
-    return [published.text(f"g{k}") for k in range(len(table))]
+    shown_total = published.text("total") if "total" in values else suppress(total)
+    return [published.text(f"g{k}") for k in range(len(table))], shown_total
 
 
 def _panel(
     entry: dict[str, Any], label: str, calibration: dict[str, Any], total: int | None
 ) -> HorizonPanel:
     key = f"{entry['horizon']:g}"
-    sizes = _group_sizes(calibration["table"], total)
+    sizes, _ = _group_sizes(calibration["table"], total)
     groups = [
         {
             "group": str(g["group"]),

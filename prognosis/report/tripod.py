@@ -17,7 +17,7 @@ import pandas as pd
 
 from prognosis.dataset import SURVIVAL_COLUMNS
 from prognosis.report.describe import Statement
-from prognosis.report.privacy import redact_source, suppress
+from prognosis.report.privacy import MIN_CELL, SUPPRESSED, redact_source, suppress
 
 __all__ = ["TODO", "TripodItem", "tripod_items"]
 
@@ -226,10 +226,9 @@ def _missing(facts: _Facts) -> list[str]:
             "there is no record (absence of a record is read as absence of the condition)."
         ]
     else:
-        known = [
-            f"{len(missing)} predictors have missing values (up to "
-            f"{100 * missing.max() / len(features):.1f}% of persons)."
-        ]
+        most = int(missing.max())  # a percentage of a shown total would give a small count
+        share = f"{100 * most / len(features):.1f}%" if most >= MIN_CELL else SUPPRESSED
+        known = [f"{len(missing)} predictors have missing values (up to {share} of persons)."]
     known.append(
         "The model imputes the training median and adds a missing-indicator column "
         "for every feature with missing values."

@@ -14,6 +14,7 @@ import pandas as pd
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from prognosis.report import model_report
 from prognosis.report.model_report import at_risk_rows, attrition_rows
 from prognosis.report.table_one import TableOne, table_one
 from tests.report.conftest import Built
@@ -292,3 +293,28 @@ def test_model_report_tables_leave_no_small_count_solvable(built: Built) -> None
     summary = dict(built.report.summary)
     assert summary["Persons in this dataset"] == table.sizes[0]
     assert summary["Outcome events"] == table.sizes[1]
+
+
+# --- calibration groups -----------------------------------------------------------------------
+
+
+def _calibration_check(sizes: list[int]) -> tuple[list[str], list[str]]:
+    shown, total = model_report._group_sizes([{"n": n} for n in sizes], sum(sizes))
+    system = System()
+    system.read("total", total)  # "Metrics ...: N persons" above the table
+    for k, text in enumerate(shown):
+        system.read(f"g{k}", text)
+    system.sum_of("total", [f"g{k}" for k in range(len(sizes))])
+    truth = {f"g{k}": n for k, n in enumerate(sizes)} | {"total": sum(sizes)}
+    return shown, exposed(system, truth)
+
+
+def test_calibration_group_of_three_hides_another_group() -> None:
+    shown, weak = _calibration_check([3, 20, 21, 22])
+    assert (shown, weak) == (["<5", "hidden", "21", "22"], [])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(0, 30), min_size=2, max_size=10))
+def test_calibration_groups_of_random_sizes_are_protected(sizes: list[int]) -> None:
+    assert _calibration_check(sizes)[1] == []
