@@ -144,3 +144,28 @@ def test_concurrent_runs_lose_none_of_each_others_pseudonyms(tmp_path: Path) -> 
     assert persons == [*range(25), *range(1000, 1025), *range(2000, 2025)]
     assert _mode(folder / "mapping.csv") == 0o600
     assert not list(folder.glob(".*.tmp-*"))
+
+
+def test_concurrent_first_runs_agree_on_one_key(tmp_path: Path) -> None:
+    start = tmp_path / "go"
+    script = (
+        "import sys, time; from pathlib import Path\n"
+        "from prognosis.report.privacy import load_key\n"
+        "while not Path(sys.argv[2]).exists(): time.sleep(0.001)\n"
+        "print(load_key(Path(sys.argv[1])).hex())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    path = tmp_path / "private" / "pseudonym.key"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path), str(start)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    start.touch()
+    keys = {run.communicate(timeout=120)[0].strip() for run in runs}
+    assert len(keys) == 1 and len(keys.pop()) == 64
+    assert _mode(path) == 0o600
