@@ -40,7 +40,6 @@ from prognosis.training import check_schema
 __all__ = ["PatientReports", "write_patient_reports"]
 
 KEY_FILE = "pseudonym.key"
-MAPPING_FILE = "mapping.csv"
 _GRID_POINTS = 61
 
 
