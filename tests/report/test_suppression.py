@@ -318,3 +318,11 @@ def test_calibration_group_of_three_hides_another_group() -> None:
 @given(st.lists(st.integers(0, 30), min_size=2, max_size=10))
 def test_calibration_groups_of_random_sizes_are_protected(sizes: list[int]) -> None:
     assert _calibration_check(sizes)[1] == []
+
+
+def test_solver_reads_a_percentage_beside_a_hidden_total() -> None:
+    # "6 (85.7%)" of a hidden group: 6 / n rounds to 85.7% only for n = 7
+    system = System()
+    system.read("n", "hidden")
+    system.read("yes", "6 (85.7%)", of="n")
+    assert system.range_of("n") == (7, 7)
