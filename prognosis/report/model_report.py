@@ -30,7 +30,14 @@ from prognosis.report.describe import (
     describe_definition,
     parse_recorded_definition,
 )
-from prognosis.report.privacy import redact_source, suppress, suppress_small_counts_in_text
+from prognosis.report.privacy import (
+    HIDDEN,
+    CountTable,
+    protect,
+    redact_source,
+    suppress,
+    suppress_small_counts_in_text,
+)
 from prognosis.report.render import horizon_text, render_page, write_page
 from prognosis.report.table_one import TableOne, table_one
 from prognosis.report.tripod import TODO, TripodItem, tripod_items
@@ -146,12 +153,13 @@ def build_model_report(
     statements = describe_definition(definition, saved.features) if definition else None
     risk = saved.pipeline.predict_risk(X, saved.info["horizons"][0])
     cohort = saved.info.get("cohort") or dataset.manifest.get("cohort") or dataset.path.name
+    table1 = table_one(dataset.frame, saved.features)
     return ModelReport(
         title=f"{cohort}: {saved.info.get('model', 'model')} prognosis model",
-        summary=_summary(saved, dataset, cohort),
+        summary=_summary(saved, table1, cohort),
         definition=statements,
         attrition=_attrition(dataset.path / "attrition.json"),
-        table1=table_one(dataset.frame, saved.features),
+        table1=table1,
         curves=_curves(dataset, risk, saved.info["horizons"][0]),
         metrics=_metric_section(chosen, origin) if chosen else None,
         metrics_missing=origin,
@@ -161,6 +169,7 @@ def build_model_report(
             manifest=saved.training_manifest or dataset.manifest,
             statements=statements,
             frame=dataset.frame,
+            sizes=dict(zip(table1.columns, table1.sizes, strict=True)),
             metrics=chosen,
             metrics_origin=origin,
         ),
@@ -244,14 +253,14 @@ def _metrics(
     return measured, f"the saved model evaluated on this dataset (source: {source})"
 
 
-def _summary(saved: SavedModel, dataset: CohortDataset, cohort: str) -> list[tuple[str, str]]:
-    event = dataset.frame["event"].to_numpy()
+def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str, str]]:
+    sizes = dict(zip(table1.columns, table1.sizes, strict=True))
     return [
         ("Cohort", str(cohort)),
         ("Model", str(saved.info.get("model"))),
         ("Horizons", ", ".join(horizon_text(h) for h in saved.info["horizons"])),
-        ("Persons in this dataset", suppress(len(event))),
-        ("Outcome events", suppress(int(np.sum(event == 1)))),
+        ("Persons in this dataset", sizes["Overall"]),
+        ("Outcome events", sizes["Outcome"]),
         ("Validation", str(saved.metrics.get("split", "none"))),
     ]
 
@@ -259,15 +268,56 @@ def _summary(saved: SavedModel, dataset: CohortDataset, cohort: str) -> list[tup
 def _attrition(path: Path) -> list[AttritionRow]:
     if not path.is_file():
         return []
-    rows = json.loads(path.read_text(encoding="utf-8"))
+    return attrition_rows(json.loads(path.read_text(encoding="utf-8")))
+
+
+def attrition_rows(steps: list[dict[str, Any]]) -> list[AttritionRow]:
+    """The attrition table of ``steps`` (attrition.json), its small counts protected.
+
+    Persons and index events left after each step, and persons dropped by it, go through
+    :func:`~prognosis.report.privacy.protect` with what every reader knows: each row's
+    figures equal the row above minus what the step dropped (index events dropped are not
+    shown, yet implied), and there are at least as many index events as persons. So a step
+    that drops fewer than 5 shows ``<5`` and hides (``hidden``) the persons left before or
+    after it, and what else would let the subtraction through. The last row (the dataset) is
+    hidden only when nothing else can be; ``first_occurrence`` drops no person by construction.
+    """
+    values: dict[str, int] = {}
+    sums: list[tuple[str, tuple[str, ...]]] = []
+    at_least: list[tuple[str, str]] = []
+    implicit, structural = set(), set()
+    for i, step in enumerate(steps):
+        values[f"p{i}"] = int(step.get("persons") or 0)
+        values[f"e{i}"] = int(step.get("index_events") or 0)
+        at_least.append((f"e{i}", f"p{i}"))
+        if i == 0:
+            continue
+        values[f"d{i}"] = values[f"p{i - 1}"] - values[f"p{i}"]
+        values[f"x{i}"] = values[f"e{i - 1}"] - values[f"e{i}"]
+        implicit.add(f"x{i}")
+        sums += [(f"p{i - 1}", (f"p{i}", f"d{i}")), (f"e{i - 1}", (f"e{i}", f"x{i}"))]
+        at_least.append((f"x{i}", f"d{i}"))
+        if step.get("step") == "first_occurrence" and values[f"d{i}"] == 0:
+            structural.add(f"d{i}")
+    last = len(steps) - 1
+    published = protect(
+        CountTable(
+            values,
+            sums=sums,
+            at_least=at_least,
+            implicit=frozenset(implicit),
+            structural=frozenset(structural),
+            keep=frozenset({f"p{last}", f"e{last}"}),
+        )
+    )
     return [
         AttritionRow(
-            description=str(row.get("description") or row.get("step")),
-            persons=suppress(row.get("persons")),
-            index_events=suppress(row.get("index_events")),
-            dropped="—" if i == 0 else suppress(row.get("persons_dropped")),
+            description=str(step.get("description") or step.get("step")),
+            persons=published.text(f"p{i}"),
+            index_events=published.text(f"e{i}"),
+            dropped="—" if i == 0 else published.text(f"d{i}"),
         )
-        for i, row in enumerate(rows)
+        for i, step in enumerate(steps)
     ]
 
 
@@ -282,19 +332,17 @@ def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCur
         bands = np.digitize(risk, thirds, right=True)
         names = ("Lowest", "Middle", "Highest")
         groups += [(f"{names[k]} third of predicted risk", bands == k) for k in range(3)]
+    step = charts.day_step(float(times[-1]))
+    marks = np.arange(0.0, float(times[-1]) + 1e-9, step)
+    at_risk = at_risk_rows(groups, frame["time"].to_numpy(float), marks)
     curves = []
-    for name, mask in groups:
+    for (name, mask), (_, counts) in zip(groups, at_risk, strict=True):
         if not np.any(y["event"][mask] == 1):
             continue
         estimate, lower, upper = observed_risk(y[mask], times)
-        curves.append(
-            charts.Curve(f"{name} (n = {suppress(int(mask.sum()))})", times, estimate, lower, upper)
-        )
+        curves.append(charts.Curve(f"{name} (n = {counts[0]})", times, estimate, lower, upper))
     what = "Cumulative incidence (Aalen-Johansen)" if competing else "1 \u2212 Kaplan-Meier"
     chart = charts.risk_curves_chart(curves, ylabel=f"Observed risk ({what})", name="observed")
-    step = charts.day_step(float(times[-1]))
-    marks = np.arange(0.0, float(times[-1]) + 1e-9, step)
-    time = frame["time"].to_numpy(float)
     return RiskCurves(
         chart=chart,
         caption=(
@@ -303,10 +351,40 @@ def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCur
             f"{horizon_text(horizon)} (predictions of the saved model on these rows)."
         ),
         at_risk_times=[f"{t:g}" for t in marks],
-        at_risk=[
-            (name, [suppress(int(np.sum(time[mask] >= t))) for t in marks]) for name, mask in groups
-        ],
+        at_risk=at_risk,
     )
+
+
+def at_risk_rows(
+    groups: list[tuple[str, np.ndarray]], time: np.ndarray, marks: np.ndarray
+) -> list[tuple[str, list[str]]]:
+    """Persons still followed at each of ``marks`` in each group, small counts protected.
+
+    A reader knows that the groups after the first split it (all persons into thirds), and
+    that the persons who left between two marks (never shown) are the difference of the two
+    counts; :func:`~prognosis.report.privacy.protect` hides what would reveal a small one.
+    """
+    values: dict[str, int] = {}
+    sums: list[tuple[str, tuple[str, ...]]] = []
+    implicit = set()
+    for g, (_, mask) in enumerate(groups):
+        for k, t in enumerate(marks):
+            values[f"{g}|{k}"] = int(np.sum(time[mask] >= t))
+        for k in range(len(marks) - 1):
+            values[f"{g}|{k}|left"] = values[f"{g}|{k}"] - values[f"{g}|{k + 1}"]
+            implicit.add(f"{g}|{k}|left")
+            sums.append((f"{g}|{k}", (f"{g}|{k + 1}", f"{g}|{k}|left")))
+    if len(groups) > 1:
+        sums += [
+            (f"0|{k}", tuple(f"{g}|{k}" for g in range(1, len(groups)))) for k in range(len(marks))
+        ]
+    published = protect(
+        CountTable(values, sums=sums, implicit=frozenset(implicit), keep=frozenset({"0|0"}))
+    )
+    return [
+        (name, [published.text(f"{g}|{k}") for k in range(len(marks))])
+        for g, (name, _) in enumerate(groups)
+    ]
 
 
 def _metric_section(metrics: dict[str, Any], origin: str) -> Metrics:
@@ -327,7 +405,7 @@ def _metric_section(metrics: dict[str, Any], origin: str) -> Metrics:
         rows.append(("Brier score", label, entry["brier"]))
         auc = entry["time_dependent_auc"]
         auc_rows.append((label, auc.get("estimate"), auc.get("lower"), auc.get("upper")))
-        panels.append(_panel(entry, label, calibration))
+        panels.append(_panel(entry, label, calibration, metrics.get("n_test")))
     auc_chart = (
         charts.interval_chart(
             auc_rows,
@@ -341,7 +419,7 @@ def _metric_section(metrics: dict[str, Any], origin: str) -> Metrics:
     )
     return Metrics(
         origin=origin,
-        n_test=suppress(metrics.get("n_test")),
+        n_test=_evaluated(metrics),
         n_events=suppress(metrics.get("n_outcome_events")),
         level=level,
         rows=rows,
@@ -351,17 +429,44 @@ def _metric_section(metrics: dict[str, Any], origin: str) -> Metrics:
     )
 
 
-def _panel(entry: dict[str, Any], label: str, calibration: dict[str, Any]) -> HorizonPanel:
+def _evaluated(metrics: dict[str, Any]) -> str:
+    """The persons evaluated, hidden where a calibration table would give a small group away."""
+    total = metrics.get("n_test")
+    shown = {
+        _group_sizes(entry["calibration"]["table"], total)[1]
+        for entry in metrics.get("horizons") or []
+    }
+    return HIDDEN if HIDDEN in shown else suppress(total)
+
+
+def _group_sizes(table: list[dict[str, Any]], total: int | None) -> tuple[list[str], str]:
+    """The persons of each calibration group, protected: with the number of persons evaluated
+    shown, the groups' sizes add up to it when they cover every one of them. Returns the groups'
+    text and the total's, as the metrics section must then show it."""
+    values = {f"g{k}": int(g["n"]) for k, g in enumerate(table)}
+    sums: list[tuple[str, tuple[str, ...]]] = []
+    if total is not None and sum(values.values()) == int(total):
+        values["total"] = int(total)
+        sums.append(("total", tuple(f"g{k}" for k in range(len(table)))))
+    published = protect(CountTable(values, sums=sums, keep=frozenset({"total"})))
+    shown_total = published.text("total") if "total" in values else suppress(total)
+    return [published.text(f"g{k}") for k in range(len(table))], shown_total
+
+
+def _panel(
+    entry: dict[str, Any], label: str, calibration: dict[str, Any], total: int | None
+) -> HorizonPanel:
     key = f"{entry['horizon']:g}"
+    sizes, _ = _group_sizes(calibration["table"], total)
     groups = [
         {
             "group": str(g["group"]),
-            "n": suppress(g["n"]),
+            "n": size,
             "predicted": _pct(g["mean_predicted"]),
             "observed": _pct(g["observed"]),
             "interval": f"{_pct(g.get('observed_lower'))} to {_pct(g.get('observed_upper'))}",
         }
-        for g in calibration["table"]
+        for g, size in zip(calibration["table"], sizes, strict=True)
     ]
     return HorizonPanel(
         horizon=label,

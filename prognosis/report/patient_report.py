@@ -3,14 +3,14 @@
 :func:`write_patient_reports` predicts every row of the cohort once (for percentiles and the
 cohort's average curve), explains the chosen rows in one call, and renders one page each into
 ``out_dir`` (written atomically as a whole). The mapping from pseudonym to ``person_id`` goes to
-``mapping_dir/mapping.csv`` (mode 0600), with the pseudonym key beside it; ``mapping_dir`` must
-lie outside ``out_dir``, and no page links to it.
+``mapping_dir/mapping.csv``, with the pseudonym key beside it: the folder is owner-only (0700),
+both files are owner-only (0600) from their creation, and the mapping is merged under a lock
+(:func:`~prognosis.report.privacy.update_mapping`), so concurrent runs lose nothing.
+``mapping_dir`` must lie outside ``out_dir``, and no page links to it.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +24,23 @@ from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
-from prognosis.outputs import atomic_directory, atomic_file
+from prognosis.outputs import atomic_directory
 from prognosis.report import explanations, svg
 from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
-from prognosis.report.privacy import load_key, pseudonym, redact_source, suppress
+from prognosis.report.privacy import (
+    load_key,
+    private_folder,
+    pseudonym,
+    redact_source,
+    suppress,
+    update_mapping,
+)
 from prognosis.report.render import horizon_text, render_page
 from prognosis.training import check_schema
 
 __all__ = ["PatientReports", "write_patient_reports"]
 
 KEY_FILE = "pseudonym.key"
-MAPPING_FILE = "mapping.csv"
 _GRID_POINTS = 61
 
 
@@ -135,6 +141,7 @@ def _write_patient_reports(
     saved, dataset = load_model(model_dir), load_dataset(dataset_dir)
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
     rows = _select(dataset.frame, ids, sample, seed)
+    private_folder(mapping_dir)
     key = key if key is not None else load_key(mapping_dir / KEY_FILE)
     names = _pseudonyms(dataset.frame, rows, key)
     context = _context(saved, dataset)
@@ -158,7 +165,7 @@ def _write_patient_reports(
         )
         (folder / "index.html").write_text(index, encoding="utf-8")
         write_marker(folder, OutputKind.PATIENT_REPORTS)
-    mapping = _write_mapping(mapping_dir / MAPPING_FILE, dataset.frame, rows, names)
+    mapping = _write_mapping(mapping_dir, dataset.frame, rows, names)
     return PatientReports(out_dir, out_dir / "index.html", written, mapping)
 
 
@@ -338,24 +345,17 @@ def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
     )
 
 
-def _write_mapping(path: Path, frame: pd.DataFrame, rows: np.ndarray, names: list[str]) -> Path:
-    """Merge the new pseudonyms into the private mapping file (mode 0600)."""
-    known: dict[str, dict[str, str]] = {}
-    if path.is_file():
-        with path.open(newline="", encoding="utf-8") as handle:
-            known = {row["pseudonym"]: row for row in csv.DictReader(handle)}
+def _write_mapping(
+    mapping_dir: Path, frame: pd.DataFrame, rows: np.ndarray, names: list[str]
+) -> Path:
+    """Merge the new pseudonyms into the private mapping file, under the folder's lock."""
     dates = frame["index_date"].astype(str).to_numpy() if "index_date" in frame else None
-    for k, row in enumerate(rows):
-        known[names[k]] = {
+    entries = {
+        names[k]: {
             "pseudonym": names[k],
             "person_id": str(int(frame["person_id"].iat[row])),
             "index_date": "" if dates is None else str(dates[row]),
         }
-    with atomic_file(path) as temporary:
-        with temporary.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["pseudonym", "person_id", "index_date"])
-            writer.writeheader()
-            writer.writerows(known[name] for name in sorted(known))
-        os.chmod(temporary, 0o600)
-    os.chmod(path, 0o600)
-    return path
+        for k, row in enumerate(rows)
+    }
+    return update_mapping(mapping_dir, entries, ["pseudonym", "person_id", "index_date"])

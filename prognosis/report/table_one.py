@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from prognosis.dataset import SURVIVAL_COLUMNS
-from prognosis.report.privacy import MIN_CELL, SUPPRESSED, percent_of, suppress
+from prognosis.report.privacy import (
+    HIDDEN,
+    MIN_CELL,
+    SUPPRESSED,
+    CountTable,
+    Published,
+    protect,
+)
 
 __all__ = ["TableOne", "TableOneRow", "table_one"]
 
@@ -46,57 +53,151 @@ def _groups(event: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return groups
 
 
+class _Counts:
+    """The counts Table 1 shows or implies, and how they add up (for :func:`protect`)."""
+
+    def __init__(self, groups: list[tuple[str, np.ndarray]]) -> None:
+        self.groups = [name for name, _ in groups]
+        self.values: dict[str, int] = {}
+        self.sums: list[tuple[str, tuple[str, ...]]] = []
+        self.implicit: set[str] = set()
+        self.five_or_more: set[str] = set()
+        for name, mask in groups:
+            self.values[f"n|{name}"] = int(mask.sum())
+        self._across("n")
+
+    def _across(self, prefix: str) -> None:
+        overall, *others = self.groups
+        self.sums.append((f"{prefix}|{overall}", tuple(f"{prefix}|{g}" for g in others)))
+
+    def split(self, key: str, parts: dict[str, list[int]]) -> None:
+        """Each group's persons split into ``parts`` (name → count per group). Persons without
+        a binary feature are never shown; persons with a value are shown only as ``n <5``."""
+        for part, counts in parts.items():
+            for group, count in zip(self.groups, counts, strict=True):
+                cell = f"{key}|{part}|{group}"
+                self.values[cell] = count
+                if part == "no" or (part == "present" and count >= MIN_CELL):
+                    self.implicit.add(cell)
+                    self.five_or_more |= {cell} if part == "present" else set()
+            self._across(f"{key}|{part}")
+        for group in self.groups:
+            self.sums.append((f"n|{group}", tuple(f"{key}|{part}|{group}" for part in parts)))
+
+    def protect(self) -> Published:
+        return protect(
+            CountTable(
+                self.values,
+                sums=self.sums,
+                implicit=frozenset(self.implicit),
+                keep=frozenset(f"n|{g}" for g in self.groups[:2]),
+                five_or_more=frozenset(self.five_or_more),
+            )
+        )
+
+
 def table_one(frame: pd.DataFrame, features: list[dict[str, Any]]) -> TableOne:
-    """Table 1 of ``frame`` (a cohort dataset) with labels from ``features`` (features.json)."""
+    """Table 1 of ``frame`` (a cohort dataset) with labels from ``features`` (features.json).
+
+    Every count (group sizes, persons with a feature, persons missing it, and the ones these
+    imply: persons without it, persons with a value) is protected by
+    :func:`~prognosis.report.privacy.protect`: under 5 shows as ``<5``, and counts from which
+    one could work a small one out show as ``hidden``; a percentage is shown only beside a
+    count and a group size that are both shown.
+    """
     event = frame["event"].to_numpy()
     groups = _groups(event)
     described = {f["name"]: f for f in features if f.get("name") in frame.columns}
     names = list(described) + [
         c for c in frame.columns if c not in SURVIVAL_COLUMNS and c not in described
     ]
-    rows = [_numeric_row("Follow-up, days", frame["time"].to_numpy(float), groups, "median")]
-    for name in names:
+    counts = _Counts(groups)
+    plans = []
+    for k, name in enumerate(names):
         values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
         entry = described.get(name, {})
-        rows.extend(_feature_rows(str(entry.get("label") or name), values, entry, groups))
+        plans.append((str(entry.get("label") or name), f"f{k}", values, entry))
+        _count(counts, f"f{k}", values, groups)
+    published = counts.protect()
+    sizes_hidden = [f"n|{name}" in published.hidden for name, _ in groups]
+    time = frame["time"].to_numpy(float)
+    rows = [_numeric_row("Follow-up, days", time, groups, "median", sizes_hidden)]
+    for label, key, values, entry in plans:
+        rows.extend(_feature_rows(label, key, values, entry, groups, published))
     notes = [
-        f"Counts under {MIN_CELL} are shown as {SUPPRESSED}; means, medians and spreads of "
-        f"fewer than {MIN_CELL} persons are not shown ({_HIDDEN}).",
+        f"Counts under {MIN_CELL} are shown as {SUPPRESSED}, and counts from which one could "
+        f"be worked out as {HIDDEN}; means, medians and spreads of fewer than {MIN_CELL} "
+        f"persons are not shown ({_HIDDEN}).",
         "Outcome: the outcome occurred during follow-up; No event: follow-up ended without it.",
     ]
     return TableOne(
         columns=[name for name, _ in groups],
-        sizes=[suppress(int(mask.sum())) for _, mask in groups],
+        sizes=[published.text(f"n|{name}") for name, _ in groups],
         rows=rows,
         notes=notes,
     )
 
 
+def _binary(values: np.ndarray) -> bool:
+    seen = np.unique(values[np.isfinite(values)])
+    return bool(seen.size) and bool(np.all(np.isin(seen, (0.0, 1.0))))
+
+
+def _count(
+    counts: _Counts, key: str, values: np.ndarray, groups: list[tuple[str, np.ndarray]]
+) -> None:
+    """Record the counts the rows of one feature show or imply."""
+    present = np.isfinite(values)
+    parts: dict[str, list[int]] = {}
+    if _binary(values):
+        parts["yes"] = [int(np.sum(values[mask] == 1)) for _, mask in groups]
+        parts["no"] = [int(np.sum(values[mask] == 0)) for _, mask in groups]
+    elif not present.all():
+        parts["present"] = [int(np.sum(present[mask])) for _, mask in groups]
+    if not present.all():
+        parts["missing"] = [int(np.sum(~present[mask])) for _, mask in groups]
+    if parts:
+        counts.split(key, parts)
+
+
 def _feature_rows(
-    label: str, values: np.ndarray, entry: dict[str, Any], groups: list[tuple[str, np.ndarray]]
+    label: str,
+    key: str,
+    values: np.ndarray,
+    entry: dict[str, Any],
+    groups: list[tuple[str, np.ndarray]],
+    published: Published,
 ) -> list[TableOneRow]:
     present = np.isfinite(values)
-    seen = np.unique(values[present])
-    if seen.size and np.all(np.isin(seen, (0.0, 1.0))):
-        cells = [percent_of(int(np.sum(values[mask] == 1)), int(mask.sum())) for _, mask in groups]
+    names = [name for name, _ in groups]
+    if _binary(values):
+        cells = [published.percent(f"{key}|yes|{g}", f"n|{g}") for g in names]
         rows = [TableOneRow(label, "n (%)", cells)]
     else:
         skewed = entry.get("statistic") == "count" or abs(_skew(values[present])) > 1
-        rows = [_numeric_row(label, values, groups, "median" if skewed else "mean")]
+        counted = [f"{key}|present|{g}" if not present.all() else f"n|{g}" for g in names]
+        hidden = [cell in published.hidden for cell in counted]
+        rows = [_numeric_row(label, values, groups, "median" if skewed else "mean", hidden)]
     if not present.all():
-        cells = [percent_of(int(np.sum(~present[mask])), int(mask.sum())) for _, mask in groups]
+        cells = [published.percent(f"{key}|missing|{g}", f"n|{g}") for g in names]
         rows.append(TableOneRow("missing", "n (%)", cells, indent=True))
     return rows
 
 
 def _numeric_row(
-    label: str, values: np.ndarray, groups: list[tuple[str, np.ndarray]], kind: str
+    label: str,
+    values: np.ndarray,
+    groups: list[tuple[str, np.ndarray]],
+    kind: str,
+    hidden: list[bool],
 ) -> TableOneRow:
+    """Mean (SD) or median [IQR] per group; ``n <5`` over fewer than 5 values, ``n hidden``
+    instead where the number of values is itself hidden."""
     cells = []
-    for _, mask in groups:
+    for (_, mask), secret in zip(groups, hidden, strict=True):
         chosen = values[mask & np.isfinite(values)]
         if chosen.size < MIN_CELL:
-            cells.append(_HIDDEN)
+            cells.append(f"n {HIDDEN}" if secret else _HIDDEN)
         elif kind == "median":
             q1, median, q3 = np.percentile(chosen, [25, 50, 75])
             cells.append(f"{_fmt(median)} [{_fmt(q1)}\u2013{_fmt(q3)}]")

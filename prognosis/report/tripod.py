@@ -17,7 +17,7 @@ import pandas as pd
 
 from prognosis.dataset import SURVIVAL_COLUMNS
 from prognosis.report.describe import Statement
-from prognosis.report.privacy import redact_source, suppress
+from prognosis.report.privacy import MIN_CELL, SUPPRESSED, redact_source, suppress
 
 __all__ = ["TODO", "TripodItem", "tripod_items"]
 
@@ -37,6 +37,7 @@ class _Facts:
     manifest: dict[str, Any]
     statements: dict[str, str]
     frame: pd.DataFrame
+    sizes: dict[str, str]
     n_features: int
     metrics: dict[str, Any] | None
     metrics_origin: str
@@ -50,13 +51,16 @@ def tripod_items(
     frame: pd.DataFrame,
     metrics: dict[str, Any] | None,
     metrics_origin: str,
+    sizes: dict[str, str] | None = None,
 ) -> list[TripodItem]:
-    """The checklist for a model (``info``) trained on the cohort of ``manifest``."""
+    """The checklist for a model (``info``) trained on the cohort of ``manifest``; ``sizes``
+    are the group sizes as Table 1 publishes them (protected), by column name."""
     facts = _Facts(
         info=info,
         manifest=manifest,
         statements={s.topic: s.text for s in statements or []},
         frame=frame,
+        sizes=sizes or {},
         n_features=len([c for c in frame.columns if c not in SURVIVAL_COLUMNS]),
         metrics=metrics,
         metrics_origin=metrics_origin,
@@ -197,12 +201,17 @@ def _predictors(facts: _Facts) -> list[str]:
 def _sample(facts: _Facts) -> list[str]:
     event = facts.frame["event"].to_numpy()
     events = int(np.sum(event == 1))
+    sizes = facts.sizes or {
+        "Overall": suppress(len(event)),
+        "Outcome": suppress(events),
+        "Competing event": suppress(int(np.sum(event >= 2))),
+    }
     known = [
-        f"{suppress(len(event))} persons, {suppress(events)} outcome events"
-        + (f", {suppress(int(np.sum(event >= 2)))} competing events" if np.any(event >= 2) else "")
+        f"{sizes['Overall']} persons, {sizes['Outcome']} outcome events"
+        + (f", {sizes['Competing event']} competing events" if np.any(event >= 2) else "")
         + " in this dataset."
     ]
-    if events >= 5 and facts.n_features:
+    if sizes["Outcome"] == f"{events:,}" and events >= 5 and facts.n_features:
         known.append(f"{events / facts.n_features:.1f} outcome events per candidate predictor.")
     return known
 
@@ -217,10 +226,9 @@ def _missing(facts: _Facts) -> list[str]:
             "there is no record (absence of a record is read as absence of the condition)."
         ]
     else:
-        known = [
-            f"{len(missing)} predictors have missing values (up to "
-            f"{100 * missing.max() / len(features):.1f}% of persons)."
-        ]
+        most = int(missing.max())  # a percentage of a shown total would give a small count
+        share = f"{100 * most / len(features):.1f}%" if most >= MIN_CELL else SUPPRESSED
+        known = [f"{len(missing)} predictors have missing values (up to {share} of persons)."]
     known.append(
         "The model imputes the training median and adds a missing-indicator column "
         "for every feature with missing values."

@@ -14,8 +14,11 @@ import pytest
 from prognosis.exceptions import PrognosisError
 from prognosis.report import write_patient_reports
 from prognosis.report.privacy import (
+    CountTable,
+    exposed,
     load_key,
     percent_of,
+    protect,
     pseudonym,
     redact_source,
     suppress,
@@ -134,3 +137,32 @@ def test_mapping_inside_the_report_folder_is_refused(built: Built, tmp_path: Pat
     out = tmp_path / "patients"
     with pytest.raises(PrognosisError, match="inside the report folder"):
         write_patient_reports(built.model, built.dataset, out, mapping_dir=out / "private")
+
+
+def test_protect_hides_the_smallest_other_count_of_the_total() -> None:
+    # 3 + 40 + 60 = 103: hiding the 3 alone would leave 103 - 40 - 60; the 40 goes too
+    table = CountTable({"all": 103, "a": 3, "b": 40, "c": 60}, sums=[("all", ("a", "b", "c"))])
+    published = protect(table)
+    assert [published.text(c) for c in table.values] == ["103", "<5", "hidden", "60"]
+    assert published.percent("c", "all") == "60 (58.3%)"
+    assert published.percent("b", "all") == "hidden"
+
+
+def test_protect_hides_a_kept_count_only_when_nothing_else_can_go() -> None:
+    table = CountTable(
+        {"all": 103, "a": 3, "b": 100}, sums=[("all", ("a", "b"))], keep=frozenset({"b"})
+    )
+    assert [protect(table).text(c) for c in table.values] == ["hidden", "<5", "100"]
+
+
+def test_structural_zero_is_shown_and_a_table_without_small_counts_untouched() -> None:
+    table = CountTable(
+        {"all": 10, "a": 0, "b": 10}, sums=[("all", ("a", "b"))], structural=frozenset({"a"})
+    )
+    assert [protect(table).text(c) for c in table.values] == ["10", "0", "10"]
+
+
+def test_exposed_small_count_is_one_that_the_shown_figures_pin() -> None:
+    table = CountTable({"all": 103, "a": 3, "b": 100}, sums=[("all", ("a", "b"))])
+    assert exposed(table, "a", small={"a"}, hidden=set())  # 103 - 100
+    assert not exposed(table, "a", small={"a"}, hidden={"b"})  # 103 - (5 or more): 0 to 4

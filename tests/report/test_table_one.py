@@ -37,13 +37,25 @@ def _row(table: TableOne, label: str) -> TableOneRow:
 def test_columns_are_overall_then_by_outcome() -> None:
     table = table_one(_frame(), FEATURES)
     assert table.columns == ["Overall", "Outcome", "No event (censored)"]
-    assert table.sizes == ["12", "6", "6"]
+    # 6 and 6: with both sizes shown, the 0 outcome persons without male sex (6 - 6) and the
+    # 1 man without it could be worked out; so the sizes are hidden
+    assert table.sizes == ["hidden"] * 3
+    ten_times = pd.concat([_frame()] * 10, ignore_index=True)
+    assert table_one(ten_times, FEATURES).sizes == ["120", "60", "60"]
 
 
 def test_binary_feature_shows_n_and_percent_with_small_counts_hidden() -> None:
     row = _row(table_one(_frame(), FEATURES), "Male sex")
-    # overall 7 of 12 = 58.3%; outcome 6 of 6 = 100%; no event 1 of 6: under 5
-    assert (row.statistic, row.cells) == ("n (%)", ["7 (58.3%)", "6 (100.0%)", "<5"])
+    # no event 1 of 6: under 5; 7 overall and 6 with the outcome would give it away (7 - 6)
+    assert (row.statistic, row.cells) == ("n (%)", ["hidden", "hidden", "<5"])
+    ten_times = pd.concat([_frame()] * 10, ignore_index=True)
+    # overall 70 of 120 = 58.3%; outcome 60 of 60 would show that 0 are not male, and
+    # 70 - 10 would give the 60 back: both hidden
+    assert _row(table_one(ten_times, FEATURES), "Male sex").cells == [
+        "70 (58.3%)",
+        "hidden",
+        "hidden",
+    ]
 
 
 def test_symmetric_number_shows_mean_and_sd() -> None:
@@ -68,4 +80,5 @@ def test_missing_values_get_their_own_row_and_few_values_no_summary() -> None:
     few = table_one(_frame().iloc[[0, 1, 2, 6, 7, 8, 9, 10, 11]], FEATURES)
     # outcome column: 3 persons, 2 lab values: no mean shown
     assert _row(few, "Last lab value").cells[1] == "n <5"
-    assert few.sizes == ["9", "<5", "6"]
+    # 9 = 3 + 6: the 6 would give the outcome's 3 away, so it is hidden
+    assert few.sizes == ["9", "<5", "hidden"]
