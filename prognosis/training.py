@@ -23,7 +23,7 @@ import pandas as pd
 
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.report import evaluate_predictions
-from prognosis.evaluation.validation import Split, split_rows
+from prognosis.evaluation.validation import Split, persons_of, split_rows, temporal_overlap
 from prognosis.exceptions import PrognosisError
 from prognosis.models.registry import make_model
 from prognosis.models.store import SavedModel
@@ -129,8 +129,14 @@ def fit_model(
                 competing=competing,
                 n_boot=n_boot,
                 seed=seed,
+                groups=persons_of(dataset.frame)[test_rows],
             )
         )
+        if excluded := temporal_overlap(split, dataset.frame):
+            metrics["notes"].append(
+                f"temporal split: {excluded} rows indexed on or after {split.cutoff} belong to "
+                "persons first indexed before it; they are used on neither side"
+            )
     final_rows = folds[0][0] if split.kind == "temporal" else np.arange(len(y))
     say("fit the final model" + (" on all rows" if split.kind != "temporal" else ""))
     pipeline = _fit(model, params, seed, X.iloc[final_rows], y[final_rows])
@@ -240,6 +246,7 @@ def evaluate_model(
             competing=competing,
             n_boot=n_boot,
             seed=seed,
+            groups=persons_of(dataset.frame),
         ),
     }
 

@@ -131,7 +131,7 @@ def test_cv_with_fewer_events_than_folds_raises(tmp_path: Path) -> None:
     frame["event"] = 0
     frame.loc[:1, "event"] = 1  # two events for five folds
     dataset = load_dataset(write_dataset(tmp_path, frame))
-    with pytest.raises(SplitError, match="5-fold cross-validation needs at least 5 events"):
+    with pytest.raises(SplitError, match="5-fold cross-validation needs at least 5 persons with"):
         fit_model(dataset, "cox", [365], parse_split("cv"), n_boot=2)
 
 
@@ -172,7 +172,7 @@ def test_temporal_split_with_an_empty_side_raises(
     planted: CohortDataset, cutoff: str, empty_side: str
 ) -> None:
     with pytest.raises(
-        SplitError, match=f"temporal split at {cutoff}: no rows are indexed {empty_side} it"
+        SplitError, match=f"temporal split at {cutoff}: no persons are first indexed {empty_side}"
     ):
         fit_model(planted, "cox", [365], parse_split(f"temporal:{cutoff}"), n_boot=2)
 
