@@ -91,7 +91,7 @@ def test_brier_under_heavier_test_censoring_equals_the_uncensored_truth() -> Non
     assert ours == pytest.approx(truth, abs=0.006)
     # weights from the training rows' censoring understate it (the defect of issue 11)
     from_training = brier_scores(y_train, y_test, survival, [horizon])[0]
-    assert truth - from_training > 0.015
+    assert truth - from_training > 0.04  # 0.137 against 0.196
 
 
 def test_every_interval_reaches_its_estimate() -> None:
