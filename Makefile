@@ -20,12 +20,12 @@ PROGNOSIS := .venv/bin/prognosis
 
 .PHONY: demo  ## gi_bleed_nsaid on Eunomia: cohort, Cox and xgboost models, HTML reports
 demo: cohort-gi_bleed_nsaid
-	$(PROGNOSIS) fit $(DEMO) --model cox --horizon 365 --split cv --seed 0 --out models/gi_bleed_nsaid_cox
-	$(PROGNOSIS) fit $(DEMO) --model xgb-cox --horizon 365 --split cv --seed 0 --out models/gi_bleed_nsaid_xgb_cox
+	$(PROGNOSIS) fit $(DEMO) --model cox --horizon 365 --split cv --seed 0 --out models/gi_bleed_nsaid_cox --overwrite
+	$(PROGNOSIS) fit $(DEMO) --model xgb-cox --horizon 365 --split cv --seed 0 --out models/gi_bleed_nsaid_xgb_cox --overwrite
 	$(PROGNOSIS) compare $(DEMO) --models cox,coxnet,xgb-cox --horizon 365 --split cv --seed 0
-	$(PROGNOSIS) predict models/gi_bleed_nsaid_cox $(DEMO) --out data/predictions/gi_bleed_nsaid_cox.parquet
-	$(PROGNOSIS) report model models/gi_bleed_nsaid_xgb_cox $(DEMO) --out reports/gi_bleed_nsaid/
-	$(PROGNOSIS) report patients models/gi_bleed_nsaid_xgb_cox $(DEMO) --out reports/gi_bleed_nsaid/patients/ --sample 10 --seed 0
+	$(PROGNOSIS) predict models/gi_bleed_nsaid_cox $(DEMO) --out data/predictions/gi_bleed_nsaid_cox.parquet --overwrite
+	$(PROGNOSIS) report model models/gi_bleed_nsaid_xgb_cox $(DEMO) --out reports/gi_bleed_nsaid/ --overwrite
+	$(PROGNOSIS) report patients models/gi_bleed_nsaid_xgb_cox $(DEMO) --out reports/gi_bleed_nsaid/patients/ --sample 10 --seed 0 --overwrite
 	@echo "Cohort dataset: $(DEMO)/  Models: models/gi_bleed_nsaid_cox/, models/gi_bleed_nsaid_xgb_cox/"
 	@echo "Model report: reports/gi_bleed_nsaid/index.html  Patient reports: reports/gi_bleed_nsaid/patients/index.html"
 
@@ -51,11 +51,11 @@ cohort:
 
 # Definitions run on the bundled Eunomia demo data, except synth_* ones, on the synthetic CDM.
 cohort-%: .venv/.installed
-	.venv/bin/prognosis cohort build cohorts/$*.yaml --out data/cohorts/$*
+	.venv/bin/prognosis cohort build cohorts/$*.yaml --out data/cohorts/$* --overwrite
 
 cohort-synth_%: .venv/.installed $(SYNTH_CDM)
 	.venv/bin/prognosis cohort build cohorts/synth_$*.yaml --source duckdb:///$(SYNTH_CDM) \
-		--out data/cohorts/synth_$*
+		--out data/cohorts/synth_$* --overwrite
 
 $(SYNTH_CDM): | .venv/.installed
 	@mkdir -p $(@D)

@@ -17,8 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from prognosis.cohort import build_cohort, compile_script, load_definition, parse_source
+from prognosis.cohort.build import source_paths
 from prognosis.exceptions import DataQualityWarning, PrognosisError
-from prognosis.outputs import atomic_file, write_json
+from prognosis.output_folders import OutputKind, claim_output
+from prognosis.outputs import atomic_file, write_json, write_parquet_output
 
 __all__ = ["main"]
 
@@ -26,6 +28,11 @@ DIALECTS = ["duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql"]
 
 console = Console(stderr=True, highlight=False)  # progress, warnings, errors
 results = Console(highlight=False)  # what a command produces
+
+
+_OVERWRITE = click.option(
+    "--overwrite", is_flag=True, help="Replace a previous output of this command at --out."
+)
 
 
 def _fail(error: PrognosisError) -> None:
@@ -100,19 +107,24 @@ def cohort_sql(definition: Path, dialect: str) -> None:
     "postgresql://USER@HOST:PORT/DB?schema=SCHEMA, or spark://MASTER?path=DIR|schema=SCHEMA",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [data/cohorts/NAME]")
+@_OVERWRITE
 @click.option("--quiet", is_flag=True, help="Print only errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def cohort_build(
-    definition: Path, source: str, out: Path | None, quiet: bool, as_json: bool
+    definition: Path, source: str, out: Path | None, overwrite: bool, quiet: bool, as_json: bool
 ) -> None:
     """Build DEFINITION on SOURCE into a time-to-event dataset."""
     steps = _Steps(quiet)
     try:
-        parsed = load_definition(definition)
+        parsed, where = load_definition(definition), parse_source(source)
         out = out or Path("data/cohorts") / parsed.name
-        with _data_warnings(quiet):
+        protect = source_paths(where)
+        with (
+            claim_output(out, OutputKind.DATASET, overwrite=overwrite, protect=protect),
+            _data_warnings(quiet),
+        ):
             result = build_cohort(
-                parsed, parse_source(source), out, progress=steps, definition_path=str(definition)
+                parsed, where, out, progress=steps, definition_path=str(definition)
             )
         steps.close()
     except PrognosisError as error:
@@ -174,8 +186,15 @@ MODELS = [
 @click.option("--horizon", "horizons", type=float, multiple=True, required=True, help="Days.")
 @click.option("--split", default="cv", show_default=True, help="cv, cv:K, temporal:DATE or none")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n-boot", type=int, default=200, show_default=True, help="Bootstrap resamples.")
+@click.option(
+    "--n-boot",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Bootstrap resamples.",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
+@_OVERWRITE
 @click.option(
     "--censor-competing",
     is_flag=True,
@@ -191,6 +210,7 @@ def fit(
     seed: int,
     n_boot: int,
     out: Path,
+    overwrite: bool,
     censor_competing: bool,
     quiet: bool,
 ) -> None:
@@ -203,17 +223,18 @@ def fit(
 
     steps = _Steps(quiet)
     try:
-        saved = training.fit_model(
-            load_dataset(dataset_dir),
-            model_name,
-            horizons,
-            parse_split(split),
-            seed=seed,
-            n_boot=n_boot,
-            progress=steps,
-            censor_competing=censor_competing,
-        )
-        save_model(out, saved)
+        with claim_output(out, OutputKind.MODEL, overwrite=overwrite, protect=[dataset_dir]):
+            saved = training.fit_model(
+                load_dataset(dataset_dir),
+                model_name,
+                horizons,
+                parse_split(split),
+                seed=seed,
+                n_boot=n_boot,
+                progress=steps,
+                censor_competing=censor_competing,
+            )
+            save_model(out, saved)
     except PrognosisError as error:
         steps.close()
         _fail(error)
@@ -227,9 +248,12 @@ def fit(
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Metrics JSON file.")
+@_OVERWRITE
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n-boot", type=int, default=200, show_default=True)
-def evaluate(model_dir: Path, dataset_dir: Path, out: Path, seed: int, n_boot: int) -> None:
+@click.option("--n-boot", type=click.IntRange(min=0), default=200, show_default=True)
+def evaluate(
+    model_dir: Path, dataset_dir: Path, out: Path, overwrite: bool, seed: int, n_boot: int
+) -> None:
     """Measure a saved model on DATASET_DIR (held-out or external data)."""
     from prognosis import training
     from prognosis.dataset import load_dataset
@@ -237,13 +261,15 @@ def evaluate(model_dir: Path, dataset_dir: Path, out: Path, seed: int, n_boot: i
     from prognosis.models.store import load_model
 
     try:
-        metrics = training.evaluate_model(
-            load_model(model_dir), load_dataset(dataset_dir), n_boot=n_boot, seed=seed
-        )
+        protect = [model_dir, dataset_dir]
+        with claim_output(out, OutputKind.METRICS, overwrite=overwrite, protect=protect):
+            metrics = training.evaluate_model(
+                load_model(model_dir), load_dataset(dataset_dir), n_boot=n_boot, seed=seed
+            )
+            with atomic_file(out) as temporary:
+                write_json(temporary, metrics)
     except PrognosisError as error:
         _fail(error)
-    with atomic_file(out) as temporary:
-        write_json(temporary, metrics)
     results.print(format_table(metrics))
     results.print(f"metrics → {out}")
 
@@ -252,6 +278,7 @@ def evaluate(model_dir: Path, dataset_dir: Path, out: Path, seed: int, n_boot: i
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("dataset_dir", required=False)
 @click.option("--out", type=click.Path(path_type=Path), help="predictions.parquet to write.")
+@_OVERWRITE
 @click.option("--source", help="Score one person straight from this CDM (see cohort build).")
 @click.option("--person-id", type=int, help="The person to score (with --source).")
 @click.option("--index-date", type=click.DateTime(["%Y-%m-%d"]), help="Score as of this date.")
@@ -259,6 +286,7 @@ def predict(
     model_dir: Path,
     dataset_dir: str | None,
     out: Path | None,
+    overwrite: bool,
     source: str | None,
     person_id: int | None,
     index_date: dt.datetime | None,
@@ -273,18 +301,19 @@ def predict(
     from prognosis.spark_scoring import is_spark_url, score_on_spark
 
     try:
-        if dataset_dir is not None and out is not None and is_spark_url(dataset_dir):
-            rows = score_on_spark("predict", model_dir, dataset_dir, out)
-            results.print(f"{rows} predictions (on Spark) → {out}")
-            return
-        saved = load_model(model_dir)
         if dataset_dir is not None and out is not None:
-            loaded = load_dataset(dataset_dir)
-            frame = training.predict_frame(saved, loaded.frame, origin=str(dataset_dir))
-            with atomic_file(out) as temporary:
-                frame.to_parquet(temporary, index=False)
+            protect = [model_dir] if is_spark_url(dataset_dir) else [model_dir, Path(dataset_dir)]
+            with claim_output(out, OutputKind.PREDICTIONS, overwrite=overwrite, protect=protect):
+                if is_spark_url(dataset_dir):
+                    rows = score_on_spark("predict", model_dir, dataset_dir, out)
+                    results.print(f"{rows} predictions (on Spark) → {out}")
+                    return
+                saved, loaded = load_model(model_dir), load_dataset(dataset_dir)
+                frame = training.predict_frame(saved, loaded.frame, origin=str(dataset_dir))
+                write_parquet_output(frame, out, OutputKind.PREDICTIONS)
             results.print(f"{len(frame)} predictions → {out}")
             return
+        saved = load_model(model_dir)
         if source is None or person_id is None:
             raise PrognosisError(
                 "give DATASET_DIR and --out, or --source and --person-id to score one person"
@@ -302,9 +331,12 @@ def predict(
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("dataset")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="shap.parquet.")
+@_OVERWRITE
 @click.option("--background-rows", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Picks the background.")
-def explain(model_dir: Path, dataset: str, out: Path, background_rows: int, seed: int) -> None:
+def explain(
+    model_dir: Path, dataset: str, out: Path, overwrite: bool, background_rows: int, seed: int
+) -> None:
     """SHAP values of every row of DATASET (a dataset folder, or spark://MASTER?path=DIR).
 
     Writes person_id, index_date, base_value and shap_<feature> per feature, in the model's
@@ -316,19 +348,20 @@ def explain(model_dir: Path, dataset: str, out: Path, background_rows: int, seed
     from prognosis.spark_scoring import is_spark_url, score_on_spark
 
     try:
-        if is_spark_url(dataset):
-            rows = score_on_spark(
-                "explain", model_dir, dataset, out, background_rows=background_rows, seed=seed
-            )
-        else:
-            loaded = load_dataset(dataset)
-            background = scoring.background_rows(loaded.frame, background_rows, seed)
-            frame = scoring.explain_frame(
-                load_model(model_dir), loaded.frame, background=background, origin=str(dataset)
-            )
-            with atomic_file(out) as temporary:
-                frame.to_parquet(temporary, index=False)
-            rows = len(frame)
+        protect = [model_dir] if is_spark_url(dataset) else [model_dir, Path(dataset)]
+        with claim_output(out, OutputKind.SHAP_VALUES, overwrite=overwrite, protect=protect):
+            if is_spark_url(dataset):
+                rows = score_on_spark(
+                    "explain", model_dir, dataset, out, background_rows=background_rows, seed=seed
+                )
+            else:
+                loaded = load_dataset(dataset)
+                background = scoring.background_rows(loaded.frame, background_rows, seed)
+                frame = scoring.explain_frame(
+                    load_model(model_dir), loaded.frame, background=background, origin=str(dataset)
+                )
+                write_parquet_output(frame, out, OutputKind.SHAP_VALUES)
+                rows = len(frame)
     except PrognosisError as error:
         _fail(error)
     results.print(f"SHAP values of {rows} rows → {out}")
@@ -385,13 +418,18 @@ def _cell(value: object) -> str:
 @click.option("--persons", type=click.IntRange(min=1), required=True, help="Number of persons.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="DuckDB file to write.")
+@_OVERWRITE
 @click.option("--quiet", is_flag=True, help="Print only errors.")
-def synth(persons: int, seed: int, out: Path, quiet: bool) -> None:
+def synth(persons: int, seed: int, out: Path, overwrite: bool, quiet: bool) -> None:
     """Write a synthetic OMOP CDM with planted hazards (truth in OUT's .truth.json)."""
     from prognosis.synth import generate_cdm, truth_path
 
     steps = _Steps(quiet)
-    truth = generate_cdm(out, persons=persons, seed=seed, progress=steps)
+    try:
+        truth = generate_cdm(out, persons=persons, seed=seed, progress=steps, overwrite=overwrite)
+    except PrognosisError as error:
+        steps.close()
+        _fail(error)
     steps.close()
     if not quiet:
         results.print(f"{persons} persons → {out}; planted model in {truth_path(out)}")
@@ -410,6 +448,7 @@ def report() -> None:
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Report folder.")
+@_OVERWRITE
 @click.option(
     "--metrics",
     "metrics_path",
@@ -418,21 +457,33 @@ def report() -> None:
 )
 @click.option(
     "--n-boot",
-    type=int,
+    type=click.IntRange(min=0),
     default=200,
     show_default=True,
     help="Bootstrap resamples, when the model must be evaluated on DATASET_DIR.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 def report_model(
-    model_dir: Path, dataset_dir: Path, out: Path, metrics_path: Path | None, n_boot: int, seed: int
+    model_dir: Path,
+    dataset_dir: Path,
+    out: Path,
+    overwrite: bool,
+    metrics_path: Path | None,
+    n_boot: int,
+    seed: int,
 ) -> None:
     """Write OUT/index.html: the model in MODEL_DIR on the cohort in DATASET_DIR."""
     from prognosis.report import write_model_report
 
     try:
         path = write_model_report(
-            model_dir, dataset_dir, out, metrics_path=metrics_path, n_boot=n_boot, seed=seed
+            model_dir,
+            dataset_dir,
+            out,
+            metrics_path=metrics_path,
+            n_boot=n_boot,
+            seed=seed,
+            overwrite=overwrite,
         )
     except PrognosisError as error:
         _fail(error)
@@ -443,6 +494,7 @@ def report_model(
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder of pages.")
+@_OVERWRITE
 @click.option("--ids", multiple=True, help="person_ids, comma-separated (repeatable).")
 @click.option("--sample", type=int, help="Report on this many persons drawn at random.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -456,6 +508,7 @@ def report_patients(
     model_dir: Path,
     dataset_dir: Path,
     out: Path,
+    overwrite: bool,
     ids: tuple[str, ...],
     sample: int | None,
     seed: int,
@@ -477,6 +530,7 @@ def report_patients(
             sample=sample,
             seed=seed,
             mapping_dir=mapping_dir or Path("data/pseudonyms") / Path(dataset_dir).name,
+            overwrite=overwrite,
         )
     except PrognosisError as error:
         _fail(error)

@@ -88,14 +88,31 @@ def feature_frame(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 
 
 def load_dataset(path: str | Path) -> CohortDataset:
-    """Load a dataset folder written by ``prognosis cohort build``."""
+    """Load a dataset folder written by ``prognosis cohort build``.
+
+    Raises
+    ------
+    DatasetError
+        When the folder, ``dataset.parquet`` or a JSON file is missing, unreadable, corrupt or
+        of the wrong shape; the message names the file.
+    """
     folder = Path(path)
+    if not folder.is_dir():
+        raise DatasetError(
+            f"{folder}: no such dataset folder; build one with `prognosis cohort build`"
+        )
     parquet = folder / "dataset.parquet"
     if not parquet.exists():  # a file, or a folder of part files (large Spark builds)
         raise DatasetError(
             f"{folder}: no dataset.parquet here; build one with `prognosis cohort build`"
         )
-    frame = pq.read_table(parquet).to_pandas()
+    try:
+        frame = pq.read_table(parquet).to_pandas()
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        raise DatasetError(
+            f"{parquet}: not a readable Parquet dataset ({_first_line(error)}); rebuild it with "
+            "`prognosis cohort build ... --overwrite`"
+        ) from None
     if not frame.index.equals(pd.RangeIndex(len(frame))):  # an index stored by pandas
         frame = frame.reset_index(drop=True)
     missing = [c for c in ("time", "event") if c not in frame.columns]
@@ -112,7 +129,24 @@ def load_dataset(path: str | Path) -> CohortDataset:
     )
 
 
-def _read_json(path: Path, *, default: Any) -> Any:
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _read_json(path: Path, *, default: list | dict) -> Any:
     if not path.is_file():
         return default
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError(f"{path}: not readable JSON ({_first_line(error)})") from None
+    if not isinstance(data, type(default)):
+        raise DatasetError(
+            f"{path}: expected a JSON {_JSON_TYPES[type(default)]}, found "
+            f"{_JSON_TYPES.get(type(data), type(data).__name__)}; rebuild the dataset with "
+            "`prognosis cohort build`"
+        )
+    return data

@@ -6,6 +6,7 @@ __all__ = [
     "CohortError",
     "DataQualityWarning",
     "DefinitionError",
+    "OutputError",
     "PrognosisError",
     "SourceError",
 ]
@@ -21,6 +22,10 @@ class DefinitionError(PrognosisError, ValueError):
 
 class CohortError(PrognosisError):
     """The cohort cannot be built as defined (for instance: no one is left)."""
+
+
+class OutputError(PrognosisError):
+    """An output path that a command may not write (or could not write)."""
 
 
 class SourceError(PrognosisError):

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from prognosis.exceptions import OutputError
 from prognosis.synth import COVARIATES, SynthTruth, generate_cdm, planted_cohort, truth_path
 from prognosis.synth.vocabulary import NOISE_CONDITIONS, NOISE_DRUGS
 
@@ -213,10 +214,12 @@ def test_generation_writes_only_database_and_truth(tmp_path: Path) -> None:
     assert progress and all(isinstance(m, str) for m in progress)
 
 
-def test_existing_database_is_replaced(tmp_path: Path) -> None:
+def test_previous_synthetic_database_is_replaced_with_overwrite(tmp_path: Path) -> None:
     path = tmp_path / "x.duckdb"
     generate_cdm(path, persons=30, seed=1)
-    generate_cdm(path, persons=40, seed=1)
+    with pytest.raises(OutputError, match="pass --overwrite"):
+        generate_cdm(path, persons=40, seed=1)
+    generate_cdm(path, persons=40, seed=1, overwrite=True)
     with duckdb.connect(str(path), read_only=True) as c:
         assert c.execute("SELECT count(*) FROM person").fetchone() == (40,)
 

@@ -33,10 +33,11 @@ from prognosis.cohort.features import (
 from prognosis.cohort.labels import describe_features
 from prognosis.cohort.quality import check_sources
 from prognosis.cohort.quality_types import Finding
-from prognosis.cohort.sources import Source
+from prognosis.cohort.sources import Source, SourceKind
 from prognosis.cohort.sql import Step, create_table, render
 from prognosis.cohort.staging import StagingView, plan_staging, standard_tables
 from prognosis.exceptions import CohortError, DataQualityWarning, SourceError
+from prognosis.output_folders import OutputKind, check_output, claim_output
 from prognosis.outputs import atomic_directory, package_versions, sha256_file, write_json
 
 __all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script"]
@@ -112,8 +113,15 @@ def build_cohort(
     progress: Progress | None = None,
     definition_path: str | None = None,
     today: dt.date | None = None,
+    overwrite: bool = False,
 ) -> BuildResult:
-    """Build ``definition`` on ``source`` and write the outputs atomically into ``out_dir``."""
+    """Build ``definition`` on ``source`` and write the outputs atomically into ``out_dir``.
+
+    ``out_dir`` is checked before any work (:func:`prognosis.output_folders.check_output`): it
+    must be new, empty, or a previous dataset (replaced only with ``overwrite``), and may not
+    overlap the source's files.
+    """
+    check_output(out_dir, OutputKind.DATASET, overwrite=overwrite, protect=source_paths(source))
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     today = today or dt.date.today()
@@ -386,6 +394,13 @@ def _manifest(
     }
 
 
+def source_paths(source: Source) -> list[Path]:
+    """The files or folders of ``source`` on this machine, which no output may overlap."""
+    if source.kind in (SourceKind.DUCKDB, SourceKind.FILES):
+        return [Path(source.location)]
+    return []
+
+
 def _write(
     out_dir: Path,
     dataset: pa.Table,
@@ -393,7 +408,10 @@ def _write(
     attrition: list[dict[str, Any]],
     manifest: dict[str, Any],
 ) -> None:
-    with atomic_directory(Path(out_dir)) as folder:
+    with (
+        claim_output(Path(out_dir), OutputKind.DATASET, overwrite=True),
+        atomic_directory(Path(out_dir)) as folder,
+    ):
         if isinstance(dataset, pa.Table):
             pq.write_table(dataset, folder / "dataset.parquet")
         else:  # a SparkDataset: Spark writes it (a folder of part files when large)

@@ -12,16 +12,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from prognosis.cohort.yaml_loader import read_yaml, spelled
 from prognosis.exceptions import DefinitionError
 
 __all__ = [
@@ -36,6 +40,21 @@ __all__ = [
 
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
 NameStr = Annotated[str, Field(pattern=_NAME)]
+
+
+def _iso_date(value: Any) -> Any:
+    """A date written ``YYYY-MM-DD`` (YAML 1.2 reads it as text), or a ``date`` object."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"expected a date written YYYY-MM-DD, got {_written(value)}")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a date: {error} (write YYYY-MM-DD)") from None
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 class Domain(StrEnum):
@@ -57,15 +76,17 @@ class _Model(BaseModel):
 class Window(_Model):
     """Days relative to the index date, both ends inclusive; ``None`` leaves an end open."""
 
-    start: int | None = None
-    end: int | None = None
+    start: StrictInt | None = None
+    end: StrictInt | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _from_pair(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):
             if len(value) != 2:
-                raise ValueError(f"a window is [start, end] (two numbers or null), got {value!r}")
+                raise ValueError(
+                    f"a window is [start, end] (two numbers or null), got {_written(value)}"
+                )
             return {"start": value[0], "end": value[1]}
         return value
 
@@ -98,10 +119,10 @@ def _day(offset: int | None) -> str:
 class ConceptSet(_Model):
     """OMOP concept ids, optionally with all their descendants, minus some."""
 
-    include: list[int] = Field(min_length=1)
-    descendants: bool = False
-    exclude: list[int] = Field(default_factory=list)
-    exclude_descendants: bool = False
+    include: list[StrictInt] = Field(min_length=1)
+    descendants: StrictBool = False
+    exclude: list[StrictInt] = Field(default_factory=list)
+    exclude_descendants: StrictBool = False
     label: str | None = None
 
     @model_validator(mode="before")
@@ -116,8 +137,8 @@ class Occurrence(StrEnum):
 
 
 class AgeRange(_Model):
-    min: int | None = Field(default=None, ge=0, le=130)
-    max: int | None = Field(default=None, ge=0, le=130)
+    min: StrictInt | None = Field(default=None, ge=0, le=130)
+    max: StrictInt | None = Field(default=None, ge=0, le=130)
 
     @model_validator(mode="after")
     def _ordered(self) -> AgeRange:
@@ -127,8 +148,8 @@ class AgeRange(_Model):
 
 
 class DateRange(_Model):
-    start: dt.date | None = None
-    end: dt.date | None = None
+    start: IsoDate | None = None
+    end: IsoDate | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> DateRange:
@@ -143,7 +164,7 @@ class IndexEvent(_Model):
     concept_set: NameStr
     domain: Domain
     occurrence: Occurrence = Occurrence.FIRST
-    min_prior_observation: int = Field(default=0, ge=0)
+    min_prior_observation: StrictInt = Field(default=0, ge=0)
     age: AgeRange = AgeRange()
     dates: DateRange = DateRange()
 
@@ -162,8 +183,8 @@ class Rule(_Model):
     concept_set: NameStr
     domain: Domain
     window: Window
-    min_count: int | None = Field(default=None, ge=0)
-    max_count: int | None = Field(default=None, ge=0)
+    min_count: StrictInt | None = Field(default=None, ge=0)
+    max_count: StrictInt | None = Field(default=None, ge=0)
     description: str | None = None
 
     @model_validator(mode="after")
@@ -183,8 +204,8 @@ class Rule(_Model):
 
 
 class TimeAtRisk(_Model):
-    start: int = Field(default=1, ge=1)
-    end: int = Field(ge=1)
+    start: StrictInt = Field(default=1, ge=1)
+    end: StrictInt = Field(ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -202,7 +223,7 @@ class PriorOutcomeExclusion(_Model):
     """Drop persons with an outcome record from ``lookback`` days before index (``None``: all
     time) up to the day before the time at risk starts."""
 
-    lookback: int | None = Field(default=None, ge=1)
+    lookback: StrictInt | None = Field(default=None, ge=1)
 
 
 class Outcome(_Model):
@@ -242,7 +263,7 @@ def _check_event_concepts(domain: Domain, concept_set: str | None, what: str) ->
 class Censoring(_Model):
     """Follow-up ends at the earliest of observation end, death, time-at-risk end and cut-off."""
 
-    data_cutoff: dt.date | None = None
+    data_cutoff: IsoDate | None = None
 
 
 class Statistic(StrEnum):
@@ -257,8 +278,8 @@ class _Feature(_Model):
 
 class DemographicsFeature(_Model):
     kind: Literal["demographics"]
-    age: bool = True
-    sex: bool = True
+    age: StrictBool = True
+    sex: StrictBool = True
 
 
 class IndexConceptFeature(_Model):
@@ -286,7 +307,7 @@ class DomainFeature(_Feature):
 
     kind: Literal["domain"]
     domain: Domain
-    min_prevalence: float = Field(default=0.01, gt=0, le=1)
+    min_prevalence: StrictFloat = Field(default=0.01, gt=0, le=1)
     statistics: list[Statistic] = Field(default=[Statistic.PRESENCE], min_length=1)
 
     @model_validator(mode="after")
@@ -312,7 +333,7 @@ Feature = Annotated[
 
 
 class Features(_Model):
-    include_index_day: bool = False
+    include_index_day: StrictBool = False
     windows: dict[NameStr, Window] = Field(default_factory=dict)
     items: list[Feature] = Field(default_factory=list)
 
@@ -417,7 +438,7 @@ def parse_definition(data: Any, *, origin: str = "<definition>") -> CohortDefini
     if not isinstance(data, dict):
         raise DefinitionError(
             f"{origin}: a cohort definition is a YAML mapping (name:, concept_sets:, index:, "
-            f"outcome:, ...), got {type(data).__name__}"
+            f"outcome:, ...), got {_kind(data)}"
         )
     try:
         return CohortDefinition.model_validate(data)
@@ -426,22 +447,30 @@ def parse_definition(data: Any, *, origin: str = "<definition>") -> CohortDefini
 
 
 def load_definition(path: str | Path) -> CohortDefinition:
-    """Read and validate a cohort definition YAML file."""
+    """Read and validate a cohort definition YAML file.
+
+    The file must be UTF-8 and is read with YAML 1.2 meaning, strictly: only ``true``/``false``
+    are booleans and only plain decimal digits are numbers, and a key given twice in one
+    mapping is an error (:mod:`prognosis.cohort.yaml_loader`).
+
+    Parameters
+    ----------
+    path
+        The definition file, e.g. ``cohorts/gi_bleed_nsaid.yaml``.
+
+    Returns
+    -------
+    CohortDefinition
+        The validated, frozen definition.
+
+    Raises
+    ------
+    DefinitionError
+        The file is missing, unreadable, not UTF-8, not valid YAML, has a duplicate key, or
+        does not describe a valid cohort; the message names the file and the place.
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DefinitionError(f"{path}: no such cohort definition file") from None
-    except OSError as error:
-        raise DefinitionError(f"{path}: cannot read ({error.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise DefinitionError(f"{path}: malformed YAML{where}: {problem}") from None
-    return parse_definition(data, origin=str(path))
+    return parse_definition(read_yaml(path), origin=str(path))
 
 
 def _describe_errors(error: ValidationError, origin: str, data: Any) -> str:
@@ -461,7 +490,7 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
         if isinstance(part, int):
             node = node[part] if isinstance(node, list) and part < len(node) else None
             name = node.get("name") if isinstance(node, dict) else None
-            parts.append(f"[{part}]" + (f" ('{name}')" if isinstance(name, str) else ""))
+            parts.append(f"[{part}]" + (f" ({spelled(name)})" if isinstance(name, str) else ""))
             after_index = True
             continue
         tag = after_index and isinstance(node, dict) and node.get("kind") == part
@@ -473,21 +502,67 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
     return "".join(parts)
 
 
+# What a strictly typed field expects, and a hint shown when a scalar of another type came.
+_EXPECTED = {
+    "int_type": (
+        "a whole number",
+        "write plain decimal digits, e.g. 365 (no quotes, leading zeros, 0o/0x prefixes, "
+        "_ separators or 1:30)",
+    ),
+    "float_type": ("a number", "write decimal notation, e.g. 0.01 (no quotes, .inf or .nan)"),
+    "bool_type": ("true or false", "YAML 1.2 reads yes, no, on, off, y and n as text"),
+    "string_type": ("text", "put it in quotes, e.g. '123'"),
+    "list_type": ("a list", "write [a, b] or one '- item' per line"),
+    "dict_type": ("a mapping", "write one 'name: value' per line"),
+}
+
+
 def _message(item: Any) -> str:
     kind, message = item["type"], item["msg"]
     message = message.removeprefix("Value error, ")
+    if kind in _EXPECTED:
+        expected, hint = _EXPECTED[kind]
+        scalar = isinstance(item["input"], str | int | float | dt.date)
+        return f"got {_written(item['input'])}, expected {expected}" + (
+            f"; {hint}" if scalar else ""
+        )
     if kind == "extra_forbidden":
         return "unknown field (check its spelling and indentation)"
     if kind == "enum":
         expected = item.get("ctx", {}).get("expected", "")
-        return f"unknown value {item['input']!r}; expected {expected}"
+        return f"unknown value {spelled(item['input'])}; expected {expected}"
     if kind == "union_tag_invalid":
-        return f"unknown feature kind {item['input'].get('kind')!r}; " + message.split(";")[-1]
+        return (
+            f"unknown feature kind {spelled(item['input'].get('kind'))}; " + message.split(";")[-1]
+        )
     if kind == "string_pattern_mismatch":
         return (
-            f"{item['input']!r} is not a valid name: use lower-case letters, digits and "
+            f"{spelled(item['input'])} is not a valid name: use lower-case letters, digits and "
             "underscores, starting with a letter"
         )
     if kind == "too_short" and item["input"] in ([], {}):
         return "must not be empty"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{message}, got {spelled(item['input'])}"
     return message
+
+
+_KINDS = [
+    (bool, "a boolean"),
+    (int, "a whole number"),
+    (float, "a decimal number"),
+    (dt.date, "a date"),
+    (str, "text"),
+    (list, "a list"),
+    (dict, "a mapping"),
+]
+
+
+def _kind(value: Any) -> str:
+    """What YAML 1.2 read a value as: ``text``, ``a boolean``, ``a list``, ..."""
+    return next((name for type_, name in _KINDS if isinstance(value, type_)), type(value).__name__)
+
+
+def _written(value: Any) -> str:
+    """A value and what YAML 1.2 read it as: ``'0777' (text)``, ``true (a boolean)``."""
+    return spelled(value) if value is None else f"{spelled(value)} ({_kind(value)})"

@@ -31,6 +31,7 @@ from prognosis.cohort.engines import PhysicalTable, _group_columns, _quote
 from prognosis.cohort.sources import Source
 from prognosis.cohort.staging import standard_tables
 from prognosis.exceptions import SourceError
+from prognosis.output_folders import is_private
 
 __all__ = [
     "ROWS_PER_FILE",
@@ -301,6 +302,9 @@ def write_parquet(frame: Any, path: Path, *, rows: int, rows_per_file: int = ROW
             result.mkdir()
             for number, part in enumerate(parts):
                 os.replace(part, result / f"part-{number:05d}.parquet")
+        if is_private(path):  # Spark writes with its own permissions (0644)
+            for entry in (result, *(result.iterdir() if result.is_dir() else ())):
+                os.chmod(entry, 0o700 if entry.is_dir() else 0o600)
         if path.is_dir():
             os.replace(path, scratch / "previous")
         os.replace(result, path)

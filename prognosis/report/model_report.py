@@ -22,6 +22,7 @@ from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import SavedModel, load_model
+from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import sha256_file
 from prognosis.report import charts, explanations
 from prognosis.report.describe import (
@@ -176,8 +177,28 @@ def write_model_report(
     metrics_path: Path | None = None,
     n_boot: int = 200,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> Path:
-    """Render the model report into ``out_dir/index.html`` (atomically); return its path."""
+    """Render the model report into ``out_dir/index.html`` (atomically); return its path.
+
+    ``out_dir`` is checked first: new, empty, holding only other prognosis outputs (the patient
+    reports), or a previous model report (replaced only with ``overwrite``).
+    """
+    out_dir = Path(out_dir)
+    with claim_output(
+        out_dir, OutputKind.MODEL_REPORT, overwrite=overwrite, protect=[model_dir, dataset_dir]
+    ):
+        return _write_model_report(model_dir, dataset_dir, out_dir, metrics_path, n_boot, seed)
+
+
+def _write_model_report(
+    model_dir: Path,
+    dataset_dir: Path,
+    out_dir: Path,
+    metrics_path: Path | None,
+    n_boot: int,
+    seed: int,
+) -> Path:
     metrics = None
     if metrics_path is not None:
         try:
@@ -188,7 +209,9 @@ def write_model_report(
         Path(model_dir), load_dataset(dataset_dir), metrics=metrics, n_boot=n_boot, seed=seed
     )
     html = render_page("model.html.jinja2", report=report, title=report.title)
-    return write_page(Path(out_dir) / "index.html", html)
+    page = write_page(out_dir / "index.html", html)
+    write_marker(out_dir, OutputKind.MODEL_REPORT)
+    return page
 
 
 def _same_data(saved: SavedModel, dataset: CohortDataset) -> bool:

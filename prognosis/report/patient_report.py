@@ -23,6 +23,7 @@ from markupsafe import Markup
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import SavedModel, load_model
+from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory, atomic_file
 from prognosis.report import explanations, svg
 from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
@@ -93,13 +94,15 @@ def write_patient_reports(
     sample: int | None = None,
     seed: int = 0,
     key: bytes | None = None,
+    overwrite: bool = False,
 ) -> PatientReports:
     """Write one page per chosen patient and ``index.html`` into ``out_dir``.
 
     Parameters
     ----------
     model_dir, dataset_dir : a model directory and a cohort dataset with its features
-    out_dir : the folder of pages; replaced as a whole
+    out_dir : the folder of pages: new, empty, or a previous one (replaced as a whole, only
+        with ``overwrite``)
     mapping_dir : where ``mapping.csv`` (pseudonym → person_id) and, unless ``key`` is given,
         the key file ``pseudonym.key`` live; outside ``out_dir``
     ids : person_ids to report on; ``sample`` : or this many rows drawn at random (``seed``);
@@ -107,6 +110,23 @@ def write_patient_reports(
     key : the pseudonym key (bytes), instead of the key file
     """
     out_dir, mapping_dir = Path(out_dir), Path(mapping_dir)
+    protect = [model_dir, dataset_dir]
+    with claim_output(out_dir, OutputKind.PATIENT_REPORTS, overwrite=overwrite, protect=protect):
+        return _write_patient_reports(
+            model_dir, dataset_dir, out_dir, mapping_dir, ids, sample, seed, key
+        )
+
+
+def _write_patient_reports(
+    model_dir: Path,
+    dataset_dir: Path,
+    out_dir: Path,
+    mapping_dir: Path,
+    ids: Sequence[int] | None,
+    sample: int | None,
+    seed: int,
+    key: bytes | None,
+) -> PatientReports:
     if mapping_dir.resolve().is_relative_to(out_dir.resolve()):
         raise PrognosisError(
             f"the pseudonym mapping folder {mapping_dir} lies inside the report folder "
@@ -137,6 +157,7 @@ def write_patient_reports(
             title=f"Patient risk reports: {context.cohort}",
         )
         (folder / "index.html").write_text(index, encoding="utf-8")
+        write_marker(folder, OutputKind.PATIENT_REPORTS)
     mapping = _write_mapping(mapping_dir / MAPPING_FILE, dataset.frame, rows, names)
     return PatientReports(out_dir, out_dir / "index.html", written, mapping)
 

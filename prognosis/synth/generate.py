@@ -10,6 +10,8 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from prognosis.exceptions import OutputError
+from prognosis.output_folders import OutputKind, claim_output
 from prognosis.outputs import atomic_file
 from prognosis.synth.planted import COVARIATES, Persons, persons_frame, simulate_persons
 from prognosis.synth.records import chunk_tables
@@ -193,16 +195,23 @@ def _write_database(
 
 
 def generate_cdm(
-    path: Path | str, *, persons: int, seed: int, progress: Callable[[str], None] | None = None
+    path: Path | str,
+    *,
+    persons: int,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> SynthTruth:
     """Write a synthetic OMOP CDM with planted hazards to a DuckDB file.
 
     Parameters
     ----------
     path
-        The DuckDB file to create (replaced if it exists). Written to a temporary file in the
-        same folder and moved into place, so a reader never sees a half-written database.
-        The truth goes beside it, at :func:`truth_path` (``<stem>.truth.json``).
+        The DuckDB file to create. An existing file is replaced only when it is a previous
+        synthetic CDM (its truth file beside it) and ``overwrite`` is set; anything else is
+        refused before any work. Written to a temporary file in the same folder and moved into
+        place, so a reader never sees a half-written database. The truth goes beside it, at
+        :func:`truth_path` (``<stem>.truth.json``).
     persons
         Number of persons (>= 1); each has an index event (first atrial fibrillation).
     seed
@@ -220,6 +229,8 @@ def generate_cdm(
     ------
     ValueError
         If ``persons`` is not a positive integer or ``seed`` is negative.
+    OutputError
+        If ``path`` may not be written (see :func:`prognosis.output_folders.check_output`).
     """
     if isinstance(persons, bool) or not isinstance(persons, int) or persons < 1:
         raise ValueError(f"persons must be a positive integer, got {persons!r}")
@@ -227,6 +238,13 @@ def generate_cdm(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     say = progress or (lambda _message: None)
     path = Path(path)
+    if path.suffix != ".duckdb":
+        raise OutputError(f"--out {path}: a synthetic CDM is a DuckDB file; name it *.duckdb")
+    with claim_output(path, OutputKind.SYNTHETIC_CDM, overwrite=overwrite):
+        return _generate(path, persons, seed, say)
+
+
+def _generate(path: Path, persons: int, seed: int, say: Callable[[str], None]) -> SynthTruth:
     say(f"simulating {persons:,} persons")
     people = simulate_persons(persons, seed)
     rows = _write_database(path, people, seed, say)

@@ -49,6 +49,7 @@ def test_report_model_calls_the_library_and_prints_the_path(
             "metrics_path": None,
             "n_boot": 7,
             "seed": 0,
+            "overwrite": False,
         }
     ]
 

@@ -82,7 +82,12 @@ def test_runs_add_to_the_mapping_and_say_when_unexplained(built: Built, tmp_path
     with mock.patch.dict(sys.modules, {"prognosis.explain": None}):
         for person in (first, second):
             written = write_patient_reports(
-                built.model, built.dataset, tmp_path / "out", mapping_dir=private, ids=[person]
+                built.model,
+                built.dataset,
+                tmp_path / "out",
+                mapping_dir=private,
+                ids=[person],
+                overwrite=True,
             )
     page = written.pages[0].read_text("utf-8")
     assert "Explanations unavailable: the explanation module could not be imported" in page
