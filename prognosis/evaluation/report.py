@@ -28,6 +28,7 @@ from prognosis.evaluation.metrics import (
     evaluation_times,
     harrell_c,
     integrated_brier,
+    observed_risk,
     time_dependent_auc,
     uno_c,
 )
@@ -94,8 +95,9 @@ def evaluate_predictions(
     -------
     dict with keys ``n_train``, ``n_test``, ``n_outcome_events``, ``competing``,
     ``bootstrap``, ``follow_up``, ``harrell_c``, ``uno_c``, ``integrated_brier``,
-    ``horizons`` (one entry per evaluated horizon: time-dependent AUC, Brier score,
-    calibration, decision curve) and ``notes``.
+    ``horizons`` (one entry per evaluated horizon: time-dependent AUC, Brier score, the
+    mean predicted against the observed risk (Kaplan-Meier, or Aalen-Johansen under competing
+    risks) as ``marginal``, calibration, decision curve) and ``notes``.
     """
     train = check_target(y_train, competing=competing)
     test = check_target(y_test, competing=competing)
@@ -252,9 +254,16 @@ def _at_horizon(
 ) -> dict[str, Any]:
     table = calibration_at(y_test, risk, horizon)
     summary = boot(lambda y, r: calibration_summary(y, r, horizon), y_test, risk)
+    observed, lower, upper = observed_risk(y_test, [horizon])
     curve = decision_curve(y_test, risk, horizon, thresholds)
     benefit = boot(lambda y, r: net_benefit(y, r, horizon, thresholds), y_test, risk)
     return {
+        "marginal": {  # calibration in the large: the model's mean risk against the observed
+            "mean_predicted": float(np.mean(risk)),
+            "observed": float(observed[0]),
+            "observed_lower": float(lower[0]),
+            "observed_upper": float(upper[0]),
+        },
         "calibration": {
             **{name: _part(summary, i) for i, name in enumerate(_CALIBRATION)},
             "table": [asdict(group) for group in table.groups],
