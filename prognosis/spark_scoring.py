@@ -24,7 +24,7 @@ from prognosis.cohort.sources import Source, SourceKind, parse_source
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import SavedModel, load_model
 from prognosis.scoring import explain_frame
-from prognosis.training import check_schema, predict_frame
+from prognosis.training import check_schema, predict_frame, risk_columns
 
 __all__ = ["explain_spark", "is_spark_url", "predict_spark", "score_on_spark"]
 
@@ -72,7 +72,7 @@ def predict_spark(session: Any, model_dir: Path, frame: Any, *, origin: str = "d
     model = _ModelFiles(session, model_dir)
     _check_columns(model.saved, frame, origin)
     load = model.loader()
-    names = [f"risk_{horizon:g}" for horizon in model.saved.info["horizons"]]
+    names = risk_columns(model.saved)
     schema = "person_id BIGINT, index_date DATE, " + ", ".join(f"`{n}` DOUBLE" for n in names)
 
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.report import evaluate_predictions
-from prognosis.evaluation.validation import Split, split_rows
+from prognosis.evaluation.validation import Split, persons_of, split_rows, temporal_overlap
 from prognosis.exceptions import PrognosisError
 from prognosis.models.registry import make_model
 from prognosis.models.store import SavedModel
@@ -39,6 +39,16 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+
+
+#: The note of every evaluation of a model fitted with competing events censored.
+IGNORING_COMPETING = (
+    "risk ignoring competing events: the model was fitted with competing events censored "
+    "(--censor-competing), so its risks are 1 - S(t) of the cause-specific hazard; they are "
+    "evaluated against the outcome's cumulative incidence with the competing events as they "
+    "happened (Aalen-Johansen), which they overstate; use cause-specific-cox for cumulative "
+    "incidences"
+)
 
 
 class SchemaError(PrognosisError, ValueError):
@@ -99,15 +109,23 @@ def fit_model(
     progress: Progress | None = None,
     censor_competing: bool = False,
 ) -> SavedModel:
-    """Fit ``model`` on ``dataset``, validated as ``split`` says. ``censor_competing`` recodes
-    competing events as censored first (a cause-specific model of the outcome), so that a
-    single-event model can be fitted to a dataset with competing events."""
+    """Fit ``model`` on ``dataset``, validated as ``split`` says.
+
+    ``censor_competing`` recodes competing events as censored for the fits (a cause-specific
+    model of the outcome), so that a single-event model can be fitted to a dataset with
+    competing events. Its predictions are the risk ignoring competing events, and they are
+    validated against what they claim to predict, the outcome's cumulative incidence with the
+    competing events as they happened (Aalen-Johansen), where they overstate it; the metrics'
+    notes say so (:data:`IGNORING_COMPETING`).
+    """
     say = progress or (lambda _message: None)
     params = dict(params or {})
+    observed = dataset  # the outcome as it happened, competing events included
     if censor_competing:
         dataset = dataset.competing_censored()
     X, y, competing = dataset.X, dataset.y, dataset.competing
     check_target(y, competing=competing)
+    y_observed = observed.y
     chosen = _check_horizons(horizons, y)
     make_model(model, seed=seed, **params)  # unknown names and parameters fail before any work
     started = time.perf_counter()
@@ -117,20 +135,28 @@ def fit_model(
         say(f"validate: {split.describe()}")
         predictions, train_rows = _validate(model, params, seed, X, y, folds, competing, say)
         test_rows = np.concatenate([test for _, test in folds])
-        y_train = y if split.kind == "cv" else y[train_rows]
+        y_train = y_observed if split.kind == "cv" else y_observed[train_rows]
         say("compute metrics")
         metrics.update(
             evaluate_predictions(
                 y_train,
-                y[test_rows],
+                y_observed[test_rows],
                 predictions.risk_score(),
                 predictions.survival,
                 chosen,
-                competing=competing,
+                competing=observed.competing,
                 n_boot=n_boot,
                 seed=seed,
+                groups=persons_of(dataset.frame)[test_rows],
             )
         )
+        if censor_competing:
+            metrics["notes"].append(IGNORING_COMPETING)
+        if excluded := temporal_overlap(split, dataset.frame):
+            metrics["notes"].append(
+                f"temporal split: {excluded} rows indexed on or after {split.cutoff} belong to "
+                "persons first indexed before it; they are used on neither side"
+            )
     final_rows = folds[0][0] if split.kind == "temporal" else np.arange(len(y))
     say("fit the final model" + (" on all rows" if split.kind != "temporal" else ""))
     pipeline = _fit(model, params, seed, X.iloc[final_rows], y[final_rows])
@@ -220,27 +246,35 @@ def check_schema(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.D
 def evaluate_model(
     saved: SavedModel, dataset: CohortDataset, *, n_boot: int = 200, seed: int = 0
 ) -> dict[str, Any]:
-    """Metrics of a saved model on ``dataset`` (held-out, temporal or external data)."""
+    """Metrics of a saved model on ``dataset`` (held-out, temporal or external data).
+
+    The predictions are measured against the outcome as it happened: with the competing events
+    of ``dataset`` as competing events (Aalen-Johansen), also for a single-event model, whose
+    risks then ignore them (the notes say so).
+    """
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
-    competing = bool(saved.info.get("competing"))
-    predictions = _Predictions([(saved.pipeline, X, np.arange(len(X)))], len(X), competing)
+    model_competing = bool(saved.info.get("competing"))
+    predictions = _Predictions([(saved.pipeline, X, np.arange(len(X)))], len(X), model_competing)
+    competing = model_competing or dataset.competing
     train = saved.training_target
-    y_train = train if competing else _boolean(train)
-    y_test = dataset.y if competing else _boolean(dataset.y)
+    metrics = evaluate_predictions(
+        train if competing else _boolean(train),
+        dataset.y if competing else _boolean(dataset.y),
+        predictions.risk_score(),
+        predictions.survival,
+        saved.info["horizons"],
+        competing=competing,
+        n_boot=n_boot,
+        seed=seed,
+        groups=persons_of(dataset.frame),
+    )
+    if competing and not model_competing:
+        metrics["notes"].append(IGNORING_COMPETING)
     return {
         "model": saved.info.get("model"),
         "dataset": str(dataset.path),
         "source": dataset.manifest.get("source"),
-        **evaluate_predictions(
-            y_train,
-            y_test,
-            predictions.risk_score(),
-            predictions.survival,
-            saved.info["horizons"],
-            competing=competing,
-            n_boot=n_boot,
-            seed=seed,
-        ),
+        **metrics,
     }
 
 
@@ -251,12 +285,20 @@ def _boolean(y: np.ndarray) -> np.ndarray:
 
 
 def predict_frame(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
-    """``person_id``, ``index_date`` (when present) and ``risk_<h>`` per horizon."""
+    """``person_id``, ``index_date`` (when present) and ``risk_<h>`` per horizon; for a model
+    fitted with competing events censored, ``risk_ignoring_competing_<h>``: what it is."""
     X = check_schema(saved, frame, origin=origin)
     out = frame[[c for c in ("person_id", "index_date") if c in frame.columns]].copy()
-    for horizon in saved.info["horizons"]:
-        out[f"risk_{horizon:g}"] = saved.pipeline.predict_risk(X, horizon)
+    for horizon, name in zip(saved.info["horizons"], risk_columns(saved), strict=True):
+        out[name] = saved.pipeline.predict_risk(X, horizon)
     return out.reset_index(drop=True)
+
+
+def risk_columns(saved: SavedModel) -> list[str]:
+    """The prediction columns, one per horizon: ``risk_<h>``, or ``risk_ignoring_competing_<h>``
+    for a model fitted with competing events censored."""
+    prefix = "risk_ignoring_competing" if saved.info.get("competing_censored") else "risk"
+    return [f"{prefix}_{horizon:g}" for horizon in saved.info["horizons"]]
 
 
 def compare_models(

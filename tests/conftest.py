@@ -77,3 +77,18 @@ def gi_bleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         warnings.simplefilter("ignore", DataQualityWarning)  # Eunomia's known data defects
         build_cohort(load_definition(definition), parse_source("eunomia"), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def rscript() -> str:
+    """Path of ``Rscript`` with survival, riskRegression, prodlim and cmprsk (tests marked ``r``);
+    skipped without them, unless ``PROGNOSIS_REQUIRE_R=1`` (as in CI)."""
+    from tests.support.r import PACKAGES, find_rscript
+
+    found = find_rscript()
+    if found is None:
+        message = f"no Rscript with the R packages {', '.join(PACKAGES)} (see README.md)"
+        if os.environ.get("PROGNOSIS_REQUIRE_R") == "1":
+            pytest.fail(f"PROGNOSIS_REQUIRE_R=1 but {message}")
+        pytest.skip(message)
+    return found

@@ -131,7 +131,7 @@ def test_cv_with_fewer_events_than_folds_raises(tmp_path: Path) -> None:
     frame["event"] = 0
     frame.loc[:1, "event"] = 1  # two events for five folds
     dataset = load_dataset(write_dataset(tmp_path, frame))
-    with pytest.raises(SplitError, match="5-fold cross-validation needs at least 5 events"):
+    with pytest.raises(SplitError, match="5-fold cross-validation needs at least 5 persons with"):
         fit_model(dataset, "cox", [365], parse_split("cv"), n_boot=2)
 
 
@@ -172,7 +172,7 @@ def test_temporal_split_with_an_empty_side_raises(
     planted: CohortDataset, cutoff: str, empty_side: str
 ) -> None:
     with pytest.raises(
-        SplitError, match=f"temporal split at {cutoff}: no rows are indexed {empty_side} it"
+        SplitError, match=f"temporal split at {cutoff}: no persons are first indexed {empty_side}"
     ):
         fit_model(planted, "cox", [365], parse_split(f"temporal:{cutoff}"), n_boot=2)
 
@@ -355,3 +355,44 @@ def test_censor_competing_fits_a_single_event_model_to_a_competing_risks_dataset
     assert saved.info["competing"] is False and saved.info["competing_censored"] is True
     assert saved.info["training_events"] == int((frame["event"] == 1).sum())
     assert 0.6 < saved.metrics["harrell_c"]["estimate"] < 1
+
+
+def _competing_frame(n: int, seed: int) -> pd.DataFrame:
+    """Two causes with planted exponential hazards: the outcome (1) rises with x, death (2) is
+    frequent; administrative censoring at 1500 days."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    outcome = rng.exponential(1.0 / (np.exp(0.7 * x) / 1500.0))
+    death = rng.exponential(800.0, n)
+    time = np.minimum.reduce([outcome, death, np.full(n, 1500.0)])
+    event = np.select([time == outcome, time == death], [1, 2], 0)
+    return pd.DataFrame(
+        {
+            "person_id": np.arange(n),
+            "index_date": pd.Timestamp("2010-01-01"),
+            "time": np.ceil(time),
+            "event": event,
+            "censor_reason": np.where(event == 0, "end_of_observation", None),
+            "x": x,
+        }
+    )
+
+
+def test_competing_risks_are_never_silently_folded_into_a_risk(tmp_path: Path) -> None:
+    dataset = load_dataset(write_dataset(tmp_path / "competing", _competing_frame(3000, 4)))
+    horizon = 730.0
+    # a cumulative-incidence model: its mean risk is the Aalen-Johansen marginal incidence
+    incidence = fit_model(dataset, "cause-specific-cox", [horizon], parse_split("cv"), n_boot=0)
+    marginal = incidence.metrics["horizons"][0]["marginal"]
+    assert marginal["mean_predicted"] == pytest.approx(marginal["observed"], abs=0.015)
+    # a model fitted with deaths censored: it is evaluated against the same incidence, where
+    # its risk ignoring competing events overstates it, and every output says what it is
+    ignoring = fit_model(
+        dataset, "cox", [horizon], parse_split("cv"), n_boot=0, censor_competing=True
+    )
+    entry = ignoring.metrics["horizons"][0]["marginal"]
+    assert entry["observed"] == pytest.approx(marginal["observed"])
+    assert entry["mean_predicted"] > entry["observed"] + 0.05
+    assert any("risk ignoring competing events" in note for note in ignoring.metrics["notes"])
+    columns = predict_frame(ignoring, dataset.frame, origin="test").columns
+    assert list(columns) == ["person_id", "index_date", "risk_ignoring_competing_730"]

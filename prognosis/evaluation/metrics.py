@@ -7,9 +7,16 @@ worse; survival predictions are P(no outcome by t), i.e. 1 - cumulative incidenc
 under competing risks.
 
 The inverse-probability-of-censoring-weighted (IPCW) metrics (Uno's C, time-dependent AUC,
-Brier score) estimate the censoring distribution by Kaplan-Meier on the *training* target, and
-scikit-survival refuses test times beyond the largest training time, where that distribution is
-unknown. Two things make them usable on real splits:
+Brier score) estimate the censoring distribution G by Kaplan-Meier on their first argument
+(``y_train``). :func:`prognosis.evaluation.report.evaluate_predictions` passes the rows being
+scored themselves, as ``riskRegression::Score`` does: a later or external cohort is usually
+censored more heavily than the training data, and weights from the training rows then
+understate the Brier score. The Brier score and the AUC weight a person with an event at T by
+1 / G(T-), the probability of being still uncensored just before T (events precede censorings
+on the same day), and a person still followed at t by 1 / G(t): with tied days this equals
+``riskRegression::Score(cens.model = "km")`` (scikit-survival's own functions use G(T)).
+Weights from Kaplan-Meier assume that censoring is independent of the covariates.
+Two things make the metrics usable on real splits:
 
 * :func:`evaluation_times` clips requested horizons to where the metrics are defined and says
   which horizons were clipped or dropped, so a report can say so;
@@ -30,18 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from sksurv.metrics import (
-    brier_score,
-    concordance_index_censored,
-    concordance_index_ipcw,
-    cumulative_dynamic_auc,
-    integrated_brier_score,
-)
-from sksurv.nonparametric import (
-    CensoringDistributionEstimator,
-    cumulative_incidence_competing_risks,
-    kaplan_meier_estimator,
-)
+from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
+from sksurv.nonparametric import cumulative_incidence_competing_risks, kaplan_meier_estimator
 
 from prognosis.exceptions import PrognosisError
 from prognosis.models.target import SurvivalTarget, check_target, make_target
@@ -236,7 +233,7 @@ def uno_c(
 def time_dependent_auc(
     y_train: np.ndarray, y_test: np.ndarray, risk: np.ndarray, times: Sequence[float]
 ) -> tuple[np.ndarray, float]:
-    """Cumulative/dynamic AUC at each time (scikit-survival ``cumulative_dynamic_auc``).
+    """Cumulative/dynamic AUC at each time, inverse-probability-of-censoring weighted.
 
     Cases have the outcome by t; controls are still event-free after t (and, under competing
     risks, also those with a competing event by t, weighted by inverse probability of
@@ -244,7 +241,7 @@ def time_dependent_auc(
 
     Parameters
     ----------
-    y_train : training target (censoring distribution)
+    y_train : the target whose censoring distribution gives the weights
     y_test : test target
     risk : risk scores, higher = worse: one per row, or one per row and time (n, len(times))
     times : ascending times in ``[lower, upper)`` of :func:`evaluation_times`
@@ -253,24 +250,20 @@ def time_dependent_auc(
     -------
     auc : ndarray, one per time
     mean_auc : float, AUC averaged over the times weighted by the observed increase in
-        outcome probability (scikit-survival's summary)
+        outcome probability (as scikit-survival's ``cumulative_dynamic_auc``)
     """
     split = _IpcwSplit.build(y_train, y_test, times, need_cases=True)
-    score = _estimate(risk, split.n, split.times.size, "risk")
-    if not split.competing.any():
-        auc, mean = cumulative_dynamic_auc(split.censoring, split.outcome, score, split.times)
-        return np.asarray(auc, dtype=float), float(mean)
-    return split.competing_auc(score)
+    return split.auc(_estimate(risk, split.n, split.times.size, "risk"))
 
 
 def brier_scores(
     y_train: np.ndarray, y_test: np.ndarray, survival_at_times: np.ndarray, times: Sequence[float]
 ) -> np.ndarray:
-    """IPCW Brier score at each time (scikit-survival ``brier_score``; Graf et al. 1999).
+    """IPCW Brier score at each time (Graf et al. 1999; weights as in the module docstring).
 
     Parameters
     ----------
-    y_train : training target (censoring distribution)
+    y_train : the target whose censoring distribution gives the weights
     y_test : test target
     survival_at_times : P(no outcome by t) per row and time, shape (n, len(times)); under
         competing risks 1 - cumulative incidence of cause 1
@@ -282,14 +275,13 @@ def brier_scores(
     ndarray, one score per time (lower is better)
     """
     split = _IpcwSplit.build(y_train, y_test, times, need_cases=False)
-    estimate = split.brier_estimate(survival_at_times)
-    return np.asarray(brier_score(split.censoring, split.any_event, estimate, split.times)[1])
+    return split.brier(survival_at_times)
 
 
 def integrated_brier(
     y_train: np.ndarray, y_test: np.ndarray, survival_matrix: np.ndarray, times: Sequence[float]
 ) -> float:
-    """Integrated Brier score over ``times`` (scikit-survival ``integrated_brier_score``).
+    """Integrated Brier score over ``times`` (as scikit-survival ``integrated_brier_score``).
 
     Same inputs as :func:`brier_scores`, with at least two times; the scores are integrated
     by the trapezoidal rule and divided by the length of the interval.
@@ -297,8 +289,8 @@ def integrated_brier(
     split = _IpcwSplit.build(y_train, y_test, times, need_cases=False)
     if split.times.size < 2:
         raise EvaluationError("the integrated Brier score needs at least two times")
-    estimate = split.brier_estimate(survival_matrix)
-    return float(integrated_brier_score(split.censoring, split.any_event, estimate, split.times))
+    scores = split.brier(survival_matrix)
+    return float(np.trapezoid(scores, split.times) / (split.times[-1] - split.times[0]))
 
 
 def observed_risk(
@@ -367,7 +359,7 @@ def check_probabilities(values: np.ndarray, n: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _IpcwSplit:
-    """Test data censored at the last training time, ready for scikit-survival's IPCW code."""
+    """Test data censored at the last time of the censoring data, with the IPCW weights."""
 
     censoring: np.ndarray  # training target: any event vs censored (the censoring model)
     outcome: np.ndarray  # test target: cause 1 vs the rest
@@ -398,14 +390,41 @@ class _IpcwSplit:
             times=_check_times(times, test, float(limit), need_cases=need_cases),
         )
 
-    def brier_estimate(self, survival: np.ndarray) -> np.ndarray:
-        """Survival predictions rearranged so that ``brier_score`` scores competing risks.
+    def _censoring_survival(self, times: np.ndarray, *, left: bool) -> np.ndarray:
+        """G(t), or its left limit G(t-), from the reverse Kaplan-Meier of ``censoring``."""
+        grid, values = kaplan_meier_estimator(
+            self.censoring["event"], self.censoring["time"], reverse=True
+        )
+        index = np.searchsorted(grid, times, side="left" if left else "right") - 1
+        return np.where(index >= 0, values[np.clip(index, 0, None)], 1.0)
 
-        scikit-survival scores an event at T <= t as est^2 / G(T) and a survivor as
-        (1 - est)^2 / G(t). A competing event by t should score F^2 / G(T), with F = 1 - S the
-        predicted incidence of cause 1 (Schoop et al. 2011), so it is passed as an event with
-        est = F. Without competing events this is exactly ``brier_score``.
-        """
+    def weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """1 / G(T-) per row with an event (0 for censored rows), and 1 / G(t) per time."""
+        time, event = self.any_event["time"], self.any_event["event"]
+        g_event = self._censoring_survival(time, left=True)
+        g_time = self._censoring_survival(self.times, left=False)
+        if np.any(g_event[event] <= 0) or np.any(g_time <= 0):
+            raise EvaluationError(
+                "the censoring distribution reaches zero before the evaluated times; "
+                "evaluate at earlier horizons"
+            )
+        return np.where(event, 1.0 / np.where(event, g_event, 1.0), 0.0), 1.0 / g_time
+
+    def brier(self, survival: np.ndarray) -> np.ndarray:
+        """IPCW Brier score per time. With S the predicted survival and F = 1 - S the predicted
+        incidence of cause 1: a cause-1 event by t scores S^2 / G(T-), a competing event by t
+        F^2 / G(T-) (Schoop et al. 2011), a person still followed at t F^2 / G(t), a person
+        censored by t nothing; the score is the mean over all rows."""
+        estimate = self._checked_survival(survival)
+        time = self.any_event["time"][:, None]
+        on_event, on_time = self.weights()
+        loss_event = np.where(self.competing[:, None], 1.0 - estimate, estimate) ** 2
+        by_then = time <= self.times
+        scores = np.where(by_then, on_event[:, None] * loss_event, 0.0)
+        scores += np.where(time > self.times, on_time * (1.0 - estimate) ** 2, 0.0)
+        return scores.mean(axis=0)
+
+    def _checked_survival(self, survival: np.ndarray) -> np.ndarray:
         estimate = _estimate(survival, self.n, self.times.size, "survival predictions")
         if estimate.ndim == 1:
             if self.times.size > 1:
@@ -415,21 +434,18 @@ class _IpcwSplit:
             estimate = estimate[:, None]
         if np.any((estimate < 0) | (estimate > 1)):
             raise EvaluationError("survival predictions must be probabilities in [0, 1]")
-        by_then = self.competing[:, None] & (self.any_event["time"][:, None] <= self.times)
-        return np.where(by_then, 1.0 - estimate, estimate)
+        return estimate
 
-    def competing_auc(self, score: np.ndarray) -> tuple[np.ndarray, float]:
-        """Weighted ROC AUC per time: cause-1 cases against everyone else still known."""
-        model = CensoringDistributionEstimator().fit(self.censoring)
+    def auc(self, score: np.ndarray) -> tuple[np.ndarray, float]:
+        """Weighted ROC AUC per time: cause-1 cases by t (weight 1 / G(T-)) against everyone
+        else still known: followed past t (1 / G(t)) or with a competing event by t
+        (1 / G(T-)); and the mean over the times weighted by the observed incidence's steps."""
         time, event = self.any_event["time"], self.any_event["event"]
-        g_event = np.ones(self.n)
-        g_event[event] = model.predict_proba(time[event])
-        g_time = model.predict_proba(self.times)
+        on_event, on_time = self.weights()
         case = self.outcome["event"]
         auc = np.empty(self.times.size)
         for j, t in enumerate(self.times):
-            known = event & (time <= t)
-            weight = np.where(known, 1.0 / g_event, np.where(time > t, 1.0 / g_time[j], 0.0))
+            weight = np.where(event & (time <= t), on_event, np.where(time > t, on_time[j], 0.0))
             keep = weight > 0
             labels = case[keep] & (time[keep] <= t)
             if labels.all() or not labels.any():

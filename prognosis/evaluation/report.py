@@ -28,6 +28,7 @@ from prognosis.evaluation.metrics import (
     evaluation_times,
     harrell_c,
     integrated_brier,
+    observed_risk,
     time_dependent_auc,
     uno_c,
 )
@@ -38,6 +39,11 @@ __all__ = ["evaluate_predictions", "format_table"]
 Survival = Callable[[np.ndarray], np.ndarray] | np.ndarray
 _IBS_POINTS = 100  # most times on the integrated Brier score's grid
 _CALIBRATION = ("slope", "intercept", "ici", "e50", "e90")  # calibration_summary's order
+
+_CENSORING = (
+    "Kaplan-Meier of the censoring times of the rows evaluated (re-estimated on each bootstrap "
+    "resample); assumes censoring independent of the covariates"
+)
 
 _COMPETING_NOTE = (
     "competing risks: Harrell's and Uno's C count competing events as censored "
@@ -60,13 +66,16 @@ def evaluate_predictions(
     alpha: float = 0.05,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     min_at_risk: int = 10,
+    groups: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Evaluate test predictions; a dict that ``json.dumps`` accepts (NaN becomes null).
 
     Parameters
     ----------
-    y_train : training target (the censoring distribution of the IPCW metrics)
-    y_test : test target
+    y_train : training target (its follow-up bounds the horizons that can be evaluated)
+    y_test : test target; the censoring distribution of the IPCW metrics (Uno's C, AUC, Brier
+        scores) is the Kaplan-Meier estimate on these rows (on each bootstrap resample: every
+        weight is estimated on the data it weights), as ``riskRegression::Score`` does
     risk_score : one risk score per test row, higher = worse (the concordance indices)
     survival : P(no outcome by t) for the test rows, 1 - cumulative incidence of cause 1 under
         competing risks: a callable ``times -> array (n_rows, n_times)`` (a model's
@@ -75,7 +84,8 @@ def evaluate_predictions(
         on the grid of the integrated Brier score.
     horizons : the times to evaluate at (days); clipped to the follow-up, see ``notes``
     competing : the targets use integer event codes (0 censored, 1 outcome, 2+ competing)
-    n_boot, seed, alpha : percentile bootstrap of the test rows (:func:`bootstrap_ci`)
+    n_boot, seed, alpha : bias-corrected percentile bootstrap (:func:`bootstrap_ci`)
+    groups : the person of each test row: the bootstrap resamples persons (None: rows)
     thresholds : threshold probabilities of the decision curves
     min_at_risk : horizons are clipped where fewer test rows remain followed
         (:func:`evaluation_times`); the integrated Brier score starts at the time of this
@@ -85,15 +95,16 @@ def evaluate_predictions(
     -------
     dict with keys ``n_train``, ``n_test``, ``n_outcome_events``, ``competing``,
     ``bootstrap``, ``follow_up``, ``harrell_c``, ``uno_c``, ``integrated_brier``,
-    ``horizons`` (one entry per evaluated horizon: time-dependent AUC, Brier score,
-    calibration, decision curve) and ``notes``.
+    ``horizons`` (one entry per evaluated horizon: time-dependent AUC, Brier score, the
+    mean predicted against the observed risk (Kaplan-Meier, or Aalen-Johansen under competing
+    risks) as ``marginal``, calibration, decision curve) and ``notes``.
     """
     train = check_target(y_train, competing=competing)
     test = check_target(y_test, competing=competing)
     risk = np.asarray(risk_score, dtype=float)
     times = evaluation_times(y_train, y_test, horizons, min_at_risk=min_at_risk)
     source = _Source.build(survival, times, test.time.size)
-    boot = partial(bootstrap_ci, n_boot=n_boot, seed=seed, alpha=alpha)
+    boot = partial(bootstrap_ci, n_boot=n_boot, seed=seed, alpha=alpha, groups=groups)
     notes = [*times.notes, *source.notes]
     tau = max(source.evaluated) if source.evaluated else None
     result: dict[str, Any] = {
@@ -101,15 +112,22 @@ def evaluate_predictions(
         "n_test": int(test.time.size),
         "n_outcome_events": int(np.sum(test.event == 1)),
         "competing": competing,
-        "bootstrap": {"n_boot": n_boot, "seed": seed, "alpha": alpha},
+        "bootstrap": {
+            "n_boot": n_boot,
+            "seed": seed,
+            "alpha": alpha,
+            "method": "bias-corrected percentile",
+            "unit": "person" if groups is not None else "row",
+        },
+        "censoring_weights": _CENSORING,
         "follow_up": {"lower": times.lower, "upper": times.upper},
         "harrell_c": _interval(boot(harrell_c, y_test, risk)),
         "uno_c": {
-            **_interval(boot(lambda y, r: uno_c(y_train, y, r, tau=tau), y_test, risk)),
+            **_interval(boot(lambda y, r: uno_c(y, y, r, tau=tau), y_test, risk)),
             "tau": tau,
         },
-        "integrated_brier": _integrated(y_train, y_test, source, min_at_risk, boot, notes),
-        "horizons": _horizons(y_train, y_test, source, boot, thresholds),
+        "integrated_brier": _integrated(y_test, source, min_at_risk, boot, notes),
+        "horizons": _horizons(y_test, source, boot, thresholds),
     }
     if competing:
         notes.append(_COMPETING_NOTE)
@@ -204,7 +222,6 @@ def _checked_call(
 
 
 def _horizons(
-    y_train: np.ndarray,
     y_test: np.ndarray,
     source: _Source,
     boot: Callable[..., BootstrapResult],
@@ -215,8 +232,8 @@ def _horizons(
         return []
     times = np.array(sorted(source.evaluated))
     survival = source.at(times)
-    auc = boot(lambda y, r: time_dependent_auc(y_train, y, r, times)[0], y_test, 1.0 - survival)
-    brier = boot(lambda y, s: brier_scores(y_train, y, s, times), y_test, survival)
+    auc = boot(lambda y, r: time_dependent_auc(y, y, r, times)[0], y_test, 1.0 - survival)
+    brier = boot(lambda y, s: brier_scores(y, y, s, times), y_test, survival)
     return [
         {
             "horizon": float(horizon),
@@ -237,9 +254,16 @@ def _at_horizon(
 ) -> dict[str, Any]:
     table = calibration_at(y_test, risk, horizon)
     summary = boot(lambda y, r: calibration_summary(y, r, horizon), y_test, risk)
+    observed, lower, upper = observed_risk(y_test, [horizon])
     curve = decision_curve(y_test, risk, horizon, thresholds)
     benefit = boot(lambda y, r: net_benefit(y, r, horizon, thresholds), y_test, risk)
     return {
+        "marginal": {  # calibration in the large: the model's mean risk against the observed
+            "mean_predicted": float(np.mean(risk)),
+            "observed": float(observed[0]),
+            "observed_lower": float(lower[0]),
+            "observed_upper": float(upper[0]),
+        },
         "calibration": {
             **{name: _part(summary, i) for i, name in enumerate(_CALIBRATION)},
             "table": [asdict(group) for group in table.groups],
@@ -255,7 +279,6 @@ def _at_horizon(
 
 
 def _integrated(
-    y_train: np.ndarray,
     y_test: np.ndarray,
     source: _Source,
     min_at_risk: int,
@@ -280,7 +303,7 @@ def _integrated(
     if not source.from_callable:
         notes.append("integrated Brier score over the evaluated horizons only (no callable)")
     matrix = source.at(grid)
-    result = boot(lambda y, s: integrated_brier(y_train, y, s, grid), y_test, matrix)
+    result = boot(lambda y, s: integrated_brier(y, y, s, grid), y_test, matrix)
     return {**_interval(result), "start": float(grid[0]), "stop": float(grid[-1])}
 
 
@@ -290,6 +313,7 @@ def _interval(result: BootstrapResult) -> dict[str, Any]:
         "lower": result.lower,
         "upper": result.upper,
         "failed_resamples": result.n_failed,
+        "extended_to_estimate": result.extended,
     }
 
 
@@ -299,11 +323,13 @@ def _part(result: BootstrapResult, index: int) -> dict[str, Any]:
         "lower": result.lower[index],  # type: ignore[index]
         "upper": result.upper[index],  # type: ignore[index]
         "failed_resamples": result.n_failed,
+        "extended_to_estimate": result.extended[index],  # type: ignore[index]
     }
 
 
 def _skipped(result: dict[str, Any]) -> list[str]:
-    """A note for every interval that rests on fewer resamples than asked for."""
+    """A note for every interval that rests on fewer resamples than asked for, or that was
+    widened to reach its estimate."""
     n_boot = result["bootstrap"]["n_boot"]
     found = []
 
@@ -313,6 +339,11 @@ def _skipped(result: dict[str, Any]) -> list[str]:
                 found.append(
                     f"{path}: {node['failed_resamples']} of {n_boot} bootstrap resamples "
                     "could not be computed and were skipped"
+                )
+            if node.get("extended_to_estimate"):
+                found.append(
+                    f"{path}: nearly every bootstrap replicate lies on one side of the "
+                    "estimate (a biased statistic); the interval was widened to reach it"
                 )
             for key, value in node.items():
                 visit(value, f"{path}.{key}" if path else key)

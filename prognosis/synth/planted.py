@@ -24,7 +24,7 @@ __all__ = [
     "simulate_persons",
 ]
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: noise before index independent of the follow-up
 EPOCH = dt.date(1970, 1, 1)
 CUTOFF = dt.date(2024, 12, 31)
 INDEX_FIRST, INDEX_LAST = dt.date(2012, 1, 1), dt.date(2023, 12, 31)

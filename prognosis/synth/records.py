@@ -204,20 +204,28 @@ def _add_index_and_outcome(ch: _Chunk, conditions: _Rows) -> None:
 
 
 def _add_noise(ch: _Chunk, rows: _Rows, catalogue: tuple[NoiseConcept, ...]) -> None:
-    """Independent records, uniform over the observation period."""
+    """Independent records: a concept is present for a person (a trait, drawn once); it then
+    has ``1 + Poisson(m)`` records uniform over the history before index, and, drawn apart,
+    ``Poisson(m / 2)`` uniform from the index day to the observation end. What lies before index
+    never depends on how long the person is followed after it."""
     prevalence = np.array([c.prevalence for c in catalogue])
     extra = np.array([c.extra_records for c in catalogue])
     shape = (ch.n, len(catalogue))
     has = ch.rng.random(shape) < prevalence
-    counts = np.where(has, 1 + ch.rng.poisson(extra, shape), 0).ravel()
-    person = np.repeat(np.repeat(np.arange(ch.n), len(catalogue)), counts)
-    which = np.repeat(np.tile(np.arange(len(catalogue)), ch.n), counts)
-    lo, width = ch.p.obs_start[person], (ch.p.obs_end - ch.p.obs_start + 1)[person]
-    day = lo + np.floor(ch.rng.random(len(person)) * width).astype(np.int64)
-    means = np.array([c.mean for c in catalogue])
-    sds = np.array([c.sd for c in catalogue])
-    value = np.round(ch.rng.normal(means[which], sds[which]), 1) if sds.any() else None
-    rows.add(person, np.array([c.concept_id for c in catalogue])[which], day, value)
+    index = ch.p.index_day
+    before = (ch.p.obs_start, index - 1)
+    after = (np.maximum(ch.p.obs_start, index), ch.p.obs_end)
+    for lo, hi, first, scale in (*before, 1, 1.0), (*after, 0, 0.5):
+        drawn = first + ch.rng.poisson(extra * scale, shape)
+        counts = np.where(has & (hi >= lo)[:, None], drawn, 0).ravel()
+        person = np.repeat(np.repeat(np.arange(ch.n), len(catalogue)), counts)
+        which = np.repeat(np.tile(np.arange(len(catalogue)), ch.n), counts)
+        width = (hi - lo + 1)[person]
+        day = lo[person] + np.floor(ch.rng.random(len(person)) * width).astype(np.int64)
+        means = np.array([c.mean for c in catalogue])
+        sds = np.array([c.sd for c in catalogue])
+        value = np.round(ch.rng.normal(means[which], sds[which]), 1) if sds.any() else None
+        rows.add(person, np.array([c.concept_id for c in catalogue])[which], day, value)
 
 
 def _source_values(concept: np.ndarray) -> pa.DictionaryArray:

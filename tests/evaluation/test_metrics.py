@@ -86,23 +86,41 @@ def test_harrell_c_for_cause_one_counts_competing_events_as_censored() -> None:
     assert harrell_c(make_competing_target(code, time), risk) == pytest.approx(expected)
 
 
-def test_brier_and_integrated_brier_reproduce_scikit_survival_published_values(gbsg2) -> None:
-    # the values printed in the docstrings of sksurv.metrics.brier_score and
-    # integrated_brier_score (GBSG2, Cox model, 5 years; 1 to 5 years)
+def test_brier_weights_an_event_tied_with_a_censoring_by_the_left_limit() -> None:
+    # A event at 2, B censored at 2, C event at 4, D censored at 5; horizon 3. Events precede
+    # censorings on the same day, so the censoring survival is G(2-) = 1 for A and
+    # G(3) = 2/3 (B censored among B, C, D at risk) for those still followed at 3.
+    y = make_target([True, False, True, False], [2.0, 2.0, 4.0, 5.0])
+    survival = np.array([[0.8], [0.6], [0.7], [0.4]])
+    expected = (0.8**2 + 1.5 * 0.3**2 + 1.5 * 0.6**2) / 4
+    assert brier_scores(y, y, survival, [3.0]) == pytest.approx([expected], abs=1e-12)
+
+
+def test_integrated_brier_is_the_trapezoid_mean_of_the_scores(gbsg2) -> None:
     y = gbsg2["y"]
-    at_five_years = survival_at(gbsg2["curves"], np.array([1825.0]))
-    assert brier_scores(y, y, at_five_years, [1825.0]) == pytest.approx([0.20881843], abs=1e-8)
     times = np.arange(365.0, 1826.0)
-    assert integrated_brier(y, y, survival_at(gbsg2["curves"], times), times) == pytest.approx(
-        0.1816, abs=5e-5
-    )
+    survival = survival_at(gbsg2["curves"], times)
+    scores = brier_scores(y, y, survival, times)
+    expected = np.sum((scores[1:] + scores[:-1]) / 2) / (times[-1] - times[0])
+    assert integrated_brier(y, y, survival, times) == pytest.approx(expected, rel=1e-12)
 
 
-def test_ipcw_metrics_match_scikit_survival_on_a_train_test_split(gbsg2) -> None:
-    y, sk, risk = gbsg2["y"], gbsg2["sksurv_y"], gbsg2["risk"]
+@pytest.fixture(scope="module")
+def untied(gbsg2) -> dict[str, np.ndarray]:
+    """GBSG2 with every time moved by less than a day, so that no two times tie: there
+    scikit-survival's IPCW metrics (weights 1 / G(T)) and ours (1 / G(T-)) must agree."""
+    jitter = np.random.default_rng(0).uniform(0.0, 0.5, len(gbsg2["y"]))
+    y = make_target(gbsg2["y"]["event"], gbsg2["y"]["time"] + jitter)
+    sk = gbsg2["sksurv_y"].copy()
+    sk["time"] = y["time"]
+    return {**gbsg2, "y": y, "sksurv_y": sk}
+
+
+def test_ipcw_metrics_match_scikit_survival_on_a_train_test_split(untied) -> None:
+    y, sk, risk = untied["y"], untied["sksurv_y"], untied["risk"]
     train, test = np.arange(0, 686, 2), np.arange(1, 686, 2)
     times = np.array([365.0, 730.0, 1095.0, 1460.0])
-    survival = survival_at(gbsg2["curves"][test], times)
+    survival = survival_at(untied["curves"][test], times)
 
     auc, mean = time_dependent_auc(y[train], y[test], risk[test], times)
     expected_auc, expected_mean = cumulative_dynamic_auc(sk[train], sk[test], risk[test], times)
@@ -121,15 +139,15 @@ def test_ipcw_metrics_match_scikit_survival_on_a_train_test_split(gbsg2) -> None
     )
 
 
-def test_ipcw_metrics_ignore_test_follow_up_beyond_the_training_data(gbsg2) -> None:
-    y, risk = gbsg2["y"], gbsg2["risk"]
+def test_ipcw_metrics_ignore_test_follow_up_beyond_the_training_data(untied) -> None:
+    y, risk = untied["y"], untied["risk"]
     train, test = np.arange(0, 686, 2), np.arange(1, 686, 2)
     # training rows followed for less than 1500 days, plus an event at 1500: past that the
     # censoring distribution is unknown, and scikit-survival refuses longer test follow-up
     shorter = y[train][y[train]["time"] < 1500]
     cut = np.concatenate([shorter, make_target([True], [1500.0])])
     times = np.array([365.0, 730.0, 1095.0])
-    survival = survival_at(gbsg2["curves"][test], times)
+    survival = survival_at(untied["curves"][test], times)
     with pytest.raises(ValueError, match="largest observed time point"):
         brier_score(cut, y[test], survival, times)
 

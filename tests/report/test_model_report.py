@@ -28,7 +28,7 @@ def test_stored_out_of_fold_metrics_are_shown_with_intervals(built: Built) -> No
     metrics = built.report.metrics
     assert metrics is not None
     assert metrics.origin == (
-        "3-fold cross-validation (out-of-fold predictions) on the training cohort"
+        "3-fold cross-validation by person (out-of-fold predictions) on the training cohort"
     )
     c = saved.metrics["harrell_c"]
     shown = f"{c['estimate']:.3f} ({c['lower']:.3f} to {c['upper']:.3f})"
