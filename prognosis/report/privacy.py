@@ -21,8 +21,10 @@ The mapping folder and its files
     sharing the folder keep each other's pseudonyms, and the key is created once.
 
 Small counts
-    A count of persons or events under :data:`MIN_CELL` (5), zero included unless it is zero by
-    construction, shows as ``<5``; and it cannot be worked out from what else is shown.
+    A count of persons or events from 1 to 4 (under :data:`MIN_CELL`) shows as ``<5``, and it
+    cannot be worked out from what else is shown. Zero is shown: that no one is in a cell
+    identifies no one, and hiding the zeros would hide most of an attrition table (every step
+    that drops nobody), as OHDSI's minimum cell count leaves zeros shown too.
     Each table of counts is described as a :class:`CountTable`: its values and the relations
     every reader knows (totals, consecutive differences, ordering), including counts never
     shown but implied (persons without a feature, index events a step dropped). :func:`protect`
@@ -64,6 +66,7 @@ __all__ = [
     "Published",
     "exposed",
     "folder_lock",
+    "is_small",
     "load_key",
     "percent_of",
     "private_file",
@@ -199,28 +202,33 @@ def update_mapping(
 
 
 def suppress(count: int | float | None) -> str:
-    """A count as text, ``<5`` when under :data:`MIN_CELL` (``n/a`` when unknown)."""
+    """A count as text, ``<5`` from 1 to 4 (under :data:`MIN_CELL`; ``n/a`` when unknown)."""
     if count is None:
         return "n/a"
     value = int(count)
-    return SUPPRESSED if value < MIN_CELL else f"{value:,}"
+    return SUPPRESSED if is_small(value) else f"{value:,}"
+
+
+def is_small(count: float) -> bool:
+    """Whether a count must not be shown: 1 to 4 (zero identifies no one)."""
+    return 0 < count < MIN_CELL
 
 
 def percent_of(count: int, total: int, digits: int = 1) -> str:
     """``n (p%)``, or ``<5`` alone when the count is suppressed."""
-    if count < MIN_CELL:
+    if is_small(count):
         return SUPPRESSED
     share = 100.0 * count / total if total else 0.0
     return f"{count:,} ({share:.{digits}f}%)"
 
 
 _SMALL_COUNT = re.compile(
-    r"\b[0-4]\b(?= (?:rows?|duplicates?|duplicate|periods?|persons?|values?|records?|of)\b)"
+    r"\b[1-4]\b(?= (?:rows?|duplicates?|duplicate|periods?|persons?|values?|records?|of)\b)"
 )
 
 
 def suppress_small_counts_in_text(text: str) -> str:
-    """Replace counts under 5 in a sentence ("3 rows ...", "2 of 10 ...") with ``<5``."""
+    """Replace counts from 1 to 4 in a sentence ("3 rows ...", "2 of 10 ...") with ``<5``."""
     return _SMALL_COUNT.sub(SUPPRESSED, text)
 
 
@@ -313,7 +321,7 @@ class Published:
 def protect(table: CountTable) -> Published:
     """Suppress the small counts of ``table`` so that none can be read or worked out.
 
-    Every count under :data:`MIN_CELL` (zero included) that is not structural is *small*: shown
+    Every count from 1 to 4 (:func:`is_small`) that is not structural is *small*: shown
     as ``<5``, or, when implicit, never shown. Then, small cell by small cell, while the shown
     figures and the relations of ``table`` still narrow that cell down (it is *exposed*, see
     :func:`exposed`), one more shown count is *hidden*: the smallest one in a relation that
@@ -334,7 +342,7 @@ def protect(table: CountTable) -> Published:
     small = {
         cell
         for cell, value in table.values.items()
-        if value < MIN_CELL and cell not in table.structural
+        if is_small(value) and cell not in table.structural
     }
     hidden: set[str] = set()
     order = {cell: k for k, cell in enumerate(table.values)}
@@ -381,7 +389,9 @@ def _complement(
         other
         for k in _touching(table, _component(table, cell, unknown))
         for other in terms[k][0]
-        if other not in unknown and other not in table.structural
+        if other not in unknown
+        and other not in table.structural
+        and table.values[other] >= MIN_CELL  # "hidden" always stands for 5 or more
     }
     if not candidates:
         return None
@@ -416,7 +426,13 @@ def exposed(table: CountTable, cell: str, small: set[str], hidden: set[str]) -> 
         lower[r], upper[r] = -constant, -constant if equal else np.inf
     shown_small = small - set(table.implicit) - hidden
     known = hidden | set(table.five_or_more)
-    low = [float(MIN_CELL) if n in known and n not in small else 0.0 for n in names]
+    # A hidden complement is 5 or more (never a zero: see _complement); a cell hidden with
+    # its whole linked group can be anything, but those of 5 or more are taken as known to be.
+    at_least_five = {n for n in known - small if table.values[n] >= MIN_CELL}
+    low = [
+        float(MIN_CELL) if n in at_least_five else 1.0 if n in shown_small else 0.0
+        for n in names
+    ]
     ceiling = float(sum(table.values.values()) + 2 * MIN_CELL)  # keeps every problem bounded
     high = [float(MIN_CELL - 1) if n in shown_small else ceiling for n in names]
     constraints = [LinearConstraint(rows, lower, upper)] if touching else []
@@ -424,7 +440,7 @@ def exposed(table: CountTable, cell: str, small: set[str], hidden: set[str]) -> 
     objective[index[cell]] = 1.0
     least = _optimum(objective, constraints, Bounds(low, high))
     most = -_optimum(-objective, constraints, Bounds(low, high))
-    return most - least < MIN_CELL - 1
+    return most - least < MIN_CELL - 2  # "<5" alone leaves the four values 1 to 4
 
 
 def _optimum(objective: np.ndarray, constraints: list, bounds: Bounds) -> float:

@@ -2,7 +2,7 @@
 
 Binary features (only 0 and 1) show n (%); counts and skewed features the median [IQR];
 other numbers the mean (SD). The statistic is chosen once, on the whole cohort, so every column
-of a row shows the same one. Counts under 5 show as ``<5``, and a summary of fewer than 5
+of a row shows the same one. Counts from 1 to 4 show as ``<5``, and a summary of fewer than 5
 persons is not shown at all.
 """
 
@@ -125,7 +125,7 @@ def table_one(frame: pd.DataFrame, features: list[dict[str, Any]]) -> TableOne:
     for label, key, values, entry in plans:
         rows.extend(_feature_rows(label, key, values, entry, groups, published))
     notes = [
-        f"Counts under {MIN_CELL} are shown as {SUPPRESSED}, and counts from which one could "
+        f"Counts from 1 to {MIN_CELL - 1} are shown as {SUPPRESSED}, and counts from which one could "
         f"be worked out as {HIDDEN}; means, medians and spreads of fewer than {MIN_CELL} "
         f"persons are not shown ({_HIDDEN}).",
         "Outcome: the outcome occurred during follow-up; No event: follow-up ended without it.",
@@ -191,12 +191,14 @@ def _numeric_row(
     kind: str,
     hidden: list[bool],
 ) -> TableOneRow:
-    """Mean (SD) or median [IQR] per group; ``n <5`` over fewer than 5 values, ``n hidden``
-    instead where the number of values is itself hidden."""
+    """Mean (SD) or median [IQR] per group; ``n 0`` without values, ``n <5`` over 1 to 4,
+    ``n hidden`` instead where the number of values is itself hidden."""
     cells = []
     for (_, mask), secret in zip(groups, hidden, strict=True):
         chosen = values[mask & np.isfinite(values)]
-        if chosen.size < MIN_CELL:
+        if chosen.size == 0:
+            cells.append("n 0")
+        elif chosen.size < MIN_CELL:
             cells.append(f"n {HIDDEN}" if secret else _HIDDEN)
         elif kind == "median":
             q1, median, q3 = np.percentile(chosen, [25, 50, 75])

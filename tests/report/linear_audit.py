@@ -5,9 +5,10 @@ Independent of :mod:`prognosis.report.privacy`: it reads only the text a report 
 column totals, consecutive differences, at least as many index events as persons), and finds
 the least and greatest integer value each unknown count can take.
 
-The criterion (also in docs/_security_privacy.md): a count whose true value is under 5 is
+The criterion (also in docs/_security_privacy.md): a count whose true value is 1 to 4 is
 protected when the integer values the published figures leave possible for it span at least
-five (greatest - least >= 4): it is known no better than "<5" alone would tell.
+four (greatest - least >= 3): it is known no better than "<5" (1 to 4) alone would tell. Zeros
+are shown.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linprog
 
-SMALL_MAX = 4  # "<5": 0 to 4
+SMALL_MIN, SMALL_MAX = 1, 4  # "<5": 1 to 4 (zero is shown)
 _CAP = 10**7  # stands for "no upper bound" (no table here counts that many)
 _NUMBER = re.compile(r"^([\d,]+)(?: \(([\d.]+)%\))?$")
 
@@ -42,11 +43,12 @@ class System:
         """What the cell ``name`` shows: a number (with a percentage of ``of``), <5, hidden."""
         text = text.strip()
         if text in ("<5", "n <5"):
-            self.lower[name], self.upper[name] = 0.0, SMALL_MAX
+            self.lower[name], self.upper[name] = SMALL_MIN, SMALL_MAX
             return
         if text in ("hidden", "n hidden"):  # any count: small ones too can show so
             self.unknown(name)
             return
+        text = text.removeprefix("n ")  # "n 0": a summary over no values
         match = _NUMBER.match(text)
         assert match, f"cannot read {text!r}"
         self.known[name] = int(match.group(1).replace(",", ""))
@@ -110,10 +112,10 @@ def exposed(system: System, truth: dict[str, int], structural: set[str] = frozen
     """The cells with a true value under 5 that the published figures narrow down."""
     weak = []
     for name, value in truth.items():
-        if value >= 5 or name in structural:
+        if not SMALL_MIN <= value <= SMALL_MAX or name in structural:
             continue
         least, most = system.range_of(name)
         assert least <= value <= most, (name, value, least, most)
-        if most - least < SMALL_MAX:
+        if most - least < SMALL_MAX - SMALL_MIN:
             weak.append(f"{name}={value} in [{least:g}, {most:g}]")
     return weak

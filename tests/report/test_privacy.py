@@ -60,14 +60,15 @@ def test_key_file_is_created_once_and_private(tmp_path: Path) -> None:
     assert load_key(tmp_path / "other.key") != first
 
 
-def test_counts_under_five_show_as_less_than_five() -> None:
-    assert [suppress(n) for n in (0, 1, 4, 5, 12345)] == ["<5", "<5", "<5", "5", "12,345"]
+def test_counts_from_one_to_four_show_as_less_than_five_and_zero_is_shown() -> None:
+    assert [suppress(n) for n in (0, 1, 4, 5, 12345)] == ["0", "<5", "<5", "5", "12,345"]
     assert suppress(None) == "n/a"
     assert percent_of(3, 10) == "<5"
     assert percent_of(5, 20) == "5 (25.0%)"
     assert suppress_small_counts_in_text("3 rows for persons; 80 of 67707 rows; 2 of 9") == (
         "<5 rows for persons; 80 of 67707 rows; <5 of 9"
     )
+    assert suppress_small_counts_in_text("0 rows for persons") == "0 rows for persons"
 
 
 def test_source_url_loses_its_credentials() -> None:
@@ -112,10 +113,10 @@ def test_concept_name_with_markup_is_escaped(built: Built) -> None:
 
 def test_rare_condition_is_suppressed_in_table_one(built: Built) -> None:
     row = next(r for r in built.report.table1.rows if r.label.startswith(RARE_NAME))
-    assert row.cells == ["<5", "<5", "<5"]  # 3 persons in all
+    assert row.cells == ["<5", "<5", "0 (0.0%)"]  # 3 persons in all, none without an event
     html = built.model_report.read_text(encoding="utf-8")
     rendered = re.search(rf"<tr><td>{RARE_NAME}[^<]*</td>(.*?)</tr>", html, re.DOTALL)
-    assert rendered and rendered.group(1).count("&lt;5") == 3
+    assert rendered and rendered.group(1).count("&lt;5") == 2
 
 
 def test_mapping_is_written_apart_and_never_linked(built: Built) -> None:

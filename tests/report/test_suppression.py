@@ -62,7 +62,7 @@ def test_attrition_dropping_three_hides_what_would_give_them_away() -> None:
     assert rows[0].persons == "hidden" and rows[0].index_events == "hidden"
     system, truth = _attrition_system(steps)
     assert exposed(system, truth) == []
-    assert system.range_of("d1") == (0, 4)
+    assert system.range_of("d1") == (1, 4)
 
 
 def test_attrition_as_published_before_could_be_solved() -> None:
@@ -146,7 +146,7 @@ def _table_system(table: TableOne) -> System:
 def _read_cell(system: System, name: str, text: str, size: str) -> None:
     if name.split("|")[1] == "yes":
         system.read(name, text, of=size)
-    elif text in ("n <5", "n hidden"):
+    elif text in ("n <5", "n hidden", "n 0"):
         system.read(name, text)
     else:  # a mean or median is shown only over 5 or more persons
         system.unknown(name)

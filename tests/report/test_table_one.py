@@ -49,12 +49,11 @@ def test_binary_feature_shows_n_and_percent_with_small_counts_hidden() -> None:
     # no event 1 of 6: under 5; 7 overall and 6 with the outcome would give it away (7 - 6)
     assert (row.statistic, row.cells) == ("n (%)", ["hidden", "hidden", "<5"])
     ten_times = pd.concat([_frame()] * 10, ignore_index=True)
-    # overall 70 of 120 = 58.3%; outcome 60 of 60 would show that 0 are not male, and
-    # 70 - 10 would give the 60 back: both hidden
+    # overall 70 of 120 = 58.3%; outcome 60 of 60: that 0 are not male identifies no one
     assert _row(table_one(ten_times, FEATURES), "Male sex").cells == [
         "70 (58.3%)",
-        "hidden",
-        "hidden",
+        "60 (100.0%)",
+        "10 (16.7%)",
     ]
 
 
@@ -76,9 +75,11 @@ def test_missing_values_get_their_own_row_and_few_values_no_summary() -> None:
     table = table_one(_frame(), FEATURES)
     lab = table.rows.index(_row(table, "Last lab value"))
     missing = table.rows[lab + 1]
-    assert (missing.label, missing.indent, missing.cells) == ("missing", True, ["<5"] * 3)
+    # 1 to 4 missing overall and with the outcome; none missing without an event: shown
+    assert (missing.label, missing.indent, missing.cells) == ("missing", True, ["<5", "<5", "0"])
     few = table_one(_frame().iloc[[0, 1, 2, 6, 7, 8, 9, 10, 11]], FEATURES)
-    # outcome column: 3 persons, 2 lab values: no mean shown
-    assert _row(few, "Last lab value").cells[1] == "n <5"
-    # 9 = 3 + 6: the 6 would give the outcome's 3 away, so it is hidden
-    assert few.sizes == ["9", "<5", "hidden"]
+    # outcome column: 3 persons, 2 lab values: no mean shown, and not their number either
+    assert _row(few, "Last lab value").cells[1] == "n hidden"
+    # 9 = 3 + 6, and the outcome column's shown zeros (no visits, none missing): with any size
+    # shown the 3 could be worked out, so all three are hidden
+    assert few.sizes == ["hidden", "hidden", "hidden"]
