@@ -430,8 +430,7 @@ def exposed(table: CountTable, cell: str, small: set[str], hidden: set[str]) -> 
     # its whole linked group can be anything, but those of 5 or more are taken as known to be.
     at_least_five = {n for n in known - small if table.values[n] >= MIN_CELL}
     low = [
-        float(MIN_CELL) if n in at_least_five else 1.0 if n in shown_small else 0.0
-        for n in names
+        float(MIN_CELL) if n in at_least_five else 1.0 if n in shown_small else 0.0 for n in names
     ]
     ceiling = float(sum(table.values.values()) + 2 * MIN_CELL)  # keeps every problem bounded
     high = [float(MIN_CELL - 1) if n in shown_small else ceiling for n in names]

@@ -125,8 +125,8 @@ def table_one(frame: pd.DataFrame, features: list[dict[str, Any]]) -> TableOne:
     for label, key, values, entry in plans:
         rows.extend(_feature_rows(label, key, values, entry, groups, published))
     notes = [
-        f"Counts from 1 to {MIN_CELL - 1} are shown as {SUPPRESSED}, and counts from which one could "
-        f"be worked out as {HIDDEN}; means, medians and spreads of fewer than {MIN_CELL} "
+        f"Counts from 1 to {MIN_CELL - 1} are shown as {SUPPRESSED}, and counts from which one "
+        f"could be worked out as {HIDDEN}; means, medians and spreads of fewer than {MIN_CELL} "
         f"persons are not shown ({_HIDDEN}).",
         "Outcome: the outcome occurred during follow-up; No event: follow-up ended without it.",
     ]

@@ -107,7 +107,9 @@ def test_core_cohort_from_csv_files_matches_the_hand_computed_table(
     spark: Any, tmp_path: Path
 ) -> None:
     files = write_cdm_files(tmp_path / "csv", write(tmp_path / "db", CORE_TABLES), fmt="csv")
-    built = build_on(spark_source(spark, path=files), core_definition(competing=False), tmp_path)
+    built = build_on(
+        spark_source(spark, path=files), core_definition(competing=False), tmp_path / "built"
+    )
     assert built.table.schema == pa.schema(CORE_COLUMNS)
     assert built.rows == core_rows()
 
