@@ -229,3 +229,14 @@ def test_a_failed_write_leaves_the_previous_output_and_no_staging(tmp_path: Path
     assert out.read_text() == "previous" and sorted(p.name for p in tmp_path.iterdir()) == [
         "result.json"
     ]
+
+
+def test_model_directory_and_predictions_are_owner_only(gi_bleed: Path, tmp_path: Path) -> None:
+    model, predictions = tmp_path / "model", tmp_path / "p.parquet"
+    fit = ["fit", str(gi_bleed), "--model", "cox", "--horizon", "365", "--split", "none"]
+    assert _run(*fit, "--n-boot", "0", "--out", str(model), "--quiet").exit_code == 0
+    assert _mode(model) == 0o700 and {_mode(p) for p in model.iterdir()} == {0o600}
+    assert _run("predict", str(model), str(gi_bleed), "--out", str(predictions)).exit_code == 0
+    assert _mode(predictions) == 0o600
+    again = _run("predict", str(model), str(gi_bleed), "--out", str(predictions))
+    assert again.exit_code == 1 and "--overwrite" in again.output

@@ -5,7 +5,7 @@ Independent of :mod:`prognosis.report.privacy`: it reads only the text a report 
 column totals, consecutive differences, at least as many index events as persons), and finds
 the least and greatest integer value each unknown count can take.
 
-The criterion (also in docs/_security_privacy.md): a count whose true value is 1 to 4 is
+The criterion (also in docs/security.md): a count whose true value is 1 to 4 is
 protected when the integer values the published figures leave possible for it span at least
 four (greatest - least >= 3): it is known no better than "<5" (1 to 4) alone would tell. Zeros
 are shown.
