@@ -101,6 +101,33 @@ def _group_columns(rows: list[tuple[str, str, str]], origin: str) -> dict[str, P
     return {key: PhysicalTable(actual_names[key], "", columns) for key, columns in by_table.items()}
 
 
+_SPILL = "prognosis-duckdb-"  # spill folders: prognosis-duckdb-PID-XXXXXXXX in the temp folder
+
+
+def remove_stale_spills() -> None:
+    """Remove the spill folders of this user's DuckDB engines whose process is gone (killed
+    before it could close its engine); the folder name carries the process id."""
+    root = Path(tempfile.gettempdir())
+    for folder in root.glob(f"{_SPILL}*-*"):
+        pid = folder.name.removeprefix(_SPILL).split("-", 1)[0]
+        try:
+            owned = folder.is_dir() and folder.lstat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if owned and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 class DuckDBEngine:
     """DuckDB in memory; a DuckDB file is attached read-only, files are mapped to views.
 
@@ -108,7 +135,8 @@ class DuckDBEngine:
     read or written (``enable_external_access = false``; a folder's own files stay readable
     through ``allowed_paths``), no extension is installed or loaded, and no setting can change
     (``lock_configuration``). So a hostile CDM's views cannot read the machine's files. DuckDB
-    spills to ``temp_directory``: a private folder (mode 0700) removed by :meth:`close`.
+    spills to ``temp_directory``: a private folder (mode 0700) removed by :meth:`close`, or,
+    after a crash, by the next engine (:func:`remove_stale_spills`).
     """
 
     dialect = "duckdb"
@@ -124,7 +152,8 @@ class DuckDBEngine:
         # data problems found while opening (ambiguous CSV dates), already warned about
         self.findings: list[Finding] = []
         self._con = duckdb.connect(":memory:", config=dict(_NO_EXTENSIONS))
-        self._spill: str | None = tempfile.mkdtemp(prefix="prognosis-duckdb-")  # mode 0700
+        remove_stale_spills()
+        self._spill: str | None = tempfile.mkdtemp(prefix=f"{_SPILL}{os.getpid()}-")  # 0700
         try:
             self._configure(memory_limit)
             if source.kind is SourceKind.DUCKDB:

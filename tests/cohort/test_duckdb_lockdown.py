@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -167,3 +169,21 @@ def test_spill_folder_is_removed_when_the_source_cannot_be_opened(
     with pytest.raises(SourceError, match="cannot open"):
         DuckDBEngine(parse_source(f"duckdb://{bad}"))
     assert list(temp.iterdir()) == []
+
+
+def test_spill_folders_of_killed_builds_are_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # a process that has ended
+    gone.wait()
+    stale = temp / f"prognosis-duckdb-{gone.pid}-abcd1234"  # left by a build killed with -9
+    stale.mkdir()
+    (stale / "duckdb_temp_block-1.block").write_bytes(b"spilled rows")
+    running = temp / f"prognosis-duckdb-{os.getpid()}-efgh5678"  # a build still running
+    running.mkdir()
+    engine = DuckDBEngine(parse_source(f"duckdb://{write_cdm(tmp_path / 'cdm.duckdb', BASE)}"))
+    engine.close()
+    assert sorted(p.name for p in temp.iterdir()) == [running.name]
