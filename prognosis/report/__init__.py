@@ -2,7 +2,8 @@
 
 from prognosis.report.model_report import ModelReport, build_model_report, write_model_report
 from prognosis.report.patient_report import PatientReports, write_patient_reports
-from prognosis.report.privacy import load_key, pseudonym, suppress
+from prognosis.report.privacy import suppress
+from prognosis.report.pseudonyms import load_key, pseudonym
 from prognosis.report.render import environment, render_page
 
 __all__ = [

@@ -5,7 +5,7 @@ cohort's average curve), explains the chosen rows in one call, and renders one p
 ``out_dir`` (written atomically as a whole). The mapping from pseudonym to ``person_id`` goes to
 ``mapping_dir/mapping.csv``, with the pseudonym key beside it: the folder is owner-only (0700),
 both files are owner-only (0600) from their creation, and the mapping is merged under a lock
-(:func:`~prognosis.report.privacy.update_mapping`), so concurrent runs lose nothing.
+(:func:`~prognosis.report.pseudonyms.update_mapping`), so concurrent runs lose nothing.
 ``mapping_dir`` must lie outside ``out_dir``, and no page links to it.
 """
 
@@ -27,14 +27,8 @@ from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory
 from prognosis.report import explanations, svg
 from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
-from prognosis.report.privacy import (
-    load_key,
-    private_folder,
-    pseudonym,
-    redact_source,
-    suppress,
-    update_mapping,
-)
+from prognosis.report.privacy import redact_source, suppress
+from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
 from prognosis.report.render import horizon_text, render_page
 from prognosis.training import check_schema
 

@@ -15,14 +15,7 @@ import numpy as np
 import pandas as pd
 
 from prognosis.dataset import SURVIVAL_COLUMNS
-from prognosis.report.privacy import (
-    HIDDEN,
-    MIN_CELL,
-    SUPPRESSED,
-    CountTable,
-    Published,
-    protect,
-)
+from prognosis.report.privacy import HIDDEN, MIN_CELL, SUPPRESSED, CountTable, Published, protect
 
 __all__ = ["TableOne", "TableOneRow", "table_one"]
 

@@ -15,7 +15,7 @@ from prognosis.dataset import load_dataset
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import load_model
 from prognosis.report import patient_report, write_patient_reports
-from prognosis.report.privacy import pseudonym
+from prognosis.report.pseudonyms import pseudonym
 from prognosis.training import check_schema
 from tests.report.cohort_data import DISTINCT_PERSON
 from tests.report.conftest import KEY, Built

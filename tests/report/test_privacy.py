@@ -16,14 +16,13 @@ from prognosis.report import write_patient_reports
 from prognosis.report.privacy import (
     CountTable,
     exposed,
-    load_key,
     percent_of,
     protect,
-    pseudonym,
     redact_source,
     suppress,
     suppress_small_counts_in_text,
 )
+from prognosis.report.pseudonyms import load_key, pseudonym
 from tests.report.cohort_data import (
     DISTINCT_BIRTH,
     DISTINCT_PERSON,

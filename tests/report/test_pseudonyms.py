@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from prognosis.exceptions import PrognosisError
-from prognosis.report.privacy import (
+from prognosis.report.pseudonyms import (
     folder_lock,
     load_key,
     private_file,
@@ -116,7 +116,7 @@ def test_lock_is_exclusive_between_processes(tmp_path: Path) -> None:
 _WRITER = """
 import sys, time
 from pathlib import Path
-from prognosis.report.privacy import update_mapping
+from prognosis.report.pseudonyms import update_mapping
 folder, first, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 start = Path(sys.argv[4])
 while not start.exists():
@@ -150,7 +150,7 @@ def test_concurrent_first_runs_agree_on_one_key(tmp_path: Path) -> None:
     start = tmp_path / "go"
     script = (
         "import sys, time; from pathlib import Path\n"
-        "from prognosis.report.privacy import load_key\n"
+        "from prognosis.report.pseudonyms import load_key\n"
         "while not Path(sys.argv[2]).exists(): time.sleep(0.001)\n"
         "print(load_key(Path(sys.argv[1])).hex())\n"
     )
