@@ -29,7 +29,7 @@ def test_exclusion_rule_outcome_and_follow_up() -> None:
     words = _words()
     assert words["Rule: no_prior_gi_bleed"].startswith(
         "Excluded: persons with any record of gi bleed (concept 192671, with descendants) in "
-        "condition records any time up to 1 day before index"
+        "condition records any time up to the index date"
     )
     assert words["Outcome"] == (
         "The first record of gi bleed (concept 192671, with descendants) in condition records, "
