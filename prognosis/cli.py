@@ -196,6 +196,13 @@ MODELS = [
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
 @_OVERWRITE
 @click.option(
+    "--censoring-model",
+    default="km",
+    show_default=True,
+    help="Censoring weights of the validation: km (Kaplan-Meier), or cox:COL,COL (a Cox model "
+    "of the censoring time on those columns, when censoring depends on them).",
+)
+@click.option(
     "--censor-competing",
     is_flag=True,
     help="Treat competing events as censoring at their date (a cause-specific model of the "
@@ -211,12 +218,14 @@ def fit(
     n_boot: int,
     out: Path,
     overwrite: bool,
+    censoring_model: str,
     censor_competing: bool,
     quiet: bool,
 ) -> None:
     """Fit a survival model on DATASET_DIR and save it, with its validation metrics, to OUT."""
     from prognosis import training
     from prognosis.dataset import load_dataset
+    from prognosis.evaluation.censoring import parse_censoring_model
     from prognosis.evaluation.report import format_table
     from prognosis.evaluation.validation import parse_split
     from prognosis.models.store import save_model
@@ -233,6 +242,7 @@ def fit(
                 n_boot=n_boot,
                 progress=steps,
                 censor_competing=censor_competing,
+                censoring_covariates=parse_censoring_model(censoring_model),
             )
             save_model(out, saved)
     except PrognosisError as error:
@@ -251,12 +261,22 @@ def fit(
 @_OVERWRITE
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--n-boot", type=click.IntRange(min=0), default=200, show_default=True)
+@click.option(
+    "--censoring-model", default="km", show_default=True, help="km or cox:COL,COL (see fit)."
+)
 def evaluate(
-    model_dir: Path, dataset_dir: Path, out: Path, overwrite: bool, seed: int, n_boot: int
+    model_dir: Path,
+    dataset_dir: Path,
+    out: Path,
+    overwrite: bool,
+    seed: int,
+    n_boot: int,
+    censoring_model: str,
 ) -> None:
     """Measure a saved model on DATASET_DIR (held-out or external data)."""
     from prognosis import training
     from prognosis.dataset import load_dataset
+    from prognosis.evaluation.censoring import parse_censoring_model
     from prognosis.evaluation.report import format_table
     from prognosis.models.store import load_model
 
@@ -264,7 +284,11 @@ def evaluate(
         protect = [model_dir, dataset_dir]
         with claim_output(out, OutputKind.METRICS, overwrite=overwrite, protect=protect):
             metrics = training.evaluate_model(
-                load_model(model_dir), load_dataset(dataset_dir), n_boot=n_boot, seed=seed
+                load_model(model_dir),
+                load_dataset(dataset_dir),
+                n_boot=n_boot,
+                seed=seed,
+                censoring_covariates=parse_censoring_model(censoring_model),
             )
             with atomic_file(out) as temporary:
                 write_json(temporary, metrics)

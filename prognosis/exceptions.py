@@ -6,6 +6,7 @@ __all__ = [
     "CohortError",
     "DataQualityWarning",
     "DefinitionError",
+    "EvaluationError",
     "ModelDirectoryError",
     "OutputError",
     "PrognosisError",
@@ -23,6 +24,10 @@ class DefinitionError(PrognosisError, ValueError):
 
 class CohortError(PrognosisError):
     """The cohort cannot be built as defined (for instance: no one is left)."""
+
+
+class EvaluationError(PrognosisError, ValueError):
+    """A metric cannot be computed from these targets and predictions."""
 
 
 class OutputError(PrognosisError):

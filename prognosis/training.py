@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
+from prognosis.evaluation.censoring import censoring_frame
 from prognosis.evaluation.report import evaluate_predictions
 from prognosis.evaluation.validation import Split, persons_of, split_rows, temporal_overlap
 from prognosis.exceptions import PrognosisError
@@ -108,8 +109,12 @@ def fit_model(
     n_boot: int = 200,
     progress: Progress | None = None,
     censor_competing: bool = False,
+    censoring_covariates: Sequence[str] = (),
 ) -> SavedModel:
     """Fit ``model`` on ``dataset``, validated as ``split`` says.
+
+    ``censoring_covariates``: columns of a Cox model of the censoring time that gives the
+    validation's IPCW weights (``--censoring-model cox:...``); empty: Kaplan-Meier.
 
     ``censor_competing`` recodes competing events as censored for the fits (a cause-specific
     model of the outcome), so that a single-event model can be fitted to a dataset with
@@ -126,6 +131,7 @@ def fit_model(
     X, y, competing = dataset.X, dataset.y, dataset.competing
     check_target(y, competing=competing)
     y_observed = observed.y
+    censoring_frame(dataset.frame, censoring_covariates)  # unknown columns fail before any work
     chosen = _check_horizons(horizons, y)
     make_model(model, seed=seed, **params)  # unknown names and parameters fail before any work
     started = time.perf_counter()
@@ -148,6 +154,9 @@ def fit_model(
                 n_boot=n_boot,
                 seed=seed,
                 groups=persons_of(dataset.frame)[test_rows],
+                censoring_covariates=censoring_frame(
+                    dataset.frame.iloc[test_rows], censoring_covariates
+                ),
             )
         )
         if censor_competing:
@@ -244,7 +253,12 @@ def check_schema(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.D
 
 
 def evaluate_model(
-    saved: SavedModel, dataset: CohortDataset, *, n_boot: int = 200, seed: int = 0
+    saved: SavedModel,
+    dataset: CohortDataset,
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    censoring_covariates: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Metrics of a saved model on ``dataset`` (held-out, temporal or external data).
 
@@ -267,6 +281,7 @@ def evaluate_model(
         n_boot=n_boot,
         seed=seed,
         groups=persons_of(dataset.frame),
+        censoring_covariates=censoring_frame(dataset.frame, censoring_covariates),
     )
     if competing and not model_competing:
         metrics["notes"].append(IGNORING_COMPETING)

@@ -297,3 +297,32 @@ def test_fit_refuses_a_horizon_beyond_the_follow_up(planted: Path, tmp_path: Pat
     assert result.exit_code == 1
     assert "horizon(s) [99999.0] lie outside the follow-up" in result.stderr
     assert not out.exists()
+
+
+def test_fit_with_a_cox_censoring_model_records_it(planted: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    args = ["fit", planted, "--model", "cox", "--horizon", "365", "--split", "cv:3"]
+    result = _run(*args, "--n-boot", "0", "--censoring-model", "cox:noise", "--out", out)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["censoring_weights"].startswith("Cox model of the censoring time on noise")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("weibull", "use km (Kaplan-Meier) or cox:COLUMN,COLUMN"),
+        ("cox:", "use km (Kaplan-Meier) or cox:COLUMN,COLUMN"),
+        ("cox:height", "the dataset has no column height"),
+    ],
+)
+def test_a_bad_censoring_model_is_refused_before_work(
+    planted: Path, tmp_path: Path, value: str, message: str
+) -> None:
+    out = tmp_path / "m"
+    result = _run(
+        "fit", planted, "--model", "cox", "--horizon", "365", "--censoring-model", value,
+        "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 1 and message in result.stderr
+    assert "Traceback" not in result.output and not out.exists()

@@ -40,7 +40,8 @@ from sklearn.metrics import roc_auc_score
 from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
 from sksurv.nonparametric import cumulative_incidence_competing_risks, kaplan_meier_estimator
 
-from prognosis.exceptions import PrognosisError
+from prognosis.evaluation.censoring import CensoringModel, KaplanMeierCensoring
+from prognosis.exceptions import EvaluationError
 from prognosis.models.target import SurvivalTarget, check_target, make_target
 
 __all__ = [
@@ -56,10 +57,6 @@ __all__ = [
     "time_dependent_auc",
     "uno_c",
 ]
-
-
-class EvaluationError(PrognosisError, ValueError):
-    """A metric cannot be computed from these targets and predictions."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +228,12 @@ def uno_c(
 
 
 def time_dependent_auc(
-    y_train: np.ndarray, y_test: np.ndarray, risk: np.ndarray, times: Sequence[float]
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    risk: np.ndarray,
+    times: Sequence[float],
+    *,
+    censoring: CensoringModel | None = None,
 ) -> tuple[np.ndarray, float]:
     """Cumulative/dynamic AUC at each time, inverse-probability-of-censoring weighted.
 
@@ -245,6 +247,9 @@ def time_dependent_auc(
     y_test : test target
     risk : risk scores, higher = worse: one per row, or one per row and time (n, len(times))
     times : ascending times in ``[lower, upper)`` of :func:`evaluation_times`
+    censoring : the censoring model G of the weights, fitted on the test rows
+        (:class:`~prognosis.evaluation.censoring.CoxCensoring`); None: the reverse
+        Kaplan-Meier estimate on ``y_train``
 
     Returns
     -------
@@ -252,12 +257,17 @@ def time_dependent_auc(
     mean_auc : float, AUC averaged over the times weighted by the observed increase in
         outcome probability (as scikit-survival's ``cumulative_dynamic_auc``)
     """
-    split = _IpcwSplit.build(y_train, y_test, times, need_cases=True)
+    split = _IpcwSplit.build(y_train, y_test, times, need_cases=True, censoring=censoring)
     return split.auc(_estimate(risk, split.n, split.times.size, "risk"))
 
 
 def brier_scores(
-    y_train: np.ndarray, y_test: np.ndarray, survival_at_times: np.ndarray, times: Sequence[float]
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    survival_at_times: np.ndarray,
+    times: Sequence[float],
+    *,
+    censoring: CensoringModel | None = None,
 ) -> np.ndarray:
     """IPCW Brier score at each time (Graf et al. 1999; weights as in the module docstring).
 
@@ -269,24 +279,30 @@ def brier_scores(
         competing risks 1 - cumulative incidence of cause 1
     times : ascending times from the first test time up to ``upper`` of
         :func:`evaluation_times` (excluded)
+    censoring : as for :func:`time_dependent_auc`
 
     Returns
     -------
     ndarray, one score per time (lower is better)
     """
-    split = _IpcwSplit.build(y_train, y_test, times, need_cases=False)
+    split = _IpcwSplit.build(y_train, y_test, times, need_cases=False, censoring=censoring)
     return split.brier(survival_at_times)
 
 
 def integrated_brier(
-    y_train: np.ndarray, y_test: np.ndarray, survival_matrix: np.ndarray, times: Sequence[float]
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    survival_matrix: np.ndarray,
+    times: Sequence[float],
+    *,
+    censoring: CensoringModel | None = None,
 ) -> float:
     """Integrated Brier score over ``times`` (as scikit-survival ``integrated_brier_score``).
 
     Same inputs as :func:`brier_scores`, with at least two times; the scores are integrated
     by the trapezoidal rule and divided by the length of the interval.
     """
-    split = _IpcwSplit.build(y_train, y_test, times, need_cases=False)
+    split = _IpcwSplit.build(y_train, y_test, times, need_cases=False, censoring=censoring)
     if split.times.size < 2:
         raise EvaluationError("the integrated Brier score needs at least two times")
     scores = split.brier(survival_matrix)
@@ -361,7 +377,7 @@ def check_probabilities(values: np.ndarray, n: int) -> np.ndarray:
 class _IpcwSplit:
     """Test data censored at the last time of the censoring data, with the IPCW weights."""
 
-    censoring: np.ndarray  # training target: any event vs censored (the censoring model)
+    censoring: CensoringModel  # G, from the censoring data (reverse Kaplan-Meier) or given
     outcome: np.ndarray  # test target: cause 1 vs the rest
     any_event: np.ndarray  # test target: any event vs censored
     competing: np.ndarray  # bool per test row: competing event before the limit
@@ -373,7 +389,13 @@ class _IpcwSplit:
 
     @classmethod
     def build(
-        cls, y_train: np.ndarray, y_test: np.ndarray, times: Sequence[float], *, need_cases: bool
+        cls,
+        y_train: np.ndarray,
+        y_test: np.ndarray,
+        times: Sequence[float],
+        *,
+        need_cases: bool,
+        censoring: CensoringModel | None = None,
     ) -> _IpcwSplit:
         train = check_target(y_train, competing=True)
         test = check_target(y_test, competing=True)
@@ -382,27 +404,22 @@ class _IpcwSplit:
         time = np.minimum(test.time, limit)
         outcome = make_target((test.event == 1) & inside, time)
         _require_outcome(outcome["event"], "y_test")
+        if censoring is None:
+            censoring = KaplanMeierCensoring.fit(train.event > 0, train.time)
         return cls(
-            censoring=make_target(train.event > 0, train.time),
+            censoring=censoring,
             outcome=outcome,
             any_event=make_target((test.event > 0) & inside, time),
             competing=(test.event >= 2) & inside,
             times=_check_times(times, test, float(limit), need_cases=need_cases),
         )
 
-    def _censoring_survival(self, times: np.ndarray, *, left: bool) -> np.ndarray:
-        """G(t), or its left limit G(t-), from the reverse Kaplan-Meier of ``censoring``."""
-        grid, values = kaplan_meier_estimator(
-            self.censoring["event"], self.censoring["time"], reverse=True
-        )
-        index = np.searchsorted(grid, times, side="left" if left else "right") - 1
-        return np.where(index >= 0, values[np.clip(index, 0, None)], 1.0)
-
     def weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """1 / G(T-) per row with an event (0 for censored rows), and 1 / G(t) per time."""
+        """1 / G(T-) per row with an event (0 for censored rows), and 1 / G(t) per row and
+        time (n, len(times))."""
         time, event = self.any_event["time"], self.any_event["event"]
-        g_event = self._censoring_survival(time, left=True)
-        g_time = self._censoring_survival(self.times, left=False)
+        g_event = self.censoring.at_rows(time, left=True)
+        g_time = self.censoring.at_grid(self.times, self.n)
         if np.any(g_event[event] <= 0) or np.any(g_time <= 0):
             raise EvaluationError(
                 "the censoring distribution reaches zero before the evaluated times; "
@@ -445,7 +462,7 @@ class _IpcwSplit:
         case = self.outcome["event"]
         auc = np.empty(self.times.size)
         for j, t in enumerate(self.times):
-            weight = np.where(event & (time <= t), on_event, np.where(time > t, on_time[j], 0.0))
+            weight = np.where(event & (time <= t), on_event, np.where(time > t, on_time[:, j], 0.0))
             keep = weight > 0
             labels = case[keep] & (time[keep] <= t)
             if labels.all() or not labels.any():

@@ -16,10 +16,12 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from rich.table import Table
 
 from prognosis.evaluation.bootstrap import BootstrapResult, bootstrap_ci
 from prognosis.evaluation.calibration import calibration_at, calibration_summary
+from prognosis.evaluation.censoring import CensoringModel, CoxCensoring, fit_cox_censoring
 from prognosis.evaluation.decision import DEFAULT_THRESHOLDS, decision_curve, net_benefit
 from prognosis.evaluation.metrics import (
     EvaluationError,
@@ -67,6 +69,7 @@ def evaluate_predictions(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     min_at_risk: int = 10,
     groups: np.ndarray | None = None,
+    censoring_covariates: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Evaluate test predictions; a dict that ``json.dumps`` accepts (NaN becomes null).
 
@@ -86,6 +89,10 @@ def evaluate_predictions(
     competing : the targets use integer event codes (0 censored, 1 outcome, 2+ competing)
     n_boot, seed, alpha : bias-corrected percentile bootstrap (:func:`bootstrap_ci`)
     groups : the person of each test row: the bootstrap resamples persons (None: rows)
+    censoring_covariates : one row per test row: the weights of the AUC and Brier scores then
+        come from a Cox model of the censoring time on these columns, fitted once on the test
+        rows (its linear predictor is resampled with its rows), as
+        ``riskRegression::Score(cens.model = "cox")``; None: Kaplan-Meier
     thresholds : threshold probabilities of the decision curves
     min_at_risk : horizons are clipped where fewer test rows remain followed
         (:func:`evaluation_times`); the integrated Brier score starts at the time of this
@@ -105,6 +112,7 @@ def evaluate_predictions(
     times = evaluation_times(y_train, y_test, horizons, min_at_risk=min_at_risk)
     source = _Source.build(survival, times, test.time.size)
     boot = partial(bootstrap_ci, n_boot=n_boot, seed=seed, alpha=alpha, groups=groups)
+    weights = _Weights.build(test, censoring_covariates)
     notes = [*times.notes, *source.notes]
     tau = max(source.evaluated) if source.evaluated else None
     result: dict[str, Any] = {
@@ -119,15 +127,15 @@ def evaluate_predictions(
             "method": "bias-corrected percentile",
             "unit": "person" if groups is not None else "row",
         },
-        "censoring_weights": _CENSORING,
+        "censoring_weights": weights.description,
         "follow_up": {"lower": times.lower, "upper": times.upper},
         "harrell_c": _interval(boot(harrell_c, y_test, risk)),
         "uno_c": {
             **_interval(boot(lambda y, r: uno_c(y, y, r, tau=tau), y_test, risk)),
             "tau": tau,
         },
-        "integrated_brier": _integrated(y_test, source, min_at_risk, boot, notes),
-        "horizons": _horizons(y_test, source, boot, thresholds),
+        "integrated_brier": _integrated(y_test, source, min_at_risk, boot, weights, notes),
+        "horizons": _horizons(y_test, source, boot, weights, thresholds),
     }
     if competing:
         notes.append(_COMPETING_NOTE)
@@ -225,6 +233,7 @@ def _horizons(
     y_test: np.ndarray,
     source: _Source,
     boot: Callable[..., BootstrapResult],
+    weights: _Weights,
     thresholds: Sequence[float],
 ) -> list[dict[str, Any]]:
     """One entry per evaluated horizon; AUC and Brier resampled for all horizons at once."""
@@ -232,8 +241,18 @@ def _horizons(
         return []
     times = np.array(sorted(source.evaluated))
     survival = source.at(times)
-    auc = boot(lambda y, r: time_dependent_auc(y, y, r, times)[0], y_test, 1.0 - survival)
-    brier = boot(lambda y, s: brier_scores(y, y, s, times), y_test, survival)
+    auc = boot(
+        lambda y, r, lp: time_dependent_auc(y, y, r, times, censoring=weights.model(lp))[0],
+        y_test,
+        1.0 - survival,
+        weights.linear,
+    )
+    brier = boot(
+        lambda y, s, lp: brier_scores(y, y, s, times, censoring=weights.model(lp)),
+        y_test,
+        survival,
+        weights.linear,
+    )
     return [
         {
             "horizon": float(horizon),
@@ -283,6 +302,7 @@ def _integrated(
     source: _Source,
     min_at_risk: int,
     boot: Callable[..., BootstrapResult],
+    weights: _Weights,
     notes: list[str],
 ) -> dict[str, Any] | None:
     """IBS from the ``min_at_risk``-th test outcome event to the last evaluated horizon."""
@@ -303,8 +323,41 @@ def _integrated(
     if not source.from_callable:
         notes.append("integrated Brier score over the evaluated horizons only (no callable)")
     matrix = source.at(grid)
-    result = boot(lambda y, s: integrated_brier(y, y, s, grid), y_test, matrix)
+    result = boot(
+        lambda y, s, lp: integrated_brier(y, y, s, grid, censoring=weights.model(lp)),
+        y_test,
+        matrix,
+        weights.linear,
+    )
     return {**_interval(result), "start": float(grid[0]), "stop": float(grid[-1])}
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """How the AUC and Brier scores' censoring weights are estimated on the rows scored."""
+
+    description: str
+    linear: np.ndarray  # the Cox censoring model's linear predictor per row (zeros for KM)
+    baseline: tuple[np.ndarray, np.ndarray] | None  # Cox: baseline times and H0; KM: None
+
+    @classmethod
+    def build(cls, test: Any, covariates: pd.DataFrame | None) -> _Weights:
+        if covariates is None:
+            return cls(_CENSORING, np.zeros(test.time.size), None)
+        grid, hazard, linear = fit_cox_censoring(test.event > 0, test.time, covariates)
+        names = ", ".join(str(c) for c in covariates.columns)
+        description = (
+            f"Cox model of the censoring time on {names}, fitted on the rows evaluated "
+            "(its linear predictor resampled with its rows); Uno's C keeps Kaplan-Meier "
+            "weights; assumes censoring independent of the outcome given these covariates"
+        )
+        return cls(description, linear, (grid, hazard))
+
+    def model(self, linear: np.ndarray) -> CensoringModel | None:
+        """The censoring model of one (resampled) set of rows; None: Kaplan-Meier on them."""
+        if self.baseline is None:
+            return None
+        return CoxCensoring(*self.baseline, linear)
 
 
 def _interval(result: BootstrapResult) -> dict[str, Any]:

@@ -75,3 +75,40 @@ def test_auc_brier_and_concordance_equal_r(
         assert entry["time_dependent_auc"]["estimate"] == pytest.approx(row.auc, abs=1e-6)
         assert entry["brier"]["estimate"] == pytest.approx(row.brier, abs=1e-6)
     assert ours["harrell_c"]["estimate"] == pytest.approx(reference["harrell"].iloc[0], abs=1e-6)
+
+
+_SCORE_COX = """
+suppressMessages({library(survival); library(riskRegression); library(prodlim)})
+d <- read.csv("input.csv")
+s <- Score(list(m = as.matrix(d[, c("risk_200", "risk_500")])),
+           formula = Hist(time, status) ~ z, data = d, times = c(200, 500),
+           metrics = c("auc", "brier"), cens.model = "cox", null.model = FALSE,
+           conf.int = FALSE)
+write.csv(data.frame(times = s$AUC$score$times, auc = s$AUC$score$AUC,
+                     brier = s$Brier$score$Brier), "output.csv", row.names = FALSE)
+"""
+
+
+def test_cox_censoring_weights_equal_r(rscript: str, tmp_path: Path) -> None:
+    # censoring that depends on a covariate z: Kaplan-Meier weights are biased, a Cox model of
+    # the censoring time on z is not; riskRegression::Score(cens.model = "cox") is the reference
+    rng = np.random.default_rng(2)
+    n = 1500
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    event_time = rng.exponential(800.0 * np.exp(-0.7 * x))
+    censor_time = rng.exponential(500.0 * np.exp(-0.8 * z))
+    time = np.minimum(event_time, censor_time)
+    test = pd.DataFrame({"time": time, "status": (event_time <= censor_time).astype(int), "z": z})
+    survival = np.exp(-np.outer(np.exp(0.6 * x), HORIZONS) / 900.0)
+    test["risk_200"], test["risk_500"] = 1 - survival[:, 0], 1 - survival[:, 1]
+    reference = run_r(rscript, _SCORE_COX, test, tmp_path)
+    y = make_target(test["status"].to_numpy() == 1, test["time"].to_numpy())
+    ours = evaluate_predictions(
+        y, y, 0.6 * x, survival, HORIZONS, n_boot=0, censoring_covariates=test[["z"]]
+    )
+    assert ours["censoring_weights"].startswith("Cox model of the censoring time on z")
+    by_horizon = {entry["horizon"]: entry for entry in ours["horizons"]}
+    for row in reference.itertuples():
+        entry = by_horizon[float(row.times)]
+        assert entry["time_dependent_auc"]["estimate"] == pytest.approx(row.auc, abs=1e-6)
+        assert entry["brier"]["estimate"] == pytest.approx(row.brier, abs=1e-6)
