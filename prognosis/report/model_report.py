@@ -255,7 +255,7 @@ def _metrics(
 
 def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str, str]]:
     sizes = dict(zip(table1.columns, table1.sizes, strict=True))
-    return [
+    summary = [
         ("Cohort", str(cohort)),
         ("Model", str(saved.info.get("model"))),
         ("Horizons", ", ".join(horizon_text(h) for h in saved.info["horizons"])),
@@ -263,6 +263,17 @@ def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str
         ("Outcome events", sizes["Outcome"]),
         ("Validation", str(saved.metrics.get("split", "none"))),
     ]
+    if saved.info.get("competing_censored"):
+        summary.append(
+            (
+                "What its risks are",
+                "risk ignoring competing events: fitted with competing events censored, it "
+                "overstates the probability of the outcome; its validation compares it with the "
+                "observed cumulative incidence (Aalen-Johansen). Use cause-specific-cox for "
+                "that probability.",
+            )
+        )
+    return summary
 
 
 def _attrition(path: Path) -> list[AttritionRow]:

@@ -21,6 +21,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from prognosis.dataset import CohortDataset, load_dataset
+from prognosis.evaluation.metrics import observed_risk
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
@@ -74,6 +75,7 @@ class Context:
     risk_word: str
     horizons: list[str]
     note: list[str]
+    observed: list[tuple[str, float]]  # (horizon, Aalen-Johansen incidence) when risks ignore
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def _pages(
     ]
     explained = explanations.explain_rows(saved, X.iloc[rows], background=background)
     inputs = _input_rows(saved, X.iloc[rows])
-    risk_word = "cumulative incidence" if saved.info.get("competing") else "risk"
+    risk_word = risk_words(saved.info)
     pages = []
     for k, row in enumerate(rows):
         risks = [
@@ -333,10 +335,29 @@ def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
         cohort=cohort,
         outcome=str(outcome),
         entry=entry,
-        risk_word="cumulative incidence" if info.get("competing") else "risk",
+        risk_word=risk_words(info),
         horizons=horizons,
         note=note,
+        observed=_observed(saved, dataset),
     )
+
+
+def risk_words(info: dict[str, Any]) -> str:
+    """What the model's number is: a cumulative incidence (competing risks), a risk, or, for a
+    model fitted with competing events censored, a risk ignoring them."""
+    if info.get("competing"):
+        return "cumulative incidence"
+    return "risk ignoring competing events" if info.get("competing_censored") else "risk"
+
+
+def _observed(saved: SavedModel, dataset: CohortDataset) -> list[tuple[str, float]]:
+    """For a model whose risks ignore competing events: the cohort's observed cumulative
+    incidence at each horizon (Aalen-Johansen, competing events as they happened)."""
+    if not saved.info.get("competing_censored") or not dataset.competing:
+        return []
+    horizons = [float(h) for h in saved.info["horizons"]]
+    incidence = observed_risk(dataset.y, horizons)[0]
+    return [(horizon_text(h), float(v)) for h, v in zip(horizons, incidence, strict=True)]
 
 
 def _write_mapping(

@@ -94,3 +94,33 @@ def test_runs_add_to_the_mapping_and_say_when_unexplained(built: Built, tmp_path
     mapping = pd.read_csv(private / "mapping.csv")
     assert sorted(mapping["person_id"]) == sorted([first, second])
     assert (private / "pseudonym.key").is_file()
+
+
+def test_risks_ignoring_competing_events_say_so_beside_the_observed_incidence(
+    tmp_path: Path,
+) -> None:
+    from prognosis.evaluation.validation import parse_split
+    from prognosis.models.store import save_model
+    from prognosis.training import fit_model
+    from tests.test_training import _competing_frame, write_dataset
+
+    frame = _competing_frame(600, 7)
+    dataset_dir = write_dataset(tmp_path / "competing", frame)
+    saved = fit_model(
+        load_dataset(dataset_dir), "cox", [730], parse_split("none"), censor_competing=True
+    )
+    save_model(tmp_path / "model", saved)
+    written = write_patient_reports(
+        tmp_path / "model", dataset_dir, tmp_path / "pages", mapping_dir=tmp_path / "private",
+        sample=2, key=KEY,
+    )  # fmt: skip
+    page = written.pages[0].read_text(encoding="utf-8")
+    assert "Predicted risk ignoring competing events of" in page
+    time, event = frame["time"].to_numpy(), frame["event"].to_numpy()
+    expected, alive = 0.0, 1.0  # the Aalen-Johansen incidence by 730 days, step by step
+    for t in np.unique(time[time <= 730]):
+        at_risk = np.sum(time >= t)
+        expected += alive * np.sum((time == t) & (event == 1)) / at_risk
+        alive *= 1 - np.sum((time == t) & (event > 0)) / at_risk
+    shown = re.search(r"Aalen-Johansen\): 2 years ([\d.]+)%", page)
+    assert shown and float(shown.group(1)) == pytest.approx(100 * expected, abs=0.05)
