@@ -26,7 +26,8 @@ OUTPUTS = ("dataset.parquet", "features.json", "attrition.json")
 # The definition, restated in plain SQL on the raw Eunomia tables: first exposure to celecoxib
 # (1118084) or diclofenac (1124300) or a descendant, for persons in `person`; index date inside
 # an observation period with >= 365 days before it; no GI hemorrhage (192671 or a descendant)
-# any time before index or on the index day. Outcome: first GI hemorrhage on days 1..1825, not after observation end.
+# any time before index or on the index day. Outcome: first GI hemorrhage on days 1..1825, not
+# after observation end.
 COHORT_SQL = """
 WITH nsaid AS (
   SELECT descendant_concept_id AS concept_id FROM concept_ancestor
