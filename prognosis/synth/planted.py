@@ -35,6 +35,7 @@ ADMIN_HORIZON_DAYS = 1826
 DROPOUT_MEAN_DAYS = 3000.0
 POST_OUTCOME_DEATH_MEAN_DAYS = 1500.0
 SHARE_OUTSIDE, SHARE_SHORT_PRIOR, SHARE_PRIOR_365 = 0.03, 0.04, 0.01
+SHARE_PRIOR_OUTCOME = 0.03  # a stroke recorded before index: excluded (not an incident case)
 #: Weibull baselines, h0(t) = (shape/scale) (t/scale)^(shape-1), t in days since index.
 BASELINE = {"outcome": (1.1, 7000.0), "death": (1.3, 10000.0)}
 
@@ -165,6 +166,7 @@ class Persons:
     event: np.ndarray
     outcome_offset: np.ndarray
     death_offset: np.ndarray
+    prior_outcome_offset: np.ndarray  # day of a stroke record before index (< 0), else 0
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -307,6 +309,10 @@ def simulate_persons(persons: int, seed: int) -> Persons:
     lp2 = linear_predictor(covariates, "death")
     follow = _follow_up(rng, lp1, lp2, demo["index_day"])
     obs = _observation(rng, demo["index_day"], follow["end_offset"])
+    # a stroke before index for a few, independent of everything (drawn last: earlier draws,
+    # and so every planted quantity, are those of generator version 1)
+    prior = rng.random(persons) < SHARE_PRIOR_OUTCOME
+    day = -1 - np.floor(rng.random(persons) * obs["history_days"]).astype(np.int64)
     return Persons(
         person_id=demo["person_id"],
         male=demo["male"],
@@ -325,6 +331,7 @@ def simulate_persons(persons: int, seed: int) -> Persons:
         event=follow["event"],
         outcome_offset=follow["outcome_offset"],
         death_offset=follow["death_offset"],
+        prior_outcome_offset=np.where(prior, day, 0),
     )
 
 
@@ -344,7 +351,10 @@ def persons_frame(p: Persons) -> pd.DataFrame:
             "observation_period_end_date": _dates(p.obs_end),
             "prior_observation_days": index - p.obs_start,
             "index_in_observation": in_obs,
-            "eligible": in_obs & (index - p.obs_start >= MIN_PRIOR_DAYS),
+            "prior_outcome": p.prior_outcome_offset < 0,
+            "eligible": in_obs
+            & (index - p.obs_start >= MIN_PRIOR_DAYS)
+            & (p.prior_outcome_offset == 0),
         }
     )
     for cov in COVARIATES:
@@ -371,8 +381,9 @@ def planted_cohort(*, persons: int, seed: int) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per person: ``person_id``, ``index_date``, observation period dates,
-        ``prior_observation_days``, ``index_in_observation``, ``eligible`` (index inside the
-        observation period with at least 365 prior days), one column per covariate in
+        ``prior_observation_days``, ``index_in_observation``, ``prior_outcome`` (a stroke
+        recorded before index), ``eligible`` (index inside the observation period with at
+        least 365 prior days, and no prior stroke), one column per covariate in
         :data:`COVARIATES` (``hba1c`` and ``egfr`` are NaN when missing), ``time`` (days from
         index to the first of outcome, death or censoring), ``event`` (0 censored, 1 outcome,
         2 death), ``outcome_date``, ``death_date`` (NaT when none) and the true linear

@@ -195,12 +195,12 @@ def _add_index_and_outcome(ch: _Chunk, conditions: _Rows) -> None:
     t1 = ch.p.outcome_offset
     had = np.flatnonzero(t1 > 0)
     conditions.add(had, np.int64(OUTCOME_CONCEPT), ch.p.index_day[had] + t1[had])
-    for counts, lo, hi in [
-        (ch.some(ch.flip(0.3, t1 > 0), 0.5), t1 + 1, ch.end),
-        (ch.flip(0.03).astype(int), -ch.p.history_days, -1),
-    ]:
-        person, offset = _spread(ch, counts, lo, hi)
-        conditions.add(person, np.int64(OUTCOME_CONCEPT), ch.p.index_day[person] + offset)
+    person, offset = _spread(ch, ch.some(ch.flip(0.3, t1 > 0), 0.5), t1 + 1, ch.end)
+    conditions.add(person, np.int64(OUTCOME_CONCEPT), ch.p.index_day[person] + offset)
+    prior = np.flatnonzero(ch.p.prior_outcome_offset < 0)  # planted: excluded from the cohort
+    conditions.add(
+        prior, np.int64(OUTCOME_CONCEPT), ch.p.index_day[prior] + ch.p.prior_outcome_offset[prior]
+    )
 
 
 def _add_noise(ch: _Chunk, rows: _Rows, catalogue: tuple[NoiseConcept, ...]) -> None:
