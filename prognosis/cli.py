@@ -18,16 +18,30 @@ from rich.table import Table
 
 from prognosis.cohort import build_cohort, compile_script, load_definition, parse_source
 from prognosis.cohort.build import source_paths
+from prognosis.cohort.sql import DIALECTS
 from prognosis.exceptions import DataQualityWarning, PrognosisError
 from prognosis.output_folders import OutputKind, claim_output
 from prognosis.outputs import atomic_file, write_json, write_parquet_output
 
 __all__ = ["main"]
 
-DIALECTS = ["duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql"]
 
 console = Console(stderr=True, highlight=False)  # progress, warnings, errors
 results = Console(highlight=False)  # what a command produces
+
+
+class _ModelChoice(click.Choice):
+    """The registry's model names as a ``click.Choice``, read when first needed: the registry
+    imports scikit-learn, which ``prognosis --help`` and ``cohort build`` do without."""
+
+    def __init__(self) -> None:
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        from prognosis.models.registry import MODEL_NAMES
+
+        return MODEL_NAMES
 
 
 _OVERWRITE = click.option(
@@ -168,21 +182,9 @@ def _print_attrition(attrition: list[dict]) -> None:
     results.print(table)
 
 
-MODELS = [
-    "cox",
-    "coxnet",
-    "weibull",
-    "rsf",
-    "gbsa",
-    "xgb-cox",
-    "xgb-aft",
-    "cause-specific-cox",
-]
-
-
 @main.command()
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
-@click.option("--model", "model_name", type=click.Choice(MODELS), required=True)
+@click.option("--model", "model_name", type=_ModelChoice(), required=True)
 @click.option("--horizon", "horizons", type=float, multiple=True, required=True, help="Days.")
 @click.option("--split", default="cv", show_default=True, help="cv, cv:K, temporal:DATE or none")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -414,10 +416,14 @@ def compare(
     from prognosis.evaluation.validation import parse_split
 
     names = [name.strip() for name in models.split(",") if name.strip()]
-    unknown = [name for name in names if name not in MODELS]
+    from prognosis.models.registry import MODEL_NAMES
+
+    unknown = [name for name in names if name not in MODEL_NAMES]
     try:
         if unknown:
-            raise PrognosisError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+            raise PrognosisError(
+                f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}"
+            )
         rows = training.compare_models(
             load_dataset(dataset_dir), names, horizons, parse_split(split), seed=seed, n_boot=n_boot
         )

@@ -11,16 +11,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import DatasetError
 from prognosis.models.target import target_from_frame
 
 __all__ = ["SURVIVAL_COLUMNS", "CohortDataset", "DatasetError", "feature_frame", "load_dataset"]
 
 SURVIVAL_COLUMNS = ("person_id", "index_date", "time", "event", "censor_reason")
-
-
-class DatasetError(PrognosisError):
-    """A dataset folder is missing files or columns."""
 
 
 @dataclass

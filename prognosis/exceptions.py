@@ -5,12 +5,19 @@ from __future__ import annotations
 __all__ = [
     "CohortError",
     "DataQualityWarning",
+    "DatasetError",
     "DefinitionError",
     "EvaluationError",
+    "ExplanationError",
+    "ModelConvergenceError",
     "ModelDirectoryError",
     "OutputError",
     "PrognosisError",
+    "SchemaError",
     "SourceError",
+    "SplitError",
+    "TargetError",
+    "UnknownModelError",
 ]
 
 
@@ -40,6 +47,34 @@ class SourceError(PrognosisError):
 
 class ModelDirectoryError(PrognosisError):
     """A model directory is missing, incomplete, tampered with, unsigned or of another format."""
+
+
+class DatasetError(PrognosisError):
+    """A dataset folder is missing files or columns."""
+
+
+class SplitError(PrognosisError, ValueError):
+    """A split is malformed or leaves a side empty."""
+
+
+class ExplanationError(PrognosisError, ValueError):
+    """A model or input that cannot be explained as asked."""
+
+
+class SchemaError(PrognosisError, ValueError):
+    """A dataset's columns do not match the model's feature schema."""
+
+
+class ModelConvergenceError(PrognosisError, RuntimeError):
+    """A model fit did not converge with any of the settings tried."""
+
+
+class TargetError(PrognosisError, ValueError):
+    """A survival target is malformed (missing fields, non-positive times, no events...)."""
+
+
+class UnknownModelError(PrognosisError, ValueError):
+    """A model name that the registry does not know."""
 
 
 class DataQualityWarning(UserWarning):

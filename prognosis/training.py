@@ -25,7 +25,7 @@ from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.censoring import censoring_frame
 from prognosis.evaluation.report import evaluate_predictions
 from prognosis.evaluation.validation import Split, persons_of, split_rows, temporal_overlap
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import PrognosisError, SchemaError
 from prognosis.models.registry import make_model
 from prognosis.models.store import SavedModel
 from prognosis.models.target import check_target
@@ -50,10 +50,6 @@ IGNORING_COMPETING = (
     "happened (Aalen-Johansen), which they overstate; use cause-specific-cox for cumulative "
     "incidences"
 )
-
-
-class SchemaError(PrognosisError, ValueError):
-    """A dataset's columns do not match the model's feature schema."""
 
 
 @dataclass

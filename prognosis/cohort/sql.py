@@ -15,6 +15,7 @@ import sqlglot
 from prognosis.cohort.definition import Window
 
 __all__ = [
+    "DIALECTS",
     "Step",
     "between",
     "create_table",
@@ -23,6 +24,10 @@ __all__ = [
     "in_set",
     "render",
 ]
+
+
+#: The dialects cohort SQL is rendered in (the engines' and the ones `cohort sql` prints).
+DIALECTS: tuple[str, ...] = ("duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql")
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,8 @@ _TSQL_ARRAY = re.compile(r"UNNEST\(ARRAY\((-9\d{17})\)\)")
 
 
 def render(sql: str, dialect: str) -> str:
-    """Render a DuckDB-dialect statement in ``dialect`` through sqlglot (as written for DuckDB)."""
+    """Render a DuckDB-dialect statement in ``dialect`` (one of :data:`DIALECTS`) through
+    sqlglot (as written for DuckDB)."""
     if dialect == "duckdb":
         return sql
     return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]

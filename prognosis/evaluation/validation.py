@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import SplitError
 
 __all__ = [
     "Split",
@@ -27,10 +27,6 @@ __all__ = [
     "split_rows",
     "temporal_overlap",
 ]
-
-
-class SplitError(PrognosisError, ValueError):
-    """A split is malformed or leaves a side empty."""
 
 
 @dataclass(frozen=True)

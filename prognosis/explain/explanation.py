@@ -8,16 +8,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import ExplanationError
 
 __all__ = ["Explanation", "ExplanationError", "Output", "SurvivalExplanation"]
 
 #: The unit a SHAP value is measured in.
 Output = Literal["log hazard", "log time", "risk score"]
-
-
-class ExplanationError(PrognosisError, ValueError):
-    """A model or input that cannot be explained as asked."""
 
 
 @dataclass(frozen=True, eq=False)

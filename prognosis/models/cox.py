@@ -29,7 +29,7 @@ from sksurv.exceptions import NoComparablePairException
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import ModelConvergenceError
 from prognosis.models.base import SurvivalEstimator
 from prognosis.models.state import from_skops, get_table, put_table, skops_bytes
 from prognosis.models.target import SurvivalTarget, TargetError
@@ -74,10 +74,6 @@ _COXNET_TYPES = (
     "sksurv.linear_model.coxnet.CoxnetSurvivalAnalysis",
     "sksurv.linear_model.coxph.BreslowEstimator",
 )
-
-
-class ModelConvergenceError(PrognosisError, RuntimeError):
-    """A model fit did not converge with any of the settings tried."""
 
 
 # -- plain functions ------------------------------------------------------------------------

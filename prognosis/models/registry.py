@@ -7,15 +7,11 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import UnknownModelError
 from prognosis.models.base import SurvivalEstimator, SurvivalPipeline
 from prognosis.models.preprocess import make_preprocessor
 
 __all__ = ["MODEL_NAMES", "ModelSpec", "UnknownModelError", "estimator_class", "make_model"]
-
-
-class UnknownModelError(PrognosisError, ValueError):
-    """A model name that the registry does not know."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import TargetError
 
 __all__ = [
     "SurvivalTarget",
@@ -22,10 +22,6 @@ __all__ = [
     "make_target",
     "target_from_frame",
 ]
-
-
-class TargetError(PrognosisError, ValueError):
-    """A survival target is malformed (missing fields, non-positive times, no events...)."""
 
 
 @dataclass(frozen=True)
