@@ -126,7 +126,7 @@ _STEP = re.compile(r"✓ (?P<step>.+?) (?P<seconds>[0-9.]+) s$")
 def run_prognosis(definition: Path, cdm: Path, out: Path, log_dir: Path) -> Measurement:
     """``prognosis cohort build`` with ``--json``; its step timings come from stderr."""
     command = [str(PROGNOSIS), "cohort", "build", str(definition)]
-    command += ["--source", f"duckdb:///{cdm}", "--out", str(out), "--json"]
+    command += ["--source", f"duckdb:///{cdm}", "--out", str(out), "--json", "--overwrite"]
     run = measure("prognosis", command, log_dir)
     steps: dict[str, float] = {}
     for line in run.stderr.splitlines():

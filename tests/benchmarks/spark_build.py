@@ -143,7 +143,8 @@ def ensure_parquet(cdm: Path, log_dir: Path) -> tuple[Path, Measurement | None]:
 def run_spark(definition: Path, parquet: Path, out: Path, log_dir: Path) -> Measurement:
     source = f"spark://local[2]?path={parquet}&{SPARK_SETTINGS}"
     command = [str(PROGNOSIS), "cohort", "build", str(definition), "--source", source]
-    run = measure_tree("prognosis on Spark", [*command, "--out", str(out), "--json"], log_dir)
+    command += ["--out", str(out), "--json", "--overwrite"]
+    run = measure_tree("prognosis on Spark", command, log_dir)
     if run.ok:
         summary = json.loads(run.stdout)
         run.detail |= {"rows": summary["index_events"], "features": summary["features"]}
