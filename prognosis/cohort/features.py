@@ -163,9 +163,9 @@ class TrainedColumns:
         missing = [name for name in self.names if name not in by_name]
         if missing:
             raise CohortError(
-                f"{self.origin} has {len(missing)} feature columns this definition does not "
-                f"make ({', '.join(missing[:10])}); build with the definition the model was "
-                "trained on"
+                f"{self.origin}: the definition does not make {len(missing)} of the model's "
+                f"feature columns ({', '.join(missing[:10])}); build with the definition the "
+                "model was trained on"
             )
         return [by_name[name] for name in self.names]
 

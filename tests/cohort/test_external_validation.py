@@ -26,6 +26,7 @@ from prognosis.cli import main
 from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.cohort.definition import definition_hash
 from prognosis.cohort.engines import DuckDBEngine
+from prognosis.cohort.features import FeatureColumn, TrainedColumns
 from prognosis.exceptions import CohortError, DataQualityWarning
 from prognosis.synth import generate_cdm, planted_cohort
 from tests.support.postgres import load_duckdb_into_postgres
@@ -251,3 +252,14 @@ def test_external_discrimination_approaches_the_planted_oracle(world: dict[str, 
     assert result.exit_code == 0, result.output
     measured = json.loads(out.read_text())["harrell_c"]["estimate"]
     assert oracle - 0.07 < measured < oracle + 0.02, (measured, oracle)
+
+
+def test_a_model_column_the_definition_does_not_make_is_named() -> None:
+    """Hand-made: a model whose schema lists a column the definition cannot produce."""
+    age = FeatureColumn("age", "CAST(c.age AS INTEGER)", "demographics", "age", "int32")
+    trained = TrainedColumns.of(["age", "condition_1_prior_year"], [], origin="model m")
+    with pytest.raises(
+        CohortError, match=r"model m: the definition does not make 1 of .*condition_1_prior_year"
+    ):
+        trained.select([age])
+    assert TrainedColumns.of(["age"], [], origin="model m").select([age]) == [age]
