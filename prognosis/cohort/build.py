@@ -147,6 +147,8 @@ def build_cohort(
         findings += runner.cohort_findings(definition)
         attrition = runner.attrition(definition)
         columns, dataset = runner.features(definition, columns_of=trained)
+        _warn(runner.unseen)
+        findings += runner.unseen
         say("label features")
         features = describe_features(engine, definition, columns)
         # inside the engine's block: a Spark dataset is counted and written by the session
@@ -180,6 +182,8 @@ class StepRunner:
     def __init__(self, engine: Engine, say: Progress) -> None:
         self.engine = engine
         self.say = say
+        # a model's domain concepts with no record in their window here (``columns_of``)
+        self.unseen: list[Finding] = []
 
     def _run(self, description: str, sql: str) -> None:
         try:
@@ -311,7 +315,7 @@ class StepRunner:
         plan = plan_features(definition)
         self.run_steps(plan.steps)
         if columns_of is not None:
-            choose = columns_of.choose
+            choose = self._trained(columns_of)
         choose = choose or self._by_prevalence
         if not self.engine.assemble_locally:
             return self._assemble_in_sql(plan, choose, columns_of)
@@ -336,6 +340,26 @@ class StepRunner:
             # there, never collected to the driver
             return columns, self.engine.dataset(sql, schema)
         return columns, self.engine.fetch_arrow(sql).select(schema.names).cast(schema)
+
+    def _trained(self, columns_of: TrainedColumns) -> ConceptChooser:
+        """A model's concepts, kept whether or not this source records them; those with no
+        record in the window for anyone in the cohort are noted in :attr:`unseen`."""
+
+        def choose(slot: DomainSlot) -> list[int]:
+            chosen = columns_of.choose(slot)
+            if not chosen:
+                return chosen
+            sql = (
+                f"SELECT DISTINCT concept_id FROM {slot.long_table} "
+                f"WHERE concept_id IN ({', '.join(map(str, chosen))})"
+            )
+            seen = {int(row[0]) for row in self.engine.fetch_rows(render(sql, self.engine.dialect))}
+            absent = [concept_id for concept_id in chosen if concept_id not in seen]
+            if absent:
+                self.unseen.append(_unseen_finding(slot, absent))
+            return chosen
+
+        return choose
 
     def _fetch(self, sql: str) -> pa.Table:
         return self.engine.fetch_arrow(render(sql, self.engine.dialect))
@@ -393,6 +417,18 @@ def _min_persons(fraction: float, size: int) -> int:
 
 def _schema(columns: list[FeatureColumn]) -> pa.Schema:
     return pa.schema(_SURVIVAL_SCHEMA + [(c.name, _DTYPES[c.dtype]) for c in columns])
+
+
+def _unseen_finding(slot: DomainSlot, absent: list[int]) -> Finding:
+    table = slot.item.domain.value
+    examples = ", ".join(map(str, absent[:5])) + (", ..." if len(absent) > 5 else "")
+    return Finding(
+        table,
+        f"{table.split('_')[0]}_concept_id",
+        f"{len(absent)} of the --features-of model's concepts ({examples}) have no record in "
+        f"window '{slot.window_name}' for anyone in the cohort; their columns are kept, 0 or "
+        "missing for everyone: check how this source codes them",
+    )
 
 
 def _kept(columns: list[FeatureColumn], columns_of: TrainedColumns | None) -> list[FeatureColumn]:

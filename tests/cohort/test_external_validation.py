@@ -156,7 +156,8 @@ def test_a_concept_absent_from_the_source_becomes_an_empty_column(
 ) -> None:
     """Hand-made: the seed-43 CDM with every record (and the vocabulary row) of three of the
     model's domain concepts deleted. Their columns stay, with the same names: presence 0 for
-    the condition and the drug, missing last values for the measurement; the rest unchanged."""
+    the condition and the drug, missing last values for the measurement; the rest unchanged.
+    A warning (and the manifest's data_quality) names each concept."""
     cdm = tmp_path / "cdm43_without.duckdb"
     shutil.copyfile(world["cdm43"], cdm)
     with duckdb.connect(str(cdm)) as connection:
@@ -165,7 +166,16 @@ def test_a_concept_absent_from_the_source_becomes_an_empty_column(
             connection.execute(f"DELETE FROM concept WHERE concept_id = {concept_id}")
             left = connection.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = {concept_id}")
             assert left.fetchone() == (0,)
-    _build(cdm, tmp_path / "out", features_of=world["model"])
+    definition, source = load_definition(DEFINITION), parse_source(f"duckdb://{cdm}")
+    with pytest.warns(DataQualityWarning) as record:
+        build_cohort(definition, source, tmp_path / "out", features_of=world["model"])
+    unseen = [str(w.message) for w in record if "--features-of" in str(w.message)]
+    assert len(unseen) == 3  # one per domain item (condition, drug, measurement)
+    for table, (column, concept_id, _) in ABSENT.items():
+        (message,) = [m for m in unseen if m.startswith(f"table '{table}', column '{column}'")]
+        assert f"1 of the --features-of model's concepts ({concept_id}) have no record" in message
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert set(unseen) <= set(manifest["data_quality"])
     assert _features(tmp_path / "out") == _features(world["train"])
     built = pq.read_table(tmp_path / "out" / "dataset.parquet").to_pandas()
     before = pq.read_table(world["external"] / "dataset.parquet").to_pandas()
