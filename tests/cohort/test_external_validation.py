@@ -273,3 +273,16 @@ def test_a_model_column_the_definition_does_not_make_is_named() -> None:
     ):
         trained.select([age])
     assert TrainedColumns.of(["age"], [], origin="model m").select([age]) == [age]
+
+
+def test_out_may_not_overlap_the_model(world: dict[str, Path]) -> None:
+    before = sorted(path.name for path in world["model"].iterdir())
+    for out in (world["model"], world["model"] / "dataset"):
+        result = _run(
+            "cohort", "build", DEFINITION, "--source", f"duckdb://{world['cdm43']}",
+            "--features-of", world["model"], "--out", out, "--overwrite",
+        )  # fmt: skip
+        assert result.exit_code == 1
+        assert f"would overlap {world['model']}" in result.output
+        assert "Traceback" not in result.output
+    assert sorted(path.name for path in world["model"].iterdir()) == before
