@@ -121,24 +121,41 @@ def cohort_sql(definition: Path, dialect: str) -> None:
     "postgresql://USER@HOST:PORT/DB?schema=SCHEMA, or spark://MASTER?path=DIR|schema=SCHEMA",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [data/cohorts/NAME]")
+@click.option(
+    "--features-of",
+    type=click.Path(path_type=Path),
+    help="A fitted model's folder: build exactly its feature columns (external validation "
+    "on another source).",
+)
 @_OVERWRITE
 @click.option("--quiet", is_flag=True, help="Print only errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def cohort_build(
-    definition: Path, source: str, out: Path | None, overwrite: bool, quiet: bool, as_json: bool
+    definition: Path,
+    source: str,
+    out: Path | None,
+    features_of: Path | None,
+    overwrite: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Build DEFINITION on SOURCE into a time-to-event dataset."""
     steps = _Steps(quiet)
     try:
         parsed, where = load_definition(definition), parse_source(source)
         out = out or Path("data/cohorts") / parsed.name
-        protect = source_paths(where)
+        protect = source_paths(where) + ([features_of] if features_of else [])
         with (
             claim_output(out, OutputKind.DATASET, overwrite=overwrite, protect=protect),
             _data_warnings(quiet),
         ):
             result = build_cohort(
-                parsed, where, out, progress=steps, definition_path=str(definition)
+                parsed,
+                where,
+                out,
+                progress=steps,
+                definition_path=str(definition),
+                features_of=features_of,
             )
         steps.close()
     except PrognosisError as error:

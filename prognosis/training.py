@@ -242,10 +242,22 @@ def check_schema(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.D
         if extra:
             parts.append(f"unexpected {len(extra)}: {', '.join(extra[:10])}")
         raise SchemaError(
-            f"{origin} does not match the model's feature schema ({'; '.join(parts)}); build "
-            "the dataset with the cohort definition the model was trained on"
+            f"{origin} does not match the model's feature schema ({'; '.join(parts)}); "
+            f"{_rebuild_hint(saved)}"
         )
     return feature_frame(frame, expected)
+
+
+def _rebuild_hint(saved: SavedModel) -> str:
+    """How to get the model's columns: domain-wide features are chosen by prevalence in the
+    cohort being built, so a build on another source picks other concepts."""
+    definition = (saved.training_manifest.get("definition") or {}).get("path") or "DEFINITION"
+    return (
+        "domain-wide features are chosen by prevalence in the cohort being built, so another "
+        "source gives other columns: rebuild the dataset with the definition the model was "
+        f"trained on and the model's columns, `prognosis cohort build {definition} --source "
+        "SOURCE --features-of MODEL_DIR`"
+    )
 
 
 def evaluate_model(

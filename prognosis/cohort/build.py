@@ -25,6 +25,7 @@ from prognosis.cohort.features import (
     DomainSlot,
     FeatureColumn,
     FeaturePlan,
+    TrainedColumns,
     dataset_query,
     plan_features,
     prevalence_query,
@@ -40,7 +41,7 @@ from prognosis.exceptions import CohortError, DataQualityWarning, SourceError
 from prognosis.output_folders import OutputKind, check_output, claim_output
 from prognosis.outputs import atomic_directory, package_versions, sha256_file, write_json
 
-__all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script"]
+__all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script", "model_columns"]
 
 Progress = Callable[[str], None]
 ConceptChooser = Callable[[DomainSlot], list[int]]
@@ -114,18 +115,30 @@ def build_cohort(
     definition_path: str | None = None,
     today: dt.date | None = None,
     overwrite: bool = False,
+    features_of: Path | str | None = None,
 ) -> BuildResult:
     """Build ``definition`` on ``source`` and write the outputs atomically into ``out_dir``.
 
     ``out_dir`` is checked before any work (:func:`prognosis.output_folders.check_output`): it
     must be new, empty, or a previous dataset (replaced only with ``overwrite``), and may not
     overlap the source's files.
+
+    With ``features_of`` (a model directory), the dataset gets exactly that model's feature
+    columns, in its order, for external validation on another source: domain-wide features
+    take the model's concepts instead of choosing by prevalence here, and a concept this
+    source lacks gives the column a person without records gets (presence and count 0,
+    ``last`` missing). The definition must be the model's (same ``definition_hash``); the
+    manifest records the model under ``features_of``.
     """
-    check_output(out_dir, OutputKind.DATASET, overwrite=overwrite, protect=source_paths(source))
+    protect = source_paths(source) + ([Path(features_of)] if features_of is not None else [])
+    check_output(out_dir, OutputKind.DATASET, overwrite=overwrite, protect=protect)
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     today = today or dt.date.today()
     plan_features(definition)  # a definition that cannot be built fails before any work
+    trained, trained_record = (
+        model_columns(Path(features_of), definition) if features_of is not None else (None, None)
+    )
     say(f"open {source.describe()}")
     with open_engine(source) as engine:
         runner = StepRunner(engine, say)
@@ -133,7 +146,9 @@ def build_cohort(
         runner.run_steps(cohort_steps(definition))
         findings += runner.cohort_findings(definition)
         attrition = runner.attrition(definition)
-        columns, dataset = runner.features(definition)
+        columns, dataset = runner.features(definition, columns_of=trained)
+        _warn(runner.unseen)
+        findings += runner.unseen
         say("label features")
         features = describe_features(engine, definition, columns)
         # inside the engine's block: a Spark dataset is counted and written by the session
@@ -141,6 +156,8 @@ def build_cohort(
         seconds = time.perf_counter() - started
         manifest = _manifest(definition, definition_path, source, engine.dialect, today, counts)
         manifest["data_quality"] = [str(finding) for finding in findings]
+        if trained_record is not None:
+            manifest["features_of"] = trained_record
         manifest["build_seconds"] = round(seconds, 3)
         say(f"write {out_dir}")
         _write(out_dir, dataset, features, attrition, manifest)
@@ -165,6 +182,8 @@ class StepRunner:
     def __init__(self, engine: Engine, say: Progress) -> None:
         self.engine = engine
         self.say = say
+        # a model's domain concepts with no record in their window here (``columns_of``)
+        self.unseen: list[Finding] = []
 
     def _run(self, description: str, sql: str) -> None:
         try:
@@ -285,30 +304,34 @@ class StepRunner:
         return table
 
     def features(
-        self, definition: CohortDefinition, choose: ConceptChooser | None = None
+        self,
+        definition: CohortDefinition,
+        choose: ConceptChooser | None = None,
+        *,
+        columns_of: TrainedColumns | None = None,
     ) -> tuple[list[FeatureColumn], pa.Table]:
         """Feature steps, then the dataset. ``choose`` picks domain-wide concepts (default: by
-        prevalence in the cohort)."""
+        prevalence in the cohort); ``columns_of`` gives a model's concepts and columns."""
         plan = plan_features(definition)
         self.run_steps(plan.steps)
+        if columns_of is not None:
+            choose = self._trained(columns_of)
         choose = choose or self._by_prevalence
         if not self.engine.assemble_locally:
-            return self._assemble_in_sql(plan, choose)
+            return self._assemble_in_sql(plan, choose, columns_of)
         base = [slot for slot in plan.layout if isinstance(slot, FeatureColumn) and not slot.table]
         filler = ColumnFiller(self._fetch, base)
-        columns = self._resolve(plan, choose, filler)
-        _check_names(columns)
+        columns = _kept(self._resolve(plan, choose, filler), columns_of)
         self.say("assemble dataset")
         for table in plan.tables:
             filler.fill(table.name, [c for c in columns if c.table == table.name])
         return columns, filler.table(_schema(columns))
 
     def _assemble_in_sql(
-        self, plan: FeaturePlan, choose: ConceptChooser
+        self, plan: FeaturePlan, choose: ConceptChooser, columns_of: TrainedColumns | None
     ) -> tuple[list[FeatureColumn], Any]:
         """Pivot and join in the engine; only the dataset leaves it (or, on Spark, nothing)."""
-        columns = self._resolve(plan, choose, None)
-        _check_names(columns)
+        columns = _kept(self._resolve(plan, choose, None), columns_of)
         self.say("assemble dataset")
         sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
         schema = _schema(columns)
@@ -317,6 +340,26 @@ class StepRunner:
             # there, never collected to the driver
             return columns, self.engine.dataset(sql, schema)
         return columns, self.engine.fetch_arrow(sql).select(schema.names).cast(schema)
+
+    def _trained(self, columns_of: TrainedColumns) -> ConceptChooser:
+        """A model's concepts, kept whether or not this source records them; those with no
+        record in the window for anyone in the cohort are noted in :attr:`unseen`."""
+
+        def choose(slot: DomainSlot) -> list[int]:
+            chosen = columns_of.choose(slot)
+            if not chosen:
+                return chosen
+            sql = (
+                f"SELECT DISTINCT concept_id FROM {slot.long_table} "
+                f"WHERE concept_id IN ({', '.join(map(str, chosen))})"
+            )
+            seen = {int(row[0]) for row in self.engine.fetch_rows(render(sql, self.engine.dialect))}
+            absent = [concept_id for concept_id in chosen if concept_id not in seen]
+            if absent:
+                self.unseen.append(_unseen_finding(slot, absent))
+            return chosen
+
+        return choose
 
     def _fetch(self, sql: str) -> pa.Table:
         return self.engine.fetch_arrow(render(sql, self.engine.dialect))
@@ -374,6 +417,60 @@ def _min_persons(fraction: float, size: int) -> int:
 
 def _schema(columns: list[FeatureColumn]) -> pa.Schema:
     return pa.schema(_SURVIVAL_SCHEMA + [(c.name, _DTYPES[c.dtype]) for c in columns])
+
+
+def _unseen_finding(slot: DomainSlot, absent: list[int]) -> Finding:
+    table = slot.item.domain.value
+    examples = ", ".join(map(str, absent[:5])) + (", ..." if len(absent) > 5 else "")
+    return Finding(
+        table,
+        f"{table.split('_')[0]}_concept_id",
+        f"{len(absent)} of the --features-of model's concepts ({examples}) have no record in "
+        f"window '{slot.window_name}' for anyone in the cohort; their columns are kept, 0 or "
+        "missing for everyone: check how this source codes them",
+    )
+
+
+def _kept(columns: list[FeatureColumn], columns_of: TrainedColumns | None) -> list[FeatureColumn]:
+    """The columns to write, names checked: all of them, or exactly a model's."""
+    _check_names(columns)
+    return columns if columns_of is None else columns_of.select(columns)
+
+
+def model_columns(
+    model_dir: Path, definition: CohortDefinition
+) -> tuple[TrainedColumns, dict[str, Any]]:
+    """The feature columns of the model in ``model_dir``, and what the manifest records of it.
+
+    Raises
+    ------
+    ModelDirectoryError
+        When ``model_dir`` is not a valid model directory (see ``load_model``).
+    CohortError
+        When the model was trained on another cohort definition than ``definition``, or its
+        training manifest names none; the message gives both hashes.
+    """
+    from prognosis.models.store import load_model  # models sit above the cohort layer
+
+    saved = load_model(model_dir)
+    trained = (saved.training_manifest.get("definition") or {}).get("sha256")
+    expected = definition_hash(definition)
+    if trained != expected:
+        what = f"definition {trained}" if trained else "no definition hash"
+        raise CohortError(
+            f"--features-of {model_dir}: the model was trained on a dataset with {what} "
+            f"(its training_manifest.json), but cohort '{definition.name}' has definition "
+            f"{expected}; build with the definition the model was trained on, or drop "
+            "--features-of"
+        )
+    columns = TrainedColumns.of(saved.feature_names, saved.features, origin=f"model {model_dir}")
+    record = {
+        "model": str(model_dir),
+        "training_manifest_sha256": sha256_file(Path(model_dir) / "training_manifest.json"),
+        "model_name": saved.info.get("model"),
+        "columns": len(columns.names),
+    }
+    return columns, record
 
 
 def _check_names(columns: list[FeatureColumn]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from prognosis.cohort.definition import (
     CohortDefinition,
@@ -33,6 +34,7 @@ __all__ = [
     "FeatureColumn",
     "FeaturePlan",
     "FeatureTable",
+    "TrainedColumns",
     "dataset_query",
     "plan_features",
     "prevalence_query",
@@ -118,6 +120,54 @@ class FeaturePlan:
     steps: list[Step] = field(default_factory=list)
     tables: list[FeatureTable] = field(default_factory=list)
     layout: list[FeatureColumn | DomainSlot] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainedColumns:
+    """The feature columns of a fitted model, which a build on another source reproduces.
+
+    ``names`` come from the model's ``feature_schema.json`` (in order); ``concepts`` gives,
+    for each domain-wide item and window (``(domain, window)``), the concept ids the model was
+    trained on (from its ``features.json``), chosen instead of a new prevalence selection.
+    """
+
+    names: tuple[str, ...]
+    concepts: dict[tuple[str, str], tuple[int, ...]]
+    origin: str
+
+    @classmethod
+    def of(cls, names: list[str], features: list[dict[str, Any]], *, origin: str) -> TrainedColumns:
+        """From a model's feature names and ``features.json`` entries."""
+        kept = set(names)
+        concepts: dict[tuple[str, str], set[int]] = {}
+        for feature in features:
+            if feature.get("kind") != "domain" or feature.get("name") not in kept:
+                continue
+            key = (str(feature.get("domain")), str((feature.get("window") or {}).get("name")))
+            ids = {int(concept["concept_id"]) for concept in feature.get("concepts", [])}
+            concepts.setdefault(key, set()).update(ids)
+        return cls(
+            tuple(names),
+            {key: tuple(sorted(ids)) for key, ids in concepts.items()},
+            origin,
+        )
+
+    def choose(self, slot: DomainSlot) -> list[int]:
+        """The trained concepts of a domain slot, whether or not the new source has them."""
+        return list(self.concepts.get((slot.item.domain.value, slot.window_name), ()))
+
+    def select(self, columns: list[FeatureColumn]) -> list[FeatureColumn]:
+        """``columns`` reduced to the model's, in its order; a model column the definition
+        does not make is an error naming it."""
+        by_name = {column.name: column for column in columns}
+        missing = [name for name in self.names if name not in by_name]
+        if missing:
+            raise CohortError(
+                f"{self.origin}: the definition does not make {len(missing)} of the model's "
+                f"feature columns ({', '.join(missing[:10])}); build with the definition the "
+                "model was trained on"
+            )
+        return [by_name[name] for name in self.names]
 
 
 def plan_features(definition: CohortDefinition) -> FeaturePlan:
