@@ -8,7 +8,10 @@ __all__ = [
     "DefinitionError",
     "ModelDirectoryError",
     "OutputError",
+    "PredictionHorizonError",
     "PrognosisError",
+    "ScoringError",
+    "ScoringWarning",
     "SourceError",
 ]
 
@@ -37,5 +40,19 @@ class ModelDirectoryError(PrognosisError):
     """A model directory is missing, incomplete, tampered with, unsigned or of another format."""
 
 
+class PredictionHorizonError(PrognosisError, ValueError):
+    """A prediction was asked for at a time past the model's training follow-up."""
+
+
+class ScoringError(PrognosisError, ValueError):
+    """One person cannot be scored at the date asked for (before birth, after death, or
+    outside every observation period)."""
+
+
 class DataQualityWarning(UserWarning):
     """The source data has a problem that prognosis worked around (and says how)."""
+
+
+class ScoringWarning(UserWarning):
+    """A person was scored, but their age or a feature lies outside what the model saw in
+    training (an extrapolation)."""

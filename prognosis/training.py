@@ -69,6 +69,10 @@ class _Predictions:
             out[rows] = pipeline.predict(X)
         return out
 
+    def follow_up(self) -> float:
+        """The shortest training follow-up of the pipelines: no time past it is predicted."""
+        return min(pipeline.max_time_ for pipeline, _, _ in self.parts)
+
     def survival(self, times: np.ndarray) -> np.ndarray:
         """P(no outcome by t): 1 - cumulative incidence of cause 1 under competing risks."""
         out = np.empty((self.n, len(np.atleast_1d(times))))
@@ -80,7 +84,9 @@ class _Predictions:
         return out
 
 
-def _check_horizons(horizons: Sequence[float], y: np.ndarray) -> list[float]:
+def _check_horizons(
+    horizons: Sequence[float], y: np.ndarray, of: str = "this dataset"
+) -> list[float]:
     if not horizons:
         raise PrognosisError("give at least one --horizon (days), e.g. --horizon 365")
     longest = float(np.max(y["time"]))
@@ -88,7 +94,7 @@ def _check_horizons(horizons: Sequence[float], y: np.ndarray) -> list[float]:
     if beyond or any(h <= 0 for h in horizons):
         raise PrognosisError(
             f"horizon(s) {beyond or [h for h in horizons if h <= 0]} lie outside the follow-up "
-            f"of this dataset (1 to {longest:g} days); choose horizons inside it"
+            f"of {of} (1 to {longest:g} days); choose horizons inside it"
         )
     return sorted(float(h) for h in horizons)
 
@@ -130,6 +136,9 @@ def fit_model(
     make_model(model, seed=seed, **params)  # unknown names and parameters fail before any work
     started = time.perf_counter()
     folds = split_rows(split, dataset.frame, seed=seed)
+    final_rows = folds[0][0] if split.kind == "temporal" else np.arange(len(y))
+    if split.kind == "temporal":  # the saved model predicts at the horizons: inside its data
+        _check_horizons(horizons, y[final_rows], f"the training rows before {split.cutoff}")
     metrics: dict[str, Any] = {"split": split.describe()}
     if folds:
         say(f"validate: {split.describe()}")
@@ -148,6 +157,7 @@ def fit_model(
                 n_boot=n_boot,
                 seed=seed,
                 groups=persons_of(dataset.frame)[test_rows],
+                model_follow_up=predictions.follow_up(),
             )
         )
         if censor_competing:
@@ -157,7 +167,6 @@ def fit_model(
                 f"temporal split: {excluded} rows indexed on or after {split.cutoff} belong to "
                 "persons first indexed before it; they are used on neither side"
             )
-    final_rows = folds[0][0] if split.kind == "temporal" else np.arange(len(y))
     say("fit the final model" + (" on all rows" if split.kind != "temporal" else ""))
     pipeline = _fit(model, params, seed, X.iloc[final_rows], y[final_rows])
     metrics["fit_seconds"] = round(time.perf_counter() - started, 3)
@@ -267,6 +276,7 @@ def evaluate_model(
         n_boot=n_boot,
         seed=seed,
         groups=persons_of(dataset.frame),
+        model_follow_up=saved.pipeline.max_time_,
     )
     if competing and not model_competing:
         metrics["notes"].append(IGNORING_COMPETING)

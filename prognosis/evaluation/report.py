@@ -67,6 +67,7 @@ def evaluate_predictions(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     min_at_risk: int = 10,
     groups: np.ndarray | None = None,
+    model_follow_up: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate test predictions; a dict that ``json.dumps`` accepts (NaN becomes null).
 
@@ -86,6 +87,9 @@ def evaluate_predictions(
     competing : the targets use integer event codes (0 censored, 1 outcome, 2+ competing)
     n_boot, seed, alpha : bias-corrected percentile bootstrap (:func:`bootstrap_ci`)
     groups : the person of each test row: the bootstrap resamples persons (None: rows)
+    model_follow_up : the shortest training follow-up of the models that made the
+        predictions, when shorter than ``y_train``'s (the fold models of a cross-validation);
+        the horizons and the integrated Brier grid stay inside it (:func:`evaluation_times`)
     thresholds : threshold probabilities of the decision curves
     min_at_risk : horizons are clipped where fewer test rows remain followed
         (:func:`evaluation_times`); the integrated Brier score starts at the time of this
@@ -102,7 +106,9 @@ def evaluate_predictions(
     train = check_target(y_train, competing=competing)
     test = check_target(y_test, competing=competing)
     risk = np.asarray(risk_score, dtype=float)
-    times = evaluation_times(y_train, y_test, horizons, min_at_risk=min_at_risk)
+    times = evaluation_times(
+        y_train, y_test, horizons, min_at_risk=min_at_risk, model_follow_up=model_follow_up
+    )
     source = _Source.build(survival, times, test.time.size)
     boot = partial(bootstrap_ci, n_boot=n_boot, seed=seed, alpha=alpha, groups=groups)
     notes = [*times.notes, *source.notes]
