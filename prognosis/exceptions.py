@@ -53,6 +53,7 @@ class DataQualityWarning(UserWarning):
     """The source data has a problem that prognosis worked around (and says how)."""
 
 
-class ScoringWarning(UserWarning):
+class ScoringWarning(DataQualityWarning):
     """A person was scored, but their age or a feature lies outside what the model saw in
-    training (an extrapolation)."""
+    training (an extrapolation). A :class:`DataQualityWarning`, so that every command prints
+    it as it prints those."""

@@ -25,6 +25,7 @@ from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.report import evaluate_predictions
 from prognosis.evaluation.validation import Split, persons_of, split_rows, temporal_overlap
 from prognosis.exceptions import PrognosisError
+from prognosis.feature_ranges import training_ranges
 from prognosis.models.registry import make_model
 from prognosis.models.store import SavedModel
 from prognosis.models.target import check_target
@@ -170,9 +171,12 @@ def fit_model(
     say("fit the final model" + (" on all rows" if split.kind != "temporal" else ""))
     pipeline = _fit(model, params, seed, X.iloc[final_rows], y[final_rows])
     metrics["fit_seconds"] = round(time.perf_counter() - started, 3)
+    info = _info(model, params, seed, split, chosen, competing, dataset, final_rows)
+    # what one-person scoring compares a new row with (prognosis.feature_ranges)
+    info["feature_ranges"] = training_ranges(X if split.kind != "temporal" else X.iloc[final_rows])
     return SavedModel(
         pipeline=pipeline,
-        info=_info(model, params, seed, split, chosen, competing, dataset, final_rows),
+        info=info,
         feature_schema=[{"name": c, "dtype": str(dataset.frame[c].dtype)} for c in X.columns],
         features=dataset.features,
         training_manifest=dataset.manifest,
