@@ -76,7 +76,7 @@ class SurvivalEstimator(BaseEstimator):
             When a time lies past the training follow-up (``max_time_``).
         """
         check_is_fitted(self, "event_times_")
-        return self._predict_survival(self._validate(X), self._prediction_times(times))
+        return self._predict_survival(self._validate(X), self.check_prediction_times(times))
 
     def predict_survival_function(self, X: Any) -> np.ndarray:
         """scikit-survival ``StepFunction`` per row, on the training event times."""
@@ -95,8 +95,16 @@ class SurvivalEstimator(BaseEstimator):
             return self.predict_cumulative_incidence(X, 1, [horizon])[:, 0]
         return 1.0 - self.predict_survival(X, [horizon])[:, 0]
 
-    def _prediction_times(self, times: Any) -> np.ndarray:
-        """``times`` as a float array, refused past the training follow-up."""
+    def check_prediction_times(self, times: Any) -> np.ndarray:
+        """``times`` as a float array; what every prediction (and explanation) at chosen times
+        calls first.
+
+        Raises
+        ------
+        PredictionHorizonError
+            When a time lies past the training follow-up (``max_time_``).
+        """
+        check_is_fitted(self, "event_times_")
         grid = np.atleast_1d(np.asarray(times, dtype=float))
         beyond = grid[grid > self.max_time_]
         if beyond.size:

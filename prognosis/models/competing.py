@@ -210,7 +210,7 @@ class CauseSpecificCox(SurvivalEstimator):
         check_is_fitted(self, "event_times_")
         if cause not in self.causes_:
             raise ValueError(f"cause {cause!r} was not seen in fit; causes: {self.causes_}")
-        times = self._prediction_times(times)
+        times = self.check_prediction_times(times)
         _, incidence = self._curves(self._validate(X), times)
         return incidence[:, self.causes_.index(cause), :]
 
