@@ -12,8 +12,11 @@ __all__ = [
     "ModelConvergenceError",
     "ModelDirectoryError",
     "OutputError",
+    "PredictionHorizonError",
     "PrognosisError",
     "SchemaError",
+    "ScoringError",
+    "ScoringWarning",
     "SourceError",
     "SplitError",
     "TargetError",
@@ -77,5 +80,20 @@ class UnknownModelError(PrognosisError, ValueError):
     """A model name that the registry does not know."""
 
 
+class PredictionHorizonError(PrognosisError, ValueError):
+    """A prediction was asked for at a time past the model's training follow-up."""
+
+
+class ScoringError(PrognosisError, ValueError):
+    """One person cannot be scored at the date asked for (before birth, after death, or
+    outside every observation period)."""
+
+
 class DataQualityWarning(UserWarning):
     """The source data has a problem that prognosis worked around (and says how)."""
+
+
+class ScoringWarning(DataQualityWarning):
+    """A person was scored, but their age or a feature lies outside what the model saw in
+    training (an extrapolation). A :class:`DataQualityWarning`, so that every command prints
+    it as it prints those."""

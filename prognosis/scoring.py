@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,8 @@ import pandas as pd
 from prognosis.cohort.definition import parse_definition
 from prognosis.cohort.person import person_features
 from prognosis.cohort.sources import Source
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import PrognosisError, ScoringWarning
+from prognosis.feature_ranges import outside_ranges
 from prognosis.models.store import SavedModel
 from prognosis.training import check_schema, predict_frame
 
@@ -24,7 +26,21 @@ _KEYS = ["person_id", "index_date"]
 def score_person(
     saved: SavedModel, source: Source, person_id: int, index_date: dt.date | None = None
 ) -> pd.DataFrame:
-    """Risk at each horizon for one person, from the model's own cohort definition."""
+    """Risk at each horizon for one person, from the model's own cohort definition.
+
+    With ``index_date``, the date is checked against the person's birth, death and observation
+    periods first (:mod:`prognosis.cohort.person_dates`). A :class:`ScoringWarning` names each
+    feature (age included) that lies outside the range seen in training, for models that
+    stored their ranges (``feature_ranges`` in ``model.json``; older models skip the check).
+
+    Raises
+    ------
+    ScoringError
+        When the index date precedes birth, follows death, or lies outside every
+        observation period.
+    CohortError
+        Without ``index_date``, when the person is not in the model's cohort.
+    """
     content = (saved.training_manifest.get("definition") or {}).get("content")
     if not content:
         raise PrognosisError(
@@ -35,7 +51,24 @@ def score_person(
     row = person_features(
         definition, source, person_id, features=saved.features, index_date=index_date
     )
+    _warn_outside_training(saved, row, person_id)
     return predict_frame(saved, row, origin=f"person {person_id}")
+
+
+def _warn_outside_training(saved: SavedModel, row: pd.DataFrame, person_id: int) -> None:
+    outside = outside_ranges(row.iloc[0], saved.info.get("feature_ranges"))
+    if outside:
+        shown = "; ".join(outside[:10]) + (
+            f"; and {len(outside) - 10} more" if len(outside) > 10 else ""
+        )
+        warnings.warn(
+            ScoringWarning(
+                f"person {person_id} lies outside the training data in {len(outside)} "
+                f"feature(s): {shown}; the model never saw such values, so its risks for this "
+                "person are extrapolations: read them with care"
+            ),
+            stacklevel=3,
+        )
 
 
 def explain_frame(

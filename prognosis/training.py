@@ -26,6 +26,7 @@ from prognosis.evaluation.censoring import censoring_frame
 from prognosis.evaluation.report import evaluate_predictions
 from prognosis.evaluation.validation import Split, persons_of, split_rows, temporal_overlap
 from prognosis.exceptions import PrognosisError, SchemaError
+from prognosis.feature_ranges import training_ranges
 from prognosis.models.registry import make_model
 from prognosis.models.store import SavedModel
 from prognosis.models.target import check_target
@@ -66,6 +67,10 @@ class _Predictions:
             out[rows] = pipeline.predict(X)
         return out
 
+    def follow_up(self) -> float:
+        """The shortest training follow-up of the pipelines: no time past it is predicted."""
+        return min(pipeline.max_time_ for pipeline, _, _ in self.parts)
+
     def survival(self, times: np.ndarray) -> np.ndarray:
         """P(no outcome by t): 1 - cumulative incidence of cause 1 under competing risks."""
         out = np.empty((self.n, len(np.atleast_1d(times))))
@@ -77,7 +82,9 @@ class _Predictions:
         return out
 
 
-def _check_horizons(horizons: Sequence[float], y: np.ndarray) -> list[float]:
+def _check_horizons(
+    horizons: Sequence[float], y: np.ndarray, of: str = "this dataset"
+) -> list[float]:
     if not horizons:
         raise PrognosisError("give at least one --horizon (days), e.g. --horizon 365")
     longest = float(np.max(y["time"]))
@@ -85,7 +92,7 @@ def _check_horizons(horizons: Sequence[float], y: np.ndarray) -> list[float]:
     if beyond or any(h <= 0 for h in horizons):
         raise PrognosisError(
             f"horizon(s) {beyond or [h for h in horizons if h <= 0]} lie outside the follow-up "
-            f"of this dataset (1 to {longest:g} days); choose horizons inside it"
+            f"of {of} (1 to {longest:g} days); choose horizons inside it"
         )
     return sorted(float(h) for h in horizons)
 
@@ -132,6 +139,9 @@ def fit_model(
     make_model(model, seed=seed, **params)  # unknown names and parameters fail before any work
     started = time.perf_counter()
     folds = split_rows(split, dataset.frame, seed=seed)
+    final_rows = folds[0][0] if split.kind == "temporal" else np.arange(len(y))
+    if split.kind == "temporal":  # the saved model predicts at the horizons: inside its data
+        _check_horizons(horizons, y[final_rows], f"the training rows before {split.cutoff}")
     metrics: dict[str, Any] = {"split": split.describe()}
     if folds:
         say(f"validate: {split.describe()}")
@@ -153,6 +163,7 @@ def fit_model(
                 censoring_covariates=censoring_frame(
                     dataset.frame.iloc[test_rows], censoring_covariates
                 ),
+                model_follow_up=predictions.follow_up(),
             )
         )
         if censor_competing:
@@ -162,13 +173,15 @@ def fit_model(
                 f"temporal split: {excluded} rows indexed on or after {split.cutoff} belong to "
                 "persons first indexed before it; they are used on neither side"
             )
-    final_rows = folds[0][0] if split.kind == "temporal" else np.arange(len(y))
     say("fit the final model" + (" on all rows" if split.kind != "temporal" else ""))
     pipeline = _fit(model, params, seed, X.iloc[final_rows], y[final_rows])
     metrics["fit_seconds"] = round(time.perf_counter() - started, 3)
+    info = _info(model, params, seed, split, chosen, competing, dataset, final_rows)
+    # what one-person scoring compares a new row with (prognosis.feature_ranges)
+    info["feature_ranges"] = training_ranges(X if split.kind != "temporal" else X.iloc[final_rows])
     return SavedModel(
         pipeline=pipeline,
-        info=_info(model, params, seed, split, chosen, competing, dataset, final_rows),
+        info=info,
         feature_schema=[{"name": c, "dtype": str(dataset.frame[c].dtype)} for c in X.columns],
         features=dataset.features,
         training_manifest=dataset.manifest,
@@ -290,6 +303,7 @@ def evaluate_model(
         seed=seed,
         groups=persons_of(dataset.frame),
         censoring_covariates=censoring_frame(dataset.frame, censoring_covariates),
+        model_follow_up=saved.pipeline.max_time_,
     )
     if competing and not model_competing:
         metrics["notes"].append(IGNORING_COMPETING)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import duckdb
@@ -22,6 +23,7 @@ from sksurv.metrics import concordance_index_censored
 
 from prognosis.cli import main
 from prognosis.dataset import load_dataset
+from prognosis.exceptions import DataQualityWarning
 from prognosis.models.store import load_model
 
 
@@ -189,6 +191,77 @@ def test_predict_without_an_index_date_refuses_a_person_outside_the_cohort(
     assert f"error: person {outsider} is not in cohort 'gi_bleed_nsaid'" in result.stderr
     assert "pass --index-date" in result.stderr
     assert "Traceback" not in result.output
+
+
+# person 1 of Eunomia: born 1949-01-27, observed 1949-01-28 to 2019-05-24 (its person and
+# observation_period tables); Eunomia's death table holds no usable row
+@pytest.mark.parametrize(
+    ("day", "message"),
+    [
+        (
+            "1900-01-01",
+            "error: person 1 was not yet born on the index date 1900-01-01: table 'person' "
+            "records year_of_birth 1949, month_of_birth 1, day_of_birth 27 (born on or after "
+            "1949-01-27); give an --index-date on or after 1949-01-27",
+        ),
+        (
+            "2035-01-01",
+            "error: the index date 2035-01-01 lies outside every observation period of person "
+            "1 (table 'observation_period': 1 period(s) spanning 1949-01-28 to 2019-05-24: "
+            "1949-01-28 to 2019-05-24); give an --index-date inside one of them",
+        ),
+        ("1949-01-27", "outside every observation period of person 1"),  # born, not observed
+    ],
+)
+def test_predict_at_a_date_outside_the_persons_life_or_follow_up_fails_clearly(
+    model_dir: Path, day: str, message: str
+) -> None:
+    result = _run(
+        "predict", model_dir, "--source", "eunomia", "--person-id", "1", "--index-date", day
+    )
+    assert result.exit_code == 1
+    assert "".join(message.split()) in "".join(result.stderr.split())
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+def test_fit_stores_the_training_range_of_every_feature(model_dir: Path, gi_bleed: Path) -> None:
+    ranges = load_model(model_dir).info["feature_ranges"]
+    frame = pd.read_parquet(gi_bleed / "dataset.parquet")
+    assert ranges["age"] == {"min": frame["age"].min(), "max": frame["age"].max()}
+    assert set(ranges) == set(load_model(model_dir).feature_names)
+
+
+def test_predict_warns_when_the_persons_age_lies_outside_the_training_range(
+    model_dir: Path, gi_bleed: Path
+) -> None:
+    youngest = int(pd.read_parquet(gi_bleed / "dataset.parquet")["age"].min())
+    assert youngest > 2
+    result = _run(
+        "predict", model_dir, "--source", "eunomia", "--person-id", "1",
+        "--index-date", "1951-06-01",
+    )  # fmt: skip
+    day, risk = _printed_person(result)
+    assert (day, 0.0 <= risk <= 1.0) == ("1951-06-01", True)
+    warning = "warning: person 1 lies outside the training data in 1 feature(s): age 2 (training: "
+    assert "".join(warning.split()) in "".join(result.stderr.split())
+    assert "extrapolations" in result.stderr
+
+
+def test_a_model_without_stored_ranges_scores_without_the_check(
+    model_dir: Path, predictions: pd.DataFrame
+) -> None:
+    from prognosis.cohort import parse_source
+    from prognosis.exceptions import ScoringWarning
+    from prognosis.scoring import score_person
+
+    saved = load_model(model_dir)
+    saved.info.pop("feature_ranges")  # as a model saved before ranges were stored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # Eunomia's known defects
+        warnings.simplefilter("error", ScoringWarning)
+        frame = score_person(saved, parse_source("eunomia"), 1, dt.date(1951, 6, 1))
+    assert frame["risk_365"].between(0.0, 1.0).all()
 
 
 def test_predict_a_person_not_in_the_cdm_fails_clearly(model_dir: Path) -> None:

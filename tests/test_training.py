@@ -177,7 +177,33 @@ def test_temporal_split_with_an_empty_side_raises(
         fit_model(planted, "cox", [365], parse_split(f"temporal:{cutoff}"), n_boot=2)
 
 
+def test_temporal_split_refuses_a_horizon_past_the_training_rows_follow_up(
+    tmp_path: Path,
+) -> None:
+    """The saved model of a temporal split is fitted on the rows before the cut-off: it
+    cannot predict past their follow-up, even where later rows are followed longer."""
+    frame = planted_frame()
+    before = np.array([day < CUTOFF for day in frame["index_date"]])
+    frame.loc[before, "time"] = np.minimum(frame.loc[before, "time"], 400)
+    dataset = load_dataset(write_dataset(tmp_path, frame))
+    assert frame["time"].max() > 600
+    with pytest.raises(
+        PrognosisError,
+        match=r"horizon\(s\) \[600\] lie outside the follow-up of the training rows before "
+        r"2016-07-01 \(1 to 400 days\)",
+    ):
+        fit_model(dataset, "cox", [365, 600], parse_split(f"temporal:{CUTOFF}"), n_boot=2)
+
+
 # -- no validation ----------------------------------------------------------------------------
+def test_fit_stores_each_features_training_range(planted_fit, planted: CohortDataset) -> None:
+    frame = planted.frame
+    assert planted_fit.info["feature_ranges"] == {
+        name: {"min": float(frame[name].min()), "max": float(frame[name].max())}
+        for name in ("severity", "flag", "noise")
+    }
+
+
 def test_split_none_measures_nothing(planted_fit, planted: CohortDataset) -> None:
     assert set(planted_fit.metrics) - {"fit_seconds"} == {"split"}
     assert planted_fit.metrics["split"].startswith("none")

@@ -2,8 +2,10 @@
 
 The cohort definition runs with every staging view restricted to that person. Without an index
 date, the person must qualify for the cohort (their index is the definition's); with one, the
-features are measured before that date, whether or not the person would qualify. Domain-wide
-features use the concepts the model was trained on, not a new prevalence selection.
+features are measured before that date, whether or not the person would qualify, once the date
+is checked against the person's birth, death and observation periods
+(:mod:`prognosis.cohort.person_dates`). Domain-wide features use the concepts the model was
+trained on, not a new prevalence selection.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from prognosis.cohort.compile import attrition_query, cohort_steps, concept_step
 from prognosis.cohort.definition import CohortDefinition
 from prognosis.cohort.engines import Engine, open_engine
 from prognosis.cohort.features import DomainSlot
+from prognosis.cohort.person_dates import check_index_date, person_dates
 from prognosis.cohort.quality_types import MAX_AGE
 from prognosis.cohort.sources import Source
 from prognosis.cohort.sql import Step, render
@@ -43,6 +46,8 @@ def person_features(
             runner.cohort_findings(definition)
             _require_member(runner, definition, person_id)
         else:
+            dates = person_dates(runner.engine, person_id)
+            check_index_date(dates, person_id, index_date)
             runner.run_steps(concept_steps(definition))
             runner.cohort_findings(definition, index=False)
             runner.run_steps([_cohort_at(index_date)])

@@ -142,6 +142,12 @@ def _require(tables: dict[str, PhysicalTable], table: str) -> PhysicalTable:
     return tables[table]
 
 
+def column_as(physical: PhysicalTable, column: str, sql_type: str) -> str:
+    """The SQL expression (DuckDB dialect) reading ``column`` of ``physical`` as ``sql_type``,
+    cast as the staging views cast it; :class:`SourceError` when the column is absent."""
+    return _column(physical, column, sql_type)
+
+
 def _column(physical: PhysicalTable, column: str, sql_type: str) -> str:
     if column not in physical.columns:
         found = ", ".join(actual for actual, _ in physical.columns.values())

@@ -36,6 +36,7 @@ from scipy.optimize import least_squares
 from prognosis.evaluation.metrics import (
     EvaluationError,
     check_probabilities,
+    check_within_follow_up,
     observed_risk_arrays,
 )
 from prognosis.models.target import SurvivalTarget, check_target
@@ -103,6 +104,12 @@ def calibration_at(
     Returns
     -------
     Calibration
+
+    Raises
+    ------
+    EvaluationError
+        When ``horizon`` lies past the follow-up of ``y`` (its last time, event or censored):
+        there the observed risk cannot be estimated.
     """
     target, risk, horizon = _checked(y, predicted_risk, horizon)
     fit = _Fit.build(target.event, target.time, risk, horizon)
@@ -141,9 +148,11 @@ def pseudo_values(y: np.ndarray, horizon: float) -> np.ndarray:
 
     ``n * F(h) - (n - 1) * F_{-i}(h)``, with F the Aalen-Johansen cumulative incidence of
     cause 1 (1 - Kaplan-Meier without competing events) and F_{-i} the same without row i.
-    Computed in O(n log n), not by n refits.
+    Computed in O(n log n), not by n refits. A horizon past the last time of ``y`` raises
+    :class:`EvaluationError`.
     """
     target = check_target(y, competing=True)
+    check_within_follow_up(target.time, horizon)
     return _pseudo_values(target.event, target.time, float(horizon))
 
 
@@ -249,6 +258,7 @@ def _checked(
     risk = check_probabilities(predicted_risk, target.time.size)
     if not horizon > 0:
         raise EvaluationError(f"horizon must be a positive time; got {horizon!r}")
+    check_within_follow_up(target.time, horizon)
     return target, risk, float(horizon)
 
 

@@ -24,6 +24,7 @@ from prognosis.evaluation.calibration import incidence_at, incidence_of_first
 from prognosis.evaluation.metrics import (
     EvaluationError,
     check_probabilities,
+    check_within_follow_up,
 )
 from prognosis.models.target import check_target
 
@@ -62,8 +63,14 @@ def decision_curve(
     Returns
     -------
     DecisionCurve
+
+    Raises
+    ------
+    EvaluationError
+        When ``horizon`` lies past the follow-up of ``y`` (its last time).
     """
     target = check_target(y, competing=True)
+    check_within_follow_up(target.time, horizon)
     risk = check_probabilities(predicted_risk, target.time.size)
     grid = _thresholds(thresholds)
     rate = incidence_at(target.event, target.time, horizon)
@@ -84,8 +91,10 @@ def net_benefit(
     horizon: float,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
 ) -> np.ndarray:
-    """Net benefit of treating those with predicted risk >= each threshold (the model curve)."""
+    """Net benefit of treating those with predicted risk >= each threshold (the model curve);
+    a horizon past the follow-up of ``y`` raises :class:`EvaluationError`."""
     target = check_target(y, competing=True)
+    check_within_follow_up(target.time, horizon)
     risk = check_probabilities(predicted_risk, target.time.size)
     return _net_benefit(target.event, target.time, risk, horizon, _thresholds(thresholds))
 

@@ -50,6 +50,7 @@ __all__ = [
     "Horizon",
     "brier_scores",
     "check_probabilities",
+    "check_within_follow_up",
     "evaluation_times",
     "harrell_c",
     "integrated_brier",
@@ -112,6 +113,7 @@ def evaluation_times(
     horizons: Sequence[float],
     *,
     min_at_risk: int = 10,
+    model_follow_up: float | None = None,
 ) -> EvaluationTimes:
     """Clip requested horizons to the follow-up where the IPCW metrics are defined.
 
@@ -129,6 +131,10 @@ def evaluation_times(
     min_at_risk : test rows that must still be followed beyond a clipped horizon (1: up to
         the last test time, scikit-survival's own limit); estimates resting on a handful of
         rows are noise, and most bootstrap resamples would not reach them.
+    model_follow_up : the shortest training follow-up (``max_time_``) of the models whose
+        predictions are evaluated, when it is shorter than ``y_train``'s (cross-validation:
+        each fold's model was fitted on fewer rows); no model predicts past its own follow-up,
+        so ``upper`` is bounded by it too.
 
     Returns
     -------
@@ -147,8 +153,14 @@ def evaluation_times(
     keep = max(1, min(int(min_at_risk), ordered.size - 1))
     followed = float(ordered[ordered.size - keep])  # t < followed: >= keep rows beyond t
     train_end = float(train.time.max())
+    why_train = f"the training follow-up ends at {train_end:g}"
+    if model_follow_up is not None and model_follow_up < train_end:
+        train_end = float(model_follow_up)
+        why_train = (
+            f"the shortest follow-up of a validation fold's training rows ends at {train_end:g}"
+        )
     if train_end < followed:
-        upper, why = train_end, f"the training follow-up ends at {train_end:g}"
+        upper, why = train_end, why_train
     elif keep == 1:
         upper, why = followed, f"the test follow-up ends at {followed:g}"
     else:
@@ -316,14 +328,19 @@ def observed_risk(
 
     Kaplan-Meier 1 - S(t) (scikit-survival ``kaplan_meier_estimator``), or under competing
     risks the Aalen-Johansen cumulative incidence of cause 1
-    (``cumulative_incidence_competing_risks``); log-log confidence intervals. Past the last
-    follow-up the last estimate is carried forward.
+    (``cumulative_incidence_competing_risks``); log-log confidence intervals.
 
     Returns
     -------
     estimate, lower, upper : ndarrays, one value per time
+
+    Raises
+    ------
+    EvaluationError
+        When a time lies past the last time of ``y`` (:func:`check_within_follow_up`).
     """
     target = check_target(y, competing=True)
+    check_within_follow_up(target.time, times)
     return observed_risk_arrays(target.event, target.time, np.atleast_1d(times), conf_level)
 
 
@@ -354,6 +371,29 @@ def observed_risk_arrays(
         np.where(seen, low[pick], 0.0),
         np.where(seen, high[pick], 0.0),
     )
+
+
+def check_within_follow_up(time: np.ndarray, horizons: Sequence[float] | float) -> None:
+    """Refuse horizons past the follow-up of the data a metric is computed on.
+
+    Past the last time (event or censored) of ``time`` nobody is followed: an observed risk
+    there is no estimate (Kaplan-Meier and Aalen-Johansen would carry their last value
+    forward), so neither is anything compared with it.
+
+    Raises
+    ------
+    EvaluationError
+        When a horizon exceeds ``max(time)``.
+    """
+    grid = np.atleast_1d(np.asarray(horizons, dtype=float))
+    last = float(np.max(time)) if np.size(time) else 0.0
+    beyond = grid[grid > last]
+    if beyond.size:
+        raise EvaluationError(
+            f"horizon {beyond.max():g} lies past the follow-up of the data it is computed on "
+            f"(the last time, event or censored, is {last:g}): the observed risk there cannot "
+            f"be estimated; choose horizons up to {last:g}"
+        )
 
 
 def check_probabilities(values: np.ndarray, n: int) -> np.ndarray:

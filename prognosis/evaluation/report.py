@@ -70,6 +70,7 @@ def evaluate_predictions(
     min_at_risk: int = 10,
     groups: np.ndarray | None = None,
     censoring_covariates: pd.DataFrame | None = None,
+    model_follow_up: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate test predictions; a dict that ``json.dumps`` accepts (NaN becomes null).
 
@@ -93,6 +94,9 @@ def evaluate_predictions(
         come from a Cox model of the censoring time on these columns, fitted once on the test
         rows (its linear predictor is resampled with its rows), as
         ``riskRegression::Score(cens.model = "cox")``; None: Kaplan-Meier
+    model_follow_up : the shortest training follow-up of the models that made the
+        predictions, when shorter than ``y_train``'s (the fold models of a cross-validation);
+        the horizons and the integrated Brier grid stay inside it (:func:`evaluation_times`)
     thresholds : threshold probabilities of the decision curves
     min_at_risk : horizons are clipped where fewer test rows remain followed
         (:func:`evaluation_times`); the integrated Brier score starts at the time of this
@@ -109,7 +113,9 @@ def evaluate_predictions(
     train = check_target(y_train, competing=competing)
     test = check_target(y_test, competing=competing)
     risk = np.asarray(risk_score, dtype=float)
-    times = evaluation_times(y_train, y_test, horizons, min_at_risk=min_at_risk)
+    times = evaluation_times(
+        y_train, y_test, horizons, min_at_risk=min_at_risk, model_follow_up=model_follow_up
+    )
     source = _Source.build(survival, times, test.time.size)
     boot = partial(bootstrap_ci, n_boot=n_boot, seed=seed, alpha=alpha, groups=groups)
     weights = _Weights.build(test, censoring_covariates)

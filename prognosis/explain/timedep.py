@@ -50,6 +50,8 @@ def explain_survival(pipeline: Any, X: pd.DataFrame, times: Sequence[float]) -> 
     ------
     ExplanationError
         For models other than the random survival forest (see the module notes).
+    PredictionHorizonError
+        For a time past the forest's training follow-up.
     """
     estimator = pipeline[-1]
     if not isinstance(estimator, RandomSurvivalForest):
@@ -58,7 +60,7 @@ def explain_survival(pipeline: Any, X: pd.DataFrame, times: Sequence[float]) -> 
             f"only, not for {type(estimator).__name__}; use risk_effects for the risk at "
             "chosen horizons"
         )
-    grid = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    grid = estimator.check_prediction_times(times)
     inputs = model_inputs(pipeline, X)
     values, base = forest_survival_shap(estimator.model_, inputs.array, grid)
     features = list(inputs.data.columns)

@@ -13,6 +13,12 @@ Every estimator offers:
   for single-event models, the cumulative incidence of cause 1 for competing-risk models;
 * competing-risk models also ``predict_cumulative_incidence(X, cause, times)``.
 
+Predictions are only made inside the training follow-up: ``predict_survival``,
+``predict_risk`` and ``predict_cumulative_incidence`` at a time past ``max_time_`` (the
+longest time, event or censored, in the data the model was fitted on) raise
+:class:`~prognosis.exceptions.PredictionHorizonError`. Nothing was observed there; a step
+function would stay flat and a parametric one extrapolate, and neither is an estimate.
+
 A subclass implements ``_fit(X, target)``, ``_predict_score(X)`` and ``_predict_survival(X,
 times)`` on float arrays; this mixin does the checking and the shared derivations.
 
@@ -36,6 +42,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array, check_is_fitted
 from sksurv.functions import StepFunction
 
+from prognosis.exceptions import PredictionHorizonError
 from prognosis.models.target import SurvivalTarget, check_target
 
 __all__ = ["SurvivalEstimator", "SurvivalPipeline"]
@@ -61,9 +68,15 @@ class SurvivalEstimator(BaseEstimator):
         return self._predict_score(self._validate(X))
 
     def predict_survival(self, X: Any, times: Any) -> np.ndarray:
-        """S(t | x) for each row and each time: an array (n_samples, n_times)."""
+        """S(t | x) for each row and each time: an array (n_samples, n_times).
+
+        Raises
+        ------
+        PredictionHorizonError
+            When a time lies past the training follow-up (``max_time_``).
+        """
         check_is_fitted(self, "event_times_")
-        return self._predict_survival(self._validate(X), np.atleast_1d(np.asarray(times, float)))
+        return self._predict_survival(self._validate(X), self.check_prediction_times(times))
 
     def predict_survival_function(self, X: Any) -> np.ndarray:
         """scikit-survival ``StepFunction`` per row, on the training event times."""
@@ -71,10 +84,37 @@ class SurvivalEstimator(BaseEstimator):
         return np.array([StepFunction(self.event_times_, row) for row in survival])
 
     def predict_risk(self, X: Any, horizon: float) -> np.ndarray:
-        """Probability of the outcome (cause 1) by ``horizon`` days."""
+        """Probability of the outcome (cause 1) by ``horizon`` days.
+
+        Raises
+        ------
+        PredictionHorizonError
+            When ``horizon`` lies past the training follow-up (``max_time_``).
+        """
         if self._competing:
             return self.predict_cumulative_incidence(X, 1, [horizon])[:, 0]
         return 1.0 - self.predict_survival(X, [horizon])[:, 0]
+
+    def check_prediction_times(self, times: Any) -> np.ndarray:
+        """``times`` as a float array; what every prediction (and explanation) at chosen times
+        calls first.
+
+        Raises
+        ------
+        PredictionHorizonError
+            When a time lies past the training follow-up (``max_time_``).
+        """
+        check_is_fitted(self, "event_times_")
+        grid = np.atleast_1d(np.asarray(times, dtype=float))
+        beyond = grid[grid > self.max_time_]
+        if beyond.size:
+            raise PredictionHorizonError(
+                f"{type(self).__name__} cannot predict at {beyond.max():g} days: its training "
+                f"follow-up ends at {self.max_time_:g} days (the longest time in the data it "
+                f"was fitted on), and past it nothing was observed; ask for times up to "
+                f"{self.max_time_:g} days, or fit on data with longer follow-up"
+            )
+        return grid
 
     def _validate(self, X: Any, *, reset: bool = False) -> np.ndarray:
         if reset:
@@ -174,6 +214,11 @@ class SurvivalPipeline(Pipeline):
         for _, _, transformer in self._iter(with_final=False, filter_passthrough=True):
             X = transformer.transform(X)
         return X
+
+    @property
+    def max_time_(self) -> float:
+        """The model's training follow-up: the longest time it can predict at."""
+        return float(self.steps[-1][1].max_time_)
 
     def predict_survival(self, X: Any, times: Any) -> np.ndarray:
         return self.steps[-1][1].predict_survival(self._transformed(X), times)

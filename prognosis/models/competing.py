@@ -200,11 +200,17 @@ class CauseSpecificCox(SurvivalEstimator):
         self.hazard_jumps_ = np.vstack(jumps)
 
     def predict_cumulative_incidence(self, X: Any, cause: int, times: Any) -> np.ndarray:
-        """CIF of ``cause`` for each row and each time: an array (n_samples, n_times)."""
+        """CIF of ``cause`` for each row and each time: an array (n_samples, n_times).
+
+        Raises
+        ------
+        PredictionHorizonError
+            When a time lies past the training follow-up (``max_time_``).
+        """
         check_is_fitted(self, "event_times_")
         if cause not in self.causes_:
             raise ValueError(f"cause {cause!r} was not seen in fit; causes: {self.causes_}")
-        times = np.atleast_1d(np.asarray(times, dtype=float))
+        times = self.check_prediction_times(times)
         _, incidence = self._curves(self._validate(X), times)
         return incidence[:, self.causes_.index(cause), :]
 

@@ -350,8 +350,9 @@ def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCur
     for (name, mask), (_, counts) in zip(groups, at_risk, strict=True):
         if not np.any(y["event"][mask] == 1):
             continue
-        estimate, lower, upper = observed_risk(y[mask], times)
-        curves.append(charts.Curve(f"{name} (n = {counts[0]})", times, estimate, lower, upper))
+        followed = times[times <= y["time"][mask].max()]  # each curve ends with its follow-up
+        estimate, lower, upper = observed_risk(y[mask], followed)
+        curves.append(charts.Curve(f"{name} (n = {counts[0]})", followed, estimate, lower, upper))
     what = "Cumulative incidence (Aalen-Johansen)" if competing else "1 \u2212 Kaplan-Meier"
     chart = charts.risk_curves_chart(curves, ylabel=f"Observed risk ({what})", name="observed")
     return RiskCurves(

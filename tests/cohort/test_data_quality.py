@@ -24,7 +24,7 @@ from prognosis.cohort import parse_definition, parse_source
 from prognosis.cohort.build import compile_script
 from prognosis.cohort.features import work_table_name
 from prognosis.cohort.person import person_features
-from prognosis.exceptions import CohortError, DataQualityWarning, SourceError
+from prognosis.exceptions import CohortError, DataQualityWarning, ScoringError, SourceError
 from prognosis.report.privacy import suppress_small_counts_in_text
 from tests.cohort.test_handmade_cdm import (
     CELECOXIB,
@@ -224,15 +224,32 @@ def test_scoring_a_person_born_after_the_index_date_raises(tmp_path: Path) -> No
     with (
         pytest.warns(DataQualityWarning),
         pytest.raises(
-            CohortError,
-            match=r"person 2 has no plausible age on 2010-03-01: table 'person', column "
-            r"'year_of_birth' is 2150 \(an age from 0 to 120",
+            ScoringError,
+            match=r"person 2 was not yet born on the index date 2010-03-01: table 'person' "
+            r"records year_of_birth 2150 \(born on or after 2150-01-01\)",
         ),
     ):
         person_features(
             definition,
             parse_source(f"duckdb:///{database}"),
             2,
+            features=[],
+            index_date=dt.date(2010, 3, 1),
+        )
+
+
+def test_scoring_a_person_older_than_120_at_the_index_date_raises(tmp_path: Path) -> None:
+    database = write(tmp_path, FLAWED_TABLES)
+    definition = parse_definition(FLAWED_DEFINITION)
+    with pytest.raises(
+        CohortError,
+        match=r"person 4 has no plausible age on 2010-03-01: table 'person', column "
+        r"'year_of_birth' is 1880 \(an age from 0 to 120",
+    ):
+        person_features(
+            definition,
+            parse_source(f"duckdb:///{database}"),
+            4,
             features=[],
             index_date=dt.date(2010, 3, 1),
         )

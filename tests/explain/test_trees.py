@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from prognosis.exceptions import PredictionHorizonError
 from prognosis.explain import ExplanationError, explain_model, explain_survival
 from prognosis.explain.trees import forest_risk_shap, tree_dictionary
 
@@ -24,8 +25,8 @@ def test_rsf_base_plus_shap_is_the_forest_risk_score(fitted, X):
 def test_rsf_survival_shap_adds_up_to_s_at_each_time(fitted, X):
     pipeline = fitted("rsf")
     grid = pipeline[-1].model_.unique_times_
-    # before the first time (S = 1), on a grid time, between two, after the last
-    times = [grid[0] / 2, grid[10], (grid[20] + grid[21]) / 2, grid[-1] + 100]
+    # before the first time (S = 1), on a grid time, between two, the end of follow-up
+    times = [grid[0] / 2, grid[10], (grid[20] + grid[21]) / 2, pipeline.max_time_]
     explanation = explain_survival(pipeline, X, times)
     assert explanation.values.shape == (len(X), X.shape[1], len(times))
     np.testing.assert_allclose(
@@ -34,6 +35,12 @@ def test_rsf_survival_shap_adds_up_to_s_at_each_time(fitted, X):
     np.testing.assert_allclose(
         explanation.values[:, :, 0], 0.0, atol=1e-12
     )  # S = 1 before any event
+
+
+def test_rsf_survival_shap_past_the_training_follow_up_raises(fitted, X):
+    pipeline = fitted("rsf")
+    with pytest.raises(PredictionHorizonError, match="training follow-up ends at"):
+        explain_survival(pipeline, X, [10.0, pipeline.max_time_ + 100])
 
 
 def test_gbsa_base_plus_shap_is_the_log_hazard(fitted, X):

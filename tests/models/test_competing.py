@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from prognosis.exceptions import PredictionHorizonError
 from prognosis.models.competing import CauseSpecificCox, aalen_johansen, competing_risk_curves
 from prognosis.models.cox import ModelConvergenceError
 from prognosis.models.target import TargetError, make_competing_target
@@ -87,7 +88,7 @@ def test_average_incidence_is_close_to_aalen_johansen(planted, model, cause) -> 
 
 def test_incidences_and_event_free_survival_sum_to_one(planted, model) -> None:
     X = planted["X"][:500]
-    grid = np.concatenate([[0.5], model.event_times_[::7], [1e4]])
+    grid = np.concatenate([[0.5], model.event_times_[::7], [model.max_time_]])
 
     total = (
         model.predict_cumulative_incidence(X, 1, grid)
@@ -100,7 +101,7 @@ def test_incidences_and_event_free_survival_sum_to_one(planted, model) -> None:
 
 @pytest.mark.parametrize("cause", [1, 2])
 def test_incidence_is_nondecreasing_within_zero_and_one(planted, model, cause) -> None:
-    grid = np.concatenate([[0.0, 1e-3], model.event_times_, [1e4]])
+    grid = np.concatenate([[0.0, 1e-3], model.event_times_, [model.max_time_]])
 
     incidence = model.predict_cumulative_incidence(planted["X"][:500], cause, grid)
 
@@ -148,3 +149,11 @@ def test_perfectly_separating_feature_fails_loudly(planted) -> None:
 
     with pytest.raises(ModelConvergenceError, match="cause 1 did not converge"):
         CauseSpecificCox().fit(X, y)
+
+
+def test_incidence_past_the_training_follow_up_raises(planted, model) -> None:
+    end = model.max_time_
+    with pytest.raises(PredictionHorizonError, match=rf"ends at {end:g} days"):
+        model.predict_cumulative_incidence(planted["X"][:5], 2, [1.0, end + 1.0])
+    with pytest.raises(PredictionHorizonError, match=rf"cannot predict at {end + 1:g} days"):
+        model.predict_risk(planted["X"][:5], end + 1.0)

@@ -21,7 +21,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.preprocessing import StandardScaler
 from sksurv.metrics import concordance_index_censored
 
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import PredictionHorizonError, PrognosisError
 from prognosis.models.base import SurvivalPipeline
 from prognosis.models.cox import CoxNet, CoxPH
 from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalForest
@@ -155,7 +155,7 @@ def test_predict_ranks_the_planted_higher_risk_row_higher(fitted, data):
 def test_predict_survival_is_a_probability_non_increasing_in_time(fitted, data):
     _, model = fitted
     X, y = data
-    times = np.linspace(0.0, 1.5 * y["time"].max(), 40)
+    times = np.linspace(0.0, y["time"].max(), 40)
     survival = model.predict_survival(X.iloc[:20], times)
     assert survival.shape == (20, 40)
     assert np.all((survival >= 0.0) & (survival <= 1.0))
@@ -163,6 +163,19 @@ def test_predict_survival_is_a_probability_non_increasing_in_time(fitted, data):
     # A higher planted hazard means lower survival at every time after the first event.
     pair = model.predict_survival(HIGH_THEN_LOW, [60.0])
     assert pair[0, 0] < pair[1, 0]
+
+
+def test_predictions_past_the_training_follow_up_raise(fitted, data):
+    name, model = fitted
+    X, y = data
+    end = float(y["time"].max())  # the planted censoring ends by day 150
+    assert model.predict_survival(X.iloc[:2], [end]).shape == (2, 1)  # the last day is inside
+    message = rf"cannot predict at {end + 1:g} days: its training follow-up ends at {end:g} days"
+    with pytest.raises(PredictionHorizonError, match=message):
+        model.predict_survival(X.iloc[:2], [10.0, end + 1])
+    with pytest.raises(PredictionHorizonError, match=message):
+        model.predict_risk(X.iloc[:2], end + 1)
+    assert final_step(model).max_time_ == end, name
 
 
 def test_predict_risk_is_one_minus_survival_at_the_horizon(fitted, data):

@@ -12,7 +12,7 @@ from prognosis.models.parametric import WeibullAFT
 from prognosis.models.target import make_target
 
 COVARIATES = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
-WEEKS = np.array([0.0, 1.0, 10.0, 26.0, 52.0, 80.0])
+WEEKS = np.array([0.0, 1.0, 10.0, 26.0, 40.0, 52.0])
 
 
 @pytest.fixture(scope="module")

@@ -77,3 +77,18 @@ def test_one_person_scored_from_a_spark_cdm_equals_the_duckdb_score(
     on_spark = _run(*arguments, f"spark://local[2]?path={eunomia_parquet}")
     assert on_spark == on_duckdb
     assert on_spark.splitlines()[0].split() == ["index_date", "risk_365", "risk_730"]
+
+
+@pytest.mark.parametrize("day", ["1900-01-01", "2035-01-01", "2010-06-01"])
+def test_the_index_date_checks_read_a_spark_cdm_as_they_read_duckdb(
+    models: dict[str, Path], eunomia_parquet: Path, day: str
+) -> None:
+    """Person 1 of Eunomia: born 1949-01-27, observed 1949-01-28 to 2019-05-24."""
+    arguments = ["predict", str(models["cox"]), "--person-id", "1", "--index-date", day]
+    on_duckdb = CliRunner().invoke(main, [*arguments, "--source", "eunomia"])
+    source = f"spark://local[2]?path={eunomia_parquet}"
+    on_spark = CliRunner().invoke(main, [*arguments, "--source", source])
+    assert (on_spark.exit_code, on_spark.stdout) == (on_duckdb.exit_code, on_duckdb.stdout)
+    if day != "2010-06-01":
+        assert on_spark.exit_code == 1
+        assert "person 1" in on_spark.stderr and "Traceback" not in on_spark.output
