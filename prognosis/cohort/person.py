@@ -15,11 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from prognosis.cohort.build import ConceptChooser, StepRunner
+from prognosis.cohort.build import StepRunner
 from prognosis.cohort.compile import attrition_query, cohort_steps, concept_steps
 from prognosis.cohort.definition import CohortDefinition
 from prognosis.cohort.engines import Engine, open_engine
-from prognosis.cohort.features import DomainSlot
+from prognosis.cohort.features import TrainedColumns
 from prognosis.cohort.person_dates import check_index_date, person_dates
 from prognosis.cohort.quality_types import MAX_AGE
 from prognosis.cohort.sources import Source
@@ -52,7 +52,9 @@ def person_features(
             runner.cohort_findings(definition, index=False)
             runner.run_steps([_cohort_at(index_date)])
             _require_age(runner.engine, person_id, index_date)
-        _, table = runner.features(definition, _trained_concepts(features))
+        names = [str(feature.get("name")) for feature in features]
+        trained = TrainedColumns.of(names, features, origin="the model's features.json")
+        _, table = runner.features(definition, trained.choose)
         return table.to_pandas()  # inside: a Spark dataset is collected through the session
 
 
@@ -93,19 +95,3 @@ def _require_member(runner: StepRunner, definition: CohortDefinition, person_id:
         f"person {person_id} is not in cohort '{definition.name}' (fails: {failed}); "
         "pass --index-date to score them at a date of your choice"
     )
-
-
-def _trained_concepts(features: list[dict[str, Any]]) -> ConceptChooser:
-    def choose(slot: DomainSlot) -> list[int]:
-        return sorted(
-            {
-                concept["concept_id"]
-                for feature in features
-                if feature.get("kind") == "domain"
-                and feature.get("domain") == slot.item.domain.value
-                and (feature.get("window") or {}).get("name") == slot.window_name
-                for concept in feature.get("concepts", [])
-            }
-        )
-
-    return choose
