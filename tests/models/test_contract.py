@@ -7,7 +7,6 @@ between rows is known without asking any model.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +27,6 @@ from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalFore
 from prognosis.models.parametric import WeibullAFT
 from prognosis.models.registry import MODEL_NAMES, make_model
 from prognosis.models.target import TargetError, make_target
-
-HAS_BOOSTING = importlib.util.find_spec("prognosis.models.boosting") is not None
-NO_BOOSTING = pytest.mark.skipif(
-    not HAS_BOOSTING, reason="prognosis/models/boosting.py is not written yet"
-)
 
 
 @dataclass(frozen=True)
@@ -67,10 +61,7 @@ CASES = {
         ("model__max_depth", 4),
     ),
 }
-PARAMS = [
-    pytest.param(name, marks=NO_BOOSTING if name.startswith("xgb") else (), id=name)
-    for name in CASES
-]
+PARAMS = list(CASES)
 
 
 def planted(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
