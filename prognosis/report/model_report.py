@@ -24,7 +24,7 @@ from prognosis.exceptions import PrognosisError
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import sha256_file
-from prognosis.report import charts, explanations
+from prognosis.report import charts, shap_drivers
 from prognosis.report.describe import (
     Statement,
     describe_definition,
@@ -95,7 +95,7 @@ class Metrics:
 class Shap:
     bars: charts.Chart
     swarm: charts.Chart
-    importance: list[explanations.Importance]
+    importance: list[shap_drivers.Importance]
     scale: str
     n_rows: int
 
@@ -120,7 +120,7 @@ class ModelReport:
     curves: RiskCurves
     metrics: Metrics | None
     metrics_missing: str
-    shap: Shap | explanations.Unavailable
+    shap: Shap | shap_drivers.Unavailable
     tripod: list[TripodItem]
     todo: str
     provenance: Provenance
@@ -509,9 +509,9 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _shap(saved: SavedModel, X: pd.DataFrame, seed: int) -> Shap | explanations.Unavailable:
-    found = explanations.global_explanation(saved, X, seed=seed)
-    if isinstance(found, explanations.Unavailable):
+def _shap(saved: SavedModel, X: pd.DataFrame, seed: int) -> Shap | shap_drivers.Unavailable:
+    found = shap_drivers.global_explanation(saved, X, seed=seed)
+    if isinstance(found, shap_drivers.Unavailable):
         return found
     scale = f"mean |SHAP value| ({found.scale})"
     return Shap(

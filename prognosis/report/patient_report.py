@@ -26,7 +26,7 @@ from prognosis.exceptions import PrognosisError
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory
-from prognosis.report import explanations, svg
+from prognosis.report import shap_drivers, svg
 from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
 from prognosis.report.privacy import redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
@@ -58,7 +58,7 @@ class PatientPage:
     pseudonym: str
     risks: list[HorizonRisk]
     curve: Markup
-    drivers: explanations.Waterfall | explanations.Unavailable
+    drivers: shap_drivers.Waterfall | shap_drivers.Unavailable
     waterfall: Markup | None
     driver_horizon: str
     inputs: list[Input]
@@ -220,7 +220,7 @@ def _pages(
             np.random.default_rng(seed + 1).choice(len(X), size=min(100, len(X)), replace=False)
         )
     ]
-    explained = explanations.explain_rows(saved, X.iloc[rows], background=background)
+    explained = shap_drivers.explain_rows(saved, X.iloc[rows], background=background)
     inputs = _input_rows(saved, X.iloc[rows])
     risk_word = risk_words(saved.info)
     pages = []
@@ -236,9 +236,9 @@ def _pages(
             )
             for j, h in enumerate(horizons)
         ]
-        drivers: explanations.Waterfall | explanations.Unavailable = (
+        drivers: shap_drivers.Waterfall | shap_drivers.Unavailable = (
             explained
-            if isinstance(explained, explanations.Unavailable)
+            if isinstance(explained, shap_drivers.Unavailable)
             else explained.waterfall(k, horizons[0])
         )
         pages.append(
@@ -262,8 +262,8 @@ def _pages(
     return pages
 
 
-def _waterfall(drivers: explanations.Waterfall | explanations.Unavailable) -> Markup | None:
-    if isinstance(drivers, explanations.Unavailable):
+def _waterfall(drivers: shap_drivers.Waterfall | shap_drivers.Unavailable) -> Markup | None:
+    if isinstance(drivers, shap_drivers.Unavailable):
         return None
     bars = [svg.WaterfallBar(d.label, d.contribution) for d in drivers.drivers]
     if drivers.n_other:

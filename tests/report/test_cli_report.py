@@ -10,14 +10,13 @@ from click.testing import CliRunner
 
 import prognosis.report
 from prognosis.cli import main
-from tests.report.conftest import Built, explain_module
+from tests.report.conftest import Built
 
 
 def test_report_patients_writes_pages_and_prints_their_paths(built: Built, tmp_path: Path) -> None:
     out, private = tmp_path / "patients", tmp_path / "private"
     args = ["report", "patients", str(built.model), str(built.dataset), "--out", str(out)]
-    with explain_module():
-        result = CliRunner().invoke(main, [*args, "--sample", "2", "--mapping-dir", str(private)])
+    result = CliRunner().invoke(main, [*args, "--sample", "2", "--mapping-dir", str(private)])
     assert result.exit_code == 0, result.output
     pages = sorted(out.glob("P-*.html"))
     assert len(pages) == 2

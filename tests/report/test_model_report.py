@@ -14,8 +14,8 @@ import pytest
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.models.store import load_model
 from prognosis.report import model_report
-from prognosis.report.explanations import Unavailable
 from prognosis.report.render import render_page
+from prognosis.report.shap_drivers import Unavailable
 from tests.report.conftest import Built
 
 

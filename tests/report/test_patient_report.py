@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import Markup
 
 from prognosis.dataset import load_dataset
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import load_model
 from prognosis.report import patient_report, write_patient_reports
 from prognosis.report.pseudonyms import pseudonym
+from prognosis.report.render import render_page
+from prognosis.report.shap_drivers import Unavailable
 from prognosis.training import check_schema
 from tests.report.cohort_data import DISTINCT_PERSON
 from tests.report.conftest import KEY, Built
@@ -75,25 +76,39 @@ def test_a_second_index_date_gets_a_numbered_pseudonym() -> None:
     assert names == [f"{base}-2", base, pseudonym(6, KEY)]
 
 
-def test_runs_add_to_the_mapping_and_say_when_unexplained(built: Built, tmp_path: Path) -> None:
+def test_runs_add_to_the_mapping(built: Built, tmp_path: Path) -> None:
     frame = load_dataset(built.dataset).frame
     private = tmp_path / "private"
     first, second = (int(p) for p in frame["person_id"].iloc[:2])
-    with mock.patch.dict(sys.modules, {"prognosis.explain": None}):
-        for person in (first, second):
-            written = write_patient_reports(
-                built.model,
-                built.dataset,
-                tmp_path / "out",
-                mapping_dir=private,
-                ids=[person],
-                overwrite=True,
-            )
-    page = written.pages[0].read_text("utf-8")
-    assert "Explanations unavailable: the explanation module could not be imported" in page
+    for person in (first, second):
+        write_patient_reports(
+            built.model,
+            built.dataset,
+            tmp_path / "out",
+            mapping_dir=private,
+            ids=[person],
+            overwrite=True,
+        )
     mapping = pd.read_csv(private / "mapping.csv")
     assert sorted(mapping["person_id"]) == sorted([first, second])
     assert (private / "pseudonym.key").is_file()
+
+
+def test_a_page_without_explanations_says_why(built: Built) -> None:
+    saved = load_model(built.model)
+    page = patient_report.PatientPage(
+        pseudonym="P-0000000000000000",
+        risks=[patient_report.HorizonRisk("1 year", 0.1, 0.08, 60)],
+        curve=Markup("<svg></svg>"),
+        drivers=Unavailable("no exact SHAP method for this model"),
+        waterfall=None,
+        driver_horizon="1 year",
+        inputs=[],
+    )
+    context = patient_report._context(saved, load_dataset(built.dataset))
+    html = render_page("patient.html.jinja2", page=page, context=context, title="Risk report")
+    assert "Explanations unavailable: no exact SHAP method for this model." in html
+    assert html.count("<svg") == 1  # the curve, no waterfall
 
 
 def test_risks_ignoring_competing_events_say_so_beside_the_observed_incidence(

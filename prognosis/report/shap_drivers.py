@@ -1,0 +1,265 @@
+"""What drives the reports' predictions: SHAP values (:mod:`prognosis.explain`) summarised
+as the model report's feature importance and beeswarm, and as each patient's waterfall.
+
+No other report module imports :mod:`prognosis.explain`. What is used of it::
+
+    explain_model(pipeline, X, *, background=None) -> Explanation
+        .feature_names (p,)  .values (n, p)  .base_values (n,)  .data (DataFrame, n x p)
+        .output (the unit of the values: "log hazard", "log time", "risk score")
+        .sign   (+1: a positive value raises the risk; -1: it lowers it, e.g. log time)
+        .row(i) (row i as a one-row Explanation)
+    risk_effects(pipeline, x_row, explanation_row, horizons, *, features, top) -> [Effect]
+        Effect: .feature .label .risk_without .risk_with .horizon
+
+When a model cannot be explained (:mod:`prognosis.explain` raises
+:class:`~prognosis.exceptions.ExplanationError`), the functions here return
+:class:`Unavailable` with the reason, and the pages say "Explanations unavailable". Values leave
+this module oriented so that positive means "towards higher risk".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from prognosis.exceptions import ExplanationError
+from prognosis.explain import Effect, Explanation, explain_model, risk_effects
+from prognosis.models.store import SavedModel
+
+__all__ = [
+    "Driver",
+    "GlobalExplanation",
+    "Importance",
+    "RowExplanations",
+    "Unavailable",
+    "Waterfall",
+    "explain_rows",
+    "global_explanation",
+]
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Why there are no explanations."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Importance:
+    feature: str
+    label: str
+    mean_abs: float
+
+
+@dataclass(frozen=True)
+class GlobalExplanation:
+    """Mean |SHAP| per feature (largest first) and the values behind a beeswarm."""
+
+    importance: list[Importance]
+    swarm_labels: list[str]
+    swarm_values: np.ndarray  # (rows, k), positive = towards higher risk
+    swarm_data: np.ndarray  # (rows, k) the features' values
+    scale: str
+    n_rows: int
+
+
+@dataclass(frozen=True)
+class Driver:
+    """A factor moving one patient's prediction: label with value, its contribution, and the
+    risk by ``horizon`` without it (its SHAP value taken away) and with it."""
+
+    feature: str
+    label: str
+    contribution: float
+    risk_without: float
+    risk_with: float
+    horizon: float
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    """base + Σ drivers + other = final, on the explanation's scale (positive = higher risk)."""
+
+    base: float
+    drivers: list[Driver]
+    other: float
+    n_other: int
+    final: float
+    scale: str
+
+
+def _labels(saved: SavedModel) -> dict[str, dict[str, Any]]:
+    return {str(f.get("name")): f for f in saved.features if f.get("name")}
+
+
+def _label(name: str, entries: dict[str, dict[str, Any]]) -> str:
+    return str(entries.get(name, {}).get("label") or name)
+
+
+@dataclass
+class _Explained:
+    names: list[str]
+    values: np.ndarray  # oriented
+    base: np.ndarray  # oriented, one per row
+    data: np.ndarray
+    scale: str
+    raw: Explanation
+
+
+def _explain(
+    saved: SavedModel, X: pd.DataFrame, background: pd.DataFrame | None
+) -> _Explained | Unavailable:
+    try:
+        explanation = explain_model(saved.pipeline, X, background=background)
+    except ExplanationError as error:
+        return Unavailable(str(error))
+    sign = float(explanation.sign)
+    return _Explained(
+        names=list(explanation.feature_names),
+        values=sign * explanation.values,
+        base=sign * explanation.base_values,
+        data=explanation.data.to_numpy(dtype=float),
+        scale=explanation.output if sign > 0 else f"{explanation.output}, sign reversed",
+        raw=explanation,
+    )
+
+
+def _sample(X: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    if len(X) <= rows:
+        return X
+    chosen = np.sort(np.random.default_rng(seed).choice(len(X), size=rows, replace=False))
+    return X.iloc[chosen]
+
+
+def global_explanation(
+    saved: SavedModel,
+    X: pd.DataFrame,
+    *,
+    rows: int = 300,
+    background_rows: int = 100,
+    top: int = 15,
+    swarm: int = 10,
+    seed: int = 0,
+) -> GlobalExplanation | Unavailable:
+    """SHAP values of a random sample of ``X``'s rows, summarised for the model report.
+
+    Parameters
+    ----------
+    saved : SavedModel
+        The model to explain.
+    X : DataFrame
+        The cohort's feature columns, checked against the model's schema.
+    rows, background_rows : int
+        How many rows of ``X`` to explain, and how many to explain them against.
+    top, swarm : int
+        How many features to rank by mean |SHAP|, and how many of those to show in the beeswarm.
+    seed : int
+        Seeds both samples.
+
+    Returns
+    -------
+    GlobalExplanation or Unavailable
+        :class:`Unavailable` with the reason when the model cannot be explained.
+    """
+    background = _sample(X, background_rows, seed + 1)
+    explained = _explain(saved, _sample(X, rows, seed), background)
+    if isinstance(explained, Unavailable):
+        return explained
+    entries = _labels(saved)
+    mean_abs = np.abs(explained.values).mean(axis=0)
+    order = np.argsort(-mean_abs, kind="stable")
+    importance = [
+        Importance(explained.names[j], _label(explained.names[j], entries), float(mean_abs[j]))
+        for j in order[:top]
+    ]
+    chosen = order[:swarm]
+    return GlobalExplanation(
+        importance=importance,
+        swarm_labels=[_label(explained.names[j], entries) for j in chosen],
+        swarm_values=explained.values[:, chosen],
+        swarm_data=explained.data[:, chosen],
+        scale=explained.scale,
+        n_rows=len(explained.values),
+    )
+
+
+@dataclass
+class RowExplanations:
+    """Explanations of chosen rows, turned into one waterfall per row on demand."""
+
+    saved: SavedModel
+    X: pd.DataFrame
+    explained: _Explained
+
+    def waterfall(self, i: int, horizon: float, *, up: int = 5, down: int = 5) -> Waterfall:
+        """Row ``i``: the ``up`` largest rises and ``down`` largest falls, the rest as other."""
+        values = self.explained.values[i]
+        order = np.argsort(-values, kind="stable")
+        rises = [j for j in order[:up] if values[j] > 0]
+        falls = [j for j in order[::-1][:down] if values[j] < 0]
+        chosen = rises + falls
+        effects = self._effects(i, horizon, len(values) if chosen else 0)
+        drivers = [self._driver(i, j, effects[self.explained.names[j]]) for j in chosen]
+        base = float(self.explained.base[i])
+        shown = float(sum(values[j] for j in chosen))
+        total = float(values.sum())
+        return Waterfall(
+            base=base,
+            drivers=drivers,
+            other=total - shown,
+            n_other=len(values) - len(chosen),
+            final=base + total,
+            scale=self.explained.scale,
+        )
+
+    def _effects(self, i: int, horizon: float, top: int) -> dict[str, Effect]:
+        if top == 0:
+            return {}
+        effects = risk_effects(
+            self.saved.pipeline,
+            self.X.iloc[[i]],
+            self.explained.raw.row(i),
+            [horizon],
+            features=self.saved.features,
+            top=top,
+        )
+        return {effect.feature: effect for effect in effects}
+
+    def _driver(self, i: int, j: int, effect: Effect) -> Driver:
+        return Driver(
+            feature=self.explained.names[j],
+            label=effect.label,
+            contribution=float(self.explained.values[i, j]),
+            risk_without=effect.risk_without,
+            risk_with=effect.risk_with,
+            horizon=effect.horizon,
+        )
+
+
+def explain_rows(
+    saved: SavedModel, X: pd.DataFrame, *, background: pd.DataFrame
+) -> RowExplanations | Unavailable:
+    """SHAP values of every row of ``X`` (one call), against ``background`` rows.
+
+    Parameters
+    ----------
+    saved : SavedModel
+        The model to explain.
+    X : DataFrame
+        The rows (patients) to explain, with the model's feature columns.
+    background : DataFrame
+        The reference rows the SHAP values are measured against.
+
+    Returns
+    -------
+    RowExplanations or Unavailable
+        :class:`Unavailable` with the reason when the model cannot be explained.
+    """
+    explained = _explain(saved, X, background)
+    if isinstance(explained, Unavailable):
+        return explained
+    return RowExplanations(saved, X, explained)

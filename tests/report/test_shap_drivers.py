@@ -1,0 +1,129 @@
+"""The reports' SHAP drivers, checked against the Cox model's own predictions.
+
+The test model is a Cox model: its log hazard f is linear in its inputs, so the exact SHAP value
+of feature j against the background's mean b is f(b with x_j) - f(b), the values add up to the
+model's output, and taking feature j's value away is setting it to b_j. Each is computed here
+with the model's ``predict`` and ``predict_risk`` on rows built by hand.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+from prognosis.dataset import load_dataset
+from prognosis.models.store import SavedModel, load_model
+from prognosis.models.target import make_target
+from prognosis.report import shap_drivers
+from prognosis.training import check_schema
+from tests.report.conftest import Built
+
+
+def _model_and_rows(built: Built) -> tuple[SavedModel, pd.DataFrame]:
+    saved = load_model(built.model)
+    dataset = load_dataset(built.dataset)
+    return saved, check_schema(saved, dataset.frame, origin="test")
+
+
+def _check_waterfalls(
+    X: pd.DataFrame, found: shap_drivers.RowExplanations
+) -> list[shap_drivers.Waterfall]:
+    waterfalls = [found.waterfall(i, 180.0) for i in range(len(X))]
+    for wf in waterfalls:
+        shown = sum(d.contribution for d in wf.drivers)
+        assert wf.base + shown + wf.other == pytest.approx(wf.final, abs=1e-9)
+        assert len(wf.drivers) + wf.n_other == X.shape[1]
+        ups = [d.contribution for d in wf.drivers if d.contribution > 0]
+        downs = [d.contribution for d in wf.drivers if d.contribution < 0]
+        assert ups == sorted(ups, reverse=True) and downs == sorted(downs)
+        assert len(ups) <= 5 and len(downs) <= 5
+    return waterfalls
+
+
+def test_waterfall_ends_at_the_models_log_hazard(built: Built) -> None:
+    saved, X = _model_and_rows(built)
+    rows, background = X.iloc[:12], X.iloc[100:]
+    found = shap_drivers.explain_rows(saved, rows, background=background)
+    assert not isinstance(found, shap_drivers.Unavailable)
+    waterfalls = _check_waterfalls(rows, found)
+    truth = saved.pipeline.predict(rows)  # the model's log partial hazard
+    assert [wf.final for wf in waterfalls] == pytest.approx(truth, abs=1e-9)
+    mean = background.mean().to_frame().T
+    at_mean = saved.pipeline.predict(mean)[0]
+    assert [wf.base for wf in waterfalls] == pytest.approx([at_mean] * len(rows), abs=1e-9)
+    labels = [d.label for wf in waterfalls for d in wf.drivers]
+    assert any(label.startswith("<script>alert(1)</script> Zzyzx") for label in labels)
+
+
+def test_each_driver_is_its_features_move_from_the_background_mean(built: Built) -> None:
+    saved, X = _model_and_rows(built)
+    rows, background = X.iloc[:8], X.iloc[100:]
+    found = shap_drivers.explain_rows(saved, rows, background=background)
+    assert not isinstance(found, shap_drivers.Unavailable)
+    mean = background.mean().to_frame().T
+    at_mean = saved.pipeline.predict(mean)[0]
+    risk = saved.pipeline.predict_risk(rows, 180.0)
+    checked = 0
+    for i, wf in enumerate(_check_waterfalls(rows, found)):
+        row = rows.iloc[[i]]
+        for driver in wf.drivers:
+            moved = mean.copy()
+            moved[driver.feature] = row[driver.feature].to_numpy()
+            shap = saved.pipeline.predict(moved)[0] - at_mean
+            assert driver.contribution == pytest.approx(shap, abs=1e-9)
+            taken_away = row.copy()
+            taken_away[driver.feature] = mean[driver.feature].to_numpy()
+            assert driver.risk_without == pytest.approx(
+                saved.pipeline.predict_risk(taken_away, 180.0)[0], rel=1e-9
+            )
+            assert driver.risk_with == pytest.approx(risk[i], rel=1e-12)
+            assert driver.horizon == 180.0
+            checked += 1
+    assert checked >= len(rows)
+
+
+def test_global_explanation_ranks_features_by_mean_absolute_value(built: Built) -> None:
+    saved, X = _model_and_rows(built)
+    found = shap_drivers.global_explanation(saved, X, rows=50, top=3, swarm=2)
+    assert not isinstance(found, shap_drivers.Unavailable)
+    values = [item.mean_abs for item in found.importance]
+    assert values == sorted(values, reverse=True) and len(values) == 3
+    assert found.swarm_values.shape == (50, 2) and found.n_rows == 50
+    expected = np.abs(found.swarm_values).mean(axis=0)
+    assert values[:2] == pytest.approx(expected)
+
+
+def test_global_values_of_every_row_follow_the_model(built: Built) -> None:
+    saved, X = _model_and_rows(built)
+    p = X.shape[1]
+    found = shap_drivers.global_explanation(saved, X, rows=len(X), top=p, swarm=p)
+    assert not isinstance(found, shap_drivers.Unavailable)
+    assert found.n_rows == len(X) and found.scale == "log hazard"  # every row, in order
+    totals = found.swarm_values.sum(axis=1)
+    truth = saved.pipeline.predict(X)  # the base value is common to all rows
+    assert totals - totals[0] == pytest.approx(truth - truth[0], abs=1e-9)
+    assert sorted(item.feature for item in found.importance) == sorted(X.columns)
+    labels = {str(f["name"]): str(f["label"]) for f in saved.features}
+    assert [item.label for item in found.importance] == [
+        labels[item.feature] for item in found.importance
+    ]
+
+
+def test_a_model_without_an_exact_method_is_unavailable_with_the_reason(built: Built) -> None:
+    saved, X = _model_and_rows(built)
+    pipeline = copy.deepcopy(saved.pipeline)
+    target = saved.training_target
+    y = make_target(target["event"] == 1, target["time"])
+    foreign = CoxPHSurvivalAnalysis().fit(pipeline[:-1].transform(X), y)
+    pipeline.steps[-1] = ("model", foreign)
+    unexplainable = dataclasses.replace(saved, pipeline=pipeline)
+    reason = "no exact SHAP method for CoxPHSurvivalAnalysis"
+    found = shap_drivers.global_explanation(unexplainable, X)
+    assert isinstance(found, shap_drivers.Unavailable) and found.reason.startswith(reason)
+    rows = shap_drivers.explain_rows(unexplainable, X.iloc[:3], background=X)
+    assert rows == found
