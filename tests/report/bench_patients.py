@@ -7,8 +7,8 @@ Not a test (pytest does not collect it). Run it directly, or register ``main`` i
 
 It builds ``cohorts/gi_bleed_nsaid.yaml`` on Eunomia (2,630 persons) into a temporary folder,
 fits the model without validation, then times :func:`write_patient_reports` for ``count``
-persons drawn at random: predictions for the whole cohort, SHAP for the chosen persons (when
-``prognosis.explain`` is installed), one page each and the index. Wall and CPU time are shown.
+persons drawn at random: predictions for the whole cohort, SHAP for the chosen persons, one
+page each and the index. Wall and CPU time are shown.
 """
 
 from __future__ import annotations

@@ -58,6 +58,13 @@ def test_waterfall_ends_at_the_models_log_hazard(built: Built) -> None:
     assert [wf.base for wf in waterfalls] == pytest.approx([at_mean] * len(rows), abs=1e-9)
     labels = [d.label for wf in waterfalls for d in wf.drivers]
     assert any(label.startswith("<script>alert(1)</script> Zzyzx") for label in labels)
+    for i, expected in enumerate(truth):  # one rise and one fall: the rest is "other"
+        wf = found.waterfall(i, 180.0, up=1, down=1)
+        assert len(wf.drivers) <= 2 and wf.n_other == X.shape[1] - len(wf.drivers)
+        assert wf.base + sum(d.contribution for d in wf.drivers) + wf.other == pytest.approx(
+            expected, abs=1e-9
+        )
+        assert wf.final == pytest.approx(expected, abs=1e-9)
 
 
 def test_each_driver_is_its_features_move_from_the_background_mean(built: Built) -> None:
