@@ -31,10 +31,11 @@ from prognosis.explain.explanation import Explanation, ExplanationError
 from prognosis.explain.labels import clinical_label, feature_entries
 from prognosis.explain.timedep import explain_survival
 from prognosis.models.boosting import XGBAFT, XGBCox, aft_survival
-from prognosis.models.competing import CauseSpecificCox, competing_risk_curves
+from prognosis.models.competing import CauseSpecificCox
 from prognosis.models.cox import CoxNet, CoxPH
 from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalForest
 from prognosis.models.parametric import WeibullAFT
+from prognosis.models.survival import cumulative_incidence
 
 __all__ = ["Effect", "effect_sentence", "horizon_words", "risk_effects"]
 
@@ -175,15 +176,13 @@ def _cause_one_incidence(
 
     Follows :meth:`CauseSpecificCox.predict_cumulative_incidence` for one row and one time.
     """
-    end = int(np.searchsorted(estimator.event_times_, horizon, side="right"))
-    if end == 0:
-        return np.zeros(len(shift))
     cause = estimator.causes_.index(1)
     log_hazard = np.repeat(x @ estimator.coef_.T, len(shift), axis=0)  # (p, n_causes)
     log_hazard[:, cause] -= shift
-    jumps = np.exp(log_hazard)[:, :, None] * estimator.hazard_jumps_[None, :, :end]
-    _, incidence = competing_risk_curves(jumps)
-    return incidence[:, cause, -1]
+    _, incidence = cumulative_incidence(
+        log_hazard, estimator.hazard_jumps_, estimator.event_times_, np.array([horizon])
+    )
+    return incidence[:, cause, 0]
 
 
 def horizon_words(horizon: float) -> str:
