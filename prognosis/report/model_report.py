@@ -20,7 +20,8 @@ import pandas as pd
 
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import DatasetError, ModelDirectoryError, PrognosisError
+from prognosis.json_files import read_json
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import sha256_file
@@ -210,10 +211,8 @@ def _write_model_report(
 ) -> Path:
     metrics = None
     if metrics_path is not None:
-        try:
-            metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise PrognosisError(f"{metrics_path}: cannot read metrics ({error})") from None
+        hint = "pass the metrics.json that `prognosis evaluate --out` wrote"
+        metrics = read_json(Path(metrics_path), dict, PrognosisError, hint=hint)
     report = build_model_report(
         Path(model_dir), load_dataset(dataset_dir), metrics=metrics, n_boot=n_boot, seed=seed
     )
@@ -279,7 +278,8 @@ def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str
 def _attrition(path: Path) -> list[AttritionRow]:
     if not path.is_file():
         return []
-    return attrition_rows(json.loads(path.read_text(encoding="utf-8")))
+    hint = "rebuild the dataset with `prognosis cohort build ... --overwrite`"
+    return attrition_rows(read_json(path, list, DatasetError, hint=hint))
 
 
 def attrition_rows(steps: list[dict[str, Any]]) -> list[AttritionRow]:
@@ -562,7 +562,7 @@ def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> P
         ("Same rows as training", "yes" if _same_data(saved, dataset) else "no"),
     ]
     versions = {**(training.get("versions") or {}), **(info.get("versions") or {})}
-    model_manifest = _read_json(model_dir / "manifest.json")
+    model_manifest = read_json(model_dir / "manifest.json", dict, ModelDirectoryError)
     dataset_files = dict(dataset.manifest.get("files") or {})
     dataset_files.setdefault("dataset.parquet", sha256_file(dataset.path / "dataset.parquet"))
     return Provenance(
@@ -576,13 +576,6 @@ def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> P
             suppress_small_counts_in_text(str(f)) for f in training.get("data_quality") or []
         ],
     )
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def _version() -> str:
