@@ -30,6 +30,7 @@ from prognosis.explain.columns import model_inputs
 from prognosis.explain.explanation import Explanation, ExplanationError
 from prognosis.explain.labels import clinical_label, feature_entries
 from prognosis.explain.timedep import explain_survival
+from prognosis.horizons import horizon_text
 from prognosis.models.boosting import XGBAFT, XGBCox, aft_survival
 from prognosis.models.competing import CauseSpecificCox
 from prognosis.models.cox import CoxNet, CoxPH
@@ -37,7 +38,7 @@ from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalFore
 from prognosis.models.parametric import WeibullAFT
 from prognosis.models.survival import cumulative_incidence
 
-__all__ = ["Effect", "effect_sentence", "horizon_words", "risk_effects"]
+__all__ = ["Effect", "effect_sentence", "risk_effects"]
 
 _PROPORTIONAL_HAZARDS = (XGBCox, CoxPH, CoxNet, GradientBoostingBaseline)
 
@@ -185,19 +186,11 @@ def _cause_one_incidence(
     return incidence[:, cause, 0]
 
 
-def horizon_words(horizon: float) -> str:
-    """ "1-year" for 365 days (or 365.25), "5-year" for 1825, "90-day" otherwise."""
-    for year in (365.0, 365.25):
-        years = horizon / year
-        if years >= 1 and abs(years - round(years)) < 1e-9:
-            return f"{round(years)}-year"
-    return f"{horizon:g}-day"
-
-
 def effect_sentence(effect: Effect) -> str:
     """E.g. "raises the 1-year risk from 8% to 14%" (risk without, then with the feature)."""
     before, after = _percents(effect.risk_without, effect.risk_with)
-    return f"{effect.direction} the {horizon_words(effect.horizon)} risk from {before} to {after}"
+    horizon = horizon_text(effect.horizon, before_noun=True)
+    return f"{effect.direction} the {horizon} risk from {before} to {after}"
 
 
 def _percents(a: float, b: float) -> tuple[str, str]:

@@ -21,11 +21,12 @@ import pandas as pd
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
 from prognosis.exceptions import DatasetError, ModelDirectoryError, PrognosisError
+from prognosis.horizons import horizon_text
 from prognosis.json_files import read_json
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import sha256_file
-from prognosis.report import charts, explanations
+from prognosis.report import charts, explanations, svg
 from prognosis.report.describe import (
     Statement,
     describe_definition,
@@ -39,7 +40,7 @@ from prognosis.report.privacy import (
     suppress,
     suppress_small_counts_in_text,
 )
-from prognosis.report.render import horizon_text, render_page, write_page
+from prognosis.report.render import render_page, write_page
 from prognosis.report.table_one import TableOne, table_one
 from prognosis.report.tripod import TODO, TripodItem, tripod_items
 from prognosis.training import check_schema, evaluate_model
@@ -343,7 +344,7 @@ def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCur
         bands = np.digitize(risk, thirds, right=True)
         names = ("Lowest", "Middle", "Highest")
         groups += [(f"{names[k]} third of predicted risk", bands == k) for k in range(3)]
-    step = charts.day_step(float(times[-1]))
+    step = svg.day_step(float(times[-1]))
     marks = np.arange(0.0, float(times[-1]) + 1e-9, step)
     at_risk = at_risk_rows(groups, frame["time"].to_numpy(float), marks)
     curves = []

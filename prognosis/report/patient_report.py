@@ -23,6 +23,7 @@ from markupsafe import Markup
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
 from prognosis.exceptions import PrognosisError
+from prognosis.horizons import horizon_text
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory
@@ -30,7 +31,7 @@ from prognosis.report import explanations, svg
 from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
 from prognosis.report.privacy import redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
-from prognosis.report.render import horizon_text, render_page
+from prognosis.report.render import render_page
 from prognosis.scoring import background_rows
 from prognosis.training import check_schema
 

@@ -11,7 +11,6 @@ from prognosis.explain import (
     effect_sentence,
     explain_model,
     explain_survival,
-    horizon_words,
     risk_effects,
 )
 from prognosis.models.survival import step_function
@@ -106,12 +105,3 @@ def test_sentence_says_what_the_feature_does_to_the_risk(without, with_, horizon
     direction = "raises" if with_ > without else "lowers"
     effect = Effect("x", "x: yes", 0.1, direction, without, with_, horizon)
     assert effect_sentence(effect) == sentence
-
-
-def test_horizon_words():
-    assert [horizon_words(h) for h in (365, 730.5, 30, 182.5)] == [
-        "1-year",
-        "2-year",
-        "30-day",
-        "182.5-day",
-    ]
