@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from prognosis.exceptions import DatasetError
+from prognosis.json_files import read_json
 from prognosis.models.target import target_from_frame
 
 __all__ = ["SURVIVAL_COLUMNS", "CohortDataset", "DatasetError", "feature_frame", "load_dataset"]
@@ -125,9 +125,6 @@ def load_dataset(path: str | Path) -> CohortDataset:
     )
 
 
-_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
-
-
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
@@ -135,14 +132,5 @@ def _first_line(error: Exception) -> str:
 def _read_json(path: Path, *, default: list | dict) -> Any:
     if not path.is_file():
         return default
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DatasetError(f"{path}: not readable JSON ({_first_line(error)})") from None
-    if not isinstance(data, type(default)):
-        raise DatasetError(
-            f"{path}: expected a JSON {_JSON_TYPES[type(default)]}, found "
-            f"{_JSON_TYPES.get(type(data), type(data).__name__)}; rebuild the dataset with "
-            "`prognosis cohort build`"
-        )
-    return data
+    hint = "rebuild the dataset with `prognosis cohort build ... --overwrite`"
+    return read_json(path, type(default), DatasetError, hint=hint)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prognosis.exceptions import OutputError
+from prognosis.json_files import read_json
 
 __all__ = [
     "OutputKind",
@@ -85,10 +86,9 @@ def output_kind_of(path: Path) -> OutputKind | None:
 
 def _read_object(path: Path) -> dict | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return read_json(path, dict, OutputError)
+    except OutputError:  # a probe: anything but a JSON object is "not one of ours"
         return None
-    return data if isinstance(data, dict) else None
 
 
 def _folder_kind(path: Path) -> OutputKind | None:

@@ -28,10 +28,14 @@ def copy(gi_bleed: Path, tmp_path: Path) -> Path:
     ("name", "content", "match"),
     [
         ("dataset.parquet", b"PAR1 not really", r"dataset.parquet: not a readable Parquet"),
-        ("manifest.json", b"[1, 2]", r"manifest.json: expected a JSON object, found array"),
-        ("features.json", b'{"a": 1}', r"features.json: expected a JSON array, found object"),
-        ("features.json", b"[{", r"features.json: not readable JSON"),
-        ("manifest.json", b"\xff\xfe{}", r"manifest.json: not readable JSON"),
+        (
+            "manifest.json",
+            b"[1, 2]",
+            r"manifest.json: expected a JSON object, found an array; rebuild the dataset",
+        ),
+        ("features.json", b'{"a": 1}', r"features.json: expected a JSON array, found an object"),
+        ("features.json", b"[{", r"features.json: cannot read \(Expecting"),
+        ("manifest.json", b"\xff\xfe{}", r"manifest.json: cannot read \('utf-8' codec"),
     ],
 )
 def test_corrupt_files_name_the_file(copy: Path, name: str, content: bytes, match: str) -> None:

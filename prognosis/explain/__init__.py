@@ -1,6 +1,6 @@
 """SHAP explanations of fitted models, in clinical words and in risks at the horizons."""
 
-from prognosis.explain.effects import Effect, effect_sentence, horizon_words, risk_effects
+from prognosis.explain.effects import Effect, effect_sentence, risk_effects
 from prognosis.explain.explanation import Explanation, ExplanationError, SurvivalExplanation
 from prognosis.explain.labels import clinical_label, feature_entries, feature_title, value_words
 from prognosis.explain.shap_values import explain_model
@@ -17,7 +17,6 @@ __all__ = [
     "explain_survival",
     "feature_entries",
     "feature_title",
-    "horizon_words",
     "risk_effects",
     "value_words",
 ]

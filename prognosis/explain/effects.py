@@ -30,13 +30,15 @@ from prognosis.explain.columns import model_inputs
 from prognosis.explain.explanation import Explanation, ExplanationError
 from prognosis.explain.labels import clinical_label, feature_entries
 from prognosis.explain.timedep import explain_survival
+from prognosis.horizons import horizon_text
 from prognosis.models.boosting import XGBAFT, XGBCox, aft_survival
-from prognosis.models.competing import CauseSpecificCox, competing_risk_curves
+from prognosis.models.competing import CauseSpecificCox
 from prognosis.models.cox import CoxNet, CoxPH
 from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalForest
 from prognosis.models.parametric import WeibullAFT
+from prognosis.models.survival import cumulative_incidence
 
-__all__ = ["Effect", "effect_sentence", "horizon_words", "risk_effects"]
+__all__ = ["Effect", "effect_sentence", "risk_effects"]
 
 _PROPORTIONAL_HAZARDS = (XGBCox, CoxPH, CoxNet, GradientBoostingBaseline)
 
@@ -175,30 +177,20 @@ def _cause_one_incidence(
 
     Follows :meth:`CauseSpecificCox.predict_cumulative_incidence` for one row and one time.
     """
-    end = int(np.searchsorted(estimator.event_times_, horizon, side="right"))
-    if end == 0:
-        return np.zeros(len(shift))
     cause = estimator.causes_.index(1)
     log_hazard = np.repeat(x @ estimator.coef_.T, len(shift), axis=0)  # (p, n_causes)
     log_hazard[:, cause] -= shift
-    jumps = np.exp(log_hazard)[:, :, None] * estimator.hazard_jumps_[None, :, :end]
-    _, incidence = competing_risk_curves(jumps)
-    return incidence[:, cause, -1]
-
-
-def horizon_words(horizon: float) -> str:
-    """ "1-year" for 365 days (or 365.25), "5-year" for 1825, "90-day" otherwise."""
-    for year in (365.0, 365.25):
-        years = horizon / year
-        if years >= 1 and abs(years - round(years)) < 1e-9:
-            return f"{round(years)}-year"
-    return f"{horizon:g}-day"
+    _, incidence = cumulative_incidence(
+        log_hazard, estimator.hazard_jumps_, estimator.event_times_, np.array([horizon])
+    )
+    return incidence[:, cause, 0]
 
 
 def effect_sentence(effect: Effect) -> str:
     """E.g. "raises the 1-year risk from 8% to 14%" (risk without, then with the feature)."""
     before, after = _percents(effect.risk_without, effect.risk_with)
-    return f"{effect.direction} the {horizon_words(effect.horizon)} risk from {before} to {after}"
+    horizon = horizon_text(effect.horizon, before_noun=True)
+    return f"{effect.direction} the {horizon} risk from {before} to {after}"
 
 
 def _percents(a: float, b: float) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
 :class:`XGBCox` boosts the Cox partial likelihood (``survival:cox``); its margin is a log hazard
 ratio, and absolute risk comes from a Breslow baseline cumulative hazard estimated on the
-training data with the fitted margins (:func:`breslow_cumulative_hazard`).
+training data with the fitted margins (:func:`prognosis.models.survival.breslow_cumulative_hazard`).
 
 :class:`XGBAFT` boosts an accelerated-failure-time likelihood (``survival:aft``):
 ``log T = margin + scale * Z`` with ``Z`` normal, logistic or extreme-value, as in xgboost's
@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from prognosis.models.base import SurvivalEstimator
 from prognosis.models.state import as_bytes, bytes_of
+from prognosis.models.survival import breslow_cumulative_hazard, step_function
 from prognosis.models.target import SurvivalTarget
 
 __all__ = [
@@ -43,9 +44,7 @@ __all__ = [
     "XGBCox",
     "aft_bounds",
     "aft_survival",
-    "breslow_cumulative_hazard",
     "cox_labels",
-    "step_values",
 ]
 
 _BLOCK_CELLS = 1 << 22  # cells per dense block handed to xgboost (32 MiB of float64)
@@ -65,58 +64,6 @@ def aft_bounds(event: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndar
     """xgboost ``survival:aft`` label bounds: [time, time] for events, [time, +inf) if censored."""
     time = np.asarray(time, dtype=float)
     return time, np.where(np.asarray(event) > 0, time, np.inf)
-
-
-def breslow_cumulative_hazard(
-    time: np.ndarray, event: np.ndarray, log_hazard: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Breslow's estimator of the baseline cumulative hazard given fitted log hazard ratios.
-
-    H0(t) = sum over event times s <= t of d(s) / sum_{j: T_j >= s} exp(log_hazard_j), where d(s)
-    counts the events at s (Breslow's handling of ties).
-
-    Parameters
-    ----------
-    time : array (n,)
-        Event or censoring times.
-    event : array (n,)
-        Nonzero where the row had the event.
-    log_hazard : array (n,)
-        Each row's fitted log hazard ratio (a Cox linear predictor or a boosted margin).
-
-    Returns
-    -------
-    times : array (k,)
-        The distinct event times, increasing.
-    cumulative_hazard : array (k,)
-        H0 at each of those times, relative to ``log_hazard = 0``.
-    """
-    time = np.asarray(time, dtype=float)
-    log_hazard = np.asarray(log_hazard, dtype=float)
-    shift = log_hazard.max()  # exp of the shifted values cannot overflow
-    order = np.argsort(time, kind="stable")
-    unique, first = np.unique(time[order], return_index=True)
-    weights = np.exp(log_hazard[order] - shift)
-    at_risk = np.cumsum(weights[::-1])[::-1][first]  # sum over rows with T_j >= t
-    deaths = np.bincount(
-        np.searchsorted(unique, time[np.asarray(event) > 0]), minlength=len(unique)
-    )
-    has_event = deaths > 0
-    jumps = deaths[has_event] / at_risk[has_event] * np.exp(-shift)
-    return unique[has_event], np.cumsum(jumps)
-
-
-def step_values(
-    grid: np.ndarray, values: np.ndarray, times: np.ndarray, before: float = 0.0
-) -> np.ndarray:
-    """A right-continuous step function (``values[i]`` from ``grid[i]`` on) evaluated at times.
-
-    Times before ``grid[0]`` get ``before``; times after the last step keep the last value.
-    """
-    index = np.searchsorted(grid, times, side="right") - 1
-    if len(values) == 0:
-        return np.full(np.shape(times), before, dtype=float)
-    return np.where(index >= 0, values[np.maximum(index, 0)], before)
 
 
 def _normal_survival(z: np.ndarray) -> np.ndarray:
@@ -392,7 +339,9 @@ class XGBCox(_XGBSurvival):
         return self._margin(X)
 
     def _predict_survival(self, X: Any, times: np.ndarray) -> np.ndarray:
-        baseline = step_values(self.baseline_times_, self.baseline_cumulative_hazard_, times)
+        baseline = step_function(
+            self.baseline_times_, self.baseline_cumulative_hazard_, times, before=0.0
+        )
         with np.errstate(over="ignore"):
             return np.exp(-np.exp(self._margin(X))[:, None] * baseline[None, :])
 

@@ -1,9 +1,10 @@
-"""Competing risks: the Aalen-Johansen cumulative incidence and cause-specific Cox models.
+"""Competing risks: cause-specific Cox models.
 
 With competing events (codes 2, 3, ... beside the outcome 1), 1 - Kaplan-Meier of one cause
-overstates its risk. :func:`aalen_johansen` is the non-parametric cumulative incidence (through
-scikit-survival); :class:`CauseSpecificCox` fits one Cox model per cause and combines their
-hazards into each row's cumulative incidence (:func:`competing_risk_curves`).
+overstates its risk. :class:`CauseSpecificCox` fits one Cox model per cause and combines their
+hazards into each row's cumulative incidence
+(:func:`prognosis.models.survival.cumulative_incidence`); the non-parametric Aalen-Johansen
+estimate is :func:`prognosis.models.survival.aalen_johansen`.
 
 A Fine-Gray (subdistribution hazard) model is deliberately absent: no published reference fit
 (R ``cmprsk::crr``) on a data set available in Python was found to check one against.
@@ -17,10 +18,8 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 from sklearn.utils.validation import check_is_fitted
-from sksurv.nonparametric import cumulative_incidence_competing_risks
 
 from prognosis.models.base import SurvivalEstimator
-from prognosis.models.boosting import breslow_cumulative_hazard, step_values
 from prognosis.models.cox import (
     EVENT,
     STEP_SIZES,
@@ -31,82 +30,17 @@ from prognosis.models.cox import (
     lifelines_frame,
 )
 from prognosis.models.state import get_table, put_table
+from prognosis.models.survival import (
+    breslow_cumulative_hazard,
+    cumulative_incidence,
+    step_function,
+)
 from prognosis.models.target import (
     SurvivalTarget,
     TargetError,
-    check_target,
-    make_competing_target,
 )
 
-__all__ = [
-    "CauseSpecificCox",
-    "aalen_johansen",
-    "competing_risk_curves",
-]
-
-_BLOCK_CELLS = 1 << 22  # rows x causes x times computed at once
-
-
-def aalen_johansen(
-    event: np.ndarray, time: np.ndarray, cause: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """Aalen-Johansen estimate of the cumulative incidence of one cause.
-
-    Parameters
-    ----------
-    event : array (n,)
-        0 censored, 1, 2, ... the cause of the event.
-    time : array (n,)
-        Event or censoring times, > 0.
-    cause : int
-        The cause whose cumulative incidence is returned.
-
-    Returns
-    -------
-    times : array (k,)
-        The distinct observed times (events and censorings), increasing.
-    incidence : array (k,)
-        P(T <= t, cause) at each of those times, a right-continuous step function.
-    """
-    event, time = np.asarray(event), np.asarray(time)
-    if event.ndim != 1 or event.shape != time.shape:
-        raise ValueError(
-            f"event and time must be 1-d arrays of one length, got shapes {event.shape} and "
-            f"{time.shape}"
-        )
-    target = check_target(make_competing_target(event, time), competing=True)
-    if not 1 <= cause <= target.event.max():
-        raise ValueError(f"cause {cause!r} is not an event code in the data {target.causes}")
-    times, incidence = cumulative_incidence_competing_risks(target.event, target.time)
-    return times, incidence[cause]
-
-
-def competing_risk_curves(hazard_jumps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Event-free survival and cumulative incidences from cause-specific hazard jumps.
-
-    ``hazard_jumps[i, k, g]`` is row i's cause-k cumulative-hazard increment at grid time g.
-    The event-free survival is S(t) = exp(-sum_k H_k(t)); at each grid time the fall in S,
-    S(t-) (1 - exp(-sum_k dH_k)), is shared among the causes in proportion to their hazard
-    jumps, so CIF_k(t) ~ sum_{s <= t} dH_k(s) S(s-) and sum_k CIF_k(t) + S(t) = 1 exactly.
-
-    Returns
-    -------
-    survival : array (n, G)
-        S at each grid time.
-    incidence : array (n, K, G)
-        CIF_k at each grid time.
-    """
-    total = hazard_jumps.sum(axis=1)
-    survival = np.exp(-np.cumsum(total, axis=1))
-    before = np.concatenate([np.ones((total.shape[0], 1)), survival[:, :-1]], axis=1)
-    share = np.divide(
-        hazard_jumps,
-        total[:, None, :],
-        out=np.zeros_like(hazard_jumps),
-        where=total[:, None, :] > 0,
-    )
-    incidence = np.cumsum(share * (before - survival)[:, None, :], axis=2)
-    return survival, incidence
+__all__ = ["CauseSpecificCox"]
 
 
 def _fit_problem(fitter: CoxPHFitter) -> str | None:
@@ -144,7 +78,7 @@ class CauseSpecificCox(SurvivalEstimator):
     Each cause k gets a Cox model (lifelines, Efron ties) with the other causes counted as
     censored, and its Breslow baseline hazard. For a row x, CIF_k(t | x) = sum over event times
     s <= t of dH_k(s | x) S(s- | x), with S(t | x) = exp(-sum_j H_j(t | x)) the event-free
-    survival (see :func:`competing_risk_curves`).
+    survival (see :func:`prognosis.models.survival.competing_risk_curves`).
 
     ``predict`` is the cause-1 linear predictor; ``predict_survival`` the event-free survival;
     ``predict_risk(X, horizon)`` the cumulative incidence of cause 1.
@@ -193,7 +127,11 @@ class CauseSpecificCox(SurvivalEstimator):
             )
             coef = fitter.params_.to_numpy()
             times, cumulative = breslow_cumulative_hazard(target.time, events, X @ coef)
-            jumps.append(np.diff(step_values(times, cumulative, self.event_times_), prepend=0.0))
+            jumps.append(
+                np.diff(
+                    step_function(times, cumulative, self.event_times_, before=0.0), prepend=0.0
+                )
+            )
             coefs.append(coef)
             self.summary_[cause] = cox_summary(fitter)
         self.coef_ = np.vstack(coefs)
@@ -237,18 +175,4 @@ class CauseSpecificCox(SurvivalEstimator):
 
     def _curves(self, X: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Event-free survival (n, m) and cumulative incidences (n, K, m) at ``times``."""
-        horizon = int(np.searchsorted(self.event_times_, times.max(), side="right"))
-        baseline = self.hazard_jumps_[:, :horizon]
-        # column 0 stands for "before the first event time": S = 1, CIF = 0
-        column = np.searchsorted(self.event_times_[:horizon], times, side="right")
-        relative = np.exp(X @ self.coef_.T)
-        n_causes = len(self.causes_)
-        survival = np.empty((X.shape[0], len(times)))
-        incidence = np.empty((X.shape[0], n_causes, len(times)))
-        rows = max(1, _BLOCK_CELLS // max(1, n_causes * horizon))
-        for start in range(0, X.shape[0], rows):
-            block = slice(start, start + rows)
-            s, c = competing_risk_curves(relative[block, :, None] * baseline[None])
-            survival[block] = np.pad(s, ((0, 0), (1, 0)), constant_values=1.0)[:, column]
-            incidence[block] = np.pad(c, ((0, 0), (0, 0), (1, 0)))[:, :, column]
-        return survival, incidence
+        return cumulative_incidence(X @ self.coef_.T, self.hazard_jumps_, self.event_times_, times)

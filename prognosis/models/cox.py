@@ -32,6 +32,7 @@ from sksurv.metrics import concordance_index_censored
 from prognosis.exceptions import ModelConvergenceError
 from prognosis.models.base import SurvivalEstimator
 from prognosis.models.state import from_skops, get_table, put_table, skops_bytes
+from prognosis.models.survival import step_function
 from prognosis.models.target import SurvivalTarget, TargetError
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "lifelines_calls",
     "lifelines_frame",
     "ph_test",
-    "survival_at",
 ]
 
 #: Newton step sizes tried in turn: lifelines' default, then smaller, safer steps.
@@ -109,17 +109,6 @@ def feature_names(estimator: SurvivalEstimator) -> list[str]:
     if names is None:
         return [f"x{i}" for i in range(estimator.n_features_in_)]
     return [str(name) for name in names]
-
-
-def survival_at(grid: np.ndarray, survival: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Evaluate right-continuous step functions at ``times``.
-
-    ``survival`` (n_samples, len(grid)) holds S at each grid time; S = 1 before the first one
-    and stays at its last value after the last one. Returns (n_samples, len(times)).
-    """
-    index = np.searchsorted(grid, times, side="right") - 1
-    values = survival[:, np.clip(index, 0, None)]
-    return np.where(index >= 0, values, 1.0)
 
 
 def fit_converged(
@@ -307,8 +296,11 @@ class CoxPH(SurvivalEstimator):
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
             relative = np.exp(self._predict_score(X))
-        baseline = survival_at(
-            self.baseline_times_, np.exp(-self.baseline_cumulative_hazard_)[None, :], times
+        baseline = step_function(
+            self.baseline_times_,
+            np.exp(-self.baseline_cumulative_hazard_)[None, :],
+            times,
+            before=1.0,
         )
         return baseline ** relative[:, None]
 
@@ -400,7 +392,7 @@ class CoxNet(SurvivalEstimator):
 
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         survival = self.model_.predict_survival_function(X, return_array=True)
-        return survival_at(self.model_.unique_times_, survival, times)
+        return step_function(self.model_.unique_times_, survival, times, before=1.0)
 
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = {"alpha": self.alpha_}

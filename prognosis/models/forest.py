@@ -14,8 +14,8 @@ from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 from sksurv.ensemble import RandomSurvivalForest as SksurvRandomSurvivalForest
 
 from prognosis.models.base import SurvivalEstimator
-from prognosis.models.cox import survival_at
 from prognosis.models.state import from_skops, skops_bytes
+from prognosis.models.survival import step_function
 from prognosis.models.target import SurvivalTarget
 
 __all__ = ["GradientBoostingBaseline", "RandomSurvivalForest"]
@@ -39,7 +39,7 @@ class _SksurvShell(SurvivalEstimator):
 
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         survival = self.model_.predict_survival_function(X, return_array=True)
-        return survival_at(self.model_.unique_times_, survival, times)
+        return step_function(self.model_.unique_times_, survival, times, before=1.0)
 
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {}, {"model": skops_bytes(self.model_)}

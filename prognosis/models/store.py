@@ -61,6 +61,7 @@ from sklearn.pipeline import Pipeline
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from prognosis.exceptions import ModelDirectoryError, PrognosisError
+from prognosis.json_files import json_kind, parse_json, read_json
 from prognosis.models.base import SurvivalPipeline
 from prognosis.models.preprocess import TRUSTED_TYPES
 from prognosis.models.registry import estimator_class
@@ -86,15 +87,6 @@ _SIGNATURE = "manifest.hmac"
 _PREPROCESS = "preprocess.skops"
 _ESTIMATOR = "estimator.json"
 _ARRAYS = "estimator.npz"
-_JSON_KINDS = {
-    dict: "an object",
-    list: "an array",
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "a boolean",
-    type(None): "null",
-}
 
 
 @dataclass
@@ -217,14 +209,14 @@ def _verify(folder: Path) -> None:
     if not path.is_file():
         raise ModelDirectoryError(f"{folder}: not a model directory (no {_MANIFEST})")
     raw = _read_bytes(path)
-    manifest = _parse_json(path, raw, dict)
+    manifest = parse_json(path, raw, dict, ModelDirectoryError)
     _check_format(folder, manifest.get("format"))
     _check_signature(folder, raw)
     expected = manifest.get("files")
     if not isinstance(expected, dict) or not all(isinstance(h, str) for h in expected.values()):
         raise ModelDirectoryError(
             f"{path}: 'files' must be an object of file names to SHA-256 hashes, "
-            f"found {_kind(expected)}"
+            f"found {json_kind(expected)}"
         )
     present = {p.name for p in folder.iterdir() if p.name not in (_MANIFEST, _SIGNATURE)}
     problems = [f"{name} is missing" for name in sorted(set(expected) - present)]
@@ -366,21 +358,4 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _read_json(path: Path, kind: type) -> Any:
-    return _parse_json(path, _read_bytes(path), kind)
-
-
-def _parse_json(path: Path, raw: bytes, kind: type) -> Any:
-    try:
-        data = json.loads(raw)
-    except ValueError as error:  # not UTF-8, or not JSON
-        raise ModelDirectoryError(f"{path}: cannot read ({error})") from None
-    if not isinstance(data, kind):
-        raise ModelDirectoryError(
-            f"{path}: expected {_JSON_KINDS[kind]} (JSON), found {_kind(data)}"
-        )
-    return data
-
-
-def _kind(value: Any) -> str:
-    """A parsed JSON value's kind, in words: "an object", "an array", "a number", ..."""
-    return _JSON_KINDS.get(type(value), type(value).__name__)
+    return read_json(path, kind, ModelDirectoryError)

@@ -22,12 +22,13 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.ticker import MultipleLocator, PercentFormatter
 
+from prognosis.report import svg
+
 __all__ = [
     "Chart",
     "Curve",
     "beeswarm_chart",
     "calibration_chart",
-    "day_step",
     "decision_chart",
     "importance_chart",
     "interval_chart",
@@ -74,14 +75,6 @@ class Curve:
     estimate: np.ndarray
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
-
-
-def day_step(span: float) -> float:
-    """Tick spacing in days: months, quarters, half years or years, about eight ticks."""
-    for step in (30, 90, 180, 365, 730):
-        if span / step <= 8:
-            return float(step)
-    return float(np.ceil(span / 8))
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -155,7 +148,7 @@ def risk_curves_chart(
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     span = max(float(np.max(c.times)) for c in curves) if curves else 1.0
-    ax.xaxis.set_major_locator(MultipleLocator(day_step(span)))
+    ax.xaxis.set_major_locator(MultipleLocator(svg.day_step(span)))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     fig.legend(loc="outside lower center", ncols=2)
     labels = ", ".join(curve.label for curve in curves)

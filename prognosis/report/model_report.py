@@ -20,11 +20,13 @@ import pandas as pd
 
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
-from prognosis.exceptions import PrognosisError
+from prognosis.exceptions import DatasetError, ModelDirectoryError, PrognosisError
+from prognosis.horizons import horizon_text
+from prognosis.json_files import read_json
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import sha256_file
-from prognosis.report import charts, shap_drivers
+from prognosis.report import charts, shap_drivers, svg
 from prognosis.report.describe import (
     Statement,
     describe_definition,
@@ -38,7 +40,7 @@ from prognosis.report.privacy import (
     suppress,
     suppress_small_counts_in_text,
 )
-from prognosis.report.render import horizon_text, render_page, write_page
+from prognosis.report.render import render_page, write_page
 from prognosis.report.table_one import TableOne, table_one
 from prognosis.report.tripod import TODO, TripodItem, tripod_items
 from prognosis.training import check_schema, evaluate_model
@@ -210,10 +212,8 @@ def _write_model_report(
 ) -> Path:
     metrics = None
     if metrics_path is not None:
-        try:
-            metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise PrognosisError(f"{metrics_path}: cannot read metrics ({error})") from None
+        hint = "pass the metrics.json that `prognosis evaluate --out` wrote"
+        metrics = read_json(Path(metrics_path), dict, PrognosisError, hint=hint)
     report = build_model_report(
         Path(model_dir), load_dataset(dataset_dir), metrics=metrics, n_boot=n_boot, seed=seed
     )
@@ -279,7 +279,8 @@ def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str
 def _attrition(path: Path) -> list[AttritionRow]:
     if not path.is_file():
         return []
-    return attrition_rows(json.loads(path.read_text(encoding="utf-8")))
+    hint = "rebuild the dataset with `prognosis cohort build ... --overwrite`"
+    return attrition_rows(read_json(path, list, DatasetError, hint=hint))
 
 
 def attrition_rows(steps: list[dict[str, Any]]) -> list[AttritionRow]:
@@ -343,7 +344,7 @@ def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCur
         bands = np.digitize(risk, thirds, right=True)
         names = ("Lowest", "Middle", "Highest")
         groups += [(f"{names[k]} third of predicted risk", bands == k) for k in range(3)]
-    step = charts.day_step(float(times[-1]))
+    step = svg.day_step(float(times[-1]))
     marks = np.arange(0.0, float(times[-1]) + 1e-9, step)
     at_risk = at_risk_rows(groups, frame["time"].to_numpy(float), marks)
     curves = []
@@ -562,7 +563,7 @@ def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> P
         ("Same rows as training", "yes" if _same_data(saved, dataset) else "no"),
     ]
     versions = {**(training.get("versions") or {}), **(info.get("versions") or {})}
-    model_manifest = _read_json(model_dir / "manifest.json")
+    model_manifest = read_json(model_dir / "manifest.json", dict, ModelDirectoryError)
     dataset_files = dict(dataset.manifest.get("files") or {})
     dataset_files.setdefault("dataset.parquet", sha256_file(dataset.path / "dataset.parquet"))
     return Provenance(
@@ -576,13 +577,6 @@ def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> P
             suppress_small_counts_in_text(str(f)) for f in training.get("data_quality") or []
         ],
     )
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def _version() -> str:

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
 from prognosis.exceptions import PrognosisError
+from prognosis.horizons import horizon_text
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory
@@ -30,13 +31,15 @@ from prognosis.report import shap_drivers, svg
 from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
 from prognosis.report.privacy import redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
-from prognosis.report.render import horizon_text, render_page
+from prognosis.report.render import render_page
+from prognosis.scoring import background_rows
 from prognosis.training import check_schema
 
 __all__ = ["PatientReports", "write_patient_reports"]
 
 KEY_FILE = "pseudonym.key"
 _GRID_POINTS = 61
+_BACKGROUND_ROWS = 100  # the default of `prognosis explain --background-rows`
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ def write_patient_reports(
         the key file ``pseudonym.key`` live; outside ``out_dir``
     ids : person_ids to report on; ``sample`` : or this many rows drawn at random (``seed``);
         neither: every row
+    seed : also picks the 100 reference rows the drivers are explained against, the same rows
+        as ``prognosis explain --seed`` (:func:`prognosis.scoring.background_rows`)
     key : the pseudonym key (bytes), instead of the key file
     """
     out_dir, mapping_dir = Path(out_dir), Path(mapping_dir)
@@ -141,7 +146,11 @@ def _write_patient_reports(
     key = key if key is not None else load_key(mapping_dir / KEY_FILE)
     names = _pseudonyms(dataset.frame, rows, key)
     context = _context(saved, dataset)
-    pages = _pages(saved, X, rows, names, seed)
+    # the reference rows of `prognosis explain --seed SEED` (its default of 100 rows)
+    background = check_schema(
+        saved, background_rows(dataset.frame, _BACKGROUND_ROWS, seed), origin="the background rows"
+    )
+    pages = _pages(saved, X, rows, names, background)
     written = []
     with atomic_directory(out_dir) as folder:
         for page in pages:
@@ -207,7 +216,7 @@ def _risk_curves(saved: SavedModel, X: pd.DataFrame, times: np.ndarray) -> np.nd
 
 
 def _pages(
-    saved: SavedModel, X: pd.DataFrame, rows: np.ndarray, names: list[str], seed: int
+    saved: SavedModel, X: pd.DataFrame, rows: np.ndarray, names: list[str], background: pd.DataFrame
 ) -> list[PatientPage]:
     horizons = [float(h) for h in saved.info["horizons"]]
     times = np.linspace(0.0, max(horizons), _GRID_POINTS)
@@ -215,11 +224,6 @@ def _pages(
     cohort_curve = curves.mean(axis=0)
     at_horizons = _risk_curves(saved, X, np.asarray(horizons))
     ordered = np.sort(at_horizons, axis=0)
-    background = X.iloc[
-        np.sort(
-            np.random.default_rng(seed + 1).choice(len(X), size=min(100, len(X)), replace=False)
-        )
-    ]
     explained = shap_drivers.explain_rows(saved, X.iloc[rows], background=background)
     inputs = _input_rows(saved, X.iloc[rows])
     risk_word = risk_words(saved.info)

@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from prognosis.horizons import horizon_text
 from prognosis.outputs import atomic_file
 from prognosis.report.privacy import percent_of, suppress
 
@@ -42,15 +43,6 @@ def _interval(value: dict[str, Any] | None, digits: int = 3) -> str:
     if value.get("lower") is None or value.get("upper") is None:
         return text
     return f"{text} ({_number(value['lower'], digits)} to {_number(value['upper'], digits)})"
-
-
-def horizon_text(days: float) -> str:
-    """``365`` → ``1 year``, ``730`` → ``2 years``, ``90`` → ``90 days``."""
-    years = days / 365.0
-    if days >= 365 and abs(years - round(years)) < 1e-9:
-        count = round(years)
-        return f"{count} year{'s' if count != 1 else ''}"
-    return f"{days:g} days"
 
 
 @functools.cache

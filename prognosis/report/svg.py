@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from markupsafe import Markup, escape
 
-__all__ = ["WaterfallBar", "risk_curve_svg", "waterfall_svg"]
+__all__ = ["WaterfallBar", "day_step", "risk_curve_svg", "waterfall_svg"]
 
 UP, DOWN, PATIENT, COHORT = "#B23A00", "#0060A0", "#0060A0", "#555555"
 
@@ -32,7 +32,11 @@ def _nice_step(span: float, ticks: int = 5) -> float:
     return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
 
 
-def _day_step(span: float) -> float:
+def day_step(span: float) -> float:
+    """Tick spacing for a day axis of ``span`` days, at most eight intervals: months (30, 60
+    or 90 days), half years, years, two or five years, past that a round number of days.
+
+    The one ladder of every day axis (SVG and matplotlib charts alike)."""
     for step in (30, 60, 90, 180, 365, 730, 1825):
         if span / step <= 8:
             return float(step)
@@ -80,7 +84,7 @@ def risk_curve_svg(
             f'<text x="{left - 6}" y="{_f(y(value) + 3.5)}" text-anchor="end">'
             f"{100 * value:.{0 if y_step >= 0.01 else 1}f}%</text>"
         )
-    step = _day_step(t_max)
+    step = day_step(t_max)
     ticks = np.arange(0.0, t_max + 1e-9, step)
     for t in ticks:
         labels.append(

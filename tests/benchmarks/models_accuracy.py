@@ -56,8 +56,8 @@ from prognosis.dataset import load_dataset  # noqa: E402
 from prognosis.evaluation.metrics import harrell_c, time_dependent_auc  # noqa: E402
 from prognosis.evaluation.report import evaluate_predictions  # noqa: E402
 from prognosis.evaluation.validation import parse_split, split_rows  # noqa: E402
-from prognosis.models.boosting import step_values  # noqa: E402
 from prognosis.models.registry import make_model  # noqa: E402
+from prognosis.models.survival import step_function  # noqa: E402
 from prognosis.models.target import make_target  # noqa: E402
 from prognosis.training import fit_model  # noqa: E402
 
@@ -287,7 +287,7 @@ class KaplanMeier:
         return np.zeros(len(X))
 
     def predict_survival(self, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
-        curve = step_values(self.times_, self.survival_, np.atleast_1d(times), before=1.0)
+        curve = step_function(self.times_, self.survival_, np.atleast_1d(times), before=1.0)
         return np.tile(curve, (len(X), 1))
 
 

@@ -165,7 +165,8 @@ class NativeSparse:
     def fit(self, X: sp.csr_matrix, y: np.ndarray) -> NativeSparse:
         import xgboost as xgb
 
-        from prognosis.models.boosting import breslow_cumulative_hazard, cox_labels
+        from prognosis.models.boosting import cox_labels
+        from prognosis.models.survival import breslow_cumulative_hazard
 
         labels = cox_labels(y["event"], y["time"])
         matrix = xgb.QuantileDMatrix(X, label=labels, nthread=self.params["nthread"])

@@ -11,10 +11,9 @@ from prognosis.explain import (
     effect_sentence,
     explain_model,
     explain_survival,
-    horizon_words,
     risk_effects,
 )
-from prognosis.models.boosting import step_values
+from prognosis.models.survival import step_function
 
 HORIZONS = [180.0, 365.0]
 FEATURES = [{"name": "ulcer", "statistic": "presence", "label": "Peptic ulcer before index"}]
@@ -45,8 +44,11 @@ def test_xgb_cox_risk_without_is_the_baseline_at_the_margin_minus_shap(fitted, X
     explanation = explain_model(pipeline, row)
     margin = model.predict(pipeline[:-1].transform(row))[0]
     for effect in risk_effects(pipeline, row, explanation, HORIZONS, top=2):
-        hazard = step_values(
-            model.baseline_times_, model.baseline_cumulative_hazard_, np.array([effect.horizon])
+        hazard = step_function(
+            model.baseline_times_,
+            model.baseline_cumulative_hazard_,
+            np.array([effect.horizon]),
+            before=0.0,
         )[0]
         expected = 1 - np.exp(-hazard * np.exp(margin - effect.shap))
         assert effect.risk_without == pytest.approx(expected, rel=1e-9)
@@ -103,12 +105,3 @@ def test_sentence_says_what_the_feature_does_to_the_risk(without, with_, horizon
     direction = "raises" if with_ > without else "lowers"
     effect = Effect("x", "x: yes", 0.1, direction, without, with_, horizon)
     assert effect_sentence(effect) == sentence
-
-
-def test_horizon_words():
-    assert [horizon_words(h) for h in (365, 730.5, 30, 182.5)] == [
-        "1-year",
-        "2-year",
-        "30-day",
-        "182.5-day",
-    ]

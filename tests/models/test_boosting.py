@@ -21,11 +21,11 @@ from prognosis.models.boosting import (
     XGBAFT,
     XGBCox,
     aft_bounds,
-    breslow_cumulative_hazard,
     cox_labels,
 )
 from prognosis.models.cox import lifelines_calls
 from prognosis.models.registry import make_model
+from prognosis.models.survival import breslow_cumulative_hazard
 from prognosis.models.target import make_target
 
 BETA = np.array([0.8, 0.5, 0.8, -0.5, 0.0])  # planted log hazard ratios (2 binary, 3 normal)
@@ -57,19 +57,7 @@ def cox(planted: dict[str, np.ndarray]) -> XGBCox:
 
 
 # -- Breslow baseline ---------------------------------------------------------------------------
-def test_breslow_matches_hand_computation_with_ties() -> None:
-    time = np.array([1.0, 2.0, 2.0, 3.0, 4.0])
-    event = np.array([1, 1, 1, 0, 1])
-    log_hazard = np.log([1.0, 2.0, 1.0, 3.0, 1.0])
-    # t=1: 1 event / (1+2+1+3+1); t=2: 2 tied events / (2+1+3+1); t=3 censored; t=4: 1 / 1
-    expected = np.cumsum([1 / 8, 2 / 7, 1 / 1])
-
-    times, cumulative = breslow_cumulative_hazard(time, event, log_hazard)
-
-    np.testing.assert_array_equal(times, [1.0, 2.0, 4.0])
-    np.testing.assert_allclose(cumulative, expected, rtol=1e-12)
-
-
+# (the hand-computed case is in tests/models/test_survival.py)
 def test_breslow_matches_lifelines_baseline_of_a_linear_cox_model() -> None:
     rng = np.random.default_rng(1)
     n = 400

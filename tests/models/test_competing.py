@@ -1,15 +1,14 @@
-"""Competing risks: Aalen-Johansen by hand, cause-specific Cox on planted cause-specific hazards."""
+"""Competing risks: cause-specific Cox on planted cause-specific hazards."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 
 from prognosis.exceptions import PredictionHorizonError
-from prognosis.models.competing import CauseSpecificCox, aalen_johansen, competing_risk_curves
+from prognosis.models.competing import CauseSpecificCox
 from prognosis.models.cox import ModelConvergenceError
+from prognosis.models.survival import aalen_johansen
 from prognosis.models.target import TargetError, make_competing_target
 
 # planted cause-specific log hazard ratios for (binary, normal, normal) features
@@ -38,41 +37,7 @@ def model(planted) -> CauseSpecificCox:
     return CauseSpecificCox().fit(planted["X"], y)
 
 
-# -- Aalen-Johansen -----------------------------------------------------------------------------
-def test_aalen_johansen_matches_hand_computation_with_ties() -> None:
-    time = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 4.0, 5.0])
-    event = np.array([1, 2, 1, 0, 1, 0, 2])
-    # S(t-) x (events of the cause / at risk):
-    # t=1: 1 x 1/7; t=2: 6/7 x 1/6 each cause (S -> 4/7); t=3 censored;
-    # t=4: 4/7 x 1/3 for cause 1 (S -> 8/21); t=5: 8/21 x 1/1 for cause 2
-    expected = {
-        1: [1 / 7, 2 / 7, 2 / 7, 2 / 7 + 4 / 21, 2 / 7 + 4 / 21],
-        2: [0, 1 / 7, 1 / 7, 1 / 7, 1 / 7 + 8 / 21],
-    }
-
-    for cause, incidence in expected.items():
-        times, cif = aalen_johansen(event, time, cause)
-        np.testing.assert_array_equal(times, [1, 2, 3, 4, 5])
-        np.testing.assert_allclose(cif, incidence, rtol=1e-12)
-
-
-def test_aalen_johansen_unknown_cause_raises() -> None:
-    with pytest.raises(ValueError, match=r"cause 3 is not an event code in the data \[1, 2\]"):
-        aalen_johansen(np.array([1, 2, 0]), np.array([1.0, 2.0, 3.0]), cause=3)
-
-
-# -- combining hazards --------------------------------------------------------------------------
-def test_competing_risk_curves_match_hand_computation() -> None:
-    jumps = np.array([[[0.1, 0.2], [0.3, 0.0]]])  # one row; causes 1, 2; two event times
-    s1, s2 = math.exp(-0.4), math.exp(-0.6)
-    # the fall in S at each time is shared in proportion to the causes' hazard jumps
-    cif1 = [0.25 * (1 - s1), 0.25 * (1 - s1) + (s1 - s2)]
-    cif2 = [0.75 * (1 - s1), 0.75 * (1 - s1)]
-
-    survival, incidence = competing_risk_curves(jumps)
-
-    np.testing.assert_allclose(survival, [[s1, s2]], rtol=1e-12)
-    np.testing.assert_allclose(incidence, [[cif1, cif2]], rtol=1e-12)
+# (Aalen-Johansen and the combining of hazards by hand: tests/models/test_survival.py)
 
 
 # -- cause-specific Cox -------------------------------------------------------------------------

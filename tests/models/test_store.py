@@ -389,12 +389,12 @@ def test_a_model_name_outside_the_registry_is_refused(copy: Path) -> None:
 
 # -- corrupt files: one clear message naming the file -------------------------------------------
 JSON_FILES = {  # name: a valid JSON value of the wrong kind, and the kind expected
-    "model.json": ([1, 2], "an object", "an array"),
-    "feature_schema.json": ({"name": "x"}, "an array", "an object"),
-    "features.json": ("x", "an array", "a string"),
-    "training_manifest.json": (None, "an object", "null"),
-    "metrics.json": (3, "an object", "a number"),
-    "estimator.json": ([], "an object", "an array"),
+    "model.json": ([1, 2], "object", "an array"),
+    "feature_schema.json": ({"name": "x"}, "array", "an object"),
+    "features.json": ("x", "array", "a string"),
+    "training_manifest.json": (None, "object", "null"),
+    "metrics.json": (3, "object", "a number"),
+    "estimator.json": ([], "object", "an array"),
 }
 
 
@@ -414,7 +414,7 @@ def test_json_of_the_wrong_kind_is_refused_naming_the_file(copy: Path, name: str
     _rehash(copy)
     with pytest.raises(
         ModelDirectoryError,
-        match=rf"{name.replace('.', '[.]')}: expected {expected} \(JSON\), found {found}",
+        match=rf"{name.replace('.', '[.]')}: expected a JSON {expected}, found {found}",
     ):
         load_model(copy)
 
@@ -422,7 +422,7 @@ def test_json_of_the_wrong_kind_is_refused_naming_the_file(copy: Path, name: str
 def test_a_manifest_that_is_a_list_is_refused(copy: Path) -> None:
     (copy / "manifest.json").write_text("[]", encoding="utf-8")
     with pytest.raises(
-        ModelDirectoryError, match=r"manifest\.json: expected an object \(JSON\), found an array"
+        ModelDirectoryError, match=r"manifest\.json: expected a JSON object, found an array"
     ):
         load_model(copy)
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from prognosis.dataset import CohortDataset, load_dataset
+from prognosis.exceptions import PrognosisError
 from prognosis.models.store import load_model
 from prognosis.report import model_report
 from prognosis.report.render import render_page
@@ -109,7 +110,7 @@ def test_competing_events_give_cumulative_incidence_curves(tmp_path: Path) -> No
 
 
 def test_unknown_metrics_file_is_an_error(built: Built, tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="cannot read metrics"):
+    with pytest.raises(PrognosisError, match=r"none\.json: cannot read .*prognosis evaluate"):
         model_report.write_model_report(
             built.model, built.dataset, tmp_path, metrics_path=tmp_path / "none.json"
         )

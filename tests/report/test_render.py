@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from prognosis.report import charts, svg
-from prognosis.report.render import environment, horizon_text, render_page, write_page
+from prognosis.report.render import environment, render_page, write_page
 
 LABEL = "<script>alert(1)</script> Zzyzx"
 
@@ -37,7 +37,6 @@ def test_filters_format_numbers_and_hide_small_counts() -> None:
         "{{ 365 | horizon }} {{ 180 | horizon }}"
     ).render(v={"estimate": 0.71234, "lower": 0.7, "upper": 0.72})
     assert text == "&lt;5 1,234 12.3% 0.712 (0.700 to 0.720) 1 year 180 days"
-    assert horizon_text(730) == "2 years"
 
 
 def test_page_is_written_atomically(tmp_path: Path) -> None:
@@ -74,3 +73,8 @@ def test_hand_written_charts_escape_labels() -> None:
     for text in (str(curve), str(waterfall)):
         assert "<script" not in text and "&lt;script&gt;" in text and "http" not in text
     assert "▲ +0.400" in str(waterfall) and "▼ \u22120.100" in str(waterfall)
+
+
+def test_the_report_filter_words_horizons_as_explanations_do() -> None:
+    # the one wording (prognosis.horizons): 730.5 days are two years of 365.25 days
+    assert environment().from_string("{{ 730.5 | horizon }}").render() == "2 years"
