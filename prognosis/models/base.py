@@ -19,6 +19,13 @@ longest time, event or censored, in the data the model was fitted on) raise
 :class:`~prognosis.exceptions.PredictionHorizonError`. Nothing was observed there; a step
 function would stay flat and a parametric one extrapolate, and neither is an estimate.
 
+Inputs are checked by :func:`sklearn.utils.validation.validate_data`, as the estimator's
+``__sklearn_tags__`` say (missing values and sparse input only where a family takes them): at
+fit it records ``n_features_in_`` and ``feature_names_in_``; afterwards a DataFrame with missing,
+unseen or reordered columns raises :class:`~prognosis.exceptions.FeatureNamesError` naming them.
+``score(X, y)`` is Harrell's C of ``predict(X)``, as scikit-survival's estimators score; other
+scorers for model selection are in :mod:`prognosis.models.scoring`.
+
 A subclass implements ``_fit(X, target)``, ``_predict_score(X)`` and ``_predict_survival(X,
 times)`` on float arrays; this mixin does the checking and the shared derivations.
 
