@@ -194,7 +194,7 @@ class SurvivalEstimator(BaseEstimator):
                     raise
                 raise FeatureNamesError(self._names_message(str(error), X)) from None
         # scipy's sparse arrays as the sparse matrices that xgboost predicts on
-        return sp.csr_matrix(array) if sp.issparse(array) else array
+        return sp.csr_matrix(array) if sp.issparse(array) and not sp.isspmatrix(array) else array
 
     def _names_message(self, sklearn_message: str, X: Any) -> str:
         problem = columns_problem(self.feature_names_in_, X.columns)
