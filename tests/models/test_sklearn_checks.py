@@ -21,6 +21,7 @@ from prognosis.models.competing import CauseSpecificCox
 from prognosis.models.cox import CoxNet, CoxPH
 from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalForest
 from prognosis.models.parametric import WeibullAFT
+from prognosis.models.registry import MODEL_NAMES, estimator_class
 from prognosis.models.target import make_competing_target, make_target
 
 
@@ -81,3 +82,8 @@ def expected_failed_checks(estimator: SurvivalEstimator) -> dict[str, str]:
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_every_registered_family_is_checked():
+    checked = {type(estimator).__mro__[1] for estimator in ESTIMATORS}
+    assert checked == {estimator_class(name) for name in MODEL_NAMES}
