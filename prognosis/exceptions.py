@@ -9,6 +9,7 @@ __all__ = [
     "DefinitionError",
     "EvaluationError",
     "ExplanationError",
+    "FeatureNamesError",
     "ModelConvergenceError",
     "ModelDirectoryError",
     "OutputError",
@@ -62,6 +63,10 @@ class SplitError(PrognosisError, ValueError):
 
 class ExplanationError(PrognosisError, ValueError):
     """A model or input that cannot be explained as asked."""
+
+
+class FeatureNamesError(PrognosisError, ValueError):
+    """A DataFrame given to a fitted estimator whose columns (names or order) differ from fit."""
 
 
 class SchemaError(PrognosisError, ValueError):

@@ -19,6 +19,13 @@ longest time, event or censored, in the data the model was fitted on) raise
 :class:`~prognosis.exceptions.PredictionHorizonError`. Nothing was observed there; a step
 function would stay flat and a parametric one extrapolate, and neither is an estimate.
 
+Inputs are checked by :func:`sklearn.utils.validation.validate_data`, as the estimator's
+``__sklearn_tags__`` say (missing values and sparse input only where a family takes them): at
+fit it records ``n_features_in_`` and ``feature_names_in_``; afterwards a DataFrame with missing,
+unseen or reordered columns raises :class:`~prognosis.exceptions.FeatureNamesError` naming them.
+``score(X, y)`` is Harrell's C of ``predict(X)``, as scikit-survival's estimators score; other
+scorers for model selection are in :mod:`prognosis.models.scoring`.
+
 A subclass implements ``_fit(X, target)``, ``_predict_score(X)`` and ``_predict_survival(X,
 times)`` on float arrays; this mixin does the checking and the shared derivations.
 
@@ -33,19 +40,21 @@ shared attributes; helpers for tables, skops and raw documents are in
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 from sksurv.functions import StepFunction
 
-from prognosis.exceptions import PredictionHorizonError
+from prognosis.exceptions import FeatureNamesError, PredictionHorizonError, TargetError
 from prognosis.models.target import SurvivalTarget, check_target
 
-__all__ = ["SurvivalEstimator", "SurvivalPipeline"]
+__all__ = ["SurvivalEstimator", "SurvivalPipeline", "columns_problem"]
 
 
 class SurvivalEstimator(BaseEstimator):
@@ -53,10 +62,36 @@ class SurvivalEstimator(BaseEstimator):
 
     _competing: bool = False  # competing-risk models set this
     _allow_nan: bool = False  # models that handle missing values natively set this
+    _accept_sparse: str | bool = False  # models that take scipy sparse input name the format
+
+    def __sklearn_tags__(self) -> Tags:
+        """scikit-learn tags: a required (survival) target; missing values and sparse input
+        where the family accepts them."""
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.allow_nan = self._allow_nan
+        tags.input_tags.sparse = bool(self._accept_sparse)
+        return tags
 
     def fit(self, X: Any, y: np.ndarray) -> SurvivalEstimator:
+        """Fit on features ``X`` (n_samples, n_features) and a survival target ``y``.
+
+        Raises
+        ------
+        TargetError
+            When ``y`` is missing or not a valid survival target.
+        ValueError
+            When ``X`` is not 2-d, holds values the family cannot take, or has another number
+            of rows than ``y``.
+        """
+        if y is None:
+            raise TargetError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None; pass "
+                "a structured array with fields 'event' and 'time' (prognosis.models.target)"
+            )
         target = check_target(y, competing=self._competing)
         X = self._validate(X, reset=True)
+        check_consistent_length(X, target.time)
         self.event_times_ = np.unique(target.time[target.event > 0])
         self.max_time_ = float(target.time.max())
         self._fit(X, target)
@@ -116,23 +151,54 @@ class SurvivalEstimator(BaseEstimator):
             )
         return grid
 
-    def _validate(self, X: Any, *, reset: bool = False) -> np.ndarray:
-        if reset:
-            self.n_features_in_ = np.shape(X)[1]
-            if hasattr(X, "columns"):
-                self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        array = check_array(
-            X,
-            dtype=np.float64,
-            ensure_all_finite="allow-nan" if self._allow_nan else True,
-            accept_sparse=getattr(self, "_accept_sparse", False),
-        )
-        if array.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {array.shape[1]} features, but {type(self).__name__} was fitted with "
-                f"{self.n_features_in_}"
+    def score(self, X: Any, y: np.ndarray) -> float:
+        """Harrell's concordance index of ``predict(X)`` against ``y`` (as scikit-survival's
+        estimators score); under competing risks, the cause-specific C of cause 1.
+
+        Other scorers for ``GridSearchCV(scoring=...)``: :mod:`prognosis.models.scoring`.
+        """
+        from prognosis.evaluation.metrics import harrell_c  # evaluation imports the models
+
+        return harrell_c(y, self.predict(X))
+
+    def _validate(self, X: Any, *, reset: bool = False) -> Any:
+        """``X`` as float64 (CSR where the family takes sparse input), checked by
+        :func:`sklearn.utils.validation.validate_data`: 2-d, finite unless the family takes
+        missing values; at fit it records ``n_features_in_`` and ``feature_names_in_`` (or
+        removes a stale one), afterwards it checks the count and the names.
+
+        An array without names is positional, as at fit (explainers pass arrays): no warning.
+
+        Raises
+        ------
+        FeatureNamesError
+            When a DataFrame's columns differ from those at fit (missing, unexpected or
+            reordered); the message names them.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="X does not have valid feature names", category=UserWarning
             )
-        return array
+            try:
+                array = validate_data(
+                    self,
+                    X,
+                    reset=reset,
+                    dtype=np.float64,
+                    ensure_all_finite="allow-nan" if self._allow_nan else True,
+                    accept_sparse=self._accept_sparse,
+                    ensure_min_samples=2 if reset else 1,  # one row has nothing to compare
+                )
+            except ValueError as error:
+                if "feature names should match" not in str(error):
+                    raise
+                raise FeatureNamesError(self._names_message(str(error), X)) from None
+        # scipy's sparse arrays as the sparse matrices that xgboost predicts on
+        return sp.csr_matrix(array) if sp.issparse(array) and not sp.isspmatrix(array) else array
+
+    def _names_message(self, sklearn_message: str, X: Any) -> str:
+        problem = columns_problem(self.feature_names_in_, X.columns)
+        return f"{type(self).__name__}: {sklearn_message.rstrip()}\n{problem}"
 
     # -- fitted state as data -----------------------------------------------------------
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -198,6 +264,38 @@ class SurvivalEstimator(BaseEstimator):
         raise NotImplementedError
 
 
+def columns_problem(fitted: Any, given: Any) -> str:
+    """How the columns ``given`` differ from those ``fitted`` on, naming them, and what to do.
+
+    Parameters
+    ----------
+    fitted, given : sequence of column names
+
+    Returns
+    -------
+    str
+        Lines naming the missing, the unseen and the out-of-place columns (at most 5 of
+        each), then the fix.
+    """
+    fitted = [str(name) for name in fitted]
+    given = [str(name) for name in given]
+    lines = []
+    for what, names in (
+        ("now missing", [name for name in fitted if name not in set(given)]),
+        ("not seen at fit", [name for name in given if name not in set(fitted)]),
+    ):
+        if names:
+            lines.append(f"columns {what}: {', '.join(map(repr, names[:5]))}")
+    if not lines:
+        pairs = zip(fitted, given, strict=False)  # the same names; duplicates may differ
+        moved = [f"{f!r} (at fit) / {g!r} (now)" for f, g in pairs if f != g]
+        lines.append(f"columns out of place: {', '.join(moved[:5])}")
+    lines.append(
+        "pass the columns the model was fitted on, in that order: X[model.feature_names_in_]"
+    )
+    return "\n".join(lines)
+
+
 class SurvivalPipeline(Pipeline):
     """A scikit-learn ``Pipeline`` that passes the survival methods through to its model.
 
@@ -206,11 +304,33 @@ class SurvivalPipeline(Pipeline):
     """
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> SurvivalPipeline:
+        """Fit the preprocessing and the model; ``score`` is then the model's (Harrell's C)."""
         if sp.issparse(X):
             self.set_output(transform="default")
         return super().fit(X, y, **params)
 
+    def predict(self, X: Any, **params: Any) -> np.ndarray:
+        """The model's risk score (higher = worse) on the transformed ``X``."""
+        self._check_columns(X)
+        return super().predict(X, **params)
+
+    def score(self, X: Any, y: Any = None, **params: Any) -> float:
+        """The model's score on the transformed ``X``: Harrell's C."""
+        self._check_columns(X)
+        return super().score(X, y, **params)
+
+    def _check_columns(self, X: Any) -> None:
+        fitted = getattr(self, "feature_names_in_", None)
+        given = getattr(X, "columns", None)
+        if fitted is None or given is None or list(map(str, fitted)) == list(map(str, given)):
+            return
+        raise FeatureNamesError(
+            f"{type(self).__name__}: the columns of X differ from those it was fitted on\n"
+            f"{columns_problem(fitted, given)}"
+        )
+
     def _transformed(self, X: Any) -> Any:
+        self._check_columns(X)
         for _, _, transformer in self._iter(with_final=False, filter_passthrough=True):
             X = transformer.transform(X)
         return X

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.preprocessing import StandardScaler
 from sksurv.metrics import concordance_index_censored
 
-from prognosis.exceptions import PredictionHorizonError, PrognosisError
+from prognosis.exceptions import FeatureNamesError, PredictionHorizonError, PrognosisError
 from prognosis.models.base import SurvivalPipeline
 from prognosis.models.cox import CoxNet, CoxPH
 from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalForest
@@ -251,3 +251,94 @@ def test_unknown_model_name_lists_the_valid_names():
     with pytest.raises(PrognosisError, match=r"unknown model 'cux'; valid names are cox, coxnet"):
         make_model("cux")
     assert set(MODEL_NAMES) == {*OURS, "xgb-cox", "xgb-aft", "cause-specific-cox"}
+
+
+# -- the scikit-learn contract: inputs, names, score ---------------------------------------
+def harrell_by_pairs(y: np.ndarray, risk: np.ndarray) -> float:
+    """Harrell's C counted pair by pair: comparable when the shorter time is an event (or the
+    same time censored); risks within 1e-8 count as tied, one half (Harrell 1982; sksurv)."""
+    concordant = comparable = 0.0
+    for i in range(len(y)):
+        if not y["event"][i]:
+            continue
+        later = (y["time"] > y["time"][i]) | ((y["time"] == y["time"][i]) & ~y["event"])
+        tied = np.abs(risk[i] - risk[later]) <= 1e-8
+        comparable += later.sum()
+        concordant += (~tied & (risk[i] > risk[later])).sum() + 0.5 * tied.sum()
+    return concordant / comparable
+
+
+def test_reordered_columns_are_refused_naming_them(fitted, data):
+    _, model = fitted
+    X, _ = data
+    with pytest.raises(FeatureNamesError, match=r"out of place: 'x0' \(at fit\) / 'x2' \(now\)"):
+        model.predict(X[["x2", "x1", "x0"]])
+    with pytest.raises(FeatureNamesError, match=r"X\[model\.feature_names_in_\]"):
+        model.predict_risk(X[["x1", "x0", "x2"]], 30.0)
+
+
+def test_missing_and_unexpected_columns_are_refused_naming_them(fitted, data):
+    _, model = fitted
+    X, _ = data
+    renamed = X.rename(columns={"x1": "sex"})
+    with pytest.raises(
+        FeatureNamesError, match=r"now missing: 'x1'\ncolumns not seen at fit: 'sex'"
+    ):
+        model.predict(renamed)
+    with pytest.raises(FeatureNamesError, match="columns now missing: 'x2'"):
+        model.predict_survival(X[["x0", "x1"]], [10.0])
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_refit_on_an_array_forgets_the_feature_names(name, data):
+    X, y = data
+    model = final_step(CASES[name].make())
+    model.fit(X, y)
+    assert list(model.feature_names_in_) == ["x0", "x1", "x2"]
+    model.fit(X.to_numpy(), y)
+    assert not hasattr(model, "feature_names_in_")
+    assert model.n_features_in_ == 3
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_rows_of_x_and_y_must_agree_and_x_be_2d(name, data):
+    X, y = data
+    model = final_step(CASES[name].make())
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[299, 300\]"):
+        model.fit(X.iloc[:-1], y)
+    with pytest.raises(ValueError, match=r"Expected a 2-dimensional container|Expected 2D array"):
+        model.fit(X["x0"].to_numpy(), y)
+    model.fit(X, y)
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        model.predict(X.iloc[0].to_numpy())
+
+
+def test_score_is_harrells_c(fitted, data):
+    name, model = fitted
+    X, y = data
+    expected = harrell_by_pairs(y, model.predict(X))
+    assert model.score(X, y) == pytest.approx(expected, abs=1e-12), name
+    assert final_step(model).score(model[:-1].transform(X) if name.startswith("xgb") else X, y) == (
+        pytest.approx(expected, abs=1e-12)
+    )
+
+
+@pytest.mark.parametrize("name", ["cox", "xgb-cox"])
+def test_grid_search_and_cross_val_score_use_score_by_default(name, data):
+    X, y = data
+    estimator = CASES[name].make()
+    search = GridSearchCV(estimator, CASES[name].grid, cv=KFold(2, shuffle=True, random_state=0))
+    search.fit(X, y)
+    assert np.all(search.cv_results_["mean_test_score"] > 0.6)
+    scores = cross_val_score(estimator, X, y, cv=KFold(3, shuffle=True, random_state=0))
+    assert scores.shape == (3,) and np.all(scores > 0.6)
+
+
+def test_tags_say_what_each_family_accepts():
+    for family in (CoxPH, CoxNet, WeibullAFT, RandomSurvivalForest, GradientBoostingBaseline):
+        tags = family().__sklearn_tags__()
+        assert (tags.input_tags.allow_nan, tags.input_tags.sparse) == (False, False)
+        assert tags.target_tags.required
+    for name in ("xgb-cox", "xgb-aft"):
+        tags = final_step(make_model(name)).__sklearn_tags__()
+        assert (tags.input_tags.allow_nan, tags.input_tags.sparse) == (True, True)
