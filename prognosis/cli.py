@@ -245,7 +245,7 @@ def fit(
     from prognosis import training
     from prognosis.dataset import load_dataset
     from prognosis.evaluation.censoring import parse_censoring_model
-    from prognosis.evaluation.report import format_table
+    from prognosis.evaluation.summary import format_table
     from prognosis.evaluation.validation import parse_split
     from prognosis.models.store import save_model
 
@@ -296,7 +296,7 @@ def evaluate(
     from prognosis import training
     from prognosis.dataset import load_dataset
     from prognosis.evaluation.censoring import parse_censoring_model
-    from prognosis.evaluation.report import format_table
+    from prognosis.evaluation.summary import format_table
     from prognosis.models.store import load_model
 
     try:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.censoring import censoring_frame
-from prognosis.evaluation.report import evaluate_predictions
+from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.evaluation.validation import Split, persons_of, split_rows, temporal_overlap
 from prognosis.exceptions import PrognosisError, SchemaError
 from prognosis.feature_ranges import training_ranges

@@ -21,6 +21,7 @@ from prognosis.cohort.assemble import ColumnFiller
 from prognosis.cohort.compile import attrition_query, cohort_steps
 from prognosis.cohort.definition import CohortDefinition, definition_hash
 from prognosis.cohort.engines import Engine, PhysicalTable, open_engine
+from prognosis.cohort.feature_descriptions import describe_features
 from prognosis.cohort.features import (
     DomainSlot,
     FeatureColumn,
@@ -31,7 +32,6 @@ from prognosis.cohort.features import (
     prevalence_query,
     resolve_domain,
 )
-from prognosis.cohort.labels import describe_features
 from prognosis.cohort.quality import check_index_events, check_sources
 from prognosis.cohort.quality_types import Finding
 from prognosis.cohort.sources import Source, SourceKind

@@ -21,7 +21,7 @@ from prognosis.evaluation.metrics import (
     time_dependent_auc,
     uno_c,
 )
-from prognosis.evaluation.report import evaluate_predictions, format_table
+from prognosis.evaluation.summary import evaluate_predictions, format_table
 
 __all__ = [
     "BootstrapResult",

@@ -8,7 +8,7 @@ under competing risks.
 
 The inverse-probability-of-censoring-weighted (IPCW) metrics (Uno's C, time-dependent AUC,
 Brier score) estimate the censoring distribution G by Kaplan-Meier on their first argument
-(``y_train``). :func:`prognosis.evaluation.report.evaluate_predictions` passes the rows being
+(``y_train``). :func:`prognosis.evaluation.summary.evaluate_predictions` passes the rows being
 scored themselves, as ``riskRegression::Score`` does: a later or external cohort is usually
 censored more heavily than the training data, and weights from the training rows then
 understate the Brier score. The Brier score and the AUC weight a person with an event at T by

@@ -1,7 +1,8 @@
 """Clinical words for a feature and its value, from the cohort's ``features.json`` entries.
 
-An entry (written by :func:`prognosis.cohort.labels.describe_features`) holds the feature's
-``name``, ``kind``, ``statistic``, ``domain``, ``concepts`` and ``window``, and a ``label`` that
+An entry (written by :func:`prognosis.cohort.feature_descriptions.describe_features`) holds the
+feature's ``name``, ``kind``, ``statistic``, ``domain``, ``concepts`` and ``window``, and a
+``label`` that
 already names the concepts and the window ("Peptic ulcer from 365 days before index to 1 day
 before index"). Here the label gets the patient's value in words: "...: yes", "...: 3 records",
 "Age at index: 67 years". Strings are plain text: escaping them is the renderer's job.

@@ -54,7 +54,7 @@ from prognosis.cohort.definition import load_definition  # noqa: E402
 from prognosis.cohort.sources import parse_source  # noqa: E402
 from prognosis.dataset import load_dataset  # noqa: E402
 from prognosis.evaluation.metrics import harrell_c, time_dependent_auc  # noqa: E402
-from prognosis.evaluation.report import evaluate_predictions  # noqa: E402
+from prognosis.evaluation.summary import evaluate_predictions  # noqa: E402
 from prognosis.evaluation.validation import parse_split, split_rows  # noqa: E402
 from prognosis.models.registry import make_model  # noqa: E402
 from prognosis.models.survival import step_function  # noqa: E402

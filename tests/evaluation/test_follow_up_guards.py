@@ -16,7 +16,7 @@ from prognosis.evaluation.metrics import (
     observed_risk,
     time_dependent_auc,
 )
-from prognosis.evaluation.report import evaluate_predictions
+from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.exceptions import PredictionHorizonError
 from prognosis.models.registry import make_model
 from prognosis.models.target import make_competing_target, make_target

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prognosis.evaluation.report import evaluate_predictions
+from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.models.target import make_target
 from tests.support.r import run_r
 

@@ -12,7 +12,7 @@ import pytest
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.bootstrap import bootstrap_ci
 from prognosis.evaluation.metrics import brier_scores, harrell_c
-from prognosis.evaluation.report import evaluate_predictions
+from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.evaluation.validation import parse_split, split_rows
 from prognosis.models.target import make_target
 from prognosis.training import fit_model

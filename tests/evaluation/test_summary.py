@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from prognosis.evaluation.report import evaluate_predictions, format_table
+from prognosis.evaluation.summary import evaluate_predictions, format_table
 from prognosis.models.target import make_competing_target, make_target
 
 
