@@ -8,8 +8,9 @@ import json
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -24,6 +25,8 @@ from prognosis.output_folders import OutputKind, claim_output
 from prognosis.outputs import atomic_file, write_json, write_parquet_output
 
 __all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 console = Console(stderr=True, highlight=False)  # progress, warnings, errors
@@ -47,6 +50,13 @@ class _ModelChoice(click.Choice):
 _OVERWRITE = click.option(
     "--overwrite", is_flag=True, help="Replace a previous output of this command at --out."
 )
+
+
+def _n_boot(default: int, help: str) -> Callable[[F], F]:
+    """``--n-boot``: a number of bootstrap resamples, 0 or more."""
+    return click.option(
+        "--n-boot", type=click.IntRange(min=0), default=default, show_default=True, help=help
+    )
 
 
 def _fail(error: PrognosisError) -> None:
@@ -205,13 +215,7 @@ def _print_attrition(attrition: list[dict]) -> None:
 @click.option("--horizon", "horizons", type=float, multiple=True, required=True, help="Days.")
 @click.option("--split", default="cv", show_default=True, help="cv, cv:K, temporal:DATE or none")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--n-boot",
-    type=click.IntRange(min=0),
-    default=200,
-    show_default=True,
-    help="Bootstrap resamples.",
-)
+@_n_boot(200, "Bootstrap resamples.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
 @_OVERWRITE
 @click.option(
@@ -279,7 +283,7 @@ def fit(
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Metrics JSON file.")
 @_OVERWRITE
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n-boot", type=click.IntRange(min=0), default=200, show_default=True)
+@_n_boot(200, "Bootstrap resamples.")
 @click.option(
     "--censoring-model", default="km", show_default=True, help="km or cox:COL,COL (see fit)."
 )
@@ -416,7 +420,7 @@ def explain(
 @click.option("--horizon", "horizons", type=float, multiple=True, required=True)
 @click.option("--split", default="cv", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n-boot", type=int, default=0, show_default=True, help="0: no intervals.")
+@_n_boot(0, "Bootstrap resamples; 0: no intervals.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
 def compare(
     dataset_dir: Path,
@@ -502,13 +506,7 @@ def report() -> None:
     type=click.Path(path_type=Path),
     help="metrics.json from `prognosis evaluate`, shown instead of the stored ones.",
 )
-@click.option(
-    "--n-boot",
-    type=click.IntRange(min=0),
-    default=200,
-    show_default=True,
-    help="Bootstrap resamples, when the model must be evaluated on DATASET_DIR.",
-)
+@_n_boot(200, "Bootstrap resamples, when the model must be evaluated on DATASET_DIR.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def report_model(
     model_dir: Path,

@@ -81,12 +81,16 @@ def _replace_directory(staging: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target``.
+def atomic_file(target: Path, *, private: bool | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it is flushed to disk and replaces
+    ``target``.
 
-    The temporary file is created 0600 (``mkstemp``) and stays so for person-level outputs; see
-    :func:`atomic_directory` for the permissions and errors.
+    The temporary file is created 0600 (``mkstemp``) and stays so when ``private`` (default:
+    when ``target`` holds person-level data, :func:`prognosis.output_folders.is_private`); its
+    mode is never widened otherwise before it is complete. See :func:`atomic_directory` for the
+    errors.
     """
+    private = is_private(target) if private is None else private
     target = Path(target)
     with _write_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +100,9 @@ def atomic_file(target: Path) -> Iterator[Path]:
     try:
         with _write_errors(target):
             yield temporary
-            if not is_private(target):
+            with temporary.open("rb") as written:
+                os.fsync(written.fileno())
+            if not private:
                 _permit(temporary, 0o666)
             os.replace(temporary, target)
     except BaseException:

@@ -14,7 +14,8 @@ Pseudonyms
 The mapping folder and its files
     The folder is owner-only (0700): created so, or tightened (:func:`private_folder`). The
     key and the mapping are written to a temporary file that :func:`tempfile.mkstemp` creates
-    with mode 0600, flushed to disk and renamed into place (:func:`private_file`); no chmod
+    with mode 0600, flushed to disk and renamed into place
+    (:func:`prognosis.outputs.atomic_file` with ``private=True``); no chmod
     follows, so neither is ever readable by others, not even for a moment or after a crash.
     Every change happens under an exclusive ``fcntl.flock`` on ``.lock`` in the folder
     (:func:`folder_lock`): the mapping is read, merged and replaced inside the lock, so runs
@@ -31,18 +32,17 @@ import hmac
 import os
 import secrets
 import stat
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from prognosis.exceptions import PrognosisError
+from prognosis.outputs import atomic_file
 
 __all__ = [
     "LOCK_FILE",
     "MAPPING_FILE",
     "folder_lock",
     "load_key",
-    "private_file",
     "private_folder",
     "pseudonym",
     "update_mapping",
@@ -73,7 +73,7 @@ def load_key(path: Path, *, create: bool = True) -> bytes:
             raise PrognosisError(f"{path}: no pseudonym key file")
         with folder_lock(private_folder(path.parent)):
             if not path.exists():
-                with private_file(path) as temporary:
+                with atomic_file(path, private=True) as temporary:
                     temporary.write_text(secrets.token_hex(_KEY_BYTES) + "\n", encoding="ascii")
     text = path.read_text(encoding="ascii").strip()
     try:
@@ -121,25 +121,6 @@ def folder_lock(folder: Path) -> Iterator[Path]:
         os.close(handle)  # releases the lock
 
 
-@contextlib.contextmanager
-def private_file(target: Path) -> Iterator[Path]:
-    """Yield a new temporary file beside ``target``, owner-only (0600) from its creation
-    (:func:`tempfile.mkstemp`); on success it is flushed to disk and renamed to ``target``.
-    Its mode is never changed, so no one else can open it at any moment."""
-    target = Path(target)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        with temporary.open("rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def update_mapping(
     folder: Path, entries: Mapping[str, Mapping[str, str]], fields: Sequence[str]
 ) -> Path:
@@ -158,7 +139,7 @@ def update_mapping(
                 known = {row[fields[0]]: row for row in csv.DictReader(handle)}
         known.update({name: dict(row) for name, row in entries.items()})
         with (
-            private_file(path) as temporary,
+            atomic_file(path, private=True) as temporary,
             temporary.open("w", newline="", encoding="utf-8") as out,
         ):
             writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from prognosis.exceptions import PrognosisError
+from prognosis.outputs import atomic_file
 from prognosis.report.pseudonyms import (
     folder_lock,
     load_key,
-    private_file,
     private_folder,
     update_mapping,
 )
@@ -52,7 +52,7 @@ def test_temporary_mapping_is_owner_only_from_its_creation_whatever_the_umask(
 ) -> None:
     before = os.umask(0)  # the broadest umask: a plain create would give 0666
     try:
-        with private_file(tmp_path / "mapping.csv") as temporary:
+        with atomic_file(tmp_path / "mapping.csv", private=True) as temporary:
             assert _mode(temporary) == 0o600  # before anything is written
             temporary.write_text("pseudonym\n", encoding="utf-8")
             assert _mode(temporary) == 0o600
