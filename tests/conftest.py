@@ -1,4 +1,10 @@
-"""Fixtures shared by the whole suite: a real PostgreSQL server, and Eunomia loaded into it.
+"""Fixtures shared by the whole suite: planted survival data, a real PostgreSQL server, and
+Eunomia loaded into it.
+
+``planted_survival`` is ``tests.support.planted.planted_survival(400, seed=0)``; parametrize it
+indirectly with a dict of that function's keyword arguments (``n`` included) for another shape:
+``@pytest.mark.parametrize("planted_survival", [{"whole_days": True}], indirect=True)``.
+Modules that need the data at import time call the function itself.
 
 PostgreSQL comes from ``PROGNOSIS_TEST_POSTGRES_URL`` when set (``.ci/run`` sets it), otherwise
 from a temporary server started here if the server binaries are installed. Without either,
@@ -21,6 +27,8 @@ import pytest
 # does; pytest's default import mode puts only tests/ on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support.planted import Planted
+from tests.support.planted import planted_survival as draw_planted_survival
 from tests.support.postgres import (
     PostgresNotFoundError,
     find_postgres_bindir,
@@ -29,6 +37,13 @@ from tests.support.postgres import (
 )
 
 EUNOMIA_SCHEMA = "eunomia"
+
+
+@pytest.fixture
+def planted_survival(request: pytest.FixtureRequest) -> Planted:
+    """Planted exponential survival data (400 rows, seed 0, unless parametrized indirectly)."""
+    options = dict(getattr(request, "param", {}))
+    return draw_planted_survival(options.pop("n", 400), **options)
 
 
 @pytest.fixture(scope="session")
