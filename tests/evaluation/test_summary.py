@@ -9,25 +9,17 @@ import pytest
 from rich.console import Console
 
 from prognosis.evaluation.summary import evaluate_predictions, format_table
-from prognosis.models.target import make_competing_target, make_target
+from tests.support.planted import Cause, planted_survival
 
-
-def planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    hazard = 0.1 * np.exp(0.8 * rng.normal(size=n))
-    time, censor = rng.exponential(1 / hazard), rng.uniform(0, 15, n)
-    return make_target(time <= censor, np.minimum(time, censor)), hazard
+# hazard 0.1 exp(0.8 x), uniform censoring on (0, 15); the planted S(t | x) is the model
+TRAIN, TEST = planted_survival(400, seed=0), planted_survival(300, seed=1)
 
 
 @pytest.fixture(scope="module")
 def results() -> dict:
-    y_train, _ = planted(400, seed=0)
-    y_test, hazard = planted(300, seed=1)
-
-    def survival(times: np.ndarray) -> np.ndarray:
-        return np.exp(-hazard[:, None] * np.asarray(times)[None, :])
-
-    return evaluate_predictions(y_train, y_test, hazard, survival, [2.0, 5.0, 40.0], n_boot=10)
+    return evaluate_predictions(
+        TRAIN.y, TEST.y, TEST.hazard, TEST.survival, [2.0, 5.0, 40.0], n_boot=10
+    )
 
 
 def test_results_are_strict_json(results: dict) -> None:
@@ -57,11 +49,9 @@ def test_a_horizon_past_the_follow_up_is_clipped_and_said_so(results: dict) -> N
 
 
 def test_predictions_given_as_a_matrix_cannot_move_to_a_clipped_horizon() -> None:
-    y_train, _ = planted(400, seed=0)
-    y_test, hazard = planted(300, seed=1)
     horizons = np.array([2.0, 5.0, 40.0])
-    matrix = np.exp(-hazard[:, None] * horizons[None, :])
-    results = evaluate_predictions(y_train, y_test, hazard, matrix, horizons, n_boot=5)
+    matrix = TEST.survival(horizons)
+    results = evaluate_predictions(TRAIN.y, TEST.y, TEST.hazard, matrix, horizons, n_boot=5)
     assert [h["horizon"] for h in results["horizons"]] == [2.0, 5.0]
     assert any("not evaluated at" in note for note in results["notes"])
     assert (results["integrated_brier"]["start"], results["integrated_brier"]["stop"]) == (2, 5)
@@ -69,23 +59,11 @@ def test_predictions_given_as_a_matrix_cannot_move_to_a_clipped_horizon() -> Non
 
 def test_competing_risks_are_evaluated_and_noted() -> None:
     rng = np.random.default_rng(2)
-
-    def sample(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        h1, h2 = 0.06 * np.exp(rng.normal(size=n)), np.full(n, 0.05)
-        time, censor = rng.exponential(1 / (h1 + h2)), rng.uniform(0, 15, n)
-        cause = np.where(rng.random(n) < h1 / (h1 + h2), 1, 2)
-        y = make_competing_target(np.where(time <= censor, cause, 0), np.minimum(time, censor))
-        return y, h1, h2
-
-    y_train, _, _ = sample(400)
-    y_test, h1, h2 = sample(300)
-
-    def survival(times: np.ndarray) -> np.ndarray:  # 1 - cumulative incidence of cause 1
-        total = (h1 + h2)[:, None]
-        return 1 - h1[:, None] / total * (1 - np.exp(-total * np.asarray(times)[None, :]))
-
+    # cause 1: 0.06 exp(x); cause 2: a constant 0.05; survival = 1 - cumulative incidence of 1
+    shape = {"beta": {"x": 1.0}, "base_hazard": 0.06, "competing": Cause(0.05)}
+    train, test = planted_survival(400, seed=rng, **shape), planted_survival(300, seed=rng, **shape)
     results = evaluate_predictions(
-        y_train, y_test, h1, survival, [3.0, 6.0], competing=True, n_boot=5
+        train.y, test.y, test.hazard, test.survival, [3.0, 6.0], competing=True, n_boot=5
     )
     assert results["competing"] is True
     assert any(note.startswith("competing risks:") for note in results["notes"])
