@@ -9,30 +9,23 @@ from sksurv.nonparametric import cumulative_incidence_competing_risks, kaplan_me
 from prognosis.evaluation.calibration import calibration_at, calibration_summary, pseudo_values
 from prognosis.evaluation.metrics import EvaluationError
 from prognosis.models.target import make_competing_target, make_target
+from tests.support.planted import Cause, planted_survival
 
 HORIZON = 5.0
 
 
-def planted(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def planted(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Exponential times with hazard 0.1 exp(0.8 x), uniform censoring; the true 5-year risk."""
-    rng = np.random.default_rng(seed)
-    hazard = 0.1 * np.exp(0.8 * rng.normal(size=n))
-    time, censor = rng.exponential(1 / hazard), rng.uniform(0, 15, n)
-    y = make_target(time <= censor, np.minimum(time, censor))
-    return y, 1 - np.exp(-hazard * HORIZON)
+    data = planted_survival(n, seed=0)
+    return data.y, data.risk(HORIZON)
 
 
-def planted_competing(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Constant cause-specific hazards; the true cumulative incidence of cause 1 at 5 years,
-    and the naive 1 - exp(-hazard_1 t) that treats competing events as censoring."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=n)
-    h1, h2 = 0.06 * np.exp(0.8 * x), 0.15 * np.exp(-0.5 * x)
-    time, censor = rng.exponential(1 / (h1 + h2)), rng.uniform(0, 15, n)
-    cause = np.where(rng.random(n) < h1 / (h1 + h2), 1, 2)
-    y = make_competing_target(np.where(time <= censor, cause, 0), np.minimum(time, censor))
-    truth = h1 / (h1 + h2) * (1 - np.exp(-(h1 + h2) * HORIZON))
-    return y, truth, 1 - np.exp(-h1 * HORIZON)
+def planted_competing(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Constant cause-specific hazards 0.06 exp(0.8 x) and 0.15 exp(-0.5 x); the true cumulative
+    incidence of cause 1 at 5 years, and the naive 1 - exp(-hazard_1 t) that treats competing
+    events as censoring."""
+    data = planted_survival(n, seed=0, base_hazard=0.06, competing=Cause(0.15, {"x": -0.5}))
+    return data.y, data.risk(HORIZON), 1 - np.exp(-data.hazard * HORIZON)
 
 
 def refit_risk(event: np.ndarray, time: np.ndarray, horizon: float) -> float:
