@@ -8,14 +8,14 @@ import pytest
 from prognosis.evaluation.bootstrap import bootstrap_ci
 from prognosis.evaluation.metrics import EvaluationError, harrell_c
 from prognosis.models.target import make_target
+from tests.support.planted import planted_survival
 
 
 def planted(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Exponential times whose hazard grows with the risk score; uniform censoring."""
-    rng = np.random.default_rng(seed)
-    risk = rng.normal(size=n)
-    time, censor = rng.exponential(1 / (0.1 * np.exp(risk))), rng.uniform(0, 15, n)
-    return make_target(time <= censor, np.minimum(time, censor)), risk
+    """Exponential times whose hazard 0.1 exp(x) grows with the risk score x; uniform
+    censoring."""
+    data = planted_survival(n, seed=seed, beta={"x": 1.0})
+    return data.y, data.log_hazard
 
 
 def test_interval_contains_the_point_estimate() -> None:
