@@ -20,18 +20,15 @@ from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.exceptions import PredictionHorizonError
 from prognosis.models.registry import make_model
 from prognosis.models.target import make_competing_target, make_target
+from tests.support.planted import planted_survival
 
 PAST = r"horizon 12 lies past the follow-up of the data it is computed on \(the last time, "
 
 
-def planted(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def planted(n: int = 400) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Exponential times, hazard 0.1 exp(0.8 x); uniform censoring ends follow-up by 10."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=n)
-    hazard = 0.1 * np.exp(0.8 * x)
-    time, censor = rng.exponential(1 / hazard), rng.uniform(0, 10, n)
-    y = make_target(time <= censor, np.minimum(time, censor))
-    return pd.DataFrame({"x": x}), y, 1 - np.exp(-hazard * 5.0)
+    data = planted_survival(n, seed=0, censor_between=(0.0, 10.0))
+    return data.X, data.y, data.risk(5.0)
 
 
 @pytest.mark.parametrize(
