@@ -16,6 +16,7 @@ from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.evaluation.validation import parse_split, split_rows
 from prognosis.models.target import make_target
 from prognosis.training import fit_model
+from tests.support.planted import planted_survival
 
 XGB = {"n_estimators": 150, "n_jobs": 1}
 
@@ -58,9 +59,11 @@ def test_repeated_rows_of_a_person_do_not_inflate_out_of_fold_metrics(gi_bleed: 
 def test_cluster_bootstrap_does_not_narrow_with_repeated_rows() -> None:
     rng = np.random.default_rng(0)
     n = 400
-    time = rng.exponential(100.0, n)
+    time = planted_survival(
+        n, seed=rng, features={}, beta={}, base_hazard=0.01, censor_between=None
+    ).time
     risk = -time + rng.normal(0, 80.0, n)
-    y = make_target(rng.random(n) < 0.7, time)
+    y = make_target(rng.random(n) < 0.7, time)  # events at random: only the pairs' order counts
     single = bootstrap_ci(harrell_c, y, risk, n_boot=100, seed=1)
     y3, risk3, persons = np.tile(y, 3), np.tile(risk, 3), np.tile(np.arange(n), 3)
     by_person = bootstrap_ci(harrell_c, y3, risk3, n_boot=100, seed=1, groups=persons)
@@ -71,12 +74,9 @@ def test_cluster_bootstrap_does_not_narrow_with_repeated_rows() -> None:
 
 
 def _exponential_cohort(n: int, censor_until: float, rng: np.random.Generator):
-    x = rng.normal(size=n)
-    rate = np.exp(0.8 * x) / 400.0
-    event_time = rng.exponential(1.0 / rate)
-    censor_time = rng.uniform(0.0, censor_until, n)
-    time = np.minimum(event_time, censor_time)
-    return x, rate, event_time, make_target(event_time <= censor_time, time)
+    """Hazard exp(0.8 x) / 400, uniform censoring up to ``censor_until``."""
+    data = planted_survival(n, seed=rng, base_hazard=1 / 400, censor_between=(0.0, censor_until))
+    return data.X["x"].to_numpy(), data.hazard, data.event_time, data.y
 
 
 def test_brier_under_heavier_test_censoring_equals_the_uncensored_truth() -> None:

@@ -107,7 +107,7 @@ def _features(rng: np.random.Generator, n: int, spec: Mapping[str, FeatureSpec])
             columns[name] = (rng.random(n) < kind).astype(float)
         else:
             raise ValueError(f"feature {name!r}: 'normal' or a probability in (0, 1), not {kind!r}")
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, index=pd.RangeIndex(n))
 
 
 def _linear(X: pd.DataFrame, beta: Mapping[str, float]) -> np.ndarray:
