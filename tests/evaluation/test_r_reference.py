@@ -12,6 +12,7 @@ import pytest
 
 from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.models.target import make_target
+from tests.support.planted import planted_survival
 from tests.support.r import run_r
 
 pytestmark = pytest.mark.r
@@ -35,13 +36,17 @@ write.csv(data.frame(times = s$AUC$score$times, auc = s$AUC$score$AUC,
 def _cohort(
     n: int, censoring_rate: float, rng: np.random.Generator, *, whole_days: bool
 ) -> pd.DataFrame:
-    x = rng.normal(size=n)
-    event_time = rng.exponential(800.0 * np.exp(-0.7 * x))
-    censor_time = rng.exponential(1.0 / censoring_rate, size=n)
-    time = np.minimum(event_time, censor_time)
-    if whole_days:  # as in cohort datasets: tied times, events tied with censorings
-        time = np.ceil(time)
-    return pd.DataFrame({"x": x, "time": time, "status": (event_time <= censor_time).astype(int)})
+    """Hazard exp(0.7 x) / 800, exponential censoring; whole days as in cohort datasets (tied
+    times, events tied with censorings)."""
+    data = planted_survival(
+        n,
+        seed=rng,
+        beta={"x": 0.7},
+        base_hazard=1 / 800,
+        censor_mean=1 / censoring_rate,
+        whole_days=whole_days,
+    )
+    return data.frame().astype({"event": int}).rename(columns={"event": "status"})
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["continuous", "whole-days"])
