@@ -1,8 +1,10 @@
 """Fitting, validating, evaluating and applying models on cohort datasets (prognosis.training).
 
-Most tests use small dataset folders written here with planted effects; the truth they check
-comes from refitting the same model independently (``make_model``) on the rows a design says
-it may see, from scikit-survival's concordance, or from counting rows with pandas. Two tests
+Most tests use small dataset folders written here with planted effects
+(``tests/support/planted.py``); the truth they check comes from refitting the same model
+independently (``make_model``) on the rows a design says it may see (folds from scikit-learn's
+``StratifiedKFold`` as documented, never from ``split_rows``), from scikit-survival's
+concordance, or from counting rows with pandas. Two tests
 build the real gi_bleed_nsaid cohort on Eunomia.
 """
 
@@ -16,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.model_selection import StratifiedKFold
 from sksurv.metrics import concordance_index_censored
 
 from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import CohortDataset, DatasetError, load_dataset
-from prognosis.evaluation.validation import Split, SplitError, parse_split, split_rows
+from prognosis.evaluation.validation import SplitError, parse_split
 from prognosis.exceptions import DataQualityWarning, PrognosisError
 from prognosis.models.registry import UnknownModelError, make_model
 from prognosis.models.target import TargetError
@@ -32,6 +35,7 @@ from prognosis.training import (
     predict_frame,
 )
 from tests.support.cdm import write_cdm_files
+from tests.support.planted import Cause, planted_survival
 
 GI_BLEED = Path(__file__).resolve().parents[1] / "cohorts" / "gi_bleed_nsaid.yaml"
 FEATURES = ["severity", "flag", "noise"]
@@ -42,27 +46,28 @@ FAST_XGB = {"n_estimators": 15, "n_jobs": 1}
 
 
 def planted_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Rows of a cohort dataset: exponential event times with planted log hazard ratios."""
+    """Rows of a cohort dataset: exponential event times with planted log hazard ratios
+    (baseline hazard 1/900 per day), uniform censoring between days 100 and 1500, whole days."""
     rng = np.random.default_rng(seed)
-    severity = rng.normal(size=n)
-    flag = rng.binomial(1, 0.4, size=n).astype(float)
-    noise = rng.normal(size=n)
-    lp = BETA["severity"] * severity + BETA["flag"] * flag
-    event_time = rng.exponential(900.0 * np.exp(-lp))
-    censor_time = rng.uniform(100.0, 1500.0, size=n)
-    time = np.maximum(1, np.ceil(np.minimum(event_time, censor_time))).astype(int)
-    event = (event_time <= censor_time).astype(int)
+    data = planted_survival(
+        n,
+        seed=rng,
+        features={"severity": "normal", "flag": 0.4, "noise": "normal"},
+        beta=BETA,
+        base_hazard=1 / 900,
+        censor_between=(100.0, 1500.0),
+        whole_days=True,
+    )
     index_date = [FIRST_INDEX + dt.timedelta(days=int(d)) for d in rng.integers(0, 3 * 365, n)]
+    event = data.event
     return pd.DataFrame(
         {
             "person_id": np.arange(1, n + 1),
             "index_date": index_date,
-            "time": time,
+            "time": data.time.astype(int),
             "event": event,
             "censor_reason": np.where(event == 1, None, "end_of_observation"),
-            "severity": severity,
-            "flag": flag,
-            "noise": noise,
+            **{name: data.X[name] for name in FEATURES},
         }
     )
 
@@ -101,8 +106,10 @@ def test_cv_concordance_is_that_of_pooled_out_of_fold_predictions(
     X, y = planted.X, planted.y
     event, time = _boolean_target(planted.frame)
     out_of_fold, held_out = np.zeros(len(X)), np.zeros(len(X), dtype=int)
-    for train, test in split_rows(Split("cv", folds=3), planted.frame, seed=0):
-        assert not set(train) & set(test)
+    # the documented folds (docs/validation.md), built here with scikit-learn itself:
+    # StratifiedKFold over persons (one row each here) on whether they have an event
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+    for train, test in folds.split(np.zeros(len(X)), planted.frame["event"] > 0):
         fold_model = make_model(model, seed=0, **params).fit(X.iloc[train], y[train])
         out_of_fold[test] = fold_model.predict(X.iloc[test])
         held_out[test] += 1
@@ -386,21 +393,20 @@ def test_censor_competing_fits_a_single_event_model_to_a_competing_risks_dataset
 def _competing_frame(n: int, seed: int) -> pd.DataFrame:
     """Two causes with planted exponential hazards: the outcome (1) rises with x, death (2) is
     frequent; administrative censoring at 1500 days."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=n)
-    outcome = rng.exponential(1.0 / (np.exp(0.7 * x) / 1500.0))
-    death = rng.exponential(800.0, n)
-    time = np.minimum.reduce([outcome, death, np.full(n, 1500.0)])
-    event = np.select([time == outcome, time == death], [1, 2], 0)
-    return pd.DataFrame(
-        {
-            "person_id": np.arange(n),
-            "index_date": pd.Timestamp("2010-01-01"),
-            "time": np.ceil(time),
-            "event": event,
-            "censor_reason": np.where(event == 0, "end_of_observation", None),
-            "x": x,
-        }
+    data = planted_survival(
+        n,
+        seed=seed,
+        beta={"x": 0.7},
+        base_hazard=1 / 1500,
+        competing=Cause(1 / 800),
+        censor_between=None,
+        end=1500.0,
+        whole_days=True,
+    )
+    return data.frame(
+        person_id=np.arange(n),
+        index_date=pd.Timestamp("2010-01-01"),
+        censor_reason=np.where(data.event == 0, "end_of_observation", None),
     )
 
 
