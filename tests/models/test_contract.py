@@ -27,6 +27,7 @@ from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalFore
 from prognosis.models.parametric import WeibullAFT
 from prognosis.models.registry import MODEL_NAMES, make_model
 from prognosis.models.target import TargetError, make_target
+from tests.support.planted import planted_survival
 
 
 @dataclass(frozen=True)
@@ -65,19 +66,18 @@ PARAMS = list(CASES)
 
 
 def planted(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame(
-        {
-            "x0": rng.normal(size=n),
-            "x1": rng.integers(0, 2, size=n).astype(float),
-            "x2": rng.normal(size=n),
-        }
+    """Hazard 0.02 exp(x0 + 0.7 x1) per day (x2 is noise), uniform censoring from day 10 to
+    150, whole days."""
+    data = planted_survival(
+        n,
+        seed=seed,
+        features={"x0": "normal", "x1": 0.5, "x2": "normal"},
+        beta={"x0": 1.0, "x1": 0.7},
+        base_hazard=0.02,
+        censor_between=(10.0, 150.0),
+        whole_days=True,
     )
-    hazard = 0.02 * np.exp(1.0 * X["x0"] + 0.7 * X["x1"])
-    event_time = rng.exponential(1.0 / hazard)
-    censor_time = rng.uniform(10.0, 150.0, size=n)
-    time = np.minimum(event_time, censor_time)
-    return X, make_target(event_time <= censor_time, np.ceil(time))
+    return data.X, data.y
 
 
 # Row 0 has the higher planted hazard: exp(2 + 0.7) against exp(-2).
@@ -169,13 +169,13 @@ def test_predictions_past_the_training_follow_up_raise(fitted, data):
     assert final_step(model).max_time_ == end, name
 
 
-def test_predict_risk_is_one_minus_survival_at_the_horizon(fitted, data):
+def test_predict_risk_grows_with_the_horizon_and_the_planted_hazard(fitted, data):
     _, model = fitted
     X, _ = data
-    rows = X.iloc[:10]
-    for horizon in (5.0, 30.0, 90.0):
-        expected = 1.0 - model.predict_survival(rows, [horizon])[:, 0]
-        np.testing.assert_allclose(model.predict_risk(rows, horizon), expected)
+    risks = np.column_stack([model.predict_risk(X.iloc[:10], h) for h in (5.0, 30.0, 90.0)])
+    assert np.all((risks >= 0.0) & (risks <= 1.0)) and np.all(np.diff(risks, axis=1) >= 0.0)
+    high, low = model.predict_risk(HIGH_THEN_LOW, 60.0)
+    assert high > low
 
 
 def test_survival_step_functions_evaluate_at_training_event_times(fitted, data):
