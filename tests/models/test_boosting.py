@@ -26,7 +26,7 @@ from prognosis.models.boosting import (
 from prognosis.models.cox import lifelines_calls
 from prognosis.models.registry import make_model
 from prognosis.models.survival import breslow_cumulative_hazard
-from prognosis.models.target import make_target
+from tests.support.planted import planted_survival
 
 BETA = np.array([0.8, 0.5, 0.8, -0.5, 0.0])  # planted log hazard ratios (2 binary, 3 normal)
 BASE_HAZARD = 0.01  # exponential baseline: S(t | x) = exp(-0.01 t exp(x beta))
@@ -35,12 +35,16 @@ TIMES = np.array([20.0, 50.0, 100.0, 150.0])
 
 def simulate(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, planted log hazard, and the target (exponential times, uniform censoring)."""
-    X = np.column_stack([rng.random((n, 2)) < 0.35, rng.normal(size=(n, 3))]).astype(float)
-    log_hazard = X @ BETA
-    event_time = rng.exponential(1.0 / (BASE_HAZARD * np.exp(log_hazard)))
-    censor_time = rng.uniform(0.0, 300.0, n)
-    y = make_target(event_time <= censor_time, np.minimum(event_time, censor_time))
-    return X, log_hazard, y
+    names = ["b0", "b1", "n0", "n1", "n2"]  # 2 binary (35% ones), 3 normal
+    data = planted_survival(
+        n,
+        seed=rng,
+        features={name: 0.35 if name.startswith("b") else "normal" for name in names},
+        beta=dict(zip(names, BETA, strict=True)),
+        base_hazard=BASE_HAZARD,
+        censor_between=(0.0, 300.0),
+    )
+    return data.X.to_numpy(), data.log_hazard, data.y
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +63,15 @@ def cox(planted: dict[str, np.ndarray]) -> XGBCox:
 # -- Breslow baseline ---------------------------------------------------------------------------
 # (the hand-computed case is in tests/models/test_survival.py)
 def test_breslow_matches_lifelines_baseline_of_a_linear_cox_model() -> None:
-    rng = np.random.default_rng(1)
-    n = 400
-    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.random(n) < 0.5})
-    hazard = np.exp(0.6 * frame["a"] - 0.4 * frame["b"])
-    time = np.ceil(rng.exponential(10.0 / hazard))  # whole days: many ties
-    censor = np.ceil(rng.uniform(1.0, 30.0, n))
-    frame["T"], frame["E"] = np.minimum(time, censor), (time <= censor).astype(int)
+    data = planted_survival(
+        400,
+        seed=1,
+        features={"a": "normal", "b": 0.5},
+        beta={"a": 0.6, "b": -0.4},
+        censor_between=(1.0, 30.0),
+        whole_days=True,  # many ties
+    )
+    frame = data.X.assign(T=data.time, E=data.event)
     with lifelines_calls():
         fitter = CoxPHFitter().fit(frame, "T", "E")
         log_hazard = fitter.predict_log_partial_hazard(frame).to_numpy()
@@ -107,12 +113,13 @@ def test_xgbcox_survival_is_close_to_the_true_survival(planted, cox) -> None:
     assert np.all(np.abs(survival.mean(axis=0) - truth.mean(axis=0)) < 0.03)  # average curves
 
 
-def test_xgbcox_risk_is_one_minus_survival_and_survival_starts_at_one(planted, cox) -> None:
+def test_xgbcox_survival_is_one_before_the_first_event(planted, cox) -> None:
     X = planted["X_test"][:50]
-    survival = cox.predict_survival(X, [1e-9, 100.0])
+    first_event = planted["y"]["time"][planted["y"]["event"]].min()
+    survival = cox.predict_survival(X, [1e-9, first_event / 2, 100.0])
 
-    np.testing.assert_array_equal(survival[:, 0], 1.0)
-    np.testing.assert_allclose(cox.predict_risk(X, 100.0), 1.0 - survival[:, 1])
+    np.testing.assert_array_equal(survival[:, :2], 1.0)
+    assert np.all(survival[:, 2] < 1.0)
 
 
 # -- input formats ------------------------------------------------------------------------------
