@@ -13,7 +13,7 @@ import pytest
 
 from prognosis.exceptions import PredictionHorizonError, PrognosisError
 from prognosis.models.registry import make_model
-from prognosis.models.target import make_target
+from tests.support.planted import planted_survival
 
 YEAR = 365.25
 RATE = 0.1 / YEAR  # per day
@@ -22,14 +22,16 @@ BETA = 0.5
 
 @pytest.fixture(scope="module")
 def planted() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    n = 3000
-    x = rng.normal(size=n)
-    hazard = RATE * np.exp(BETA * x)
-    event_time = np.ceil(rng.exponential(1.0 / hazard))
-    censor_time = np.floor(rng.uniform(2 * YEAR, 3 * YEAR, size=n))
-    y = make_target(event_time <= censor_time, np.minimum(event_time, censor_time))
-    return pd.DataFrame({"x": x}), y, hazard
+    # whole days; uniform censoring between 2 years and day 1095 (the last day inside 3 years)
+    data = planted_survival(
+        3000,
+        seed=0,
+        beta={"x": BETA},
+        base_hazard=RATE,
+        censor_between=(2 * YEAR, 1095.0),
+        whole_days=True,
+    )
+    return data.X, data.y, data.hazard
 
 
 def true_risk(hazard: np.ndarray, days: float) -> np.ndarray:

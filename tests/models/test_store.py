@@ -35,6 +35,7 @@ from prognosis.explain import explain_model
 from prognosis.explain.columns import model_inputs
 from prognosis.models.store import ModelDirectoryError, SavedModel, load_model, save_model
 from prognosis.training import fit_model, predict_frame
+from tests.support.planted import Cause, planted_survival
 
 LAYOUT = {
     "model.json",
@@ -69,26 +70,27 @@ def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _dataset(competing: bool, n: int = 240, seed: int = 1) -> CohortDataset:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=n)
-    flag = rng.binomial(1, 0.5, size=n).astype(float)
-    outcome = rng.exponential(800.0 * np.exp(-(0.8 * x + 0.5 * flag)))
-    death = rng.exponential(1200.0 * np.exp(-0.6 * flag)) if competing else np.full(n, np.inf)
-    censor = rng.uniform(100.0, 1500.0, size=n)
-    first = np.minimum.reduce([outcome, death, censor])
-    event = np.select([first == outcome, first == death], [1, 2], default=0)
-    frame = pd.DataFrame(
-        {
-            "person_id": np.arange(n),
-            "index_date": [dt.date(2016, 1, 1)] * n,
-            "time": np.maximum(1, np.ceil(first)).astype(int),
-            "event": event,
-            "censor_reason": None,
-            "x": x,
-            "flag": flag,
-            "lab": np.where(rng.random(n) < 0.2, np.nan, rng.normal(5, 1, n)),  # imputed
-        }
+    """Outcome hazard exp(0.8 x + 0.5 flag) / 800, death (competing) exp(0.6 flag) / 1200,
+    uniform censoring from day 100 to 1500, whole days; ``lab`` is noise with 20% missing."""
+    data = planted_survival(
+        n,
+        seed=seed,
+        features={"x": "normal", "flag": 0.5, "lab": "normal"},
+        beta={"x": 0.8, "flag": 0.5},
+        base_hazard=1 / 800,
+        competing=Cause(1 / 1200, {"flag": 0.6}) if competing else None,
+        censor_between=(100.0, 1500.0),
+        whole_days=True,
+        missing={"lab": 0.2},  # imputed
     )
+    frame = data.frame(
+        person_id=np.arange(n),
+        index_date=[dt.date(2016, 1, 1)] * n,
+        censor_reason=None,
+        lab=data.X["lab"] + 5.0,
+    )
+    columns = ["person_id", "index_date", "time", "event", "censor_reason", "x", "flag", "lab"]
+    frame = frame[columns].astype({"time": int})
     features = [{"name": "x", "label": "a planted risk factor"}]
     return CohortDataset(Path("planted"), frame, features, {"cohort": "planted", "source": "t"})
 
