@@ -2,7 +2,8 @@
 
 hazard = 0.002 * exp(0.9 * age_z + 0.8 * ulcer - 0.6 * statin), lab is noise with 25% missing
 (so the preprocessing adds ``missingindicator_lab``), sex is noise. Competing data add a
-cause-2 event with hazard 0.001 * exp(0.5 * age_z).
+cause-2 event with hazard 0.001 * exp(0.5 * age_z). The event times come from the shared
+generator (``tests/support/planted.py``); age_z = (age - 65) / 14.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from prognosis.models.registry import make_model
-from prognosis.models.target import make_competing_target, make_target
+from tests.support.planted import Cause, planted_survival
 
 N_ROWS = 300
 SMALL = {
@@ -42,9 +43,11 @@ def planted_frame(n: int = N_ROWS, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def _event_times(frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    log_hazard = 0.9 * (frame["age"] - 65) / 14 + 0.8 * frame["ulcer"] - 0.6 * frame["statin"]
-    return rng.exponential(1 / (0.002 * np.exp(log_hazard.to_numpy())))
+# log hazard 0.9 (age - 65) / 14 + 0.8 ulcer - 0.6 statin: the centring is in the baseline
+OUTCOME = {"age": 0.9 / 14, "ulcer": 0.8, "statin": -0.6}
+OUTCOME_BASE = 0.002 * np.exp(-0.9 * 65 / 14)
+OTHER = Cause(0.001 * np.exp(-0.5 * 65 / 14), {"age": 0.5 / 14})
+CENSORING = (200.0, 1500.0)
 
 
 @pytest.fixture(scope="session")
@@ -54,21 +57,24 @@ def X() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def y(X: pd.DataFrame) -> np.ndarray:
-    rng = np.random.default_rng(1)
-    event_time = _event_times(X, rng)
-    censor = rng.uniform(200, 1500, len(X))
-    return make_target(event_time <= censor, np.minimum(event_time, censor))
+    data = planted_survival(
+        len(X), seed=1, X=X, beta=OUTCOME, base_hazard=OUTCOME_BASE, censor_between=CENSORING
+    )
+    return data.y
 
 
 @pytest.fixture(scope="session")
 def y_competing(X: pd.DataFrame) -> np.ndarray:
-    rng = np.random.default_rng(2)
-    outcome = _event_times(X, rng)
-    other = rng.exponential(1 / (0.001 * np.exp(0.5 * (X["age"].to_numpy() - 65) / 14)))
-    censor = rng.uniform(200, 1500, len(X))
-    time = np.minimum.reduce([outcome, other, censor])
-    event = np.select([time == outcome, time == other], [1, 2], 0)
-    return make_competing_target(event, time)
+    data = planted_survival(
+        len(X),
+        seed=2,
+        X=X,
+        beta=OUTCOME,
+        base_hazard=OUTCOME_BASE,
+        competing=OTHER,
+        censor_between=CENSORING,
+    )
+    return data.y
 
 
 @pytest.fixture(scope="session")
