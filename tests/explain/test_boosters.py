@@ -11,6 +11,7 @@ from prognosis.explain import explain_model
 from prognosis.explain.backend import shap_module
 from prognosis.explain.boosters import _plain_trees, booster_shap
 from prognosis.models.boosting import cox_labels
+from tests.support.planted import planted_survival
 
 
 def _margin(pipeline, X: pd.DataFrame) -> np.ndarray:
@@ -74,10 +75,18 @@ def test_booster_shap_is_exact_with_missing_values_at_any_depth(depth, path):
     # depth 5 has up to 31 splits (more than 2**16 patterns: sorted), depth 7 up to 127
     # (more than an int64 holds: shap.TreeExplainer on the whole booster)
     rng = np.random.default_rng(depth)
-    data = rng.normal(size=(400, 6)).astype(np.float32)
-    data[rng.random(data.shape) < 0.2] = np.nan
-    time = rng.exponential(np.exp(-np.nan_to_num(data[:, 0])) * 100) + 1
-    labels = cox_labels(rng.random(400) < 0.7, time)
+    names = [f"f{column}" for column in range(6)]
+    planted = planted_survival(
+        400,
+        seed=rng,
+        features=dict.fromkeys(names, "normal"),
+        beta={"f0": 1.0},
+        base_hazard=0.01,
+        censor_between=None,
+        missing=dict.fromkeys(names, 0.2),
+    )
+    data = planted.X.to_numpy(dtype=np.float32)
+    labels = cox_labels(rng.random(400) < 0.7, planted.time + 1)  # events at random
     params = {"objective": "survival:cox", "max_depth": depth, "nthread": 1, "verbosity": 0}
     booster = xgb.train(params, xgb.DMatrix(data, label=labels), 20)
     assert (_plain_trees(booster) is None) == (path == "shap fallback")
