@@ -12,7 +12,7 @@ import pytest
 
 from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.models.target import make_target
-from tests.support.planted import planted_survival
+from tests.support.planted import Cause, planted_survival
 from tests.support.r import run_r
 
 pytestmark = pytest.mark.r
@@ -97,13 +97,16 @@ write.csv(data.frame(times = s$AUC$score$times, auc = s$AUC$score$AUC,
 def test_cox_censoring_weights_equal_r(rscript: str, tmp_path: Path) -> None:
     # censoring that depends on a covariate z: Kaplan-Meier weights are biased, a Cox model of
     # the censoring time on z is not; riskRegression::Score(cens.model = "cox") is the reference
-    rng = np.random.default_rng(2)
-    n = 1500
-    x, z = rng.normal(size=n), rng.normal(size=n)
-    event_time = rng.exponential(800.0 * np.exp(-0.7 * x))
-    censor_time = rng.exponential(500.0 * np.exp(-0.8 * z))
-    time = np.minimum(event_time, censor_time)
-    test = pd.DataFrame({"time": time, "status": (event_time <= censor_time).astype(int), "z": z})
+    data = planted_survival(
+        1500,
+        seed=2,
+        features={"x": "normal", "z": "normal"},
+        beta={"x": 0.7},
+        base_hazard=1 / 800,
+        censor_by=Cause(1 / 500, {"z": 0.8}),
+    )
+    x, z = data.X["x"].to_numpy(), data.X["z"].to_numpy()
+    test = pd.DataFrame({"time": data.time, "status": data.event, "z": z})
     survival = np.exp(-np.outer(np.exp(0.6 * x), HORIZONS) / 900.0)
     test["risk_200"], test["risk_500"] = 1 - survival[:, 0], 1 - survival[:, 1]
     reference = run_r(rscript, _SCORE_COX, test, tmp_path)

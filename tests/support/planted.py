@@ -9,7 +9,9 @@ plain numpy, never computed by prognosis:
 - with ``competing=Cause(...)`` a second cause has its own constant hazard; the first event is
   exponential with the sum of both, and it is the outcome with probability ``h1 / (h1 + h2)``;
   the cumulative incidence of the outcome is ``h1 / (h1 + h2) (1 - exp(-(h1 + h2) t))``;
-- censoring is uniform on ``censor_between``, or exponential with mean ``censor_mean``, and
+- censoring is uniform on ``censor_between``, or exponential with mean ``censor_mean``, or
+  exponential with a hazard of its own that depends on the features (``censor_by=Cause(...)``,
+  censoring that is not independent of the covariates), and
   follow-up stops at ``end`` (administrative censoring).
 
 Values are drawn in one fixed order from ``np.random.default_rng(seed)`` (or the generator
@@ -117,6 +119,23 @@ def _linear(X: pd.DataFrame, beta: Mapping[str, float]) -> np.ndarray:
     return lp
 
 
+def _censor_times(
+    rng: np.random.Generator,
+    X: pd.DataFrame,
+    between: tuple[float, float] | None,
+    mean: float | None,
+    by: Cause | None,
+) -> np.ndarray:
+    n = len(X)
+    if by is not None:
+        return rng.exponential(1 / (by.base_hazard * np.exp(_linear(X, by.beta))))
+    if mean is not None:
+        return rng.exponential(mean, size=n)
+    if between is not None:
+        return rng.uniform(*between, n)
+    return np.full(n, np.inf)
+
+
 def planted_survival(
     n: int,
     *,
@@ -128,6 +147,7 @@ def planted_survival(
     competing: Cause | None = None,
     censor_between: tuple[float, float] | None = (0.0, 15.0),
     censor_mean: float | None = None,
+    censor_by: Cause | None = None,
     end: float = np.inf,
     whole_days: bool = False,
     missing: Mapping[str, float] | None = None,
@@ -156,6 +176,9 @@ def planted_survival(
         Bounds of uniform censoring times; ``None`` for none.
     censor_mean : float, optional
         Mean of exponential censoring times instead.
+    censor_by : Cause, optional
+        Exponential censoring times with this baseline hazard and these log hazard ratios
+        instead.
     end : float
         Administrative end of follow-up.
     whole_days : bool
@@ -182,12 +205,7 @@ def planted_survival(
         other = competing.base_hazard * np.exp(_linear(X, competing.beta))
     total = hazard if other is None else hazard + other
     event_time = rng.exponential(1 / total)
-    if censor_mean is not None:
-        censor_time = rng.exponential(censor_mean, size=n)
-    elif censor_between is not None:
-        censor_time = rng.uniform(*censor_between, n)
-    else:
-        censor_time = np.full(n, np.inf)
+    censor_time = _censor_times(rng, X, censor_between, censor_mean, censor_by)
     censor_time = np.minimum(censor_time, end)
     cause = np.ones(n, dtype=np.int64)
     if other is not None:

@@ -75,3 +75,13 @@ def test_the_fixture_takes_its_shape_indirectly(planted_survival: Planted) -> No
 )
 def test_the_fixture_is_parametrized_with_the_functions_options(planted_survival: Planted) -> None:
     assert len(planted_survival.time) == 30 and planted_survival.competing
+
+
+def test_censoring_can_depend_on_a_feature() -> None:
+    data = planted_survival(
+        20_000, seed=4, features={"z": 0.5}, beta={}, base_hazard=0.001,
+        censor_by=Cause(0.01, {"z": np.log(4.0)}),
+    )  # fmt: skip
+    z = data.X["z"].to_numpy() == 1
+    ratio = data.censor_time[~z].mean() / data.censor_time[z].mean()
+    assert ratio == pytest.approx(4.0, rel=0.05)
