@@ -34,7 +34,7 @@ from prognosis.cohort.features import (
     resolve_domain,
 )
 from prognosis.cohort.quality import check_index_events, check_sources
-from prognosis.cohort.sources import Source, SourceKind
+from prognosis.cohort.sources import Source, source_paths
 from prognosis.cohort.sql import Step, create_table, render
 from prognosis.cohort.staging import StagingView, plan_staging
 from prognosis.exceptions import CohortError, DataQualityWarning, SourceError
@@ -509,13 +509,6 @@ def _manifest(
             ("prognosis", "duckdb", "sqlglot", "pyarrow", "pydantic", "psycopg")
         ),
     }
-
-
-def source_paths(source: Source) -> list[Path]:
-    """The files or folders of ``source`` on this machine, which no output may overlap."""
-    if source.kind in (SourceKind.DUCKDB, SourceKind.FILES):
-        return [Path(source.location)]
-    return []
 
 
 def _write(
