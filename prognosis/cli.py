@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from prognosis.cohort import build_cohort, compile_script, load_definition, parse_source
-from prognosis.cohort.build import source_paths
+from prognosis.cohort.sources import source_paths
 from prognosis.cohort.sql import DIALECTS
 from prognosis.exceptions import DataQualityWarning, PrognosisError
 from prognosis.output_folders import OutputKind, claim_output

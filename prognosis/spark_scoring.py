@@ -115,7 +115,7 @@ def _background(frame: Any, rows: int, seed: int) -> pd.DataFrame:
     ``seed:person_id:index_date``, smallest first); only these few reach the driver."""
     from pyspark.sql import functions as F
 
-    from prognosis.cohort.spark_engine import collect_arrow
+    from prognosis.cohort.engines.spark import collect_arrow
 
     key = F.sha2(
         F.concat_ws(
@@ -142,7 +142,7 @@ def score_on_spark(
     """``what`` = ``predict`` or ``explain``: run the model over the dataset named by
     ``spark://MASTER?path=DATASET_DIR`` and write ``out`` (Parquet, one file, or a folder of
     part files when large); return the number of rows."""
-    from prognosis.cohort.spark_engine import open_session, write_parquet
+    from prognosis.cohort.engines.spark import open_session, write_parquet
 
     source = _dataset_source(dataset)
     parquet = Path(source.option("path") or "") / "dataset.parquet"

@@ -6,21 +6,22 @@ Outputs (written atomically into ``out_dir``): ``dataset.parquet``, ``features.j
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from prognosis.cohort.assemble import ColumnFiller
+from prognosis.cohort.catalog import Finding, PhysicalTable, standard_tables
 from prognosis.cohort.compile import attrition_query, cohort_steps
 from prognosis.cohort.definition import CohortDefinition, definition_hash
-from prognosis.cohort.engines import Engine, PhysicalTable, open_engine
+from prognosis.cohort.engines import ArrowDataset, AssembledDataset, Engine, open_engine
 from prognosis.cohort.feature_descriptions import describe_features
 from prognosis.cohort.features import (
     DomainSlot,
@@ -33,10 +34,9 @@ from prognosis.cohort.features import (
     resolve_domain,
 )
 from prognosis.cohort.quality import check_index_events, check_sources
-from prognosis.cohort.quality_types import Finding
-from prognosis.cohort.sources import Source, SourceKind
+from prognosis.cohort.sources import Source, source_paths
 from prognosis.cohort.sql import Step, create_table, render
-from prognosis.cohort.staging import StagingView, plan_staging, standard_tables
+from prognosis.cohort.staging import StagingView, plan_staging
 from prognosis.exceptions import CohortError, DataQualityWarning, SourceError
 from prognosis.output_folders import OutputKind, check_output, claim_output
 from prognosis.outputs import atomic_directory, package_versions, sha256_file, write_json
@@ -152,7 +152,7 @@ def build_cohort(
         say("label features")
         features = describe_features(engine, definition, columns)
         # inside the engine's block: a Spark dataset is counted and written by the session
-        counts = _counts(dataset)
+        counts = dataset.counts(len(_SURVIVAL_SCHEMA))
         seconds = time.perf_counter() - started
         manifest = _manifest(definition, definition_path, source, engine.dialect, today, counts)
         manifest["data_quality"] = [str(finding) for finding in findings]
@@ -186,8 +186,13 @@ class StepRunner:
         self.unseen: list[Finding] = []
 
     def _run(self, description: str, sql: str) -> None:
-        try:
+        with self._naming(description):
             self.engine.execute(sql)
+
+    @contextlib.contextmanager
+    def _naming(self, description: str) -> Iterator[None]:
+        try:
+            yield
         except Exception as error:  # engines raise their own types; name the step
             raise SourceError(
                 f"step '{description}' failed on {self.engine.dialect}: {error}"
@@ -276,7 +281,8 @@ class StepRunner:
     def run_steps(self, steps: list[Step]) -> None:
         for step in steps:
             self.say(step.description)
-            self._run(step.description, create_table(step, self.engine.dialect))
+            with self._naming(step.description):
+                self.engine.create_table(step)
 
     def attrition(self, definition: CohortDefinition) -> list[dict[str, Any]]:
         self.say("count attrition")
@@ -309,7 +315,7 @@ class StepRunner:
         choose: ConceptChooser | None = None,
         *,
         columns_of: TrainedColumns | None = None,
-    ) -> tuple[list[FeatureColumn], pa.Table]:
+    ) -> tuple[list[FeatureColumn], AssembledDataset]:
         """Feature steps, then the dataset. ``choose`` picks domain-wide concepts (default: by
         prevalence in the cohort); ``columns_of`` gives a model's concepts and columns."""
         plan = plan_features(definition)
@@ -325,21 +331,17 @@ class StepRunner:
         self.say("assemble dataset")
         for table in plan.tables:
             filler.fill(table.name, [c for c in columns if c.table == table.name])
-        return columns, filler.table(_schema(columns))
+        return columns, ArrowDataset(filler.table(_schema(columns)))
 
     def _assemble_in_sql(
         self, plan: FeaturePlan, choose: ConceptChooser, columns_of: TrainedColumns | None
-    ) -> tuple[list[FeatureColumn], Any]:
-        """Pivot and join in the engine; only the dataset leaves it (or, on Spark, nothing)."""
+    ) -> tuple[list[FeatureColumn], AssembledDataset]:
+        """Pivot and join in the engine; the engine holds the result (Spark keeps it there,
+        to count and write it without collecting it to the driver)."""
         columns = _kept(self._resolve(plan, choose, None), columns_of)
         self.say("assemble dataset")
         sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
-        schema = _schema(columns)
-        if hasattr(self.engine, "dataset"):
-            # Spark: the dataset stays in the engine (a SparkDataset), counted and written
-            # there, never collected to the driver
-            return columns, self.engine.dataset(sql, schema)
-        return columns, self.engine.fetch_arrow(sql).select(schema.names).cast(schema)
+        return columns, self.engine.dataset(sql, _schema(columns))
 
     def _trained(self, columns_of: TrainedColumns) -> ConceptChooser:
         """A model's concepts, kept whether or not this source records them; those with no
@@ -483,22 +485,6 @@ def _check_names(columns: list[FeatureColumn]) -> None:
         seen.add(column.name)
 
 
-def _counts(dataset: pa.Table) -> dict[str, Any]:
-    if not isinstance(dataset, pa.Table):  # a SparkDataset counts itself, in Spark
-        return dataset.counts(len(_SURVIVAL_SCHEMA))
-    events = dataset.column("event").to_pylist()
-    persons = len(set(dataset.column("person_id").to_pylist()))
-    by_code: dict[str, int] = {}
-    for code in events:
-        by_code[str(code)] = by_code.get(str(code), 0) + 1
-    return {
-        "persons": persons,
-        "index_events": dataset.num_rows,
-        "events": dict(sorted(by_code.items())),
-        "features": dataset.num_columns - len(_SURVIVAL_SCHEMA),
-    }
-
-
 def _manifest(
     definition: CohortDefinition,
     definition_path: str | None,
@@ -525,16 +511,9 @@ def _manifest(
     }
 
 
-def source_paths(source: Source) -> list[Path]:
-    """The files or folders of ``source`` on this machine, which no output may overlap."""
-    if source.kind in (SourceKind.DUCKDB, SourceKind.FILES):
-        return [Path(source.location)]
-    return []
-
-
 def _write(
     out_dir: Path,
-    dataset: pa.Table,
+    dataset: AssembledDataset,
     features: list[dict[str, Any]],
     attrition: list[dict[str, Any]],
     manifest: dict[str, Any],
@@ -543,10 +522,8 @@ def _write(
         claim_output(Path(out_dir), OutputKind.DATASET, overwrite=True),
         atomic_directory(Path(out_dir)) as folder,
     ):
-        if isinstance(dataset, pa.Table):
-            pq.write_table(dataset, folder / "dataset.parquet")
-        else:  # a SparkDataset: Spark writes it (a folder of part files when large)
-            dataset.write_parquet(folder / "dataset.parquet")
+        # Spark writes a large dataset as a folder of part files
+        dataset.write_parquet(folder / "dataset.parquet")
         write_json(folder / "features.json", features)
         write_json(folder / "attrition.json", attrition)
         manifest["files"] = {

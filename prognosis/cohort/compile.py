@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prognosis.cohort.catalog import MAX_AGE
 from prognosis.cohort.definition import (
     CohortDefinition,
     CompetingEvent,
@@ -27,7 +28,6 @@ from prognosis.cohort.definition import (
     Rule,
     Window,
 )
-from prognosis.cohort.quality_types import MAX_AGE
 from prognosis.cohort.sql import Step, between, days, id_array, in_set
 
 __all__ = [
@@ -402,10 +402,10 @@ def _cohort(definition: CohortDefinition) -> Step:
     return Step(
         "cohort",
         "select the cohort",
-        # row_id numbers the rows in dataset order; feature tables are keyed by it
-        "SELECT ROW_NUMBER() OVER (ORDER BY person_id, index_date) - 1 AS row_id, "
-        "person_id, index_date, time, event, censor_reason, age, gender_concept_id "
+        "SELECT person_id, index_date, time, event, censor_reason, age, gender_concept_id "
         f"FROM candidates WHERE {condition}",
+        # row_id numbers the rows in dataset order; feature tables are keyed by it
+        row_id=("person_id", "index_date"),
     )
 
 

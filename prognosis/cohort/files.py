@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prognosis.cohort.quality_types import Finding
+from prognosis.cohort.catalog import Finding, literal, quote
 from prognosis.cohort.source_errors import csv_problem, first_line
 from prognosis.exceptions import DataQualityWarning, SourceError
 
@@ -37,7 +37,7 @@ class FolderTable:
     def read(self, options: str = "") -> str:
         """The ``read_csv(...)``/``read_parquet(...)`` call that reads this file."""
         more = ", header = true" + options if self.reader == "read_csv" else ""
-        return f"{self.reader}({_literal(str(self.path))}{more})"
+        return f"{self.reader}({literal(str(self.path))}{more})"
 
 
 def folder_tables(folder: Path) -> list[FolderTable]:
@@ -83,11 +83,11 @@ def map_folder(
     ``con`` is a DuckDB connection still allowed to read files; ``error`` is ``duckdb.Error``.
     """
     tables = folder_tables(folder)
-    options = f", dateformat = {_literal(dateformat)}" if dateformat else ""
+    options = f", dateformat = {literal(dateformat)}" if dateformat else ""
     for table in tables:
         try:
             con.execute(
-                f"CREATE VIEW {schema}.{_quote(table.table)} AS SELECT * FROM {table.read(options)}"
+                f"CREATE VIEW {schema}.{quote(table.table)} AS SELECT * FROM {table.read(options)}"
             )
             if table.reader == "read_csv" and not dateformat:
                 findings += _ambiguous_dates(con, table, schema)
@@ -113,7 +113,7 @@ def _ambiguous_dates(con: Any, table: FolderTable, schema: str) -> list[Finding]
     if not dates or _starts_iso(table.path, dates):
         return []  # year first: no day/month question (and no second sniff of the file)
     sniffed = con.execute(
-        f"SELECT DateFormat, Columns FROM sniff_csv({_literal(str(table.path))}, header = true)"
+        f"SELECT DateFormat, Columns FROM sniff_csv({literal(str(table.path))}, header = true)"
     ).fetchone()
     chosen = sniffed[0] if sniffed else None
     if not chosen or "%d" not in chosen or "%m" not in chosen or chosen.startswith(("%Y", "%y")):
@@ -123,7 +123,7 @@ def _ambiguous_dates(con: Any, table: FolderTable, schema: str) -> list[Finding]
     if not columns:
         return []
     counts = ", ".join(
-        f"COUNT({_quote(c)}), COUNT(TRY_STRPTIME({_quote(c)}, {_literal(other)}))" for c in columns
+        f"COUNT({quote(c)}), COUNT(TRY_STRPTIME({quote(c)}, {literal(other)}))" for c in columns
     )
     row = con.execute(f"SELECT {counts} FROM {table.read(', all_varchar = true')}").fetchone()
     findings = []
@@ -157,11 +157,3 @@ def _starts_iso(path: Path, columns: list[str], rows: int = 100) -> bool:
             if any(value and not _ISO.match(value) for value in values):
                 return False
     return True
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

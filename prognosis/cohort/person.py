@@ -16,12 +16,12 @@ from typing import Any
 import pandas as pd
 
 from prognosis.cohort.build import StepRunner
+from prognosis.cohort.catalog import MAX_AGE
 from prognosis.cohort.compile import attrition_query, cohort_steps, concept_steps
 from prognosis.cohort.definition import CohortDefinition
 from prognosis.cohort.engines import Engine, open_engine
 from prognosis.cohort.features import TrainedColumns
 from prognosis.cohort.person_dates import check_index_date, person_dates
-from prognosis.cohort.quality_types import MAX_AGE
 from prognosis.cohort.sources import Source
 from prognosis.cohort.sql import Step, render
 from prognosis.exceptions import CohortError

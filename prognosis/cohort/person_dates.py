@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from prognosis.cohort.engines import Engine, PhysicalTable
+from prognosis.cohort.catalog import PhysicalTable
+from prognosis.cohort.engines import Engine
 from prognosis.cohort.sql import render
 from prognosis.cohort.staging import column_as
 from prognosis.exceptions import ScoringError

@@ -30,10 +30,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from prognosis.cohort.catalog import EVENT_TABLES, MAX_AGE, Finding
 from prognosis.cohort.engines import Engine
-from prognosis.cohort.quality_types import MAX_AGE, Finding
 from prognosis.cohort.sql import render
-from prognosis.cohort.staging import EVENT_TABLES, StagingView
+from prognosis.cohort.staging import StagingView
 from prognosis.exceptions import SourceError
 
 __all__ = ["Finding", "check_index_events", "check_sources"]

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-if TYPE_CHECKING:  # engines.py imports this module
-    from prognosis.cohort.engines import PhysicalTable
+from prognosis.cohort.catalog import PhysicalTable
 
 __all__ = [
     "TEXT_TYPES",

@@ -30,7 +30,15 @@ from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlspli
 
 from prognosis.exceptions import SourceError
 
-__all__ = ["SPARK_FORMATS", "Source", "SourceKind", "eunomia_path", "parse_source", "spark_source"]
+__all__ = [
+    "SPARK_FORMATS",
+    "Source",
+    "SourceKind",
+    "eunomia_path",
+    "parse_source",
+    "source_paths",
+    "spark_source",
+]
 
 
 class SourceKind(enum.StrEnum):
@@ -298,3 +306,21 @@ def _spark_label(text: str) -> str:
         for key, value in parse_qsl(query, keep_blank_values=True)
     ]
     return head + "?" + "&".join(masked)
+
+
+def source_paths(source: Source) -> list[Path]:
+    """The files or folders of ``source`` on this machine, which no output may overlap.
+
+    Parameters
+    ----------
+    source
+        The parsed ``--source``.
+
+    Returns
+    -------
+    list of Path
+        The DuckDB file or the folder of files; none for a server or a Spark session.
+    """
+    if source.kind in (SourceKind.DUCKDB, SourceKind.FILES):
+        return [Path(source.location)]
+    return []

@@ -23,6 +23,7 @@ __all__ = [
     "id_array",
     "in_set",
     "render",
+    "render_select",
 ]
 
 
@@ -38,12 +39,18 @@ class Step:
     :func:`id_array` placeholders: sqlglot renders the statement with the placeholders and the
     numbers are put in afterwards, so 100,000 ids are never tokenised by sqlglot (which takes
     seconds for every 10,000 literals) and the statement renders the same in every dialect.
+
+    ``row_id`` names the columns the rows are numbered by: the work table then gets a first
+    column ``row_id``, 0 … n-1 in that order (``ROW_NUMBER() OVER (ORDER BY ...) - 1``, as
+    :func:`create_table` writes it; an engine may number the rows another way with the same
+    result, as Spark does without a global window).
     """
 
     name: str
     description: str
     select: str
     arrays: tuple[tuple[int, ...], ...] = ()
+    row_id: tuple[str, ...] = ()
 
 
 # a placeholder: "-9" and 17 digits, a number no concept id list produces in the statement
@@ -89,11 +96,29 @@ def create_table(step: Step, dialect: str) -> str:
     Spark has no temporary tables (sqlglot would write a view, recomputed by every later step):
     there a work table is a cached view, ``CACHE TABLE name AS select``, materialised at once.
     """
+    select = _numbered(step)
     if dialect == "spark":
-        sql = f"CACHE TABLE {step.name} AS {render(step.select, dialect)}"
+        sql = f"CACHE TABLE {step.name} AS {render(select, dialect)}"
     else:
-        sql = render(f"CREATE TEMPORARY TABLE {step.name} AS {step.select}", dialect)
+        sql = render(f"CREATE TEMPORARY TABLE {step.name} AS {select}", dialect)
     return _fill_arrays(sql, step.arrays, dialect)
+
+
+def render_select(step: Step, dialect: str) -> str:
+    """The step's SELECT in ``dialect``, its id arrays filled in, without the ``row_id``
+    column that :attr:`Step.row_id` asks for (the engine numbers the rows itself)."""
+    return _fill_arrays(render(step.select, dialect), step.arrays, dialect)
+
+
+def _numbered(step: Step) -> str:
+    """The step's SELECT (DuckDB dialect) with its ``row_id`` column first, if it has one."""
+    if not step.row_id:
+        return step.select
+    if not step.select.startswith("SELECT "):
+        raise ValueError(f"internal error: step '{step.name}' numbers rows of no SELECT")
+    order = ", ".join(step.row_id)
+    rest = step.select.removeprefix("SELECT ")
+    return f"SELECT ROW_NUMBER() OVER (ORDER BY {order}) - 1 AS row_id, {rest}"
 
 
 def days(later: str, earlier: str = "index_date") -> str:

@@ -9,75 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prognosis.cohort.catalog import (
+    ANCESTOR_COLUMNS,
+    CONCEPT_COLUMNS,
+    EVENT_TABLES,
+    OBSERVATION_PERIOD_COLUMNS,
+    PERSON_COLUMNS,
+    EventTable,
+    Finding,
+    PhysicalTable,
+    quote,
+)
 from prognosis.cohort.definition import CohortDefinition, Domain
-from prognosis.cohort.engines import PhysicalTable
-from prognosis.cohort.quality_types import Finding
 from prognosis.cohort.source_errors import TEXT_TYPES
 from prognosis.exceptions import SourceError
 
-__all__ = ["EVENT_TABLES", "EventTable", "StagingView", "plan_staging", "standard_tables"]
-
-
-@dataclass(frozen=True)
-class EventTable:
-    """How one OMOP event table maps to the staging columns."""
-
-    table: str
-    concept: str
-    date: str
-    record_id: str | None
-    value: str | None = None
-
-
-EVENT_TABLES: dict[Domain, EventTable] = {
-    Domain.CONDITION: EventTable(
-        "condition_occurrence",
-        "condition_concept_id",
-        "condition_start_date",
-        "condition_occurrence_id",
-    ),
-    Domain.DRUG: EventTable(
-        "drug_exposure", "drug_concept_id", "drug_exposure_start_date", "drug_exposure_id"
-    ),
-    Domain.PROCEDURE: EventTable(
-        "procedure_occurrence", "procedure_concept_id", "procedure_date", "procedure_occurrence_id"
-    ),
-    Domain.MEASUREMENT: EventTable(
-        "measurement",
-        "measurement_concept_id",
-        "measurement_date",
-        "measurement_id",
-        "value_as_number",
-    ),
-    Domain.OBSERVATION: EventTable(
-        "observation",
-        "observation_concept_id",
-        "observation_date",
-        "observation_id",
-        "value_as_number",
-    ),
-    Domain.VISIT: EventTable(
-        "visit_occurrence", "visit_concept_id", "visit_start_date", "visit_occurrence_id"
-    ),
-    Domain.DEATH: EventTable("death", "cause_concept_id", "death_date", None),
-}
-
-# staging column -> (source column, SQL type); None as source column: optional, NULL if absent
-_PERSON = {
-    "person_id": ("person_id", "BIGINT"),
-    "gender_concept_id": ("gender_concept_id", "BIGINT"),
-    "year_of_birth": ("year_of_birth", "INTEGER"),
-}
-_OBSERVATION_PERIOD = {
-    "person_id": ("person_id", "BIGINT"),
-    "start_date": ("observation_period_start_date", "DATE"),
-    "end_date": ("observation_period_end_date", "DATE"),
-}
-_CONCEPT = {"concept_id": ("concept_id", "BIGINT"), "concept_name": ("concept_name", "VARCHAR")}
-_ANCESTOR = {
-    "ancestor_concept_id": ("ancestor_concept_id", "BIGINT"),
-    "descendant_concept_id": ("descendant_concept_id", "BIGINT"),
-}
+__all__ = ["StagingView", "column_as", "plan_staging"]
 
 
 @dataclass(frozen=True)
@@ -92,35 +39,18 @@ class StagingView:
     unique_ids: bool = False
 
 
-def standard_tables(schema: str = "cdm") -> dict[str, PhysicalTable]:
-    """The physical layout assumed when printing SQL without a source: standard OMOP names."""
-    tables: dict[str, PhysicalTable] = {}
-    specs = {"person": _PERSON, "observation_period": _OBSERVATION_PERIOD, "concept": _CONCEPT}
-    specs["concept_ancestor"] = _ANCESTOR
-    for name, spec in specs.items():
-        tables[name] = _standard(schema, name, [src for src, _ in spec.values()])
-    for event in EVENT_TABLES.values():
-        columns = ["person_id", event.concept, event.date, event.record_id, event.value]
-        tables[event.table] = _standard(schema, event.table, [c for c in columns if c])
-    return tables
-
-
-def _standard(schema: str, table: str, columns: list[str]) -> PhysicalTable:
-    return PhysicalTable(table, f"{schema}.{table}", {c: (c, "STANDARD") for c in columns})
-
-
 def plan_staging(
     definition: CohortDefinition, tables: dict[str, PhysicalTable]
 ) -> tuple[list[StagingView], list[Finding]]:
     """The staging views this definition needs, checked against the source's tables."""
     findings: list[Finding] = []
     views = [
-        _view("stg_person", tables, "person", _PERSON),
-        _view("stg_observation_period", tables, "observation_period", _OBSERVATION_PERIOD),
-        _view("stg_concept", tables, "concept", _CONCEPT),
+        _view("stg_person", tables, "person", PERSON_COLUMNS),
+        _view("stg_observation_period", tables, "observation_period", OBSERVATION_PERIOD_COLUMNS),
+        _view("stg_concept", tables, "concept", CONCEPT_COLUMNS),
     ]
     if definition.uses_descendants():
-        views.append(_view("stg_concept_ancestor", tables, "concept_ancestor", _ANCESTOR))
+        views.append(_view("stg_concept_ancestor", tables, "concept_ancestor", ANCESTOR_COLUMNS))
     death_is_event = Domain.DEATH in {definition.outcome.domain} | {
         event.domain for event in definition.competing_events
     }
@@ -156,7 +86,7 @@ def _column(physical: PhysicalTable, column: str, sql_type: str) -> str:
             "rename or add it to follow the OMOP CDM"
         )
     actual, source_type = physical.columns[column]
-    quoted = '"' + actual.replace('"', '""') + '"'
+    quoted = quote(actual)
     text = source_type.startswith(TEXT_TYPES)
     if source_type == "STANDARD":
         return quoted

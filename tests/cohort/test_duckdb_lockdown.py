@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from prognosis.cohort import build_cohort, parse_source
-from prognosis.cohort.engines import DuckDBEngine
+from prognosis.cohort.engines.duckdb import DuckDBEngine
 from prognosis.exceptions import SourceError
 from tests.cohort.test_source_errors import BASE, EXPECTED, TODAY, _definition, _rows
 from tests.support.cdm import write_cdm, write_cdm_files

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from prognosis.cohort import BuildResult, build_cohort, load_definition, parse_source
-from prognosis.cohort.engines import DuckDBEngine
+from prognosis.cohort.engines.duckdb import DuckDBEngine
 from prognosis.exceptions import DataQualityWarning
 
 DEFINITION = Path(__file__).resolve().parents[2] / "cohorts" / "gi_bleed_nsaid.yaml"

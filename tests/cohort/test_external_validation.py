@@ -25,7 +25,7 @@ from sksurv.metrics import concordance_index_censored
 from prognosis.cli import main
 from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.cohort.definition import definition_hash
-from prognosis.cohort.engines import DuckDBEngine
+from prognosis.cohort.engines.duckdb import DuckDBEngine
 from prognosis.cohort.features import FeatureColumn, TrainedColumns
 from prognosis.exceptions import CohortError, DataQualityWarning
 from prognosis.synth import generate_cdm, planted_cohort

@@ -18,7 +18,7 @@ import pytest
 from psycopg import sql
 
 from prognosis.cohort import build_cohort, parse_source
-from prognosis.cohort.engines import PostgresEngine
+from prognosis.cohort.engines.postgres import PostgresEngine
 from prognosis.cohort.sources import SourceKind
 from prognosis.exceptions import SourceError
 from tests.cohort.test_source_errors import BASE, EXPECTED, TODAY, _definition, _rows

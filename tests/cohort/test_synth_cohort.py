@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from prognosis.cohort import build_cohort, load_definition, parse_source
-from prognosis.cohort.engines import DuckDBEngine
+from prognosis.cohort.engines.duckdb import DuckDBEngine
 from prognosis.exceptions import DataQualityWarning
 from prognosis.synth import generate_cdm, planted_cohort
 

@@ -38,7 +38,7 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A local[2] SparkSession for the whole run (stopped at the end)."""
-    from prognosis.cohort.spark_engine import open_session
+    from prognosis.cohort.engines.spark import open_session
 
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
     settings = {**SETTINGS, "spark.sql.warehouse.dir": str(warehouse)}

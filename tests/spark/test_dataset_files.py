@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from prognosis.cohort.spark_engine import write_parquet
+from prognosis.cohort.engines.spark import write_parquet
 from prognosis.dataset import load_dataset
 
 pytestmark = pytest.mark.spark

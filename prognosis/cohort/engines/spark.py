@@ -5,7 +5,8 @@ table, registered as temporary views) or from a schema of the session's catalog.
 (``CACHE TABLE name AS SELECT`` in the printed Spark SQL) are materialised at once with their
 lineage cut (``localCheckpoint``), so no step recomputes or re-plans the chain before it. The
 dataset is assembled in Spark SQL and written by Spark's own Parquet writer
-(:class:`SparkDataset`); nothing of its size is collected to the driver.
+(:class:`SparkDataset`); nothing of its size is collected to the driver. The cohort's row
+ids are numbered without a window over all rows (:func:`number_rows`).
 
 pyspark is an optional dependency (``pip install 'prognosis[spark]'``) and needs Java; both are
 imported or started only when a Spark source is opened.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -27,10 +27,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from prognosis.cohort.engines import PhysicalTable, _group_columns, _quote
-from prognosis.cohort.quality_types import Finding
+from prognosis.cohort.catalog import OMOP_TABLES, PhysicalTable, group_columns, quote
+from prognosis.cohort.engines.base import Engine
 from prognosis.cohort.sources import Source
-from prognosis.cohort.staging import standard_tables
+from prognosis.cohort.sql import Step, render_select
 from prognosis.exceptions import SourceError
 from prognosis.output_folders import is_private
 
@@ -39,6 +39,7 @@ __all__ = [
     "SparkDataset",
     "SparkEngine",
     "collect_arrow",
+    "number_rows",
     "open_session",
     "spark_type",
     "write_parquet",
@@ -56,8 +57,6 @@ _DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 _VIEW_PREFIX = "prognosis_src_"
-_CACHE_TABLE = re.compile(r"CACHE TABLE (\w+) AS (.+)", re.DOTALL)  # sql.create_table
-_OMOP_TABLES = frozenset(standard_tables())  # the tables staging views may read
 
 
 def _pyspark() -> Any:
@@ -120,15 +119,14 @@ def spark_type(arrow_type: pa.DataType) -> str:
     return types[arrow_type]
 
 
-class SparkEngine:
+class SparkEngine(Engine):
     """Runs the cohort SQL in a SparkSession (opened from the source, or the caller's own)."""
 
     dialect = "spark"
     assemble_locally = False  # the dataset stays in Spark and is written by Spark
 
     def __init__(self, source: Source) -> None:
-        self.source = source
-        self.findings: list[Finding] = []
+        super().__init__(source)
         options = dict(source.options)
         if source.session is not None:
             self.session, self._owned = source.session, False
@@ -160,7 +158,7 @@ class SparkEngine:
             if found is None:
                 continue
             table = entry.name.split(".")[0].lower()
-            if table not in _OMOP_TABLES:  # read only what a build can use
+            if table not in OMOP_TABLES:  # read only what a build can use
                 continue
             if table in self._files:
                 raise SourceError(
@@ -193,11 +191,11 @@ class SparkEngine:
 
     def tables(self) -> dict[str, PhysicalTable]:
         if self.source.schema is None:
-            references = {table: _quote(view) for table, view in self._files.items()}
+            references = {table: quote(view) for table, view in self._files.items()}
         else:
             schema = self.source.schema
             references = {
-                t.name.lower(): f"{_quote(schema)}.{_quote(t.name)}"
+                t.name.lower(): f"{quote(schema)}.{quote(t.name)}"
                 for t in self.session.catalog.listTables(schema)
                 if not t.isTemporary
             }
@@ -210,18 +208,20 @@ class SparkEngine:
         for table, reference in references.items():
             fields = self.session.table(reference.replace('"', "`")).schema.fields
             rows += [(table, f.name, _type_name(f.dataType)) for f in fields]
-        tables = _group_columns(rows, f"source {self.source.describe()}")
+        tables = group_columns(rows, f"source {self.source.describe()}")
         return {key: PhysicalTable(t.name, references[key], t.columns) for key, t in tables.items()}
 
     def execute(self, sql: str) -> None:
-        cached = _CACHE_TABLE.fullmatch(sql)
-        if cached is None:
-            self.session.sql(sql)
-            return
-        # A work table: materialised now, its lineage cut (a cached view would refer to the
-        # views before it by name, and dropping one would uncache or break the later ones)
-        name, select = cached.groups()
-        self.session.sql(select).localCheckpoint(eager=True).createOrReplaceTempView(name)
+        self.session.sql(sql)
+
+    def create_table(self, step: Step) -> None:
+        """The work table materialised now, its lineage cut (a cached view would refer to the
+        views before it by name, and dropping one would uncache or break the later ones); its
+        rows numbered by :func:`number_rows`, without a global window, when the step asks."""
+        frame = self.session.sql(render_select(step, self.dialect))
+        if step.row_id:
+            frame = number_rows(frame, step.row_id)
+        frame.localCheckpoint(eager=True).createOrReplaceTempView(step.name)
 
     def fetch_rows(self, sql: str) -> list[tuple[Any, ...]]:
         with _quiet_sockets():
@@ -245,6 +245,39 @@ class SparkEngine:
             self.session.catalog.dropTempView(name)
         if self._owned:
             self.session.stop()
+
+
+def number_rows(frame: Any, keys: tuple[str, ...]) -> Any:
+    """``frame`` with a first column ``row_id``: 0 … n-1 in the order of ``keys``, ascending
+    with nulls last, as ``ROW_NUMBER() OVER (ORDER BY keys) - 1`` numbers them in DuckDB.
+
+    No window spans all rows (Spark would run it in one partition): the rows are range
+    partitioned by ``keys`` and sorted within each partition, so a row's id is its place in
+    its partition plus the number of rows in the partitions before it, a sum over a table of
+    one row per partition.
+    """
+    _pyspark()  # a clear error without pyspark
+    from pyspark.sql import functions
+
+    order = [functions.col(key).asc_nulls_last() for key in keys]
+    ordered = frame.repartitionByRange(*order).sortWithinPartitions(*order)
+    placed = ordered.select(
+        functions.spark_partition_id().alias("_part"),
+        # the partition in the upper 31 bits, the place in the partition in the lower 33
+        functions.monotonically_increasing_id().alias("_place"),
+        *frame.columns,
+    ).localCheckpoint(eager=True)  # computed once: the places must not be recomputed
+    sizes = placed.groupBy("_part").count()
+    earlier = sizes.alias("b")
+    before = (
+        sizes.alias("a")
+        .join(earlier, functions.col("b._part") < functions.col("a._part"), "left")
+        .groupBy(functions.col("a._part").alias("_part"))
+        .agg(functions.coalesce(functions.sum("b.count"), functions.lit(0)).alias("_before"))
+    )
+    place = functions.col("_place").bitwiseAND(functions.lit((1 << 33) - 1))
+    row_id = (functions.col("_before") + place).alias("row_id")
+    return placed.join(functions.broadcast(before), "_part").select(row_id, *frame.columns)
 
 
 class SparkDataset:
