@@ -369,8 +369,9 @@ def compare(
     seed: int = 0,
     n_boot: int = 0,
 ) -> list[dict[str, Any]]:
-    """Fit each of ``models`` on the same folds of ``dataset_dir``: one row per model and
-    horizon (see :func:`prognosis.training.compare_models`).
+    """Fit each of ``models`` on the same folds of ``dataset_dir``: one row per model, in
+    the order given, with its metrics at the first horizon (see
+    :func:`prognosis.training.compare_models`).
 
     Raises
     ------

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -50,6 +52,18 @@ def cox(gi_bleed: Path, tmp_path_factory: pytest.TempPathFactory) -> workflow.Fi
 def predictions(cox: workflow.Fitted, gi_bleed: Path, tmp_path_factory) -> workflow.Scored:
     out = tmp_path_factory.mktemp("predictions") / "p.parquet"
     return workflow.predict_dataset(cox.out, gi_bleed, out)
+
+
+def test_the_command_line_starts_without_the_modelling_libraries() -> None:
+    """``prognosis cohort build`` and ``--help`` need none of them (docs/benchmarks.md: about
+    3 s of start-up); the workflow imports them inside the functions that use them."""
+    code = (
+        "import sys, prognosis.cli, prognosis.workflow\n"
+        "heavy = ['sklearn', 'scipy', 'lifelines', 'xgboost', 'prognosis.training']\n"
+        "print([name for name in heavy if name in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 # -- cohorts -----------------------------------------------------------------------------------
