@@ -1,4 +1,5 @@
-"""The ``prognosis`` command line: each command parses options, calls the library, prints."""
+"""The ``prognosis`` command line: each command parses options, calls one function of
+:mod:`prognosis.workflow`, and prints its result."""
 
 from __future__ import annotations
 
