@@ -1,4 +1,5 @@
-"""The ``prognosis`` command line: each command parses options, calls the library, prints."""
+"""The ``prognosis`` command line: each command parses options, calls one function of
+:mod:`prognosis.workflow`, and prints its result."""
 
 from __future__ import annotations
 
@@ -10,19 +11,19 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from prognosis.cohort import build_cohort, compile_script, load_definition, parse_source
-from prognosis.cohort.sources import source_paths
+from prognosis import workflow
 from prognosis.cohort.sql import DIALECTS
 from prognosis.exceptions import DataQualityWarning, PrognosisError
-from prognosis.output_folders import OutputKind, claim_output
-from prognosis.outputs import atomic_file, write_json, write_parquet_output
+
+if TYPE_CHECKING:
+    from prognosis.cohort import BuildResult
 
 __all__ = ["main"]
 
@@ -59,7 +60,7 @@ def _n_boot(default: int, help: str) -> Callable[[F], F]:
     )
 
 
-def _fail(error: PrognosisError) -> None:
+def _fail(error: PrognosisError) -> NoReturn:
     console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
     sys.exit(1)
 
@@ -99,6 +100,27 @@ class _Steps:
         self._finish()
 
 
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Print a :class:`PrognosisError` raised inside the block in red, and exit 1."""
+    try:
+        yield
+    except PrognosisError as error:
+        _fail(error)
+
+
+@contextlib.contextmanager
+def _steps(quiet: bool) -> Iterator[_Steps]:
+    """Progress of the steps inside the block; the last one closes before an error prints."""
+    steps = _Steps(quiet)
+    try:
+        yield steps
+    except PrognosisError as error:
+        steps.close()
+        _fail(error)
+    steps.close()
+
+
 @click.group()
 @click.version_option(package_name="prognosis")
 def main() -> None:
@@ -115,10 +137,8 @@ def cohort() -> None:
 @click.option("--dialect", type=click.Choice(DIALECTS), default="duckdb", show_default=True)
 def cohort_sql(definition: Path, dialect: str) -> None:
     """Print the SQL that builds DEFINITION, in the chosen dialect."""
-    try:
-        click.echo(compile_script(load_definition(definition), dialect))
-    except PrognosisError as error:
-        _fail(error)
+    with _errors():
+        click.echo(workflow.cohort_sql(definition, dialect))
 
 
 @cohort.command("build")
@@ -150,39 +170,31 @@ def cohort_build(
     as_json: bool,
 ) -> None:
     """Build DEFINITION on SOURCE into a time-to-event dataset."""
-    steps = _Steps(quiet)
-    try:
-        parsed, where = load_definition(definition), parse_source(source)
-        out = out or Path("data/cohorts") / parsed.name
-        protect = source_paths(where) + ([features_of] if features_of else [])
-        with (
-            claim_output(out, OutputKind.DATASET, overwrite=overwrite, protect=protect),
-            _data_warnings(quiet),
-        ):
-            result = build_cohort(
-                parsed,
-                where,
-                out,
-                progress=steps,
-                definition_path=str(definition),
-                features_of=features_of,
-            )
-        steps.close()
-    except PrognosisError as error:
-        steps.close()
-        _fail(error)
+    with _steps(quiet) as steps, _data_warnings(quiet):
+        result = workflow.build_dataset(
+            definition,
+            source,
+            out=out,
+            features_of=features_of,
+            overwrite=overwrite,
+            progress=steps,
+        )
     if as_json:
         click.echo(json.dumps(_summary(result), indent=2))
     elif not quiet:
-        _print_attrition(result.attrition)
-        results.print(
-            f"[bold]{result.persons}[/bold] persons, {result.index_events} index events, "
-            f"events {result.events}, {result.features} features → {result.out_dir} "
-            f"({result.seconds:.1f} s)"
-        )
+        _print_build(result)
 
 
-def _summary(result) -> dict:
+def _print_build(result: BuildResult) -> None:
+    _print_attrition(result.attrition)
+    results.print(
+        f"[bold]{result.persons}[/bold] persons, {result.index_events} index events, "
+        f"events {result.events}, {result.features} features → {result.out_dir} "
+        f"({result.seconds:.1f} s)"
+    )
+
+
+def _summary(result: BuildResult) -> dict[str, Any]:
     return {
         "out_dir": str(result.out_dir),
         "persons": result.persons,
@@ -246,35 +258,20 @@ def fit(
     quiet: bool,
 ) -> None:
     """Fit a survival model on DATASET_DIR and save it, with its validation metrics, to OUT."""
-    from prognosis import training
-    from prognosis.dataset import load_dataset
-    from prognosis.evaluation.censoring import parse_censoring_model
-    from prognosis.evaluation.summary import format_table
-    from prognosis.evaluation.validation import parse_split
-    from prognosis.models.store import save_model
-
-    steps = _Steps(quiet)
-    try:
-        with claim_output(out, OutputKind.MODEL, overwrite=overwrite, protect=[dataset_dir]):
-            saved = training.fit_model(
-                load_dataset(dataset_dir),
-                model_name,
-                horizons,
-                parse_split(split),
-                seed=seed,
-                n_boot=n_boot,
-                progress=steps,
-                censor_competing=censor_competing,
-                censoring_covariates=parse_censoring_model(censoring_model),
-            )
-            save_model(out, saved)
-    except PrognosisError as error:
-        steps.close()
-        _fail(error)
-    steps.close()
-    if not quiet and "harrell_c" in saved.metrics:
-        results.print(format_table(saved.metrics))
+    options = workflow.FitOptions(
+        model_name, horizons, split, seed, n_boot, censoring_model, censor_competing
+    )
+    with _steps(quiet) as steps:
+        fitted = workflow.fit(dataset_dir, options, out, overwrite=overwrite, progress=steps)
+    if not quiet and fitted.validated:
+        results.print(_metrics_table(fitted.saved.metrics))
     results.print(f"model → {out}")
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    from prognosis.evaluation.summary import format_table
+
+    return format_table(metrics)
 
 
 @main.command()
@@ -297,27 +294,17 @@ def evaluate(
     censoring_model: str,
 ) -> None:
     """Measure a saved model on DATASET_DIR (held-out or external data)."""
-    from prognosis import training
-    from prognosis.dataset import load_dataset
-    from prognosis.evaluation.censoring import parse_censoring_model
-    from prognosis.evaluation.summary import format_table
-    from prognosis.models.store import load_model
-
-    try:
-        protect = [model_dir, dataset_dir]
-        with claim_output(out, OutputKind.METRICS, overwrite=overwrite, protect=protect):
-            metrics = training.evaluate_model(
-                load_model(model_dir),
-                load_dataset(dataset_dir),
-                n_boot=n_boot,
-                seed=seed,
-                censoring_covariates=parse_censoring_model(censoring_model),
-            )
-            with atomic_file(out) as temporary:
-                write_json(temporary, metrics)
-    except PrognosisError as error:
-        _fail(error)
-    results.print(format_table(metrics))
+    with _errors():
+        metrics = workflow.evaluate(
+            model_dir,
+            dataset_dir,
+            out,
+            overwrite=overwrite,
+            seed=seed,
+            n_boot=n_boot,
+            censoring_model=censoring_model,
+        )
+    results.print(_metrics_table(metrics))
     results.print(f"metrics → {out}")
 
 
@@ -342,35 +329,15 @@ def predict(
 
     DATASET_DIR is a dataset folder, or spark://MASTER?path=DATASET_DIR to score on Spark.
     """
-    from prognosis import scoring, training
-    from prognosis.dataset import load_dataset
-    from prognosis.models.store import load_model
-    from prognosis.spark_scoring import is_spark_url, score_on_spark
-
-    try:
-        if dataset_dir is not None and out is not None:
-            protect = [model_dir] if is_spark_url(dataset_dir) else [model_dir, Path(dataset_dir)]
-            with claim_output(out, OutputKind.PREDICTIONS, overwrite=overwrite, protect=protect):
-                if is_spark_url(dataset_dir):
-                    rows = score_on_spark("predict", model_dir, dataset_dir, out)
-                    results.print(f"{rows} predictions (on Spark) → {out}")
-                    return
-                saved, loaded = load_model(model_dir), load_dataset(dataset_dir)
-                frame = training.predict_frame(saved, loaded.frame, origin=str(dataset_dir))
-                write_parquet_output(frame, out, OutputKind.PREDICTIONS)
-            results.print(f"{len(frame)} predictions → {out}")
-            return
-        saved = load_model(model_dir)
-        if source is None or person_id is None:
-            raise PrognosisError(
-                "give DATASET_DIR and --out, or --source and --person-id to score one person"
-            )
-        with _data_warnings(quiet=False):
-            frame = scoring.score_person(
-                saved, parse_source(source), person_id, index_date.date() if index_date else None
-            )
-    except PrognosisError as error:
-        _fail(error)
+    if dataset_dir is not None and out is not None:
+        with _errors():
+            scored = workflow.predict_dataset(model_dir, dataset_dir, out, overwrite=overwrite)
+        where = " (on Spark)" if scored.on_spark else ""
+        results.print(f"{scored.rows} predictions{where} → {out}")
+        return
+    day = index_date.date() if index_date else None
+    with _errors(), _data_warnings(quiet=False):
+        frame = workflow.predict_person(model_dir, source, person_id, day)
     click.echo(frame.drop(columns=["person_id"]).to_string(index=False))
 
 
@@ -389,29 +356,16 @@ def explain(
     Writes person_id, index_date, base_value and shap_<feature> per feature, in the model's
     output unit, against BACKGROUND_ROWS reference rows of the dataset.
     """
-    from prognosis import scoring
-    from prognosis.dataset import load_dataset
-    from prognosis.models.store import load_model
-    from prognosis.spark_scoring import is_spark_url, score_on_spark
-
-    try:
-        protect = [model_dir] if is_spark_url(dataset) else [model_dir, Path(dataset)]
-        with claim_output(out, OutputKind.SHAP_VALUES, overwrite=overwrite, protect=protect):
-            if is_spark_url(dataset):
-                rows = score_on_spark(
-                    "explain", model_dir, dataset, out, background_rows=background_rows, seed=seed
-                )
-            else:
-                loaded = load_dataset(dataset)
-                background = scoring.background_rows(loaded.frame, background_rows, seed)
-                frame = scoring.explain_frame(
-                    load_model(model_dir), loaded.frame, background=background, origin=str(dataset)
-                )
-                write_parquet_output(frame, out, OutputKind.SHAP_VALUES)
-                rows = len(frame)
-    except PrognosisError as error:
-        _fail(error)
-    results.print(f"SHAP values of {rows} rows → {out}")
+    with _errors():
+        scored = workflow.explain(
+            model_dir,
+            dataset,
+            out,
+            overwrite=overwrite,
+            background_rows=background_rows,
+            seed=seed,
+        )
+    results.print(f"SHAP values of {scored.rows} rows → {out}")
 
 
 @main.command()
@@ -432,24 +386,9 @@ def compare(
     as_json: bool,
 ) -> None:
     """Fit several models on the same folds and print one table."""
-    from prognosis import training
-    from prognosis.dataset import load_dataset
-    from prognosis.evaluation.validation import parse_split
-
     names = [name.strip() for name in models.split(",") if name.strip()]
-    from prognosis.models.registry import MODEL_NAMES
-
-    unknown = [name for name in names if name not in MODEL_NAMES]
-    try:
-        if unknown:
-            raise PrognosisError(
-                f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}"
-            )
-        rows = training.compare_models(
-            load_dataset(dataset_dir), names, horizons, parse_split(split), seed=seed, n_boot=n_boot
-        )
-    except PrognosisError as error:
-        _fail(error)
+    with _errors():
+        rows = workflow.compare(dataset_dir, names, horizons, split=split, seed=seed, n_boot=n_boot)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -473,18 +412,13 @@ def _cell(value: object) -> str:
 @click.option("--quiet", is_flag=True, help="Print only errors.")
 def synth(persons: int, seed: int, out: Path, overwrite: bool, quiet: bool) -> None:
     """Write a synthetic OMOP CDM with planted hazards (truth in OUT's .truth.json)."""
-    from prognosis.synth import generate_cdm, truth_path
-
-    steps = _Steps(quiet)
-    try:
-        truth = generate_cdm(out, persons=persons, seed=seed, progress=steps, overwrite=overwrite)
-    except PrognosisError as error:
-        steps.close()
-        _fail(error)
-    steps.close()
+    with _steps(quiet) as steps:
+        written = workflow.synthesize(
+            out, persons=persons, seed=seed, overwrite=overwrite, progress=steps
+        )
     if not quiet:
-        results.print(f"{persons} persons → {out}; planted model in {truth_path(out)}")
-        results.print(f"counts: {truth.counts}")
+        results.print(f"{persons} persons → {out}; planted model in {written.truth_path}")
+        results.print(f"counts: {written.truth.counts}")
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -518,10 +452,8 @@ def report_model(
     seed: int,
 ) -> None:
     """Write OUT/index.html: the model in MODEL_DIR on the cohort in DATASET_DIR."""
-    from prognosis.report import write_model_report
-
-    try:
-        path = write_model_report(
+    with _errors():
+        path = workflow.report_model(
             model_dir,
             dataset_dir,
             out,
@@ -530,8 +462,6 @@ def report_model(
             seed=seed,
             overwrite=overwrite,
         )
-    except PrognosisError as error:
-        _fail(error)
     results.print(f"model report → {path}", soft_wrap=True)
 
 
@@ -560,29 +490,31 @@ def report_patients(
     mapping_dir: Path | None,
 ) -> None:
     """One page per patient plus OUT/index.html, patients named by pseudonyms."""
-    from prognosis.report import write_patient_reports
-
-    try:
-        persons = [int(p) for text in ids for p in text.split(",") if p.strip()]
-    except ValueError:
-        _fail(PrognosisError(f"--ids takes whole numbers separated by commas, got {ids}"))
-    try:
-        written = write_patient_reports(
+    with _errors():
+        written = workflow.report_patients(
             model_dir,
             dataset_dir,
             out,
-            ids=persons or None,
+            ids=_person_ids(ids),
             sample=sample,
             seed=seed,
-            mapping_dir=mapping_dir or Path("data/pseudonyms") / Path(dataset_dir).name,
+            mapping_dir=mapping_dir,
             overwrite=overwrite,
         )
-    except PrognosisError as error:
-        _fail(error)
     for page in written.pages if len(written.pages) <= 20 else []:
         results.print(str(page), soft_wrap=True)
     results.print(f"{len(written.pages)} patient reports, index → {written.index}", soft_wrap=True)
     results.print(f"private pseudonym mapping (not linked) → {written.mapping}", soft_wrap=True)
+
+
+def _person_ids(texts: tuple[str, ...]) -> list[int]:
+    """The person_ids of ``--ids 12,13 --ids 14``."""
+    try:
+        return [int(p) for text in texts for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise PrognosisError(
+            f"--ids takes whole numbers separated by commas, got {texts}"
+        ) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

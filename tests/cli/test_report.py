@@ -1,14 +1,13 @@
-"""`prognosis report model` and `prognosis report patients` through click's CliRunner."""
+"""`prognosis report model` and `prognosis report patients` through click's CliRunner.
+
+The cohort and model are the report tests' (``built``, tests/report/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
-import prognosis.report
 from prognosis.cli import main
 from tests.report.conftest import Built
 
@@ -26,31 +25,28 @@ def test_report_patients_writes_pages_and_prints_their_paths(built: Built, tmp_p
     assert str(private / "mapping.csv") in result.output
 
 
-def test_report_model_calls_the_library_and_prints_the_path(
-    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[dict[str, Any]] = []
-
-    def fake(model_dir: Path, dataset_dir: Path, out: Path, **options: Any) -> Path:
-        calls.append({"model": model_dir, "dataset": dataset_dir, "out": out, **options})
-        return out / "index.html"
-
-    monkeypatch.setattr(prognosis.report, "write_model_report", fake)
-    args = ["report", "model", str(built.model), str(built.dataset), "--out", str(tmp_path)]
+def test_report_model_writes_the_page_and_prints_its_path(built: Built, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    args = ["report", "model", str(built.model), str(built.dataset), "--out", str(out)]
     result = CliRunner().invoke(main, [*args, "--n-boot", "7"])
     assert result.exit_code == 0, result.output
-    assert f"model report → {tmp_path / 'index.html'}" in result.output
-    assert calls == [
-        {
-            "model": built.model,
-            "dataset": built.dataset,
-            "out": tmp_path,
-            "metrics_path": None,
-            "n_boot": 7,
-            "seed": 0,
-            "overwrite": False,
-        }
-    ]
+    assert f"model report → {out / 'index.html'}" in result.output
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "3-fold cross-validation" in page  # the model's stored metrics: its training cohort
+    result = CliRunner().invoke(main, [*args, "--n-boot", "7"])
+    assert result.exit_code == 1
+    assert "--overwrite" in result.output and "Traceback" not in result.output
+
+
+def test_report_model_shows_the_metrics_file_it_is_given(built: Built, tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics.json"
+    evaluate = ["evaluate", str(built.model), str(built.dataset), "--out", str(metrics)]
+    assert CliRunner().invoke(main, [*evaluate, "--n-boot", "0"]).exit_code == 0
+    out = tmp_path / "report"
+    args = ["report", "model", str(built.model), str(built.dataset), "--out", str(out)]
+    result = CliRunner().invoke(main, [*args, "--metrics", str(metrics)])
+    assert result.exit_code == 0, result.output
+    assert "from prognosis evaluate on" in (out / "index.html").read_text(encoding="utf-8")
 
 
 def test_report_errors_are_printed_not_raised(built: Built, tmp_path: Path) -> None:

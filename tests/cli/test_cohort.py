@@ -13,7 +13,7 @@ from rich.console import Console
 import prognosis.cli
 from prognosis.cli import main
 
-DEFINITION = Path(__file__).resolve().parents[1] / "cohorts" / "gi_bleed_nsaid.yaml"
+DEFINITION = Path(__file__).resolve().parents[2] / "cohorts" / "gi_bleed_nsaid.yaml"
 DIALECTS = ["duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql"]
 EUNOMIA_PERSONS = 2630  # established by hand-written SQL in tests/cohort/test_eunomia.py
 OUTPUTS = {"dataset.parquet", "features.json", "attrition.json", "manifest.json"}

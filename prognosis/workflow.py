@@ -1,0 +1,463 @@
+"""One function per command: what ``prognosis <command>`` does, without the printing.
+
+Each function takes paths and options, checks where it may write before any work
+(:func:`prognosis.output_folders.claim_output`), calls the library (:mod:`prognosis.cohort`,
+:mod:`prognosis.training`, :mod:`prognosis.scoring`, :mod:`prognosis.report`, ...) and returns
+a typed result that :mod:`prognosis.cli` prints. Errors are :class:`PrognosisError`; data-quality
+findings are :class:`~prognosis.exceptions.DataQualityWarning` warnings, left to the caller.
+
+The modelling libraries (scikit-learn, SciPy, lifelines, xgboost) are imported inside the
+functions that need them, so that ``prognosis cohort build`` and ``prognosis --help`` start
+without them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prognosis.cohort import build_cohort, compile_script, load_definition, parse_source
+from prognosis.cohort.build import BuildResult
+from prognosis.cohort.sources import source_paths
+from prognosis.exceptions import PrognosisError
+from prognosis.output_folders import OutputKind, claim_output
+from prognosis.outputs import atomic_file, write_json, write_parquet_output
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from prognosis.models.store import SavedModel
+    from prognosis.report import PatientReports
+    from prognosis.synth import SynthTruth
+
+__all__ = [
+    "FitOptions",
+    "Fitted",
+    "Scored",
+    "Synthesized",
+    "build_dataset",
+    "cohort_sql",
+    "compare",
+    "evaluate",
+    "explain",
+    "fit",
+    "predict_dataset",
+    "predict_person",
+    "report_model",
+    "report_patients",
+    "synthesize",
+]
+
+#: Called with a short message as each step starts (the CLI prints them with their durations).
+Progress = Callable[[str], None]
+
+#: Where ``cohort build`` writes without ``--out``, and ``report patients`` keeps pseudonyms.
+DATASETS = Path("data/cohorts")
+PSEUDONYMS = Path("data/pseudonyms")
+
+
+# -- cohorts -----------------------------------------------------------------------------------
+def cohort_sql(definition: Path, dialect: str) -> str:
+    """The SQL script that builds the cohort of the YAML file ``definition``, in ``dialect``
+    (one of :data:`prognosis.cohort.sql.DIALECTS`)."""
+    return compile_script(load_definition(definition), dialect)
+
+
+def build_dataset(
+    definition: Path,
+    source: str,
+    *,
+    out: Path | None = None,
+    features_of: Path | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build the cohort of the YAML file ``definition`` on ``source`` into a dataset folder.
+
+    Parameters
+    ----------
+    definition
+        A cohort definition file (``cohorts/NAME.yaml``).
+    source
+        A source string (:func:`prognosis.cohort.parse_source`): ``eunomia``,
+        ``duckdb:///PATH``, a folder of CSV/Parquet files, a PostgreSQL or Spark URL.
+    out
+        The dataset folder; default ``data/cohorts/NAME``. It may not overlap the source's files
+        or ``features_of``.
+    features_of
+        A fitted model's folder: build exactly its feature columns.
+    overwrite
+        Replace a previous dataset at ``out``.
+    progress
+        Called as each build step starts.
+
+    Returns
+    -------
+    BuildResult
+        The folder written, its counts, attrition and data-quality findings.
+    """
+    parsed, where = load_definition(definition), parse_source(source)
+    out = out or DATASETS / parsed.name
+    protect = source_paths(where) + ([features_of] if features_of else [])
+    with claim_output(out, OutputKind.DATASET, overwrite=overwrite, protect=protect):
+        return build_cohort(
+            parsed,
+            where,
+            out,
+            progress=progress,
+            definition_path=str(definition),
+            features_of=features_of,
+        )
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """A synthetic CDM written by :func:`synthesize`."""
+
+    out: Path
+    truth_path: Path
+    truth: SynthTruth
+
+
+def synthesize(
+    out: Path,
+    *,
+    persons: int,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> Synthesized:
+    """Write a synthetic OMOP CDM with planted hazards to the DuckDB file ``out``.
+
+    The planted model goes beside it (:func:`prognosis.synth.truth_path`); see
+    :func:`prognosis.synth.generate_cdm` for what may be replaced.
+    """
+    from prognosis.synth import generate_cdm, truth_path
+
+    truth = generate_cdm(out, persons=persons, seed=seed, progress=progress, overwrite=overwrite)
+    return Synthesized(out=Path(out), truth_path=truth_path(out), truth=truth)
+
+
+# -- models ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FitOptions:
+    """What ``prognosis fit`` fits, and how it is validated.
+
+    Attributes
+    ----------
+    model
+        A name of :data:`prognosis.models.registry.MODEL_NAMES`.
+    horizons
+        Prediction horizons in days.
+    split
+        The validation design: ``cv``, ``cv:K``, ``temporal:YYYY-MM-DD`` or ``none``.
+    seed
+        Seed of the folds, the bootstrap and the estimator.
+    n_boot
+        Bootstrap resamples of the validation metrics (0: no intervals).
+    censoring_model
+        ``km`` or ``cox:COL,COL``: the censoring weights of the validation.
+    censor_competing
+        Treat competing events as censoring (a cause-specific model of the outcome).
+    """
+
+    model: str
+    horizons: tuple[float, ...]
+    split: str = "cv"
+    seed: int = 0
+    n_boot: int = 200
+    censoring_model: str = "km"
+    censor_competing: bool = False
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A model fitted and saved by :func:`fit`."""
+
+    out: Path
+    saved: SavedModel
+
+    @property
+    def validated(self) -> bool:
+        """Whether the model carries validation metrics (not with ``--split none``)."""
+        return "harrell_c" in self.saved.metrics
+
+
+def fit(
+    dataset_dir: Path,
+    options: FitOptions,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> Fitted:
+    """Fit ``options.model`` on the dataset folder ``dataset_dir``, validate it as
+    ``options.split`` says, and save it with its metrics into the model directory ``out``.
+
+    See :func:`prognosis.training.fit_model` for what is fitted and measured.
+    """
+    from prognosis import training
+    from prognosis.dataset import load_dataset
+    from prognosis.evaluation.censoring import parse_censoring_model
+    from prognosis.evaluation.validation import parse_split
+    from prognosis.models.store import save_model
+
+    with claim_output(out, OutputKind.MODEL, overwrite=overwrite, protect=[dataset_dir]):
+        saved = training.fit_model(
+            load_dataset(dataset_dir),
+            options.model,
+            options.horizons,
+            parse_split(options.split),
+            seed=options.seed,
+            n_boot=options.n_boot,
+            progress=progress,
+            censor_competing=options.censor_competing,
+            censoring_covariates=parse_censoring_model(options.censoring_model),
+        )
+        save_model(out, saved)
+    return Fitted(out=Path(out), saved=saved)
+
+
+def evaluate(
+    model_dir: Path,
+    dataset_dir: Path,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    seed: int = 0,
+    n_boot: int = 200,
+    censoring_model: str = "km",
+) -> dict[str, Any]:
+    """Measure the saved model in ``model_dir`` on ``dataset_dir`` (held-out or external data)
+    and write the metrics to the JSON file ``out``; return them.
+
+    See :func:`prognosis.training.evaluate_model`.
+    """
+    from prognosis import training
+    from prognosis.dataset import load_dataset
+    from prognosis.evaluation.censoring import parse_censoring_model
+    from prognosis.models.store import load_model
+
+    protect = [model_dir, dataset_dir]
+    with claim_output(out, OutputKind.METRICS, overwrite=overwrite, protect=protect):
+        metrics = training.evaluate_model(
+            load_model(model_dir),
+            load_dataset(dataset_dir),
+            n_boot=n_boot,
+            seed=seed,
+            censoring_covariates=parse_censoring_model(censoring_model),
+        )
+        with atomic_file(out) as temporary:
+            write_json(temporary, metrics)
+    return metrics
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A Parquet output of :func:`predict_dataset` or :func:`explain`: its rows, and whether
+    Spark computed it."""
+
+    out: Path
+    rows: int
+    on_spark: bool = False
+
+
+def _protected(model_dir: Path, dataset: str) -> list[Path]:
+    from prognosis.spark_scoring import is_spark_url
+
+    return [model_dir] if is_spark_url(dataset) else [model_dir, Path(dataset)]
+
+
+def predict_dataset(
+    model_dir: Path, dataset: str | Path, out: Path, *, overwrite: bool = False
+) -> Scored:
+    """Risk at each of the model's horizons for every row of ``dataset``, written to the
+    Parquet file ``out`` (``person_id``, ``index_date``, ``risk_<horizon>``).
+
+    ``dataset`` is a dataset folder, or ``spark://MASTER?path=DATASET_DIR`` to score on Spark
+    (:func:`prognosis.spark_scoring.score_on_spark`).
+    """
+    from prognosis import training
+    from prognosis.dataset import load_dataset
+    from prognosis.models.store import load_model
+    from prognosis.spark_scoring import is_spark_url, score_on_spark
+
+    dataset = str(dataset)
+    protect = _protected(model_dir, dataset)
+    with claim_output(out, OutputKind.PREDICTIONS, overwrite=overwrite, protect=protect):
+        if is_spark_url(dataset):
+            rows = score_on_spark("predict", model_dir, dataset, out)
+            return Scored(out=Path(out), rows=rows, on_spark=True)
+        saved, loaded = load_model(model_dir), load_dataset(dataset)
+        frame = training.predict_frame(saved, loaded.frame, origin=dataset)
+        write_parquet_output(frame, out, OutputKind.PREDICTIONS)
+    return Scored(out=Path(out), rows=len(frame))
+
+
+def predict_person(
+    model_dir: Path,
+    source: str | None,
+    person_id: int | None,
+    index_date: dt.date | None = None,
+) -> pd.DataFrame:
+    """Risk at each horizon for one person, straight from the CDM ``source``: one row,
+    ``person_id``, ``index_date``, ``risk_<horizon>``.
+
+    Without ``index_date`` the person is scored at their index event in the model's cohort;
+    see :func:`prognosis.scoring.score_person` (which warns about features outside the training
+    range).
+
+    Raises
+    ------
+    PrognosisError
+        When ``source`` or ``person_id`` is missing (after the model directory is verified).
+    """
+    from prognosis import scoring
+    from prognosis.models.store import load_model
+
+    saved = load_model(model_dir)
+    if source is None or person_id is None:
+        raise PrognosisError(
+            "give DATASET_DIR and --out, or --source and --person-id to score one person"
+        )
+    return scoring.score_person(saved, parse_source(source), person_id, index_date)
+
+
+def explain(
+    model_dir: Path,
+    dataset: str | Path,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    background_rows: int = 100,
+    seed: int = 0,
+) -> Scored:
+    """SHAP values of every row of ``dataset`` (a dataset folder or ``spark://...?path=DIR``),
+    written to the Parquet file ``out``: ``person_id``, ``index_date``, ``base_value`` and
+    ``shap_<feature>``, in the model's output unit, against ``background_rows`` reference rows
+    of the dataset chosen by ``seed`` (:func:`prognosis.scoring.background_rows`)."""
+    from prognosis import scoring
+    from prognosis.dataset import load_dataset
+    from prognosis.models.store import load_model
+    from prognosis.spark_scoring import is_spark_url, score_on_spark
+
+    dataset = str(dataset)
+    protect = _protected(model_dir, dataset)
+    with claim_output(out, OutputKind.SHAP_VALUES, overwrite=overwrite, protect=protect):
+        if is_spark_url(dataset):
+            rows = score_on_spark(
+                "explain", model_dir, dataset, out, background_rows=background_rows, seed=seed
+            )
+            return Scored(out=Path(out), rows=rows, on_spark=True)
+        loaded = load_dataset(dataset)
+        background = scoring.background_rows(loaded.frame, background_rows, seed)
+        frame = scoring.explain_frame(
+            load_model(model_dir), loaded.frame, background=background, origin=dataset
+        )
+        write_parquet_output(frame, out, OutputKind.SHAP_VALUES)
+    return Scored(out=Path(out), rows=len(frame))
+
+
+def compare(
+    dataset_dir: Path,
+    models: Sequence[str],
+    horizons: Sequence[float],
+    *,
+    split: str = "cv",
+    seed: int = 0,
+    n_boot: int = 0,
+) -> list[dict[str, Any]]:
+    """Fit each of ``models`` on the same folds of ``dataset_dir``: one row per model, in
+    the order given, with its metrics at the first horizon (see
+    :func:`prognosis.training.compare_models`).
+
+    Raises
+    ------
+    PrognosisError
+        When a name is not in the registry (before the dataset is read).
+    """
+    from prognosis import training
+    from prognosis.dataset import load_dataset
+    from prognosis.evaluation.validation import parse_split
+    from prognosis.models.registry import MODEL_NAMES
+
+    unknown = [name for name in models if name not in MODEL_NAMES]
+    if unknown:
+        raise PrognosisError(f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}")
+    return training.compare_models(
+        load_dataset(dataset_dir),
+        list(models),
+        horizons,
+        parse_split(split),
+        seed=seed,
+        n_boot=n_boot,
+    )
+
+
+# -- reports -----------------------------------------------------------------------------------
+def report_model(
+    model_dir: Path,
+    dataset_dir: Path,
+    out: Path,
+    *,
+    metrics_path: Path | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Write the model report ``out/index.html``; return its path.
+
+    ``metrics_path``: a ``metrics.json`` of ``prognosis evaluate``, shown instead of the
+    model's stored metrics. See :func:`prognosis.report.write_model_report`.
+    """
+    from prognosis.report import write_model_report
+
+    return write_model_report(
+        model_dir,
+        dataset_dir,
+        out,
+        metrics_path=metrics_path,
+        n_boot=n_boot,
+        seed=seed,
+        overwrite=overwrite,
+    )
+
+
+def report_patients(
+    model_dir: Path,
+    dataset_dir: Path,
+    out: Path,
+    *,
+    ids: Sequence[int] = (),
+    sample: int | None = None,
+    seed: int = 0,
+    mapping_dir: Path | None = None,
+    overwrite: bool = False,
+) -> PatientReports:
+    """Write one page per patient and ``out/index.html``, patients named by pseudonyms.
+
+    Parameters
+    ----------
+    ids
+        The person_ids to report on; empty: ``sample`` persons drawn with ``seed``, or all.
+    mapping_dir
+        The private folder of the pseudonym key and mapping, never inside ``out``; default
+        ``data/pseudonyms/<name of dataset_dir>``.
+
+    See :func:`prognosis.report.write_patient_reports`.
+    """
+    from prognosis.report import write_patient_reports
+
+    return write_patient_reports(
+        model_dir,
+        dataset_dir,
+        out,
+        ids=list(ids) or None,
+        sample=sample,
+        seed=seed,
+        mapping_dir=mapping_dir or PSEUDONYMS / Path(dataset_dir).name,
+        overwrite=overwrite,
+    )
