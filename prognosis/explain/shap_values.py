@@ -5,7 +5,7 @@ The model family decides how it is explained, through the hooks of its estimator
 (its unit and sign) and the method, ``shap_values`` computes the values on the model's input
 columns; this module preprocesses the rows, calls the hook and sums the columns back into the
 dataset's features (:mod:`.columns`). Which family explains which output, and how, is listed in
-docs/models.md.
+docs/reports.md (the hooks: docs/models.md).
 
 Tree methods are path-dependent (the reference population is the trees' own training cover)
 and ignore ``background``. Linear methods explain against the background's mean

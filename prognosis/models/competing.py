@@ -24,6 +24,7 @@ from prognosis.models.cox import (
     EVENT,
     STEP_SIZES,
     TIME,
+    cox_fit_problem,
     cox_summary,
     feature_names,
     fit_converged,
@@ -44,15 +45,6 @@ from prognosis.models.target import (
 __all__ = ["CauseSpecificCox"]
 
 
-def _fit_problem(fitter: CoxPHFitter) -> str | None:
-    """Why a Cox fit that raised nothing is still not a maximum, or None."""
-    if not np.all(np.isfinite(fitter.params_)) or not np.all(np.isfinite(fitter.standard_errors_)):
-        return "non-finite coefficients or standard errors"
-    if fitter.log_likelihood_ratio_test().test_statistic < -1e-6:  # worse than beta = 0
-        return "partial log-likelihood below that of the null model (diverged)"
-    return None
-
-
 def _fit_cause(frame: pd.DataFrame, cause: int, penalizer: float, step_size: float) -> CoxPHFitter:
     """lifelines' Cox model for one cause: Newton steps of ``step_size``, then smaller ones.
 
@@ -68,7 +60,7 @@ def _fit_cause(frame: pd.DataFrame, cause: int, penalizer: float, step_size: flo
         fit_once,
         [{"step_size": step} for step in steps],
         model=f"the Cox model for cause {cause}",
-        check=_fit_problem,
+        check=cox_fit_problem,
     )
     return fitter
 

@@ -43,6 +43,7 @@ __all__ = [
     "CoxNet",
     "CoxPH",
     "ModelConvergenceError",
+    "cox_fit_problem",
     "cox_summary",
     "coxnet_cv_concordance",
     "feature_names",
@@ -156,7 +157,7 @@ def _reason(problem: Exception) -> str:
     return text.rstrip(". ") or type(problem).__name__
 
 
-def _check_cox(fitter: CoxPHFitter) -> str | None:
+def cox_fit_problem(fitter: CoxPHFitter) -> str | None:
     """Why a lifelines Cox fit that raised nothing is still not a maximum, or None."""
     if not np.all(np.isfinite(fitter.params_)) or not np.all(np.isfinite(fitter.standard_errors_)):
         return "non-finite coefficients or standard errors"
@@ -284,7 +285,7 @@ class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
             fit_once,
             [{"step_size": step} for step in STEP_SIZES],
             model="CoxPH",
-            check=_check_cox,
+            check=cox_fit_problem,
         )
         self.step_size_ = options["step_size"] if options else STEP_SIZES[0]
         names = feature_names(self)
