@@ -20,6 +20,7 @@ Every one of these is exact given the model: no sampling.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from prognosis.explain.columns import aggregate, model_inputs
+from prognosis.explain.columns import ModelInputs, aggregate, model_inputs
 from prognosis.explain.explanation import Explanation, ExplanationError
 from prognosis.explain.labels import clinical_label, feature_entries
 from prognosis.horizons import horizon_text
@@ -105,16 +106,21 @@ def risk_effects(
     shap = explanation.values[0]
     order = [j for j in np.argsort(-np.abs(shap), kind="stable")[:top] if shap[j] != 0]
     entries = feature_entries(features)
-    inputs = model_inputs(pipeline, x_row)
     names = list(explanation.feature_names)
 
+    @functools.cache
+    def row() -> ModelInputs:  # preprocessed once, for the families that need it
+        return model_inputs(pipeline, x_row)
+
     def fold(values: np.ndarray) -> np.ndarray:
-        return aggregate(values, inputs.sources, names)
+        return aggregate(values, row().sources, names)
 
     at_horizon = {}
     for horizon in map(float, horizons):
         risk = float(pipeline.predict_risk(x_row, horizon)[0])
-        without = pipeline[-1].risk_without(inputs.array, shap, horizon, risk=risk, fold=fold)
+        without = pipeline[-1].risk_without(
+            shap, horizon, risk=risk, inputs=lambda: row().array, fold=fold
+        )
         at_horizon[horizon] = risk, without
     effects = []
     for j in order:

@@ -42,7 +42,7 @@ overrides (:mod:`prognosis.explain` calls the hooks and never asks which family 
 
 * ``shap_output``: what the family's SHAP values explain (unit, sign, method), or None;
 * ``shap_values(X, reference)``: exact SHAP values of that output on model-input rows;
-* ``risk_without(x, shap, horizon, risk=, fold=)``: one row's risk with each feature's
+* ``risk_without(shap, horizon, risk=, inputs=, fold=)``: one row's risk with each feature's
   contribution taken away;
 * ``survival_shap_values(X, times)``: exact SHAP values of S(t), where the family has them;
 * ``linear_coefficients()`` and ``summary_table()``: for the linear families.
@@ -75,10 +75,20 @@ from prognosis.exceptions import (
 )
 from prognosis.models.target import SurvivalTarget, check_target
 
-__all__ = ["ShapOutput", "SurvivalEstimator", "SurvivalPipeline", "columns_problem"]
+__all__ = [
+    "Fold",
+    "Inputs",
+    "ShapOutput",
+    "SurvivalEstimator",
+    "SurvivalPipeline",
+    "columns_problem",
+]
 
 #: Sums an array of model-column values (n, q, ...) into one per dataset feature (n, p, ...).
 Fold = Callable[[np.ndarray], np.ndarray]
+
+#: Returns one row's model inputs (1, q), preprocessed when first called.
+Inputs = Callable[[], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -325,20 +335,21 @@ class SurvivalEstimator(BaseEstimator):
         )
 
     def risk_without(
-        self, x: np.ndarray, shap: np.ndarray, horizon: float, *, risk: float, fold: Fold
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
     ) -> np.ndarray:
         """One row's risk by ``horizon`` with each feature's contribution taken away.
 
         Parameters
         ----------
-        x : ndarray (1, q)
-            The row's model inputs.
         shap : ndarray (p,)
             Each dataset feature's SHAP value, in the unit of :attr:`shap_output`.
         horizon : float
             Days since index.
         risk : float
             The row's predicted risk by ``horizon`` (``predict_risk``).
+        inputs : callable
+            Returns the row's model inputs (1, q); the preprocessing runs only for the families
+            that call it (the proportional-hazards ones need nothing but ``risk``).
         fold : callable
             Sums model-column values into dataset features (for families that explain another
             output first, such as S(t)).

@@ -33,7 +33,7 @@ from scipy.special import expit, ndtr
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from prognosis.models.base import Fold, ShapOutput, SurvivalEstimator
+from prognosis.models.base import Fold, Inputs, ShapOutput, SurvivalEstimator
 from prognosis.models.explaining import TREE_SHAP, ProportionalHazardsMixin
 from prognosis.models.state import as_bytes, bytes_of
 from prognosis.models.survival import breslow_cumulative_hazard, step_function
@@ -449,10 +449,10 @@ class XGBAFT(_XGBSurvival):
         return -self._margin(X)
 
     def risk_without(
-        self, x: np.ndarray, shap: np.ndarray, horizon: float, *, risk: float, fold: Fold
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
     ) -> np.ndarray:
         """1 - S(h) from the AFT distribution at the margin (log time) moved back by shap."""
-        margin = -self.predict(x)[0]
+        margin = -self.predict(inputs())[0]
         moved = aft_survival(
             margin - shap,
             np.array([horizon]),

@@ -19,7 +19,7 @@ import pandas as pd
 from lifelines import CoxPHFitter
 from sklearn.utils.validation import check_is_fitted
 
-from prognosis.models.base import Fold, ShapOutput, SurvivalEstimator
+from prognosis.models.base import Fold, Inputs, ShapOutput, SurvivalEstimator
 from prognosis.models.cox import (
     EVENT,
     STEP_SIZES,
@@ -160,12 +160,12 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
         return pd.concat(self.summary_, names=["cause"])
 
     def risk_without(
-        self, x: np.ndarray, shap: np.ndarray, horizon: float, *, risk: float, fold: Fold
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
     ) -> np.ndarray:
         """Cause-1 cumulative incidence by ``horizon`` with the cause-1 log hazard moved by -shap
         (the other causes' hazards unchanged), one value per feature."""
         cause = self.causes_.index(1)
-        log_hazard = np.repeat(x @ self.coef_.T, len(shap), axis=0)  # (p, n_causes)
+        log_hazard = np.repeat(inputs() @ self.coef_.T, len(shap), axis=0)  # (p, n_causes)
         log_hazard[:, cause] -= shap
         _, incidence = cumulative_incidence(
             log_hazard, self.hazard_jumps_, self.event_times_, np.array([horizon])

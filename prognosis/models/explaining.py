@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from prognosis.exceptions import ExplanationError
-from prognosis.models.base import Fold
+from prognosis.models.base import Fold, Inputs
 
 __all__ = [
     "LINEAR_SHAP",
@@ -72,7 +72,7 @@ class ProportionalHazardsMixin:
     proportional-hazards model: taking a value away multiplies the hazard by exp(-shap)."""
 
     def risk_without(
-        self, x: np.ndarray, shap: np.ndarray, horizon: float, *, risk: float, fold: Fold
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
     ) -> np.ndarray:
         """1 - S(h) ** exp(-shap): the risk with each feature's log hazard taken away."""
         return 1.0 - np.power(1.0 - risk, np.exp(-shap))

@@ -13,7 +13,7 @@ import numpy as np
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 from sksurv.ensemble import RandomSurvivalForest as SksurvRandomSurvivalForest
 
-from prognosis.models.base import Fold, ShapOutput, SurvivalEstimator
+from prognosis.models.base import Fold, Inputs, ShapOutput, SurvivalEstimator
 from prognosis.models.explaining import TREE_SHAP, ProportionalHazardsMixin
 from prognosis.models.state import from_skops, skops_bytes
 from prognosis.models.survival import step_function
@@ -103,10 +103,10 @@ class RandomSurvivalForest(_SksurvShell):
         return forest_survival_shap(self.model_, X, self.check_prediction_times(times))
 
     def risk_without(
-        self, x: np.ndarray, shap: np.ndarray, horizon: float, *, risk: float, fold: Fold
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
     ) -> np.ndarray:
         """The risk plus each feature's SHAP value of S(horizon): its share taken away."""
-        values, _ = self.survival_shap_values(x, np.array([horizon]))
+        values, _ = self.survival_shap_values(inputs(), np.array([horizon]))
         return np.clip(risk + fold(values)[0, :, 0], 0.0, 1.0)  # S(h) less a share in [0, 1]
 
     def _make(self) -> SksurvRandomSurvivalForest:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from lifelines import WeibullAFTFitter
 
-from prognosis.models.base import Fold, ShapOutput, SurvivalEstimator
+from prognosis.models.base import Fold, Inputs, ShapOutput, SurvivalEstimator
 from prognosis.models.cox import (
     EVENT,
     TIME,
@@ -91,7 +91,7 @@ class WeibullAFT(LinearShapMixin, SurvivalEstimator):
         return self.summary_
 
     def risk_without(
-        self, x: np.ndarray, shap: np.ndarray, horizon: float, *, risk: float, fold: Fold
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
     ) -> np.ndarray:
         """1 - S(h) ** exp(rho * shap): log time moved back by shap scales t ** rho."""
         return 1.0 - np.power(1.0 - risk, np.exp(self.rho_ * shap))

@@ -35,10 +35,14 @@ def test_linear_shap_without_training_means_needs_a_background() -> None:
         _Line().shap_values(np.zeros((1, 2)))
 
 
+def _unused(*args: object) -> np.ndarray:
+    raise AssertionError("a proportional-hazards family needs only the risk")
+
+
 def test_proportional_hazards_risk_without_scales_the_hazard() -> None:
     # S = 0.8; taking away log 2 halves the hazard: S' = 0.8 ** 0.5
     without = ProportionalHazardsMixin().risk_without(
-        np.zeros((1, 1)), np.array([np.log(2.0), 0.0]), 365.0, risk=0.2, fold=lambda v: v
+        np.array([np.log(2.0), 0.0]), 365.0, risk=0.2, inputs=_unused, fold=_unused
     )
     np.testing.assert_allclose(without, [1 - np.sqrt(0.8), 0.2], rtol=1e-15)
 
