@@ -290,7 +290,7 @@ class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
         self.step_size_ = options["step_size"] if options else STEP_SIZES[0]
         names = feature_names(self)
         self.coef_ = fitter.params_.reindex(names).to_numpy(dtype=float)
-        self.training_mean_ = X.mean(axis=0)  # what lifelines centres on (its _norm_mean)
+        self.training_mean_ = X.mean(axis=0)  # lifelines centres its fit on these means
         self.summary_ = cox_summary(fitter)
         self.proportional_hazards_test_ = ph_test(fitter, frame)
         hazard = fitter.baseline_cumulative_hazard_

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from prognosis.exceptions import ExplanationError
 from prognosis.models.base import SurvivalEstimator
 from prognosis.models.explaining import LinearShapMixin, ProportionalHazardsMixin
 from prognosis.models.registry import MODEL_NAMES, estimator_class
+from prognosis.models.target import make_competing_target, make_target
 
 
 class _Line(LinearShapMixin, SurvivalEstimator):
@@ -69,3 +71,35 @@ def test_only_the_forest_explains_survival_over_time() -> None:
             continue
         with pytest.raises(ExplanationError, match=r"random survival forest \(rsf\) only"):
             model.survival_shap_values(np.zeros((1, 1)), np.array([1.0]))
+
+
+def _planted(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Hazard 0.01 exp(0.7 a - 0.5 b) for cause 1, 0.005 for cause 2, censoring uniform."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=3000), "b": rng.integers(0, 2, 3000).astype(float)})
+    first = rng.exponential(1 / (0.01 * np.exp(0.7 * X["a"] - 0.5 * X["b"])))
+    second = rng.exponential(1 / 0.005, len(X))
+    censor = rng.uniform(20, 300, len(X))
+    time = np.minimum.reduce([first, second, censor])
+    event = np.select([time == first, time == second], [1, 2], 0)
+    return X, make_competing_target(event, time)
+
+
+def test_cause_specific_summary_table_holds_each_causes_hazard_ratios() -> None:
+    X, y = _planted()
+    table = estimator_class("cause-specific-cox")().fit(X, y).summary_table()
+    assert list(table.index.names) == ["cause", "covariate"]
+    np.testing.assert_allclose(
+        table.loc[1, "hazard_ratio"], np.exp([0.7, -0.5]), rtol=0.15
+    )  # planted
+    np.testing.assert_allclose(table.loc[2, "hazard_ratio"], [1.0, 1.0], atol=0.2)
+
+
+def test_coxnet_summary_table_gives_its_hazard_ratios() -> None:
+    X, y = _planted()
+    single = make_target(y["event"] == 1, y["time"])
+    table = (
+        estimator_class("coxnet")(l1_ratio=0.5, n_alphas=10, cv=3).fit(X, single).summary_table()
+    )
+    assert list(table.index) == ["a", "b"] and list(table.columns) == ["coef", "hazard_ratio"]
+    assert table.loc["a", "hazard_ratio"] > 1.5 and table.loc["b", "hazard_ratio"] < 1.0
