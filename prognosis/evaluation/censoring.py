@@ -23,6 +23,7 @@ import pandas as pd
 from sksurv.nonparametric import kaplan_meier_estimator
 
 from prognosis.exceptions import EvaluationError
+from prognosis.models.survival import step_function
 
 __all__ = [
     "CensoringModel",
@@ -32,12 +33,6 @@ __all__ = [
     "fit_cox_censoring",
     "parse_censoring_model",
 ]
-
-
-def _step(grid: np.ndarray, values: np.ndarray, times: np.ndarray, *, left: bool) -> np.ndarray:
-    """A right-continuous step function (1 before ``grid[0]``) at ``times``, or its left limit."""
-    index = np.searchsorted(grid, times, side="left" if left else "right") - 1
-    return np.where(index >= 0, values[np.clip(index, 0, None)], 1.0)
 
 
 @dataclass(frozen=True)
@@ -54,11 +49,14 @@ class KaplanMeierCensoring:
 
     def at_rows(self, times: np.ndarray, *, left: bool) -> np.ndarray:
         """G at one time per row, (n,); G(t-) when ``left``."""
-        return _step(self.grid, self.values, times, left=left)
+        return step_function(self.grid, self.values, times, before=1.0, left_limit=left)
 
     def at_grid(self, times: np.ndarray, n: int) -> np.ndarray:
         """G at each time for every row, (n, len(times))."""
-        return np.broadcast_to(_step(self.grid, self.values, times, left=False), (n, len(times)))
+        return np.broadcast_to(
+            step_function(self.grid, self.values, times, before=1.0, left_limit=False),
+            (n, len(times)),
+        )
 
 
 @dataclass(frozen=True)
@@ -70,11 +68,15 @@ class CoxCensoring:
     linear_predictor: np.ndarray  # x'b per row (rows resampled with the data they weight)
 
     def at_rows(self, times: np.ndarray, *, left: bool) -> np.ndarray:
-        hazard = 1.0 - _step(self.grid, 1.0 - self.cumulative_hazard, times, left=left)
+        hazard = 1.0 - step_function(
+            self.grid, 1.0 - self.cumulative_hazard, times, before=1.0, left_limit=left
+        )
         return np.exp(-hazard * np.exp(self.linear_predictor))
 
     def at_grid(self, times: np.ndarray, n: int) -> np.ndarray:
-        hazard = 1.0 - _step(self.grid, 1.0 - self.cumulative_hazard, times, left=False)
+        hazard = 1.0 - step_function(
+            self.grid, 1.0 - self.cumulative_hazard, times, before=1.0, left_limit=False
+        )
         return np.exp(-np.outer(np.exp(self.linear_predictor), hazard))
 
 

@@ -42,6 +42,7 @@ from sksurv.nonparametric import cumulative_incidence_competing_risks, kaplan_me
 
 from prognosis.evaluation.censoring import CensoringModel, KaplanMeierCensoring
 from prognosis.exceptions import EvaluationError
+from prognosis.models.survival import step_function
 from prognosis.models.target import SurvivalTarget, check_target, make_target
 
 __all__ = [
@@ -363,13 +364,10 @@ def observed_risk_arrays(
             event == 1, time, conf_level=conf_level, conf_type="log-log"
         )
         curve, low, high = 1.0 - survival, 1.0 - interval[1], 1.0 - interval[0]
-    index = np.searchsorted(grid, times, side="right") - 1
-    seen = index >= 0
-    pick = np.maximum(index, 0)
     return (
-        np.where(seen, curve[pick], 0.0),
-        np.where(seen, low[pick], 0.0),
-        np.where(seen, high[pick], 0.0),
+        step_function(grid, curve, times, before=0.0),
+        step_function(grid, low, times, before=0.0),
+        step_function(grid, high, times, before=0.0),
     )
 
 

@@ -4,7 +4,8 @@ A SHAP value in log-hazard units says little to a clinician; "raises the 1-year 
 to 14%" does. For each of the patient's top features (largest absolute SHAP value), the risk
 with the feature's contribution (the model's actual prediction) is set beside the risk without
 it: the model output moved back by that feature's SHAP value, as if the feature contributed no
-more than on average, and carried to a risk through the model's own baseline:
+more than on average, and carried to a risk through the model's own baseline. The model family
+does that itself (its estimator's ``risk_without`` hook); today's families:
 
 * proportional-hazards margins (xgb-cox, cox, coxnet, gbsa): S'(h) = S(h) ** exp(-shap);
 * Weibull log time: S'(h) = S(h) ** exp(rho * shap), rho the fitted Weibull shape;
@@ -19,6 +20,7 @@ Every one of these is exact given the model: no sampling.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,21 +28,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from prognosis.explain.columns import model_inputs
+from prognosis.explain.columns import ModelInputs, aggregate, model_inputs
 from prognosis.explain.explanation import Explanation, ExplanationError
 from prognosis.explain.labels import clinical_label, feature_entries
-from prognosis.explain.timedep import explain_survival
 from prognosis.horizons import horizon_text
-from prognosis.models.boosting import XGBAFT, XGBCox, aft_survival
-from prognosis.models.competing import CauseSpecificCox
-from prognosis.models.cox import CoxNet, CoxPH
-from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalForest
-from prognosis.models.parametric import WeibullAFT
-from prognosis.models.survival import cumulative_incidence
 
 __all__ = ["Effect", "effect_sentence", "risk_effects"]
-
-_PROPORTIONAL_HAZARDS = (XGBCox, CoxPH, CoxNet, GradientBoostingBaseline)
 
 
 @dataclass(frozen=True)
@@ -113,11 +106,22 @@ def risk_effects(
     shap = explanation.values[0]
     order = [j for j in np.argsort(-np.abs(shap), kind="stable")[:top] if shap[j] != 0]
     entries = feature_entries(features)
-    estimator = pipeline[-1]
+    names = list(explanation.feature_names)
+
+    @functools.cache
+    def row() -> ModelInputs:  # preprocessed once, for the families that need it
+        return model_inputs(pipeline, x_row)
+
+    def fold(values: np.ndarray) -> np.ndarray:
+        return aggregate(values, row().sources, names)
+
     at_horizon = {}
     for horizon in map(float, horizons):
         risk = float(pipeline.predict_risk(x_row, horizon)[0])
-        at_horizon[horizon] = risk, _risk_without(pipeline, estimator, x_row, shap, horizon, risk)
+        without = pipeline[-1].risk_without(
+            shap, horizon, risk=risk, inputs=lambda: row().array, fold=fold
+        )
+        at_horizon[horizon] = risk, without
     effects = []
     for j in order:
         name = explanation.feature_names[j]
@@ -135,55 +139,6 @@ def risk_effects(
                 )
             )
     return effects
-
-
-def _risk_without(
-    pipeline: Any,
-    estimator: Any,
-    x_row: pd.DataFrame,
-    shap: np.ndarray,
-    horizon: float,
-    risk: float,
-) -> np.ndarray:
-    """Risk by ``horizon`` with each feature's SHAP value taken away: an array (p,)."""
-    survival = 1.0 - risk
-    if isinstance(estimator, _PROPORTIONAL_HAZARDS):
-        return 1.0 - np.power(survival, np.exp(-shap))
-    if isinstance(estimator, WeibullAFT):
-        return 1.0 - np.power(survival, np.exp(estimator.rho_ * shap))
-    if isinstance(estimator, XGBAFT):
-        margin = -estimator.predict(model_inputs(pipeline, x_row).array)[0]
-        moved = aft_survival(
-            margin - shap,
-            np.array([horizon]),
-            estimator.aft_loss_distribution,
-            estimator.aft_loss_distribution_scale,
-        )
-        return 1.0 - moved[:, 0]
-    if isinstance(estimator, CauseSpecificCox):
-        return _cause_one_incidence(estimator, model_inputs(pipeline, x_row).array, shap, horizon)
-    if isinstance(estimator, RandomSurvivalForest):
-        survival_shap = explain_survival(pipeline, x_row, [horizon]).values[0, :, 0]
-        return np.clip(risk + survival_shap, 0.0, 1.0)  # S(h) less one share stays in [0, 1]
-    raise ExplanationError(
-        f"no exact way to turn {type(estimator).__name__}'s SHAP values into risks"
-    )
-
-
-def _cause_one_incidence(
-    estimator: CauseSpecificCox, x: np.ndarray, shift: np.ndarray, horizon: float
-) -> np.ndarray:
-    """Cause-1 cumulative incidence by ``horizon`` with the cause-1 log hazard moved by -shift.
-
-    Follows :meth:`CauseSpecificCox.predict_cumulative_incidence` for one row and one time.
-    """
-    cause = estimator.causes_.index(1)
-    log_hazard = np.repeat(x @ estimator.coef_.T, len(shift), axis=0)  # (p, n_causes)
-    log_hazard[:, cause] -= shift
-    _, incidence = cumulative_incidence(
-        log_hazard, estimator.hazard_jumps_, estimator.event_times_, np.array([horizon])
-    )
-    return incidence[:, cause, 0]
 
 
 def effect_sentence(effect: Effect) -> str:

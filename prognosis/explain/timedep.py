@@ -2,7 +2,8 @@
 
 A random survival forest's S(t) is, at each time, an average of the trees' leaf values, so
 TreeSHAP explains it exactly at every time at once (a multi-output tree per time grid; see
-:mod:`prognosis.explain.trees`). That is the one model family where this is exact.
+:mod:`prognosis.explain.trees`). That is the one model family where this is exact, and the one
+whose estimator implements the ``survival_shap_values`` hook.
 
 For the others it is not offered: S(t) of a Cox-type model (``exp(-H0(t) exp(margin))``), of
 an AFT model or of a cause-specific combination is a non-linear function of the margin, so
@@ -21,9 +22,7 @@ import numpy as np
 import pandas as pd
 
 from prognosis.explain.columns import aggregate, model_inputs
-from prognosis.explain.explanation import ExplanationError, SurvivalExplanation
-from prognosis.explain.trees import forest_survival_shap
-from prognosis.models.forest import RandomSurvivalForest
+from prognosis.explain.explanation import SurvivalExplanation
 
 __all__ = ["explain_survival"]
 
@@ -49,20 +48,14 @@ def explain_survival(pipeline: Any, X: pd.DataFrame, times: Sequence[float]) -> 
     Raises
     ------
     ExplanationError
-        For models other than the random survival forest (see the module notes).
+        For models other than the random survival forest (see the module notes): the
+        estimator's ``survival_shap_values`` hook says so.
     PredictionHorizonError
         For a time past the forest's training follow-up.
     """
-    estimator = pipeline[-1]
-    if not isinstance(estimator, RandomSurvivalForest):
-        raise ExplanationError(
-            f"exact time-dependent explanations exist for the random survival forest (rsf) "
-            f"only, not for {type(estimator).__name__}; use risk_effects for the risk at "
-            "chosen horizons"
-        )
-    grid = estimator.check_prediction_times(times)
     inputs = model_inputs(pipeline, X)
-    values, base = forest_survival_shap(estimator.model_, inputs.array, grid)
+    values, base = pipeline[-1].survival_shap_values(inputs.array, times)
+    grid = np.atleast_1d(np.asarray(times, dtype=float))
     features = list(inputs.data.columns)
     return SurvivalExplanation(
         feature_names=tuple(features),

@@ -36,14 +36,30 @@ writes them as ``estimator.json`` and ``estimator.npz``). A family implements
 ``_fitted_state()`` and ``_set_fitted_state(state, arrays)`` for what it learned beyond the
 shared attributes; helpers for tables, skops and raw documents are in
 :mod:`prognosis.models.state`.
+
+Whatever differs between families in explaining them is a public hook here, which each family
+overrides (:mod:`prognosis.explain` calls the hooks and never asks which family it has):
+
+* ``shap_output``: what the family's SHAP values explain (unit, sign, method), or None;
+* ``shap_values(X, reference)``: exact SHAP values of that output on model-input rows;
+* ``risk_without(shap, horizon, risk=, inputs=, fold=)``: one row's risk with each feature's
+  contribution taken away;
+* ``survival_shap_values(X, times)``: exact SHAP values of S(t), where the family has them;
+* ``linear_coefficients()`` and ``summary_table()``: for the linear families.
+
+The defaults say the family has no such method (:class:`~prognosis.exceptions.ExplanationError`,
+or None); shared implementations are in :mod:`prognosis.models.explaining`.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Self
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
@@ -51,10 +67,47 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 from sksurv.functions import StepFunction
 
-from prognosis.exceptions import FeatureNamesError, PredictionHorizonError, TargetError
+from prognosis.exceptions import (
+    ExplanationError,
+    FeatureNamesError,
+    PredictionHorizonError,
+    TargetError,
+)
 from prognosis.models.target import SurvivalTarget, check_target
 
-__all__ = ["SurvivalEstimator", "SurvivalPipeline", "columns_problem"]
+__all__ = [
+    "Fold",
+    "Inputs",
+    "ShapOutput",
+    "SurvivalEstimator",
+    "SurvivalPipeline",
+    "columns_problem",
+]
+
+#: Sums an array of model-column values (n, q, ...) into one per dataset feature (n, p, ...).
+Fold = Callable[[np.ndarray], np.ndarray]
+
+#: Returns one row's model inputs (1, q), preprocessed when first called.
+Inputs = Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ShapOutput:
+    """What a family's SHAP values explain.
+
+    Attributes
+    ----------
+    unit : {"log hazard", "log time", "risk score"}
+        The model output that base value plus SHAP values add up to.
+    sign : int
+        +1 when a higher output means a higher risk, -1 when it means a lower one (log time).
+    method : str
+        How the values are computed, e.g. ``"exact linear SHAP"``.
+    """
+
+    unit: str
+    sign: int
+    method: str
 
 
 class SurvivalEstimator(BaseEstimator):
@@ -63,6 +116,9 @@ class SurvivalEstimator(BaseEstimator):
     _competing: bool = False  # competing-risk models set this
     _allow_nan: bool = False  # models that handle missing values natively set this
     _accept_sparse: str | bool = False  # models that take scipy sparse input name the format
+
+    #: What :meth:`shap_values` explains; None for a family without an exact SHAP method.
+    shap_output: ClassVar[ShapOutput | None] = None
 
     def __sklearn_tags__(self) -> Tags:
         """scikit-learn tags: a required (survival) target; missing values and sparse input
@@ -246,6 +302,106 @@ class SurvivalEstimator(BaseEstimator):
         model.max_time_ = float(state["max_time"])
         model._set_fitted_state(state["fitted"], arrays)
         return model
+
+    # -- explanation hooks (see the module notes) --------------------------------------
+    def shap_values(
+        self, X: np.ndarray, reference: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """Exact SHAP values of the output named by :attr:`shap_output`.
+
+        Parameters
+        ----------
+        X : ndarray (n, q)
+            Model-input rows (after the preprocessing), float64, C-contiguous.
+        reference : ndarray (r, q), optional
+            Background rows; linear families explain against their mean, tree families against
+            their own training cover (and ignore them).
+
+        Returns
+        -------
+        values : ndarray (n, q)
+            Each column's contribution; ``base + values.sum(axis=1)`` is the output.
+        base : float
+            The output at the reference.
+
+        Raises
+        ------
+        ExplanationError
+            When the family has no exact method, or needs a ``reference`` it was not given.
+        """
+        raise ExplanationError(
+            f"no exact SHAP method for {type(self).__name__}; a model family explains itself "
+            "through its shap_output and shap_values (docs/adding_a_model_family.md)"
+        )
+
+    def risk_without(
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
+    ) -> np.ndarray:
+        """One row's risk by ``horizon`` with each feature's contribution taken away.
+
+        Parameters
+        ----------
+        shap : ndarray (p,)
+            Each dataset feature's SHAP value, in the unit of :attr:`shap_output`.
+        horizon : float
+            Days since index.
+        risk : float
+            The row's predicted risk by ``horizon`` (``predict_risk``).
+        inputs : callable
+            Returns the row's model inputs (1, q); the preprocessing runs only for the families
+            that call it (the proportional-hazards ones need nothing but ``risk``).
+        fold : callable
+            Sums model-column values into dataset features (for families that explain another
+            output first, such as S(t)).
+
+        Returns
+        -------
+        ndarray (p,)
+            The risk with feature j's SHAP value taken away (the model output moved back by it,
+            carried to a risk through the model's own baseline).
+
+        Raises
+        ------
+        ExplanationError
+            When the family has no exact way to do it.
+        """
+        raise ExplanationError(
+            f"no exact way to turn {type(self).__name__}'s SHAP values into risks"
+        )
+
+    def survival_shap_values(
+        self, X: np.ndarray, times: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact SHAP values of S(t) at each of ``times`` on model-input rows ``X`` (n, q).
+
+        Returns ``values`` (n, q, m) and ``base`` (m,), with ``base + values.sum(axis=1)`` = S.
+
+        Raises
+        ------
+        ExplanationError
+            When the family has no exact method (the default).
+        PredictionHorizonError
+            For a time past the training follow-up.
+        """
+        raise ExplanationError(
+            f"exact time-dependent explanations exist for the random survival forest (rsf) "
+            f"only, not for {type(self).__name__}; use risk_effects for the risk at chosen "
+            "horizons"
+        )
+
+    def linear_coefficients(self) -> np.ndarray:
+        """The coefficient of each model-input column in the explained output, an array (q,).
+
+        Raises
+        ------
+        ExplanationError
+            When the family is not linear in its inputs (the default).
+        """
+        raise ExplanationError(f"{type(self).__name__} is not a linear model")
+
+    def summary_table(self) -> pd.DataFrame | None:
+        """The family's coefficient table (hazard ratios for the Cox families), or None."""
+        return None
 
     # -- to implement -------------------------------------------------------------------
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -33,7 +33,8 @@ from scipy.special import expit, ndtr
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from prognosis.models.base import SurvivalEstimator
+from prognosis.models.base import Fold, Inputs, ShapOutput, SurvivalEstimator
+from prognosis.models.explaining import TREE_SHAP, ProportionalHazardsMixin
 from prognosis.models.state import as_bytes, bytes_of
 from prognosis.models.survival import breslow_cumulative_hazard, step_function
 from prognosis.models.target import SurvivalTarget
@@ -252,6 +253,15 @@ class _XGBSurvival(SurvivalEstimator):
     def _margin(self, X: Any) -> np.ndarray:
         return _margins(self.booster_, X)
 
+    def shap_values(
+        self, X: np.ndarray, reference: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """Exact TreeSHAP of the booster's margin (:mod:`prognosis.explain.boosters`); the
+        reference population is the trees' own training cover, so ``reference`` is ignored."""
+        from prognosis.explain.boosters import booster_shap  # imports shap: seconds
+
+        return booster_shap(self.booster_, X)
+
     # -- fitted state as data ---------------------------------------------------------------
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The booster in xgboost's own JSON model format (its bytes), plus any baseline."""
@@ -265,7 +275,7 @@ class _XGBSurvival(SurvivalEstimator):
         self.best_iteration_ = int(state["best_iteration"])
 
 
-class XGBCox(_XGBSurvival):
+class XGBCox(ProportionalHazardsMixin, _XGBSurvival):
     """Gradient-boosted Cox model (xgboost ``survival:cox``) with a Breslow baseline.
 
     ``predict`` returns the margin, a log hazard ratio (higher = worse). S(t | x) =
@@ -294,6 +304,7 @@ class XGBCox(_XGBSurvival):
 
     _objective = "survival:cox"
     _metric = "cox-nloglik"
+    shap_output = ShapOutput("log hazard", 1, TREE_SHAP)
 
     def __init__(
         self,
@@ -373,6 +384,7 @@ class XGBAFT(_XGBSurvival):
 
     _objective = "survival:aft"
     _metric = "aft-nloglik"
+    shap_output = ShapOutput("log time", -1, TREE_SHAP)
 
     def __init__(
         self,
@@ -435,6 +447,19 @@ class XGBAFT(_XGBSurvival):
 
     def _predict_score(self, X: Any) -> np.ndarray:
         return -self._margin(X)
+
+    def risk_without(
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
+    ) -> np.ndarray:
+        """1 - S(h) from the AFT distribution at the margin (log time) moved back by shap."""
+        margin = -self.predict(inputs())[0]
+        moved = aft_survival(
+            margin - shap,
+            np.array([horizon]),
+            self.aft_loss_distribution,
+            self.aft_loss_distribution_scale,
+        )
+        return 1.0 - moved[:, 0]
 
     def _predict_survival(self, X: Any, times: np.ndarray) -> np.ndarray:
         return aft_survival(

@@ -30,7 +30,8 @@ from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 
 from prognosis.exceptions import ModelConvergenceError
-from prognosis.models.base import SurvivalEstimator
+from prognosis.models.base import ShapOutput, SurvivalEstimator
+from prognosis.models.explaining import LINEAR_SHAP, LinearShapMixin, ProportionalHazardsMixin
 from prognosis.models.state import from_skops, get_table, put_table, skops_bytes
 from prognosis.models.survival import step_function
 from prognosis.models.target import SurvivalTarget, TargetError
@@ -42,6 +43,7 @@ __all__ = [
     "CoxNet",
     "CoxPH",
     "ModelConvergenceError",
+    "cox_fit_problem",
     "cox_summary",
     "coxnet_cv_concordance",
     "feature_names",
@@ -155,7 +157,7 @@ def _reason(problem: Exception) -> str:
     return text.rstrip(". ") or type(problem).__name__
 
 
-def _check_cox(fitter: CoxPHFitter) -> str | None:
+def cox_fit_problem(fitter: CoxPHFitter) -> str | None:
     """Why a lifelines Cox fit that raised nothing is still not a maximum, or None."""
     if not np.all(np.isfinite(fitter.params_)) or not np.all(np.isfinite(fitter.standard_errors_)):
         return "non-finite coefficients or standard errors"
@@ -223,8 +225,11 @@ def _concordance(y: np.ndarray, risk: np.ndarray) -> float:
 
 
 # -- estimators -----------------------------------------------------------------------------
-class CoxPH(SurvivalEstimator):
+class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
     """Cox proportional-hazards regression (lifelines ``CoxPHFitter``, Breslow baseline).
+
+    Explained by exact linear SHAP of the log hazard ratio, against the training means when no
+    background is given (the log partial hazard is centred on them, so the base value is 0).
 
     Parameters
     ----------
@@ -244,7 +249,7 @@ class CoxPH(SurvivalEstimator):
         Log hazard ratios.
     training_mean_ : ndarray (n_features,)
         Training means of the inputs; the log partial hazard is ``(x - training_mean_) @
-        coef_`` (lifelines centres it so).
+        coef_`` (lifelines centres it so, and its baseline is at these means).
     baseline_times_, baseline_cumulative_hazard_ : ndarray
         Breslow baseline cumulative hazard (at ``x = training_mean_``) and its times.
     summary_ : DataFrame
@@ -257,6 +262,8 @@ class CoxPH(SurvivalEstimator):
     step_size_ : float
         The Newton step size that converged.
     """
+
+    shap_output = ShapOutput("log hazard", 1, LINEAR_SHAP)
 
     def __init__(self, *, penalizer: float = 0.0, l1_ratio: float = 0.0, ties: str = "efron"):
         self.penalizer = penalizer
@@ -278,12 +285,12 @@ class CoxPH(SurvivalEstimator):
             fit_once,
             [{"step_size": step} for step in STEP_SIZES],
             model="CoxPH",
-            check=_check_cox,
+            check=cox_fit_problem,
         )
         self.step_size_ = options["step_size"] if options else STEP_SIZES[0]
         names = feature_names(self)
         self.coef_ = fitter.params_.reindex(names).to_numpy(dtype=float)
-        self.training_mean_ = fitter._norm_mean.reindex(names).to_numpy(dtype=float)
+        self.training_mean_ = X.mean(axis=0)  # lifelines centres its fit on these means
         self.summary_ = cox_summary(fitter)
         self.proportional_hazards_test_ = ph_test(fitter, frame)
         hazard = fitter.baseline_cumulative_hazard_
@@ -292,6 +299,20 @@ class CoxPH(SurvivalEstimator):
 
     def _predict_score(self, X: np.ndarray) -> np.ndarray:
         return (X - self.training_mean_) @ self.coef_
+
+    def linear_coefficients(self) -> np.ndarray:
+        """The log hazard ratio of each input column (``coef_``)."""
+        return np.asarray(self.coef_, dtype=float)
+
+    def summary_table(self) -> pd.DataFrame:
+        """``summary_``: coefficients, hazard ratios with 95% CI and p per covariate."""
+        return self.summary_
+
+    def _linear_output(self, X: np.ndarray) -> np.ndarray:
+        return self.predict(X)
+
+    def _training_means(self) -> np.ndarray:
+        return np.asarray(self.training_mean_, dtype=float)
 
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
@@ -328,8 +349,11 @@ class CoxPH(SurvivalEstimator):
         self.proportional_hazards_test_ = get_table(state, arrays, "proportional_hazards_test")
 
 
-class CoxNet(SurvivalEstimator):
+class CoxNet(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
     """Elastic-net Cox (scikit-survival coxnet); alpha chosen by k-fold CV concordance.
+
+    Explained by exact linear SHAP of the log hazard ratio against a background (it keeps no
+    training means).
 
     Inputs should be standardised (``make_preprocessor(scale=True)``): the penalty treats
     every coefficient alike.
@@ -355,6 +379,8 @@ class CoxNet(SurvivalEstimator):
     cv_concordance_ : ndarray
         Mean held-out concordance at each alpha of ``alphas_``.
     """
+
+    shap_output = ShapOutput("log hazard", 1, LINEAR_SHAP)
 
     def __init__(
         self,
@@ -389,6 +415,22 @@ class CoxNet(SurvivalEstimator):
 
     def _predict_score(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict(X)
+
+    def linear_coefficients(self) -> np.ndarray:
+        """The log hazard ratio of each input column at the chosen ``alpha_``."""
+        return np.asarray(self.model_.coef_, dtype=float)[:, -1]
+
+    def summary_table(self) -> pd.DataFrame:
+        """``coef`` and ``hazard_ratio`` per covariate (a penalised fit has no standard errors)."""
+        coef = self.linear_coefficients()
+        table = pd.DataFrame(
+            {"coef": coef, "hazard_ratio": np.exp(coef)}, index=pd.Index(feature_names(self))
+        )
+        table.index.name = "covariate"
+        return table
+
+    def _linear_output(self, X: np.ndarray) -> np.ndarray:
+        return self.predict(X)
 
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         survival = self.model_.predict_survival_function(X, return_array=True)

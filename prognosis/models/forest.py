@@ -13,7 +13,8 @@ import numpy as np
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 from sksurv.ensemble import RandomSurvivalForest as SksurvRandomSurvivalForest
 
-from prognosis.models.base import SurvivalEstimator
+from prognosis.models.base import Fold, Inputs, ShapOutput, SurvivalEstimator
+from prognosis.models.explaining import TREE_SHAP, ProportionalHazardsMixin
 from prognosis.models.state import from_skops, skops_bytes
 from prognosis.models.survival import step_function
 from prognosis.models.target import SurvivalTarget
@@ -53,6 +54,8 @@ class RandomSurvivalForest(_SksurvShell):
 
     The risk score is the ensemble's expected number of events (its cumulative hazard summed
     over the training event times); survival is the trees' Kaplan-Meier curves, averaged.
+    Both are explained by exact TreeSHAP (:mod:`prognosis.explain.trees`): the risk score, and
+    S(t) at chosen times; a feature's effect on the risk by a horizon is its share of S there.
 
     Attributes
     ----------
@@ -65,6 +68,8 @@ class RandomSurvivalForest(_SksurvShell):
         "sksurv.ensemble.forest.RandomSurvivalForest",
         "sksurv.tree.tree.SurvivalTree",
     )
+
+    shap_output = ShapOutput("risk score", 1, TREE_SHAP)
 
     def __init__(
         self,
@@ -81,6 +86,29 @@ class RandomSurvivalForest(_SksurvShell):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    def shap_values(
+        self, X: np.ndarray, reference: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """Exact TreeSHAP of the risk score; ``reference`` is ignored (the trees' cover is)."""
+        from prognosis.explain.trees import forest_risk_shap  # imports shap: seconds
+
+        return forest_risk_shap(self.model_, X)
+
+    def survival_shap_values(
+        self, X: np.ndarray, times: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact TreeSHAP of S(t) at each of ``times`` (checked against the follow-up)."""
+        from prognosis.explain.trees import forest_survival_shap
+
+        return forest_survival_shap(self.model_, X, self.check_prediction_times(times))
+
+    def risk_without(
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
+    ) -> np.ndarray:
+        """The risk plus each feature's SHAP value of S(horizon): its share taken away."""
+        values, _ = self.survival_shap_values(inputs(), np.array([horizon]))
+        return np.clip(risk + fold(values)[0, :, 0], 0.0, 1.0)  # S(h) less a share in [0, 1]
+
     def _make(self) -> SksurvRandomSurvivalForest:
         return SksurvRandomSurvivalForest(
             n_estimators=self.n_estimators,
@@ -91,8 +119,10 @@ class RandomSurvivalForest(_SksurvShell):
         )
 
 
-class GradientBoostingBaseline(_SksurvShell):
+class GradientBoostingBaseline(ProportionalHazardsMixin, _SksurvShell):
     """Gradient-boosted Cox model with regression trees (scikit-survival).
+
+    Explained by exact TreeSHAP of its margin, a log hazard ratio (:mod:`prognosis.explain.trees`).
 
     A slow, exact baseline for the XGBoost models: each tree is grown in pure scikit-learn on
     one core, so expect minutes on tens of thousands of rows.
@@ -110,6 +140,8 @@ class GradientBoostingBaseline(_SksurvShell):
         "sksurv.linear_model.coxph.BreslowEstimator",
     )
 
+    shap_output = ShapOutput("log hazard", 1, TREE_SHAP)
+
     def __init__(
         self,
         *,
@@ -124,6 +156,14 @@ class GradientBoostingBaseline(_SksurvShell):
         self.max_depth = max_depth
         self.subsample = subsample
         self.random_state = random_state
+
+    def shap_values(
+        self, X: np.ndarray, reference: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """Exact TreeSHAP of the margin; ``reference`` is ignored (the trees' cover is)."""
+        from prognosis.explain.trees import boosting_shap  # imports shap: seconds
+
+        return boosting_shap(self.model_, X)
 
     def _make(self) -> GradientBoostingSurvivalAnalysis:
         return GradientBoostingSurvivalAnalysis(

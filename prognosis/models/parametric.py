@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from lifelines import WeibullAFTFitter
 
-from prognosis.models.base import SurvivalEstimator
+from prognosis.models.base import Fold, Inputs, ShapOutput, SurvivalEstimator
 from prognosis.models.cox import (
     EVENT,
     TIME,
@@ -15,13 +16,14 @@ from prognosis.models.cox import (
     fit_converged,
     lifelines_frame,
 )
+from prognosis.models.explaining import LINEAR_SHAP, LinearShapMixin
 from prognosis.models.state import get_table, put_table
 from prognosis.models.target import SurvivalTarget
 
 __all__ = ["WeibullAFT"]
 
 
-class WeibullAFT(SurvivalEstimator):
+class WeibullAFT(LinearShapMixin, SurvivalEstimator):
     """Weibull accelerated-failure-time regression (lifelines ``WeibullAFTFitter``).
 
     S(t | x) = exp(-(t / lambda(x)) ** rho) with log lambda(x) = ``intercept_ + x @ coef_``
@@ -31,6 +33,10 @@ class WeibullAFT(SurvivalEstimator):
     model loaded from its saved state predicts exactly as the fitted one. A fit that lifelines
     flags with ``ConvergenceWarning`` or ``ConvergenceError`` raises
     :class:`~prognosis.models.cox.ModelConvergenceError`.
+
+    Explained by exact linear SHAP of the log median time, log(-predict), which is linear in x
+    through ``coef_`` (the shape has no covariates), against a background; a higher log time
+    is a lower risk (sign -1).
 
     Parameters
     ----------
@@ -48,6 +54,8 @@ class WeibullAFT(SurvivalEstimator):
     summary_ : DataFrame
         lifelines' coefficient table (``lambda_`` for the scale, ``rho_`` for the shape).
     """
+
+    shap_output = ShapOutput("log time", -1, LINEAR_SHAP)
 
     def __init__(self, *, penalizer: float = 0.0):
         self.penalizer = penalizer
@@ -73,6 +81,23 @@ class WeibullAFT(SurvivalEstimator):
     def _predict_score(self, X: np.ndarray) -> np.ndarray:
         median = np.exp(self._log_scale(X)) * np.power(np.log(2.0), 1.0 / self.rho_)
         return -median
+
+    def linear_coefficients(self) -> np.ndarray:
+        """The coefficient of each input column in log lambda (and in the log median time)."""
+        return np.asarray(self.coef_, dtype=float)
+
+    def summary_table(self) -> pd.DataFrame:
+        """``summary_``: lifelines' coefficient table (``lambda_`` scale, ``rho_`` shape)."""
+        return self.summary_
+
+    def risk_without(
+        self, shap: np.ndarray, horizon: float, *, risk: float, inputs: Inputs, fold: Fold
+    ) -> np.ndarray:
+        """1 - S(h) ** exp(rho * shap): log time moved back by shap scales t ** rho."""
+        return 1.0 - np.power(1.0 - risk, np.exp(self.rho_ * shap))
+
+    def _linear_output(self, X: np.ndarray) -> np.ndarray:
+        return np.log(-self.predict(X))  # predict = -median time
 
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         log_times = np.log(np.clip(times, 1e-100, np.inf))

@@ -33,9 +33,14 @@ _BLOCK_CELLS = 1 << 22  # rows x causes x times computed at once by cumulative_i
 
 
 def step_function(
-    grid: np.ndarray, values: np.ndarray, times: np.ndarray, *, before: float
+    grid: np.ndarray,
+    values: np.ndarray,
+    times: np.ndarray,
+    *,
+    before: float,
+    left_limit: bool = False,
 ) -> np.ndarray:
-    """Evaluate right-continuous step functions at ``times``.
+    """Evaluate right-continuous step functions at ``times`` (or their left limits there).
 
     Parameters
     ----------
@@ -48,6 +53,8 @@ def step_function(
     before : float
         The value before ``grid[0]`` (1 for a survival curve, 0 for a cumulative hazard); after
         the last step the last value holds.
+    left_limit : bool
+        Evaluate the limit from the left, f(t-): a step at exactly ``t`` does not count yet.
 
     Returns
     -------
@@ -58,7 +65,7 @@ def step_function(
     times = np.asarray(times, dtype=float)
     if values.shape[-1] == 0:
         return np.full(values.shape[:-1] + times.shape, before, dtype=float)
-    index = np.searchsorted(grid, times, side="right") - 1
+    index = np.searchsorted(grid, times, side="left" if left_limit else "right") - 1
     return np.where(index >= 0, values[..., np.maximum(index, 0)], before)
 
 

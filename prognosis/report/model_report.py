@@ -165,7 +165,7 @@ def build_model_report(
         curves=_curves(dataset, risk, saved.info["horizons"][0]),
         metrics=_metric_section(chosen, origin) if chosen else None,
         metrics_missing=origin,
-        shap=_shap(saved, X, seed),
+        shap=_shap(saved, dataset.frame, seed),
         tripod=tripod_items(
             info=saved.info,
             manifest=saved.training_manifest or dataset.manifest,
@@ -510,8 +510,8 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _shap(saved: SavedModel, X: pd.DataFrame, seed: int) -> Shap | shap_drivers.Unavailable:
-    found = shap_drivers.global_explanation(saved, X, seed=seed)
+def _shap(saved: SavedModel, frame: pd.DataFrame, seed: int) -> Shap | shap_drivers.Unavailable:
+    found = shap_drivers.global_explanation(saved, frame, seed=seed)
     if isinstance(found, shap_drivers.Unavailable):
         return found
     scale = f"mean |SHAP value| ({found.scale})"

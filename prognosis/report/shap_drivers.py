@@ -28,6 +28,8 @@ import pandas as pd
 from prognosis.exceptions import ExplanationError
 from prognosis.explain import Effect, Explanation, explain_model, risk_effects
 from prognosis.models.store import SavedModel
+from prognosis.scoring import background_rows as sample_rows
+from prognosis.training import check_schema
 
 __all__ = [
     "Driver",
@@ -128,16 +130,9 @@ def _explain(
     )
 
 
-def _sample(X: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    if len(X) <= rows:
-        return X
-    chosen = np.sort(np.random.default_rng(seed).choice(len(X), size=rows, replace=False))
-    return X.iloc[chosen]
-
-
 def global_explanation(
     saved: SavedModel,
-    X: pd.DataFrame,
+    frame: pd.DataFrame,
     *,
     rows: int = 300,
     background_rows: int = 100,
@@ -145,16 +140,21 @@ def global_explanation(
     swarm: int = 10,
     seed: int = 0,
 ) -> GlobalExplanation | Unavailable:
-    """SHAP values of a random sample of ``X``'s rows, summarised for the model report.
+    """SHAP values of a random sample of the cohort's rows, summarised for the model report.
+
+    Both samples are drawn by :func:`prognosis.scoring.background_rows`, the sampler of
+    ``prognosis explain`` and the patient pages: the reference rows are those of
+    ``prognosis explain --seed SEED --background-rows BACKGROUND_ROWS``; the rows explained
+    are drawn with ``seed + 1``.
 
     Parameters
     ----------
     saved : SavedModel
         The model to explain.
-    X : DataFrame
-        The cohort's feature columns, checked against the model's schema.
+    frame : DataFrame
+        The cohort dataset's rows: ``person_id``, ``index_date`` and the model's features.
     rows, background_rows : int
-        How many rows of ``X`` to explain, and how many to explain them against.
+        How many rows of ``frame`` to explain, and how many to explain them against.
     top, swarm : int
         How many features to rank by mean |SHAP|, and how many of those to show in the beeswarm.
     seed : int
@@ -165,8 +165,11 @@ def global_explanation(
     GlobalExplanation or Unavailable
         :class:`Unavailable` with the reason when the model cannot be explained.
     """
-    background = _sample(X, background_rows, seed + 1)
-    explained = _explain(saved, _sample(X, rows, seed), background)
+    background = check_schema(
+        saved, sample_rows(frame, background_rows, seed), origin="the background rows"
+    )
+    chosen = check_schema(saved, sample_rows(frame, rows, seed + 1), origin="the rows explained")
+    explained = _explain(saved, chosen, background)
     if isinstance(explained, Unavailable):
         return explained
     entries = _labels(saved)

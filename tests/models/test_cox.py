@@ -55,6 +55,18 @@ def test_rossi_coefficients_and_standard_errors_match_r(rossi_model):
     assert summary.index.tolist() == COVARIATES
     np.testing.assert_allclose(summary["coef"], R_COEF, atol=5e-4)
     np.testing.assert_allclose(summary["se"], R_SE, atol=5e-4)
+    np.testing.assert_allclose(rossi_model.linear_coefficients(), R_COEF, atol=5e-4)
+
+
+def test_log_hazard_is_centred_where_lifelines_centres_it(rossi_model):
+    # the training means come from the data, not from lifelines' private state; its public
+    # predict_log_partial_hazard is the truth they must reproduce
+    X, y = _rossi()
+    frame = X.assign(week=y["time"], arrest=y["event"].astype(int))
+    fitter = CoxPHFitter().fit(frame, "week", "arrest")
+    expected = fitter.predict_log_partial_hazard(X).to_numpy()
+    np.testing.assert_allclose(rossi_model.predict(X), expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(rossi_model.training_mean_, X.mean().to_numpy(), rtol=1e-12)
 
 
 def test_rossi_concordance_matches_r(rossi_model):
@@ -63,7 +75,7 @@ def test_rossi_concordance_matches_r(rossi_model):
 
 
 def test_summary_has_hazard_ratios_with_95_percent_intervals(rossi_model):
-    summary = rossi_model.summary_
+    summary = rossi_model.summary_table()
     assert summary.columns.tolist() == [
         "coef",
         "se",

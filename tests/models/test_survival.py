@@ -134,13 +134,15 @@ def test_aalen_johansen_unknown_cause_raises() -> None:
 
 
 # -- imports ------------------------------------------------------------------------------------
-def test_lifelines_models_and_the_maths_do_not_import_xgboost() -> None:
+def test_lifelines_models_skip_xgboost_and_no_model_imports_shap() -> None:
     code = (
         "import sys\n"
         "import prognosis.models.survival\n"
         "assert 'lifelines' not in sys.modules, 'survival imports lifelines'\n"
         "import prognosis.models.cox, prognosis.models.competing, prognosis.models.parametric\n"
         "assert 'xgboost' not in sys.modules, 'a lifelines model imports xgboost'\n"
+        "import prognosis.models.boosting, prognosis.models.forest\n"
+        "assert 'shap' not in sys.modules, 'a model imports shap before it explains'\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
