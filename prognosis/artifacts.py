@@ -11,6 +11,8 @@ file                   type                                       reader / write
                                                                   :func:`write_attrition`
 ``model.json``         :class:`ModelInfo`                         :func:`read_model_info` /
                                                                   :func:`write_model_info`
+``manifest.json``      :class:`ModelManifest` (a model's)         :func:`read_model_manifest` /
+                                                                  :func:`write_model_manifest`
 ``metrics.json``       :class:`MetricsFile` holding :class:`Metrics`  :func:`read_metrics` /
                                                                   :func:`write_metrics`
 =====================  =========================================  ===========================
@@ -68,6 +70,7 @@ __all__ = [
     "Metrics",
     "MetricsFile",
     "ModelInfo",
+    "ModelManifest",
     "RecordedDefinition",
     "SplitInfo",
     "from_json",
@@ -76,12 +79,14 @@ __all__ = [
     "read_manifest",
     "read_metrics",
     "read_model_info",
+    "read_model_manifest",
     "to_json",
     "write_attrition",
     "write_features",
     "write_manifest",
     "write_metrics",
     "write_model_info",
+    "write_model_manifest",
 ]
 
 #: The format of model directories, the first key of ``model.json`` and of their manifest.
@@ -241,6 +246,17 @@ class ModelInfo:
     created_at: str
     versions: dict[str, str]
     feature_ranges: dict[str, FeatureRange] | None = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """A model directory's ``manifest.json``: its format, when it was written, and the SHA-256
+    of every other file (checked by :func:`prognosis.models.store.load_model` before anything
+    else is read)."""
+
+    format: str
+    created_at: str
+    files: dict[str, str]
 
 
 # -- the metrics: metrics.json ------------------------------------------------------------------
@@ -478,6 +494,18 @@ def read_model_info(
 def write_model_info(path: Path, info: ModelInfo) -> None:
     """Write ``info`` atomically to ``path``, after ``"format": MODEL_FORMAT``."""
     _write(path, {"format": MODEL_FORMAT, **to_json(info)})
+
+
+def read_model_manifest(
+    path: Path, *, error: type[PrognosisError] = PrognosisError, hint: str = ""
+) -> ModelManifest:
+    """Read a model directory's ``manifest.json`` (see :func:`read_manifest` for the errors)."""
+    return _read(path, ModelManifest, error, hint)
+
+
+def write_model_manifest(path: Path, manifest: ModelManifest) -> None:
+    """Write ``manifest`` atomically to ``path``."""
+    _write(path, to_json(manifest))
 
 
 def read_metrics(

@@ -22,7 +22,7 @@ from prognosis.cohort.build import source_paths
 from prognosis.cohort.sql import DIALECTS
 from prognosis.exceptions import DataQualityWarning, PrognosisError
 from prognosis.output_folders import OutputKind, claim_output
-from prognosis.outputs import atomic_file, write_json, write_parquet_output
+from prognosis.outputs import write_parquet_output
 
 __all__ = ["main"]
 
@@ -272,8 +272,8 @@ def fit(
         steps.close()
         _fail(error)
     steps.close()
-    if not quiet and "harrell_c" in saved.metrics:
-        results.print(format_table(saved.metrics))
+    if not quiet and saved.metrics.results is not None:
+        results.print(format_table(saved.metrics.results))
     results.print(f"model → {out}")
 
 
@@ -298,6 +298,7 @@ def evaluate(
 ) -> None:
     """Measure a saved model on DATASET_DIR (held-out or external data)."""
     from prognosis import training
+    from prognosis.artifacts import write_metrics
     from prognosis.dataset import load_dataset
     from prognosis.evaluation.censoring import parse_censoring_model
     from prognosis.evaluation.summary import format_table
@@ -313,11 +314,11 @@ def evaluate(
                 seed=seed,
                 censoring_covariates=parse_censoring_model(censoring_model),
             )
-            with atomic_file(out) as temporary:
-                write_json(temporary, metrics)
+            write_metrics(out, metrics)
     except PrognosisError as error:
         _fail(error)
-    results.print(format_table(metrics))
+    if metrics.results is not None:
+        results.print(format_table(metrics.results))
     results.print(f"metrics → {out}")
 
 
