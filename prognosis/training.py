@@ -25,6 +25,7 @@ from prognosis.artifacts import (
     EvaluatedOn,
     FeatureRange,
     Interval,
+    Metrics,
     MetricsFile,
     ModelInfo,
     SplitInfo,
@@ -364,20 +365,31 @@ def compare_models(
         saved = fit_model(
             dataset, name, horizons, split, seed=seed, n_boot=n_boot, progress=progress
         )
-        results = saved.metrics.results
-        first = results.horizons[0] if results and results.horizons else None
         rows.append(
             {
                 "model": name,
-                "harrell_c": _estimate(results and results.harrell_c),
-                "uno_c": _estimate(results and results.uno_c),
-                "integrated_brier": _estimate(results and results.integrated_brier),
-                "horizon": first.horizon if first else None,
-                "calibration_slope": _estimate(first and first.calibration.slope),
+                **_summary_row(saved.metrics.results),
                 "fit_seconds": round(time.perf_counter() - started, 2),
             }
         )
     return rows
+
+
+def _summary_row(results: Metrics | None) -> dict[str, float | None]:
+    """A model's row of ``compare``: its C indices and IBS, and the first horizon's slope."""
+    if results is None:  # fitted without validation
+        return dict.fromkeys(_COMPARED)
+    first = results.horizons[0] if results.horizons else None
+    return {
+        "harrell_c": results.harrell_c.estimate,
+        "uno_c": results.uno_c.estimate,
+        "integrated_brier": _estimate(results.integrated_brier),
+        "horizon": first.horizon if first else None,
+        "calibration_slope": first.calibration.slope.estimate if first else None,
+    }
+
+
+_COMPARED = ("harrell_c", "uno_c", "integrated_brier", "horizon", "calibration_slope")
 
 
 def _estimate(entry: Interval | None) -> float | None:

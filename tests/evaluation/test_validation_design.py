@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from prognosis.artifacts import to_json
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.bootstrap import bootstrap_ci
 from prognosis.evaluation.metrics import brier_scores, harrell_c
@@ -53,7 +54,7 @@ def test_repeated_rows_of_a_person_do_not_inflate_out_of_fold_metrics(gi_bleed: 
     once, thrice = (fit.metrics.results.harrell_c.estimate for fit in fits)
     assert thrice == pytest.approx(once, abs=0.02)
     auc_once, auc_thrice = (fit.metrics.results.horizons[0].time_dependent_auc for fit in fits)
-    assert auc_thrice["estimate"] == pytest.approx(auc_once["estimate"], abs=0.02)
+    assert auc_thrice.estimate == pytest.approx(auc_once.estimate, abs=0.02)
 
 
 def test_cluster_bootstrap_does_not_narrow_with_repeated_rows() -> None:
@@ -113,7 +114,7 @@ def test_every_interval_reaches_its_estimate() -> None:
             for value in node:
                 visit(value)
 
-    visit(metrics)
+    visit(to_json(metrics))  # every interval, wherever it sits in metrics.json
     assert len(intervals) >= 15  # C, Uno's C, IBS, and per horizon AUC, Brier, calibration
     for interval in intervals:
         assert interval["lower"] <= interval["estimate"] <= interval["upper"]
