@@ -1,27 +1,21 @@
 """The files passed between stages, as frozen dataclasses: each parsed once, by one reader.
 
-=====================  =========================================  ===========================
-file                   type                                       reader / writer
-=====================  =========================================  ===========================
-``manifest.json``      :class:`DatasetManifest` (a dataset's)     :func:`read_manifest` /
-                                                                  :func:`write_manifest`
-``features.json``      tuple of :class:`Feature`                  :func:`read_features` /
-                                                                  :func:`write_features`
-``attrition.json``     tuple of :class:`AttritionStep`            :func:`read_attrition` /
-                                                                  :func:`write_attrition`
-``model.json``         :class:`ModelInfo`                         :func:`read_model_info` /
-                                                                  :func:`write_model_info`
-``manifest.json``      :class:`ModelManifest` (a model's)         :func:`read_model_manifest` /
-                                                                  :func:`write_model_manifest`
-``metrics.json``       :class:`MetricsFile` holding :class:`Metrics`  :func:`read_metrics` /
-                                                                  :func:`write_metrics`
-=====================  =========================================  ===========================
+- a dataset's ``manifest.json`` (also a model's ``training_manifest.json``):
+  :class:`DatasetManifest`, :func:`read_manifest` / :func:`write_manifest`;
+- ``features.json``: a tuple of :class:`Feature`, :func:`read_features` / :func:`write_features`;
+- ``attrition.json``: a tuple of :class:`AttritionStep`, :func:`read_attrition` /
+  :func:`write_attrition`;
+- a model's ``model.json``: :class:`ModelInfo`, :func:`read_model_info` /
+  :func:`write_model_info`; its ``manifest.json``: :class:`ModelManifest`,
+  :func:`read_model_manifest` / :func:`write_model_manifest`;
+- ``metrics.json`` (a model's, or ``prognosis evaluate``'s): :class:`MetricsFile`, whose
+  ``results`` are the :class:`Metrics`, :func:`read_metrics` / :func:`write_metrics`.
 
 A dataclass's fields are its file's keys, in the file's order: writing is
 :func:`to_json` (field by field) then :func:`prognosis.outputs.write_json` through
 :func:`prognosis.outputs.atomic_file`, so a file read and written again is the same bytes.
 Reading is :func:`from_json`, which checks every field against its type hint and names the
-file and the field when one is missing, unexpected or of the wrong kind ("metrics.json:
+file and the field when one is missing, unexpected or of the wrong kind ("metrics.json: field
 horizons[0].brier.estimate: expected a number, found a string"). A field marked
 ``OPTIONAL`` may be absent from the file (``None``), and is left out when ``None``; every
 other field is always written, ``null`` where it has no value.
