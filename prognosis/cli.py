@@ -23,6 +23,7 @@ from prognosis.cohort.sql import DIALECTS
 from prognosis.exceptions import DataQualityWarning, PrognosisError
 
 if TYPE_CHECKING:
+    from prognosis.artifacts import MetricsFile
     from prognosis.cohort import BuildResult
 
 __all__ = ["main"]
@@ -268,10 +269,10 @@ def fit(
     results.print(f"model → {out}")
 
 
-def _metrics_table(metrics: dict[str, Any]) -> str:
+def _metrics_table(metrics: MetricsFile) -> str:
     from prognosis.evaluation.summary import format_table
 
-    return format_table(metrics)
+    return format_table(metrics.results) if metrics.results is not None else ""
 
 
 @main.command()

@@ -1,32 +1,43 @@
-"""Read a cohort dataset folder (``dataset.parquet``, ``features.json``, ``manifest.json``)."""
+"""Read a cohort dataset folder: ``dataset.parquet``, and ``features.json``, ``attrition.json``
+and ``manifest.json`` as their types (:mod:`prognosis.artifacts`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from prognosis.artifacts import (
+    AttritionStep,
+    DatasetManifest,
+    Feature,
+    read_attrition,
+    read_features,
+    read_manifest,
+)
 from prognosis.exceptions import DatasetError
-from prognosis.json_files import read_json
 from prognosis.models.target import target_from_frame
 
 __all__ = ["SURVIVAL_COLUMNS", "CohortDataset", "DatasetError", "feature_frame", "load_dataset"]
 
 SURVIVAL_COLUMNS = ("person_id", "index_date", "time", "event", "censor_reason")
+_FILES = ("features.json", "manifest.json", "attrition.json")
 
 
 @dataclass
 class CohortDataset:
-    """A built cohort: the rows, the features' descriptions and the build manifest."""
+    """A built cohort: the rows, the features' descriptions, the build manifest and the
+    attrition table (empty where the folder has no such file)."""
 
     path: Path
     frame: pd.DataFrame
-    features: list[dict[str, Any]]
-    manifest: dict[str, Any]
+    features: tuple[Feature, ...] = ()
+    manifest: DatasetManifest = dataclasses.field(default_factory=DatasetManifest)
+    attrition: tuple[AttritionStep, ...] = ()
 
     @property
     def feature_names(self) -> list[str]:
@@ -54,10 +65,10 @@ class CohortDataset:
         frame["censor_reason"] = np.where(
             competing, "competing_event", frame["censor_reason"].to_numpy(dtype=object)
         )
-        return CohortDataset(self.path, frame, self.features, self.manifest)
+        return dataclasses.replace(self, frame=frame)
 
     def subset(self, rows: np.ndarray) -> CohortDataset:
-        return CohortDataset(self.path, self.frame.iloc[rows], self.features, self.manifest)
+        return dataclasses.replace(self, frame=self.frame.iloc[rows])
 
 
 def feature_frame(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -117,20 +128,17 @@ def load_dataset(path: str | Path) -> CohortDataset:
             f"{parquet}: no column {', '.join(missing)}; a survival dataset needs 'time' "
             "(days, > 0) and 'event' (0 censored, 1 outcome, 2+ competing events)"
         )
+    hint = "rebuild the dataset with `prognosis cohort build ... --overwrite`"
+    options = {"error": DatasetError, "hint": hint}
+    features, manifest, attrition = (folder / name for name in _FILES)
     return CohortDataset(
         path=folder,
         frame=frame,
-        features=_read_json(folder / "features.json", default=[]),
-        manifest=_read_json(folder / "manifest.json", default={}),
+        features=read_features(features, **options) if features.is_file() else (),
+        manifest=read_manifest(manifest, **options) if manifest.is_file() else DatasetManifest(),
+        attrition=read_attrition(attrition, **options) if attrition.is_file() else (),
     )
 
 
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def _read_json(path: Path, *, default: list | dict) -> Any:
-    if not path.is_file():
-        return default
-    hint = "rebuild the dataset with `prognosis cohort build ... --overwrite`"
-    return read_json(path, type(default), DatasetError, hint=hint)

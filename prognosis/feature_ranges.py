@@ -11,15 +11,17 @@ Models saved before ranges were stored have none, and the check is skipped.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from prognosis.artifacts import FeatureRange
+
 __all__ = ["outside_ranges", "training_ranges"]
 
 
-def training_ranges(X: pd.DataFrame) -> dict[str, dict[str, float]]:
+def training_ranges(X: pd.DataFrame) -> dict[str, FeatureRange]:
     """Smallest and largest value of each numeric feature column of ``X``.
 
     Parameters
@@ -28,8 +30,8 @@ def training_ranges(X: pd.DataFrame) -> dict[str, dict[str, float]]:
 
     Returns
     -------
-    dict of feature name to ``{"min": float, "max": float}``; columns that are not numeric,
-    or hold no value at all, are left out.
+    dict of feature name to :class:`~prognosis.artifacts.FeatureRange`; columns that are not
+    numeric, or hold no value at all, are left out.
     """
     ranges = {}
     for name in X.columns:
@@ -39,11 +41,11 @@ def training_ranges(X: pd.DataFrame) -> dict[str, dict[str, float]]:
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         if np.isnan(values).all():
             continue
-        ranges[str(name)] = {"min": float(np.nanmin(values)), "max": float(np.nanmax(values))}
+        ranges[str(name)] = FeatureRange(float(np.nanmin(values)), float(np.nanmax(values)))
     return ranges
 
 
-def outside_ranges(row: pd.Series, ranges: dict[str, Any] | None) -> list[str]:
+def outside_ranges(row: pd.Series, ranges: Mapping[str, FeatureRange] | None) -> list[str]:
     """One phrase per feature of ``row`` outside its training range, e.g. ``"age 17 (training:
     18 to 90)"``; empty when every value is inside, missing, or ``ranges`` is None."""
     found = []
@@ -51,7 +53,7 @@ def outside_ranges(row: pd.Series, ranges: dict[str, Any] | None) -> list[str]:
         if name not in row.index:
             continue
         value = float(row[name]) if not pd.isna(row[name]) else math.nan
-        low, high = float(bounds["min"]), float(bounds["max"])
+        low, high = float(bounds.min), float(bounds.max)
         if not math.isnan(value) and not low <= value <= high:
             found.append(f"{name} {value:g} (training: {low:g} to {high:g})")
     return found

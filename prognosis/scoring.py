@@ -41,7 +41,8 @@ def score_person(
     CohortError
         Without ``index_date``, when the person is not in the model's cohort.
     """
-    content = (saved.training_manifest.get("definition") or {}).get("content")
+    recorded = saved.training_manifest.definition
+    content = recorded.content if recorded else None
     if not content:
         raise PrognosisError(
             "the model's training manifest holds no cohort definition, so one person cannot be "
@@ -56,7 +57,7 @@ def score_person(
 
 
 def _warn_outside_training(saved: SavedModel, row: pd.DataFrame, person_id: int) -> None:
-    outside = outside_ranges(row.iloc[0], saved.info.get("feature_ranges"))
+    outside = outside_ranges(row.iloc[0], saved.info.feature_ranges)
     if outside:
         shown = "; ".join(outside[:10]) + (
             f"; and {len(outside) - 10} more" if len(outside) > 10 else ""

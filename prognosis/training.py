@@ -21,6 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from prognosis.artifacts import (
+    EvaluatedOn,
+    FeatureRange,
+    Interval,
+    Metrics,
+    MetricsFile,
+    ModelInfo,
+    SplitInfo,
+)
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.censoring import censoring_frame
 from prognosis.evaluation.summary import evaluate_predictions
@@ -142,43 +151,45 @@ def fit_model(
     final_rows = folds[0][0] if split.kind == "temporal" else np.arange(len(y))
     if split.kind == "temporal":  # the saved model predicts at the horizons: inside its data
         _check_horizons(horizons, y[final_rows], f"the training rows before {split.cutoff}")
-    metrics: dict[str, Any] = {"split": split.describe()}
+    results = None
     if folds:
         say(f"validate: {split.describe()}")
         predictions, train_rows = _validate(model, params, seed, X, y, folds, competing, say)
         test_rows = np.concatenate([test for _, test in folds])
         y_train = y_observed if split.kind == "cv" else y_observed[train_rows]
         say("compute metrics")
-        metrics.update(
-            evaluate_predictions(
-                y_train,
-                y_observed[test_rows],
-                predictions.risk_score(),
-                predictions.survival,
-                chosen,
-                competing=observed.competing,
-                n_boot=n_boot,
-                seed=seed,
-                groups=persons_of(dataset.frame)[test_rows],
-                censoring_covariates=censoring_frame(
-                    dataset.frame.iloc[test_rows], censoring_covariates
-                ),
-                model_follow_up=predictions.follow_up(),
-            )
+        results = evaluate_predictions(
+            y_train,
+            y_observed[test_rows],
+            predictions.risk_score(),
+            predictions.survival,
+            chosen,
+            competing=observed.competing,
+            n_boot=n_boot,
+            seed=seed,
+            groups=persons_of(dataset.frame)[test_rows],
+            censoring_covariates=censoring_frame(
+                dataset.frame.iloc[test_rows], censoring_covariates
+            ),
+            model_follow_up=predictions.follow_up(),
         )
         if censor_competing:
-            metrics["notes"].append(IGNORING_COMPETING)
+            results = results.with_notes(IGNORING_COMPETING)
         if excluded := temporal_overlap(split, dataset.frame):
-            metrics["notes"].append(
+            results = results.with_notes(
                 f"temporal split: {excluded} rows indexed on or after {split.cutoff} belong to "
                 "persons first indexed before it; they are used on neither side"
             )
     say("fit the final model" + (" on all rows" if split.kind != "temporal" else ""))
     pipeline = _fit(model, params, seed, X.iloc[final_rows], y[final_rows])
-    metrics["fit_seconds"] = round(time.perf_counter() - started, 3)
-    info = _info(model, params, seed, split, chosen, competing, dataset, final_rows)
+    metrics = MetricsFile(
+        split=split.describe(),
+        results=results,
+        fit_seconds=round(time.perf_counter() - started, 3),
+    )
     # what one-person scoring compares a new row with (prognosis.feature_ranges)
-    info["feature_ranges"] = training_ranges(X if split.kind != "temporal" else X.iloc[final_rows])
+    ranges = training_ranges(X if split.kind != "temporal" else X.iloc[final_rows])
+    info = _info(model, params, seed, split, chosen, competing, dataset, final_rows, ranges)
     return SavedModel(
         pipeline=pipeline,
         info=info,
@@ -219,23 +230,25 @@ def _info(
     competing: bool,
     dataset: CohortDataset,
     rows: np.ndarray,
-) -> dict[str, Any]:
-    return {
-        "model": model,
-        "params": params,
-        "seed": seed,
-        "split": {"kind": split.kind, "folds": split.folds, "cutoff": _iso(split.cutoff)},
-        "horizons": horizons,
-        "competing": competing,
-        "competing_censored": "competing_event" in set(dataset.frame["censor_reason"].dropna()),
-        "cohort": dataset.manifest.get("cohort"),
-        "training_rows": len(rows),
-        "training_events": int(np.sum(dataset.frame["event"].to_numpy()[rows] == 1)),
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "versions": package_versions(
+    ranges: dict[str, FeatureRange],
+) -> ModelInfo:
+    return ModelInfo(
+        model=model,
+        params=params,
+        seed=seed,
+        split=SplitInfo(kind=split.kind, folds=split.folds, cutoff=_iso(split.cutoff)),
+        horizons=tuple(horizons),
+        competing=competing,
+        competing_censored="competing_event" in set(dataset.frame["censor_reason"].dropna()),
+        cohort=dataset.manifest.cohort,
+        training_rows=len(rows),
+        training_events=int(np.sum(dataset.frame["event"].to_numpy()[rows] == 1)),
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        versions=package_versions(
             ("prognosis", "scikit-learn", "scikit-survival", "lifelines", "xgboost", "numpy")
         ),
-    }
+        feature_ranges=ranges,
+    )
 
 
 def _iso(value: dt.date | None) -> str | None:
@@ -264,7 +277,8 @@ def check_schema(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.D
 def _rebuild_hint(saved: SavedModel) -> str:
     """How to get the model's columns: domain-wide features are chosen by prevalence in the
     cohort being built, so a build on another source picks other concepts."""
-    definition = (saved.training_manifest.get("definition") or {}).get("path") or "DEFINITION"
+    recorded = saved.training_manifest.definition
+    definition = (recorded.path if recorded else None) or "DEFINITION"
     return (
         "domain-wide features are chosen by prevalence in the cohort being built, so another "
         "source gives other columns: rebuild the dataset with the definition the model was "
@@ -280,7 +294,7 @@ def evaluate_model(
     n_boot: int = 200,
     seed: int = 0,
     censoring_covariates: Sequence[str] = (),
-) -> dict[str, Any]:
+) -> MetricsFile:
     """Metrics of a saved model on ``dataset`` (held-out, temporal or external data).
 
     The predictions are measured against the outcome as it happened: with the competing events
@@ -288,7 +302,7 @@ def evaluate_model(
     risks then ignore them (the notes say so).
     """
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
-    model_competing = bool(saved.info.get("competing"))
+    model_competing = saved.info.competing
     predictions = _Predictions([(saved.pipeline, X, np.arange(len(X)))], len(X), model_competing)
     competing = model_competing or dataset.competing
     train = saved.training_target
@@ -297,7 +311,7 @@ def evaluate_model(
         dataset.y if competing else _boolean(dataset.y),
         predictions.risk_score(),
         predictions.survival,
-        saved.info["horizons"],
+        saved.info.horizons,
         competing=competing,
         n_boot=n_boot,
         seed=seed,
@@ -306,13 +320,9 @@ def evaluate_model(
         model_follow_up=saved.pipeline.max_time_,
     )
     if competing and not model_competing:
-        metrics["notes"].append(IGNORING_COMPETING)
-    return {
-        "model": saved.info.get("model"),
-        "dataset": str(dataset.path),
-        "source": dataset.manifest.get("source"),
-        **metrics,
-    }
+        metrics = metrics.with_notes(IGNORING_COMPETING)
+    evaluated = EvaluatedOn(saved.info.model, str(dataset.path), dataset.manifest.source)
+    return MetricsFile(evaluated=evaluated, results=metrics)
 
 
 def _boolean(y: np.ndarray) -> np.ndarray:
@@ -326,7 +336,7 @@ def predict_frame(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.
     fitted with competing events censored, ``risk_ignoring_competing_<h>``: what it is."""
     X = check_schema(saved, frame, origin=origin)
     out = frame[[c for c in ("person_id", "index_date") if c in frame.columns]].copy()
-    for horizon, name in zip(saved.info["horizons"], risk_columns(saved), strict=True):
+    for horizon, name in zip(saved.info.horizons, risk_columns(saved), strict=True):
         out[name] = saved.pipeline.predict_risk(X, horizon)
     return out.reset_index(drop=True)
 
@@ -334,8 +344,8 @@ def predict_frame(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.
 def risk_columns(saved: SavedModel) -> list[str]:
     """The prediction columns, one per horizon: ``risk_<h>``, or ``risk_ignoring_competing_<h>``
     for a model fitted with competing events censored."""
-    prefix = "risk_ignoring_competing" if saved.info.get("competing_censored") else "risk"
-    return [f"{prefix}_{horizon:g}" for horizon in saved.info["horizons"]]
+    prefix = "risk_ignoring_competing" if saved.info.competing_censored else "risk"
+    return [f"{prefix}_{horizon:g}" for horizon in saved.info.horizons]
 
 
 def compare_models(
@@ -355,21 +365,32 @@ def compare_models(
         saved = fit_model(
             dataset, name, horizons, split, seed=seed, n_boot=n_boot, progress=progress
         )
-        metrics = saved.metrics
-        first = (metrics.get("horizons") or [{}])[0]
         rows.append(
             {
                 "model": name,
-                "harrell_c": _estimate(metrics.get("harrell_c")),
-                "uno_c": _estimate(metrics.get("uno_c")),
-                "integrated_brier": _estimate(metrics.get("integrated_brier")),
-                "horizon": first.get("horizon"),
-                "calibration_slope": _estimate((first.get("calibration") or {}).get("slope")),
+                **_summary_row(saved.metrics.results),
                 "fit_seconds": round(time.perf_counter() - started, 2),
             }
         )
     return rows
 
 
-def _estimate(entry: dict[str, Any] | None) -> float | None:
-    return None if entry is None else entry.get("estimate")
+def _summary_row(results: Metrics | None) -> dict[str, float | None]:
+    """A model's row of ``compare``: its C indices and IBS, and the first horizon's slope."""
+    if results is None:  # fitted without validation
+        return dict.fromkeys(_COMPARED)
+    first = results.horizons[0] if results.horizons else None
+    return {
+        "harrell_c": results.harrell_c.estimate,
+        "uno_c": results.uno_c.estimate,
+        "integrated_brier": _estimate(results.integrated_brier),
+        "horizon": first.horizon if first else None,
+        "calibration_slope": first.calibration.slope.estimate if first else None,
+    }
+
+
+_COMPARED = ("harrell_c", "uno_c", "integrated_brier", "horizon", "calibration_slope")
+
+
+def _estimate(entry: Interval | None) -> float | None:
+    return None if entry is None else entry.estimate

@@ -24,11 +24,12 @@ from prognosis.cohort.build import BuildResult
 from prognosis.cohort.sources import source_paths
 from prognosis.exceptions import PrognosisError
 from prognosis.output_folders import OutputKind, claim_output
-from prognosis.outputs import atomic_file, write_json, write_parquet_output
+from prognosis.outputs import write_parquet_output
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from prognosis.artifacts import MetricsFile
     from prognosis.models.store import SavedModel
     from prognosis.report import PatientReports
     from prognosis.synth import SynthTruth
@@ -183,7 +184,7 @@ class Fitted:
     @property
     def validated(self) -> bool:
         """Whether the model carries validation metrics (not with ``--split none``)."""
-        return "harrell_c" in self.saved.metrics
+        return self.saved.metrics.results is not None
 
 
 def fit(
@@ -230,13 +231,14 @@ def evaluate(
     seed: int = 0,
     n_boot: int = 200,
     censoring_model: str = "km",
-) -> dict[str, Any]:
+) -> MetricsFile:
     """Measure the saved model in ``model_dir`` on ``dataset_dir`` (held-out or external data)
     and write the metrics to the JSON file ``out``; return them.
 
     See :func:`prognosis.training.evaluate_model`.
     """
     from prognosis import training
+    from prognosis.artifacts import write_metrics
     from prognosis.dataset import load_dataset
     from prognosis.evaluation.censoring import parse_censoring_model
     from prognosis.models.store import load_model
@@ -250,8 +252,7 @@ def evaluate(
             seed=seed,
             censoring_covariates=parse_censoring_model(censoring_model),
         )
-        with atomic_file(out) as temporary:
-            write_json(temporary, metrics)
+        write_metrics(out, metrics)
     return metrics
 
 

@@ -37,8 +37,9 @@ _RUNNER = textwrap.dedent(
 
     def replace(src, dst):
         src, dst = str(src), str(dst)
-        swap = ".tmp-" in os.path.basename(src)
-        if point == "before-renames":
+        final = os.path.isdir(src)  # the output folder's renames (its JSON files, written
+        swap = final and ".tmp-" in os.path.basename(src)  # atomically, are renamed before)
+        if point == "before-renames" and final:
             os.kill(os.getpid(), signal.SIGKILL)
         real(src, dst)
         if (point == "after-aside" and ".old-" in dst) or (point == "after-swap" and swap):

@@ -21,6 +21,7 @@ import pytest
 from sklearn.model_selection import StratifiedKFold
 from sksurv.metrics import concordance_index_censored
 
+from prognosis.artifacts import FeatureRange, SplitInfo
 from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import CohortDataset, DatasetError, load_dataset
 from prognosis.evaluation.validation import SplitError, parse_split
@@ -115,8 +116,8 @@ def test_cv_concordance_is_that_of_pooled_out_of_fold_predictions(
         held_out[test] += 1
     assert (held_out == 1).all()  # every row is predicted once, by a model that never saw it
     expected = concordance_index_censored(event, time, out_of_fold)[0]
-    assert saved.metrics["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
-    assert saved.metrics["n_test"] == len(X)
+    assert saved.metrics.results.harrell_c.estimate == pytest.approx(expected, abs=1e-12)
+    assert saved.metrics.results.n_test == len(X)
 
     in_sample = make_model(model, seed=0, **params).fit(X, y).predict(X)
     assert expected != pytest.approx(concordance_index_censored(event, time, in_sample)[0])
@@ -124,8 +125,8 @@ def test_cv_concordance_is_that_of_pooled_out_of_fold_predictions(
 
 def test_cv_saves_the_model_refit_on_every_row(planted: CohortDataset) -> None:
     saved = fit_model(planted, "cox", [365], parse_split("cv:3"), seed=0, n_boot=2)
-    assert saved.info["training_rows"] == len(planted.frame)
-    assert saved.info["training_events"] == int((planted.frame["event"] == 1).sum())
+    assert saved.info.training_rows == len(planted.frame)
+    assert saved.info.training_events == int((planted.frame["event"] == 1).sum())
     assert len(saved.training_target) == len(planted.frame)
     everything = make_model("cox", seed=0).fit(planted.X, planted.y)
     np.testing.assert_allclose(
@@ -154,12 +155,12 @@ def test_temporal_split_trains_before_the_cutoff_and_tests_on_or_after_it(
 
     saved = fit_model(dataset, "cox", [365], parse_split(f"temporal:{CUTOFF}"), seed=0, n_boot=2)
 
-    assert saved.info["training_rows"] == before.sum()
-    assert saved.info["training_events"] == frame.loc[before, "event"].sum()
-    assert saved.info["split"] == {"kind": "temporal", "folds": 5, "cutoff": "2016-07-01"}
-    assert saved.metrics["n_train"] == before.sum()
-    assert saved.metrics["n_test"] == (~before).sum()
-    assert saved.metrics["n_outcome_events"] == frame.loc[~before, "event"].sum()
+    assert saved.info.training_rows == before.sum()
+    assert saved.info.training_events == frame.loc[before, "event"].sum()
+    assert saved.info.split == SplitInfo(kind="temporal", folds=5, cutoff="2016-07-01")
+    assert saved.metrics.results.n_train == before.sum()
+    assert saved.metrics.results.n_test == (~before).sum()
+    assert saved.metrics.results.n_outcome_events == frame.loc[~before, "event"].sum()
     early = make_model("cox", seed=0).fit(dataset.X[before], dataset.y[before])
     np.testing.assert_allclose(
         saved.pipeline.predict(dataset.X), early.predict(dataset.X), rtol=1e-10
@@ -168,7 +169,7 @@ def test_temporal_split_trains_before_the_cutoff_and_tests_on_or_after_it(
     expected = concordance_index_censored(
         *_boolean_target(later), early.predict(dataset.X[~before])
     )[0]
-    assert saved.metrics["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
+    assert saved.metrics.results.harrell_c.estimate == pytest.approx(expected, abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -205,16 +206,16 @@ def test_temporal_split_refuses_a_horizon_past_the_training_rows_follow_up(
 # -- no validation ----------------------------------------------------------------------------
 def test_fit_stores_each_features_training_range(planted_fit, planted: CohortDataset) -> None:
     frame = planted.frame
-    assert planted_fit.info["feature_ranges"] == {
-        name: {"min": float(frame[name].min()), "max": float(frame[name].max())}
+    assert planted_fit.info.feature_ranges == {
+        name: FeatureRange(min=float(frame[name].min()), max=float(frame[name].max()))
         for name in ("severity", "flag", "noise")
     }
 
 
 def test_split_none_measures_nothing(planted_fit, planted: CohortDataset) -> None:
-    assert set(planted_fit.metrics) - {"fit_seconds"} == {"split"}
-    assert planted_fit.metrics["split"].startswith("none")
-    assert planted_fit.info["training_rows"] == len(planted.frame)
+    assert planted_fit.metrics.results is None and planted_fit.metrics.evaluated is None
+    assert planted_fit.metrics.split.startswith("none")
+    assert planted_fit.info.training_rows == len(planted.frame)
 
 
 # -- horizons and model names -----------------------------------------------------------------
@@ -235,7 +236,7 @@ def test_no_horizon_raises(planted: CohortDataset) -> None:
 def test_the_longest_follow_up_is_a_valid_horizon(planted: CohortDataset) -> None:
     longest = float(planted.frame["time"].max())
     saved = fit_model(planted, "cox", [longest], parse_split("none"))
-    assert saved.info["horizons"] == [longest]
+    assert saved.info.horizons == (longest,)
 
 
 def test_unknown_model_raises_and_lists_the_valid_names(planted: CohortDataset) -> None:
@@ -343,16 +344,16 @@ def test_evaluate_model_on_a_dataset_built_from_another_source(
 
     metrics = evaluate_model(saved, external, n_boot=3, seed=0)
 
-    assert metrics["source"] == str(files)
-    assert metrics["dataset"] == str(tmp_path / "files")
-    assert metrics["model"] == "cox"
-    assert metrics["n_test"] == len(external.frame)
-    assert metrics["n_outcome_events"] == int((external.frame["event"] == 1).sum())
-    assert metrics["n_train"] == len(development.frame)
+    assert metrics.evaluated.source == str(files)
+    assert metrics.evaluated.dataset == str(tmp_path / "files")
+    assert metrics.evaluated.model == "cox"
+    assert metrics.results.n_test == len(external.frame)
+    assert metrics.results.n_outcome_events == int((external.frame["event"] == 1).sum())
+    assert metrics.results.n_train == len(development.frame)
     risk = saved.pipeline.predict(external.X)
     expected = concordance_index_censored(*_boolean_target(external.frame), risk)[0]
-    assert metrics["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
-    assert [entry["horizon"] for entry in metrics["horizons"]] == [365]
+    assert metrics.results.harrell_c.estimate == pytest.approx(expected, abs=1e-12)
+    assert [entry.horizon for entry in metrics.results.horizons] == [365]
 
 
 def test_categorical_columns_reach_the_preprocessing_and_are_one_hot_encoded(
@@ -385,9 +386,9 @@ def test_censor_competing_fits_a_single_event_model_to_a_competing_risks_dataset
     saved = fit_model(
         dataset, "xgb-cox", [365], parse_split("cv:3"), seed=0, n_boot=0, censor_competing=True
     )
-    assert saved.info["competing"] is False and saved.info["competing_censored"] is True
-    assert saved.info["training_events"] == int((frame["event"] == 1).sum())
-    assert 0.6 < saved.metrics["harrell_c"]["estimate"] < 1
+    assert saved.info.competing is False and saved.info.competing_censored is True
+    assert saved.info.training_events == int((frame["event"] == 1).sum())
+    assert 0.6 < saved.metrics.results.harrell_c.estimate < 1
 
 
 def _competing_frame(n: int, seed: int) -> pd.DataFrame:
@@ -415,16 +416,16 @@ def test_competing_risks_are_never_silently_folded_into_a_risk(tmp_path: Path) -
     horizon = 730.0
     # a cumulative-incidence model: its mean risk is the Aalen-Johansen marginal incidence
     incidence = fit_model(dataset, "cause-specific-cox", [horizon], parse_split("cv"), n_boot=0)
-    marginal = incidence.metrics["horizons"][0]["marginal"]
-    assert marginal["mean_predicted"] == pytest.approx(marginal["observed"], abs=0.015)
+    marginal = incidence.metrics.results.horizons[0].marginal
+    assert marginal.mean_predicted == pytest.approx(marginal.observed, abs=0.015)
     # a model fitted with deaths censored: it is evaluated against the same incidence, where
     # its risk ignoring competing events overstates it, and every output says what it is
     ignoring = fit_model(
         dataset, "cox", [horizon], parse_split("cv"), n_boot=0, censor_competing=True
     )
-    entry = ignoring.metrics["horizons"][0]["marginal"]
-    assert entry["observed"] == pytest.approx(marginal["observed"])
-    assert entry["mean_predicted"] > entry["observed"] + 0.05
-    assert any("risk ignoring competing events" in note for note in ignoring.metrics["notes"])
+    entry = ignoring.metrics.results.horizons[0].marginal
+    assert entry.observed == pytest.approx(marginal.observed)
+    assert entry.mean_predicted > entry.observed + 0.05
+    assert any("risk ignoring competing events" in note for note in ignoring.metrics.results.notes)
     columns = predict_frame(ignoring, dataset.frame, origin="test").columns
     assert list(columns) == ["person_id", "index_date", "risk_ignoring_competing_730"]

@@ -17,6 +17,17 @@ from typing import Any
 
 import pyarrow as pa
 
+from prognosis.artifacts import (
+    AttritionStep,
+    BuildCounts,
+    DatasetManifest,
+    Feature,
+    FeaturesOf,
+    RecordedDefinition,
+    write_attrition,
+    write_features,
+    write_manifest,
+)
 from prognosis.cohort.assemble import ColumnFiller
 from prognosis.cohort.catalog import Finding, PhysicalTable, standard_tables
 from prognosis.cohort.compile import attrition_query, cohort_steps
@@ -39,7 +50,7 @@ from prognosis.cohort.sql import Step, create_table, render
 from prognosis.cohort.staging import StagingView, plan_staging
 from prognosis.exceptions import CohortError, DataQualityWarning, SourceError
 from prognosis.output_folders import OutputKind, check_output, claim_output
-from prognosis.outputs import atomic_directory, package_versions, sha256_file, write_json
+from prognosis.outputs import atomic_directory, package_versions, sha256_file
 
 __all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script", "model_columns"]
 
@@ -155,10 +166,12 @@ def build_cohort(
         counts = dataset.counts(len(_SURVIVAL_SCHEMA))
         seconds = time.perf_counter() - started
         manifest = _manifest(definition, definition_path, source, engine.dialect, today, counts)
-        manifest["data_quality"] = [str(finding) for finding in findings]
-        if trained_record is not None:
-            manifest["features_of"] = trained_record
-        manifest["build_seconds"] = round(seconds, 3)
+        manifest = replace(
+            manifest,
+            data_quality=tuple(str(finding) for finding in findings),
+            features_of=trained_record,
+            build_seconds=round(seconds, 3),
+        )
         say(f"write {out_dir}")
         _write(out_dir, dataset, features, attrition, manifest)
     return BuildResult(
@@ -441,7 +454,7 @@ def _kept(columns: list[FeatureColumn], columns_of: TrainedColumns | None) -> li
 
 def model_columns(
     model_dir: Path, definition: CohortDefinition
-) -> tuple[TrainedColumns, dict[str, Any]]:
+) -> tuple[TrainedColumns, FeaturesOf]:
     """The feature columns of the model in ``model_dir``, and what the manifest records of it.
 
     Raises
@@ -455,7 +468,8 @@ def model_columns(
     from prognosis.models.store import load_model  # models sit above the cohort layer
 
     saved = load_model(model_dir)
-    trained = (saved.training_manifest.get("definition") or {}).get("sha256")
+    recorded = saved.training_manifest.definition
+    trained = recorded.sha256 if recorded else None
     expected = definition_hash(definition)
     if trained != expected:
         what = f"definition {trained}" if trained else "no definition hash"
@@ -466,12 +480,12 @@ def model_columns(
             "--features-of"
         )
     columns = TrainedColumns.of(saved.feature_names, saved.features, origin=f"model {model_dir}")
-    record = {
-        "model": str(model_dir),
-        "training_manifest_sha256": sha256_file(Path(model_dir) / "training_manifest.json"),
-        "model_name": saved.info.get("model"),
-        "columns": len(columns.names),
-    }
+    record = FeaturesOf(
+        model=str(model_dir),
+        training_manifest_sha256=sha256_file(Path(model_dir) / "training_manifest.json"),
+        model_name=saved.info.model,
+        columns=len(columns.names),
+    )
     return columns, record
 
 
@@ -492,31 +506,31 @@ def _manifest(
     dialect: str,
     today: dt.date,
     counts: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "cohort": definition.name,
-        "definition": {
-            "path": definition_path,
-            "sha256": definition_hash(definition),
-            "content": definition.model_dump(mode="json"),
-        },
-        "source": source.describe(),
-        "engine": dialect,
-        "build_date": today.isoformat(),
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "counts": counts,
-        "versions": package_versions(
+) -> DatasetManifest:
+    return DatasetManifest(
+        cohort=definition.name,
+        definition=RecordedDefinition(
+            path=definition_path,
+            sha256=definition_hash(definition),
+            content=definition.model_dump(mode="json"),
+        ),
+        source=source.describe(),
+        engine=dialect,
+        build_date=today.isoformat(),
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        counts=BuildCounts(**counts),
+        versions=package_versions(
             ("prognosis", "duckdb", "sqlglot", "pyarrow", "pydantic", "psycopg")
         ),
-    }
+    )
 
 
 def _write(
     out_dir: Path,
     dataset: AssembledDataset,
-    features: list[dict[str, Any]],
+    features: tuple[Feature, ...],
     attrition: list[dict[str, Any]],
-    manifest: dict[str, Any],
+    manifest: DatasetManifest,
 ) -> None:
     with (
         claim_output(Path(out_dir), OutputKind.DATASET, overwrite=True),
@@ -524,10 +538,10 @@ def _write(
     ):
         # Spark writes a large dataset as a folder of part files
         dataset.write_parquet(folder / "dataset.parquet")
-        write_json(folder / "features.json", features)
-        write_json(folder / "attrition.json", attrition)
-        manifest["files"] = {
+        write_features(folder / "features.json", features)
+        write_attrition(folder / "attrition.json", [AttritionStep(**row) for row in attrition])
+        files = {
             name: sha256_file(folder / name)
             for name in ("dataset.parquet", "features.json", "attrition.json")
         }
-        write_json(folder / "manifest.json", manifest)
+        write_manifest(folder / "manifest.json", replace(manifest, files=files))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from prognosis.artifacts import Concept, Feature, FeatureWindow
 from prognosis.cohort.definition import CohortDefinition, Window
 from prognosis.cohort.engines import Engine
 from prognosis.cohort.features import FeatureColumn
@@ -14,7 +13,7 @@ __all__ = ["describe_features", "feature_label"]
 
 def describe_features(
     engine: Engine, definition: CohortDefinition, columns: list[FeatureColumn]
-) -> list[dict[str, Any]]:
+) -> tuple[Feature, ...]:
     """One entry per feature column: name, meaning, concepts, window and a readable label."""
     names = _concept_names(engine, {cid for c in columns for cid in c.concept_ids})
     described = []
@@ -22,22 +21,21 @@ def describe_features(
         window = None
         if column.window_days is not None:
             start, end = column.window_days
-            window = {"name": column.window, "start": start, "end": end}
-        concepts = [{"concept_id": cid, "name": names.get(cid)} for cid in column.concept_ids]
+            window = FeatureWindow(name=str(column.window), start=start, end=end)
         described.append(
-            {
-                "name": column.name,
-                "kind": column.kind,
-                "statistic": column.statistic,
-                "dtype": column.dtype,
-                "domain": column.domain,
-                "concept_set": column.concept_set,
-                "concepts": concepts,
-                "window": window,
-                "label": feature_label(definition, column, names),
-            }
+            Feature(
+                name=column.name,
+                kind=column.kind,
+                statistic=column.statistic,
+                dtype=column.dtype,
+                domain=column.domain,
+                concept_set=column.concept_set,
+                concepts=tuple(Concept(cid, names.get(cid)) for cid in column.concept_ids),
+                window=window,
+                label=feature_label(definition, column, names),
+            )
         )
-    return described
+    return tuple(described)
 
 
 def _concept_names(engine: Engine, concept_ids: set[int]) -> dict[int, str]:

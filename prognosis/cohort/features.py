@@ -13,9 +13,10 @@ missing ``last`` (the model layer decides what to do with it).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from prognosis.artifacts import Feature
 from prognosis.cohort.definition import (
     CohortDefinition,
     ConceptSetFeature,
@@ -136,15 +137,15 @@ class TrainedColumns:
     origin: str
 
     @classmethod
-    def of(cls, names: list[str], features: list[dict[str, Any]], *, origin: str) -> TrainedColumns:
+    def of(cls, names: list[str], features: Sequence[Feature], *, origin: str) -> TrainedColumns:
         """From a model's feature names and ``features.json`` entries."""
         kept = set(names)
         concepts: dict[tuple[str, str], set[int]] = {}
         for feature in features:
-            if feature.get("kind") != "domain" or feature.get("name") not in kept:
+            if feature.kind != "domain" or feature.name not in kept:
                 continue
-            key = (str(feature.get("domain")), str((feature.get("window") or {}).get("name")))
-            ids = {int(concept["concept_id"]) for concept in feature.get("concepts", [])}
+            key = (str(feature.domain), str(feature.window.name if feature.window else None))
+            ids = {int(concept.concept_id) for concept in feature.concepts}
             concepts.setdefault(key, set()).update(ids)
         return cls(
             tuple(names),

@@ -11,10 +11,11 @@ trained on, not a new prevalence selection.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 
+from prognosis.artifacts import Feature
 from prognosis.cohort.build import StepRunner
 from prognosis.cohort.catalog import MAX_AGE
 from prognosis.cohort.compile import attrition_query, cohort_steps, concept_steps
@@ -34,7 +35,7 @@ def person_features(
     source: Source,
     person_id: int,
     *,
-    features: list[dict[str, Any]],
+    features: Sequence[Feature],
     index_date: dt.date | None = None,
 ) -> pd.DataFrame:
     """A one-row dataset for ``person_id``, with the columns of the training dataset."""
@@ -52,7 +53,7 @@ def person_features(
             runner.cohort_findings(definition, index=False)
             runner.run_steps([_cohort_at(index_date)])
             _require_age(runner.engine, person_id, index_date)
-        names = [str(feature.get("name")) for feature in features]
+        names = [feature.name for feature in features]
         trained = TrainedColumns.of(names, features, origin="the model's features.json")
         _, table = runner.features(definition, trained.choose)
         return table.to_pandas()  # inside: a Spark dataset is collected through the session

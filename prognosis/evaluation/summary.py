@@ -1,4 +1,5 @@
-"""Every metric of a set of test predictions, as one JSON-ready dict, and a terminal table.
+"""Every metric of a set of test predictions, as one :class:`~prognosis.artifacts.Metrics`
+value, and a terminal table.
 
 :func:`evaluate_predictions` assembles the pure functions of this package: discrimination
 (Harrell's and Uno's C, time-dependent AUC), accuracy (Brier score per horizon, integrated
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
+from prognosis.artifacts import Interval, Metrics, from_json
 from prognosis.evaluation.bootstrap import BootstrapResult, bootstrap_ci
 from prognosis.evaluation.calibration import calibration_at, calibration_summary
 from prognosis.evaluation.censoring import CensoringModel, CoxCensoring, fit_cox_censoring
@@ -71,8 +73,8 @@ def evaluate_predictions(
     groups: np.ndarray | None = None,
     censoring_covariates: pd.DataFrame | None = None,
     model_follow_up: float | None = None,
-) -> dict[str, Any]:
-    """Evaluate test predictions; a dict that ``json.dumps`` accepts (NaN becomes null).
+) -> Metrics:
+    """Evaluate test predictions: a :class:`~prognosis.artifacts.Metrics` (NaN becomes None).
 
     Parameters
     ----------
@@ -104,11 +106,12 @@ def evaluate_predictions(
 
     Returns
     -------
-    dict with keys ``n_train``, ``n_test``, ``n_outcome_events``, ``competing``,
-    ``bootstrap``, ``follow_up``, ``harrell_c``, ``uno_c``, ``integrated_brier``,
-    ``horizons`` (one entry per evaluated horizon: time-dependent AUC, Brier score, the
-    mean predicted against the observed risk (Kaplan-Meier, or Aalen-Johansen under competing
-    risks) as ``marginal``, calibration, decision curve) and ``notes``.
+    Metrics
+        ``n_train``, ``n_test``, ``n_outcome_events``, ``competing``, ``bootstrap``,
+        ``follow_up``, ``harrell_c``, ``uno_c``, ``integrated_brier``, ``horizons`` (one entry
+        per evaluated horizon: time-dependent AUC, Brier score, the mean predicted against the
+        observed risk (Kaplan-Meier, or Aalen-Johansen under competing risks) as ``marginal``,
+        calibration, decision curve) and ``notes``.
     """
     train = check_target(y_train, competing=competing)
     test = check_target(y_test, competing=competing)
@@ -147,35 +150,38 @@ def evaluate_predictions(
         notes.append(_COMPETING_NOTE)
     notes.extend(_skipped(result))
     result["notes"] = notes
-    return _json_ready(result)
+    # one value from here on: the dict above has the keys and order of metrics.json
+    return from_json(
+        Metrics, _json_ready(result), origin="evaluate_predictions", error=EvaluationError
+    )
 
 
-def format_table(results: dict[str, Any]) -> Table:
+def format_table(results: Metrics) -> Table:
     """A terminal table of :func:`evaluate_predictions` results: metric, horizon, estimate, CI."""
-    level = round(100 * (1 - results["bootstrap"]["alpha"]))
-    table = Table(title="Test-set performance", caption="\n".join(results["notes"]) or None)
+    level = round(100 * (1 - results.bootstrap.alpha))
+    table = Table(title="Test-set performance", caption="\n".join(results.notes) or None)
     table.add_column("Metric")
     table.add_column("Horizon", justify="right")
     table.add_column("Estimate", justify="right")
     table.add_column(f"{level}% CI", justify="right")
-    table.add_row("Harrell's C", "", *_cells(results["harrell_c"]))
-    tau = results["uno_c"]["tau"]
-    table.add_row("Uno's C", "" if tau is None else f"< {tau:.4g}", *_cells(results["uno_c"]))
-    if results["integrated_brier"] is not None:
-        ibs = results["integrated_brier"]
-        span = f"{ibs['start']:.4g}-{ibs['stop']:.4g}"
+    table.add_row("Harrell's C", "", *_cells(results.harrell_c))
+    tau = results.uno_c.tau
+    table.add_row("Uno's C", "" if tau is None else f"< {tau:.4g}", *_cells(results.uno_c))
+    if results.integrated_brier is not None:
+        ibs = results.integrated_brier
+        span = f"{ibs.start:.4g}-{ibs.stop:.4g}"
         table.add_row("Integrated Brier score", span, *_cells(ibs))
-    for entry in results["horizons"]:
-        horizon = f"{entry['horizon']:.4g}"
-        calibration = entry["calibration"]
+    for entry in results.horizons:
+        horizon = f"{entry.horizon:.4g}"
+        calibration = entry.calibration
         rows = [
-            ("Time-dependent AUC", entry["time_dependent_auc"]),
-            ("Brier score", entry["brier"]),
-            ("Calibration slope", calibration["slope"]),
-            ("Calibration intercept", calibration["intercept"]),
-            ("ICI", calibration["ici"]),
-            ("E50", calibration["e50"]),
-            ("E90", calibration["e90"]),
+            ("Time-dependent AUC", entry.time_dependent_auc),
+            ("Brier score", entry.brier),
+            ("Calibration slope", calibration.slope),
+            ("Calibration intercept", calibration.intercept),
+            ("ICI", calibration.ici),
+            ("E50", calibration.e50),
+            ("E90", calibration.e90),
         ]
         table.add_section()
         for name, value in rows:
@@ -429,8 +435,8 @@ def _json_ready(node: Any) -> Any:
     return node
 
 
-def _cells(value: dict[str, Any]) -> tuple[str, str]:
-    estimate, lower, upper = value["estimate"], value["lower"], value["upper"]
+def _cells(value: Interval) -> tuple[str, str]:
+    estimate, lower, upper = value.estimate, value.lower, value.upper
     text = "n/a" if estimate is None else f"{estimate:.3f}"
     interval = "n/a" if lower is None or upper is None else f"{lower:.3f} to {upper:.3f}"
     return text, interval

@@ -21,13 +21,14 @@ Every one of these is exact given the model: no sampling.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from prognosis.artifacts import Feature
 from prognosis.explain.columns import ModelInputs, aggregate, model_inputs
 from prognosis.explain.explanation import Explanation, ExplanationError
 from prognosis.explain.labels import clinical_label, feature_entries
@@ -73,7 +74,7 @@ def risk_effects(
     explanation: Explanation,
     horizons: Sequence[float],
     *,
-    features: Iterable[Mapping[str, Any]] = (),
+    features: Iterable[Feature] = (),
     top: int = 5,
 ) -> list[Effect]:
     """The risk with and without each of the patient's ``top`` features, at each horizon.
@@ -88,7 +89,7 @@ def risk_effects(
         That row's explanation (``explain_model(pipeline, x_row)``, or ``.row(i)`` of many).
     horizons : sequence of float
         Days since index.
-    features : iterable of mapping
+    features : iterable of Feature
         ``features.json`` entries, for the labels (a feature without one is named as is).
     top : int
         How many features, by decreasing absolute SHAP value (features with 0 are skipped).
@@ -125,7 +126,7 @@ def risk_effects(
     effects = []
     for j in order:
         name = explanation.feature_names[j]
-        label = clinical_label(entries.get(name, {"name": name}), explanation.data.iloc[0, j])
+        label = clinical_label(entries.get(name, Feature(name)), explanation.data.iloc[0, j])
         for horizon, (risk, without) in at_horizon.items():
             effects.append(
                 Effect(

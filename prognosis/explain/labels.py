@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+
+from prognosis.artifacts import Feature
 
 __all__ = ["clinical_label", "feature_entries", "feature_title", "value_words"]
 
@@ -29,21 +30,21 @@ _DOMAIN_WORDS = {
 _COUNT_LABEL = re.compile(r"^Number of (?P<what>.+?) records (?P<when>.+)$")
 
 
-def feature_entries(features: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+def feature_entries(features: Iterable[Feature]) -> dict[str, Feature]:
     """``features.json`` entries by feature name."""
-    return {str(entry["name"]): entry for entry in features}
+    return {entry.name: entry for entry in features}
 
 
-def feature_title(entry: Mapping[str, Any]) -> str:
+def feature_title(entry: Feature) -> str:
     """What the feature is, without a value: "Age at index", "Index drug: celecoxib"."""
-    statistic = entry.get("statistic")
-    label = str(entry.get("label") or entry.get("name", "feature"))
+    statistic = entry.statistic
+    label = str(entry.label or entry.name)
     if statistic == "age":
         return "Age at index"
     if statistic == "sex":
         return "Sex"
-    if entry.get("kind") == "index_concept":
-        domain = entry.get("domain")
+    if entry.kind == "index_concept":
+        domain = entry.domain
         word = _DOMAIN_WORDS.get(str(domain), str(domain or "event").replace("_", " "))
         return f"Index {word}: {_concepts(entry) or label}"
     if statistic == "count":
@@ -52,9 +53,9 @@ def feature_title(entry: Mapping[str, Any]) -> str:
     return label
 
 
-def value_words(entry: Mapping[str, Any], value: float) -> str:
+def value_words(entry: Feature, value: float) -> str:
     """The value in words: "yes", "3 records", "67 years", "female", "7.2", "not measured"."""
-    statistic = entry.get("statistic")
+    statistic = entry.statistic
     number = math.nan if value is None else float(value)
     if math.isnan(number):
         return "not measured" if statistic == "last" else "unknown"
@@ -70,27 +71,24 @@ def value_words(entry: Mapping[str, Any], value: float) -> str:
     return f"{number:.4g}"
 
 
-def clinical_label(entry: Mapping[str, Any], value: float) -> str:
+def clinical_label(entry: Feature, value: float) -> str:
     """A feature and its value in clinical words.
 
     Parameters
     ----------
-    entry : mapping
-        The feature's ``features.json`` entry; at least ``name``. A feature without an entry
-        can pass ``{"name": column}``.
+    entry : Feature
+        The feature's ``features.json`` entry. A feature without an entry can pass
+        ``Feature(column)``.
     value : float
         The patient's value of the feature (NaN when missing).
 
     Examples
     --------
-    >>> clinical_label({"name": "age", "statistic": "age", "label": "Age at index (years)"}, 67)
+    >>> clinical_label(Feature("age", statistic="age", label="Age at index (years)"), 67)
     'Age at index: 67 years'
     """
     return f"{feature_title(entry)}: {value_words(entry, value)}"
 
 
-def _concepts(entry: Mapping[str, Any]) -> str:
-    names = [
-        str(c.get("name") or f"concept {c.get('concept_id')}") for c in entry.get("concepts") or []
-    ]
-    return " or ".join(names)
+def _concepts(entry: Feature) -> str:
+    return " or ".join(str(c.name or f"concept {c.concept_id}") for c in entry.concepts)

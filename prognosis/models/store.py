@@ -60,6 +60,23 @@ import skops.io
 from sklearn.pipeline import Pipeline
 from skops.io.exceptions import UntrustedTypesFoundException
 
+from prognosis.artifacts import (
+    MODEL_FORMAT,
+    DatasetManifest,
+    Feature,
+    MetricsFile,
+    ModelInfo,
+    ModelManifest,
+    read_features,
+    read_manifest,
+    read_metrics,
+    read_model_info,
+    write_features,
+    write_manifest,
+    write_metrics,
+    write_model_info,
+    write_model_manifest,
+)
 from prognosis.exceptions import ModelDirectoryError, PrognosisError
 from prognosis.json_files import json_kind, parse_json, read_json
 from prognosis.models.base import SurvivalPipeline
@@ -77,7 +94,6 @@ __all__ = [
     "save_model",
 ]
 
-MODEL_FORMAT = "prognosis-model/2"
 #: The environment variable whose value signs and verifies model directories.
 KEY_VARIABLE = "PROGNOSIS_MODEL_KEY"
 
@@ -91,15 +107,16 @@ _ARRAYS = "estimator.npz"
 
 @dataclass
 class SavedModel:
-    """A model directory's contents, loaded and verified."""
+    """A model directory's contents, loaded and verified; its JSON files as their types
+    (:mod:`prognosis.artifacts`)."""
 
     pipeline: Any
-    info: dict[str, Any]
+    info: ModelInfo
     feature_schema: list[dict[str, str]]
-    features: list[dict[str, Any]]
-    training_manifest: dict[str, Any]
+    features: tuple[Feature, ...]
+    training_manifest: DatasetManifest
     training_target: np.ndarray
-    metrics: dict[str, Any]
+    metrics: MetricsFile
 
     @property
     def feature_names(self) -> list[str]:
@@ -122,24 +139,24 @@ def save_model(model_dir: Path, model: SavedModel) -> None:
         claim_output(Path(model_dir), OutputKind.MODEL, overwrite=True),
         atomic_directory(Path(model_dir)) as folder,
     ):
-        write_json(folder / "model.json", {"format": MODEL_FORMAT, **model.info})
+        write_model_info(folder / "model.json", model.info)
         write_json(folder / "feature_schema.json", model.feature_schema)
-        write_json(folder / "features.json", model.features)
-        write_json(folder / "training_manifest.json", model.training_manifest)
-        write_json(folder / "metrics.json", model.metrics)
+        write_features(folder / "features.json", model.features)
+        write_manifest(folder / "training_manifest.json", model.training_manifest)
+        write_metrics(folder / "metrics.json", model.metrics)
         target = pd.DataFrame(
             {"time": model.training_target["time"], "event": model.training_target["event"]}
         )
         target.to_parquet(folder / "training_target.parquet", index=False)
         _save_pipeline(folder, model.pipeline)
         files = sorted(path.name for path in folder.iterdir())
-        write_json(
+        write_model_manifest(
             folder / _MANIFEST,
-            {
-                "format": MODEL_FORMAT,
-                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "files": {name: sha256_file(folder / name) for name in files},
-            },
+            ModelManifest(
+                format=MODEL_FORMAT,
+                created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                files={name: sha256_file(folder / name) for name in files},
+            ),
         )
         key = _key()
         if key is not None:
@@ -182,22 +199,17 @@ def load_model(model_dir: Path) -> SavedModel:
     """
     folder = Path(model_dir)
     _verify(folder)
-    info = _read_json(folder / "model.json", dict)
-    if info.get("format") != MODEL_FORMAT:
-        raise ModelDirectoryError(
-            f"{folder / 'model.json'}: unknown model format {info.get('format')!r} "
-            f"(expected {MODEL_FORMAT})"
-        )
-    pipeline = _load_pipeline(folder, info)
-    info.pop("format")
+    info = read_model_info(folder / "model.json", error=ModelDirectoryError)
     return SavedModel(
-        pipeline=pipeline,
+        pipeline=_load_pipeline(folder, info),
         info=info,
         feature_schema=_feature_schema(folder / "feature_schema.json"),
-        features=_read_json(folder / "features.json", list),
-        training_manifest=_read_json(folder / "training_manifest.json", dict),
+        features=read_features(folder / "features.json", error=ModelDirectoryError),
+        training_manifest=read_manifest(
+            folder / "training_manifest.json", error=ModelDirectoryError
+        ),
         training_target=_training_target(folder / "training_target.parquet"),
-        metrics=_read_json(folder / "metrics.json", dict),
+        metrics=read_metrics(folder / "metrics.json", error=ModelDirectoryError),
     )
 
 
@@ -278,10 +290,10 @@ def _check_signature(folder: Path, manifest: bytes) -> None:
         )
 
 
-def _load_pipeline(folder: Path, info: dict[str, Any]) -> SurvivalPipeline:
+def _load_pipeline(folder: Path, info: ModelInfo) -> SurvivalPipeline:
     """The preprocessing steps (skops) then the estimator rebuilt from its state."""
     try:
-        family = estimator_class(info.get("model"))
+        family = estimator_class(info.model)
     except PrognosisError as error:
         raise ModelDirectoryError(f"{folder / 'model.json'}: {error}") from None
     steps = _preprocessing(folder / _PREPROCESS)
@@ -292,7 +304,7 @@ def _load_pipeline(folder: Path, info: dict[str, Any]) -> SurvivalPipeline:
         name = str(document["step"])
     except Exception as error:  # whatever a malformed state makes the family's code raise
         raise ModelDirectoryError(
-            f"{folder}: cannot rebuild the {info['model']} estimator from {_ESTIMATOR} and "
+            f"{folder}: cannot rebuild the {info.model} estimator from {_ESTIMATOR} and "
             f"{_ARRAYS} ({type(error).__name__}: {error})"
         ) from None
     return SurvivalPipeline([*steps, (name, estimator)])

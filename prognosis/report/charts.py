@@ -22,6 +22,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.ticker import MultipleLocator, PercentFormatter
 
+from prognosis.artifacts import CalibrationGroup, DecisionCurve
 from prognosis.report import svg
 
 __all__ = [
@@ -157,15 +158,19 @@ def risk_curves_chart(
 
 @_styled
 def calibration_chart(
-    groups: Sequence[dict[str, Any]], curve: Sequence[Sequence[float]], *, horizon: str, name: str
+    groups: Sequence[CalibrationGroup],
+    curve: Sequence[Sequence[float | None]],
+    *,
+    horizon: str,
+    name: str,
 ) -> Chart:
     """Observed against predicted risk: groups with intervals, a smoothed curve, the diagonal."""
     fig = _figure(4.6, 4.0)
     ax = fig.add_subplot()
-    predicted = np.array([g["mean_predicted"] for g in groups], dtype=float)
-    observed = np.array([g["observed"] for g in groups], dtype=float)
-    lower = np.array([_or_nan(g.get("observed_lower")) for g in groups], dtype=float)
-    upper = np.array([_or_nan(g.get("observed_upper")) for g in groups], dtype=float)
+    predicted = np.array([g.mean_predicted for g in groups], dtype=float)
+    observed = np.array([g.observed for g in groups], dtype=float)
+    lower = np.array([_or_nan(g.observed_lower) for g in groups], dtype=float)
+    upper = np.array([_or_nan(g.observed_upper) for g in groups], dtype=float)
     top = float(np.nanmax(np.r_[predicted, observed, upper, 0.05])) * 1.08
     ax.plot([0, top], [0, top], linestyle=":", color="#555555", label="Perfect calibration")
     if len(curve):
@@ -242,7 +247,7 @@ def _alt_row(row: tuple[str, float | None, float | None, float | None]) -> str:
 
 @_styled
 def decision_chart(
-    curve: dict[str, Any], *, horizon: str, name: str, up_to: float | None = None
+    curve: DecisionCurve, *, horizon: str, name: str, up_to: float | None = None
 ) -> Chart:
     """Net benefit of the model, of treating everyone and of treating no one, by threshold.
 
@@ -250,18 +255,18 @@ def decision_chart(
     where the curves end in zero anyway)."""
     fig = _figure(6.0, 3.4)
     ax = fig.add_subplot()
-    thresholds = np.asarray(curve["thresholds"], dtype=float)
-    model = np.array([_or_nan(v) for v in curve["model"]])
-    treat_all = np.array([_or_nan(v) for v in curve["treat_all"]])
-    lower = np.array([_or_nan(v) for v in curve.get("model_lower") or curve["model"]])
-    upper = np.array([_or_nan(v) for v in curve.get("model_upper") or curve["model"]])
+    thresholds = np.asarray(curve.thresholds, dtype=float)
+    model = np.array([_or_nan(v) for v in curve.model])
+    treat_all = np.array([_or_nan(v) for v in curve.treat_all])
+    lower = np.array([_or_nan(v) for v in curve.model_lower or curve.model])
+    upper = np.array([_or_nan(v) for v in curve.model_upper or curve.model])
     ax.fill_between(thresholds, lower, upper, color=PALETTE[0], alpha=0.15)
     ax.plot(thresholds, model, color=PALETTE[0], linewidth=1.8, label="Model (95% CI)")
     ax.plot(thresholds, treat_all, color=PALETTE[1], linestyle="--", label="Treat everyone")
     ax.plot(
         thresholds, np.zeros_like(thresholds), color="#333333", linestyle=":", label="Treat no one"
     )
-    rate = curve.get("event_rate") or float(np.nanmax(np.r_[model, 0.01]))
+    rate = curve.event_rate or float(np.nanmax(np.r_[model, 0.01]))
     ax.set_ylim(-0.25 * rate, 1.1 * max(rate, float(np.nanmax(np.r_[model, 0.0]))))
     ax.set_xlim(float(thresholds.min()), min(float(thresholds.max()), up_to or 1.0))
     ax.set_xlabel(f"Threshold probability of the outcome by {horizon}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prognosis.artifacts import DatasetManifest, Feature
 from prognosis.cohort.definition import (
     CohortDefinition,
     ConceptSet,
@@ -39,11 +41,11 @@ class Statement:
     text: str
 
 
-def parse_recorded_definition(manifest: dict[str, Any]) -> CohortDefinition | None:
+def parse_recorded_definition(manifest: DatasetManifest) -> CohortDefinition | None:
     """The definition stored in a dataset manifest, or ``None`` when absent or unreadable."""
-    content = (manifest.get("definition") or {}).get("content")
-    if not isinstance(content, dict):
+    if manifest.definition is None:
         return None
+    content = manifest.definition.content
     try:
         return parse_definition(content, origin="manifest.json")
     except PrognosisError:
@@ -51,7 +53,7 @@ def parse_recorded_definition(manifest: dict[str, Any]) -> CohortDefinition | No
 
 
 def describe_definition(
-    definition: CohortDefinition, features: list[dict[str, Any]]
+    definition: CohortDefinition, features: Sequence[Feature]
 ) -> list[Statement]:
     """Sentences for the index event, each rule, the outcome, competing events, follow-up and
     predictors; concept names come from ``features.json`` where the build recorded them."""
@@ -79,12 +81,12 @@ def describe_definition(
     return statements
 
 
-def _concept_names(features: list[dict[str, Any]]) -> dict[int, str]:
+def _concept_names(features: Sequence[Feature]) -> dict[int, str]:
     names: dict[int, str] = {}
     for feature in features:
-        for concept in feature.get("concepts") or []:
-            if concept.get("concept_id") is not None and concept.get("name"):
-                names[int(concept["concept_id"])] = str(concept["name"])
+        for concept in feature.concepts:
+            if concept.name:
+                names[int(concept.concept_id)] = str(concept.name)
     return names
 
 

@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from prognosis.artifacts import (
+    AttritionStep,
+    CalibrationGroup,
+    DatasetManifest,
+    HorizonMetrics,
+    Interval,
+    Metrics,
+    MetricsFile,
+    read_metrics,
+    read_model_manifest,
+    to_json,
+)
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
-from prognosis.exceptions import DatasetError, ModelDirectoryError, PrognosisError
+from prognosis.exceptions import ModelDirectoryError, PrognosisError
 from prognosis.horizons import horizon_text
-from prognosis.json_files import read_json
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import sha256_file
@@ -76,18 +87,18 @@ class RiskCurves:
 class HorizonPanel:
     horizon: str
     calibration: charts.Chart
-    summary: list[tuple[str, dict[str, Any]]]
+    summary: list[tuple[str, Interval]]
     groups: list[dict[str, str]]
     decision: charts.Chart
 
 
 @dataclass(frozen=True)
-class Metrics:
+class MetricSection:
     origin: str
     n_test: str
     n_events: str
     level: int
-    rows: list[tuple[str, str, dict[str, Any]]]  # metric, horizon, {estimate, lower, upper}
+    rows: list[tuple[str, str, Interval]]  # metric, horizon, estimate and interval
     auc: charts.Chart | None
     panels: list[HorizonPanel]
     notes: list[str]
@@ -120,7 +131,7 @@ class ModelReport:
     attrition: list[AttritionRow]
     table1: TableOne
     curves: RiskCurves
-    metrics: Metrics | None
+    metrics: MetricSection | None
     metrics_missing: str
     shap: Shap | shap_drivers.Unavailable
     tripod: list[TripodItem]
@@ -132,7 +143,7 @@ def build_model_report(
     model_dir: Path,
     dataset: CohortDataset,
     *,
-    metrics: dict[str, Any] | None = None,
+    metrics: MetricsFile | None = None,
     n_boot: int = 200,
     seed: int = 0,
 ) -> ModelReport:
@@ -153,22 +164,24 @@ def build_model_report(
         dataset.manifest
     )
     statements = describe_definition(definition, saved.features) if definition else None
-    risk = saved.pipeline.predict_risk(X, saved.info["horizons"][0])
-    cohort = saved.info.get("cohort") or dataset.manifest.get("cohort") or dataset.path.name
+    risk = saved.pipeline.predict_risk(X, saved.info.horizons[0])
+    cohort = saved.info.cohort or dataset.manifest.cohort or dataset.path.name
     table1 = table_one(dataset.frame, saved.features)
     return ModelReport(
-        title=f"{cohort}: {saved.info.get('model', 'model')} prognosis model",
+        title=f"{cohort}: {saved.info.model} prognosis model",
         summary=_summary(saved, table1, cohort),
         definition=statements,
-        attrition=_attrition(dataset.path / "attrition.json"),
+        attrition=attrition_rows(dataset.attrition),
         table1=table1,
-        curves=_curves(dataset, risk, saved.info["horizons"][0]),
+        curves=_curves(dataset, risk, saved.info.horizons[0]),
         metrics=_metric_section(chosen, origin) if chosen else None,
         metrics_missing=origin,
         shap=_shap(saved, dataset.frame, seed),
         tripod=tripod_items(
             info=saved.info,
-            manifest=saved.training_manifest or dataset.manifest,
+            manifest=saved.training_manifest
+            if saved.training_manifest != DatasetManifest()
+            else dataset.manifest,
             statements=statements,
             frame=dataset.frame,
             sizes=dict(zip(table1.columns, table1.sizes, strict=True)),
@@ -213,7 +226,7 @@ def _write_model_report(
     metrics = None
     if metrics_path is not None:
         hint = "pass the metrics.json that `prognosis evaluate --out` wrote"
-        metrics = read_json(Path(metrics_path), dict, PrognosisError, hint=hint)
+        metrics = read_metrics(Path(metrics_path), error=PrognosisError, hint=hint)
     report = build_model_report(
         Path(model_dir), load_dataset(dataset_dir), metrics=metrics, n_boot=n_boot, seed=seed
     )
@@ -224,32 +237,34 @@ def _write_model_report(
 
 
 def _same_data(saved: SavedModel, dataset: CohortDataset) -> bool:
-    trained = (saved.training_manifest.get("files") or {}).get("dataset.parquet")
+    trained = (saved.training_manifest.files or {}).get("dataset.parquet")
     return bool(trained) and trained == sha256_file(dataset.path / "dataset.parquet")
 
 
 def _metrics(
     saved: SavedModel,
     dataset: CohortDataset,
-    given: dict[str, Any] | None,
+    given: MetricsFile | None,
     n_boot: int,
     seed: int,
-) -> tuple[dict[str, Any] | None, str]:
+) -> tuple[Metrics | None, str]:
     if given is not None:
-        where = given.get("dataset") or "the dataset given to prognosis evaluate"
-        return given, f"from prognosis evaluate on {where}"
+        where = (given.evaluated and given.evaluated.dataset) or (
+            "the dataset given to prognosis evaluate"
+        )
+        return given.results, f"from prognosis evaluate on {where}"
     if _same_data(saved, dataset):
-        if "harrell_c" in saved.metrics:
+        if saved.metrics.results is not None:
             return (
-                saved.metrics,
-                f"{saved.metrics.get('split', 'validation')} on the training cohort",
+                saved.metrics.results,
+                f"{saved.metrics.split or 'validation'} on the training cohort",
             )
         return None, (
             "the model was fit without validation (--split none); run prognosis "
             "evaluate on held-out or external data and pass --metrics"
         )
-    measured = evaluate_model(saved, dataset, n_boot=n_boot, seed=seed)
-    source = redact_source(dataset.manifest.get("source"))
+    measured = evaluate_model(saved, dataset, n_boot=n_boot, seed=seed).results
+    source = redact_source(dataset.manifest.source)
     return measured, f"the saved model evaluated on this dataset (source: {source})"
 
 
@@ -257,13 +272,13 @@ def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str
     sizes = dict(zip(table1.columns, table1.sizes, strict=True))
     summary = [
         ("Cohort", str(cohort)),
-        ("Model", str(saved.info.get("model"))),
-        ("Horizons", ", ".join(horizon_text(h) for h in saved.info["horizons"])),
+        ("Model", str(saved.info.model)),
+        ("Horizons", ", ".join(horizon_text(h) for h in saved.info.horizons)),
         ("Persons in this dataset", sizes["Overall"]),
         ("Outcome events", sizes["Outcome"]),
-        ("Validation", str(saved.metrics.get("split", "none"))),
+        ("Validation", str(saved.metrics.split or "none")),
     ]
-    if saved.info.get("competing_censored"):
+    if saved.info.competing_censored:
         summary.append(
             (
                 "What its risks are",
@@ -276,14 +291,7 @@ def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str
     return summary
 
 
-def _attrition(path: Path) -> list[AttritionRow]:
-    if not path.is_file():
-        return []
-    hint = "rebuild the dataset with `prognosis cohort build ... --overwrite`"
-    return attrition_rows(read_json(path, list, DatasetError, hint=hint))
-
-
-def attrition_rows(steps: list[dict[str, Any]]) -> list[AttritionRow]:
+def attrition_rows(steps: Sequence[AttritionStep]) -> list[AttritionRow]:
     """The attrition table of ``steps`` (attrition.json), its small counts protected.
 
     Persons and index events left after each step, and persons dropped by it, go through
@@ -299,8 +307,8 @@ def attrition_rows(steps: list[dict[str, Any]]) -> list[AttritionRow]:
     at_least: list[tuple[str, str]] = []
     implicit, structural = set(), set()
     for i, step in enumerate(steps):
-        values[f"p{i}"] = int(step.get("persons") or 0)
-        values[f"e{i}"] = int(step.get("index_events") or 0)
+        values[f"p{i}"] = int(step.persons)
+        values[f"e{i}"] = int(step.index_events)
         at_least.append((f"e{i}", f"p{i}"))
         if i == 0:
             continue
@@ -309,7 +317,7 @@ def attrition_rows(steps: list[dict[str, Any]]) -> list[AttritionRow]:
         implicit.add(f"x{i}")
         sums += [(f"p{i - 1}", (f"p{i}", f"d{i}")), (f"e{i - 1}", (f"e{i}", f"x{i}"))]
         at_least.append((f"x{i}", f"d{i}"))
-        if step.get("step") == "first_occurrence" and values[f"d{i}"] == 0:
+        if step.step == "first_occurrence" and values[f"d{i}"] == 0:
             structural.add(f"d{i}")
     last = len(steps) - 1
     published = protect(
@@ -324,7 +332,7 @@ def attrition_rows(steps: list[dict[str, Any]]) -> list[AttritionRow]:
     )
     return [
         AttritionRow(
-            description=str(step.get("description") or step.get("step")),
+            description=str(step.description or step.step),
             persons=published.text(f"p{i}"),
             index_events=published.text(f"e{i}"),
             dropped="—" if i == 0 else published.text(f"d{i}"),
@@ -400,25 +408,22 @@ def at_risk_rows(
     ]
 
 
-def _metric_section(metrics: dict[str, Any], origin: str) -> Metrics:
-    level = round(100 * (1 - (metrics.get("bootstrap") or {}).get("alpha", 0.05)))
-    rows: list[tuple[str, str, dict[str, Any]]] = [
-        ("Harrell's C", "", metrics.get("harrell_c") or {}),
-    ]
-    uno = metrics.get("uno_c") or {}
-    rows.append(("Uno's C", f"up to {uno['tau']:g} days" if uno.get("tau") else "", uno))
-    ibs = metrics.get("integrated_brier")
+def _metric_section(metrics: Metrics, origin: str) -> MetricSection:
+    level = round(100 * (1 - metrics.bootstrap.alpha))
+    rows: list[tuple[str, str, Interval]] = [("Harrell's C", "", metrics.harrell_c)]
+    uno = metrics.uno_c
+    rows.append(("Uno's C", f"up to {uno.tau:g} days" if uno.tau else "", uno))
+    ibs = metrics.integrated_brier
     if ibs:
-        rows.append(("Integrated Brier score", f"{ibs['start']:g} to {ibs['stop']:g} days", ibs))
+        rows.append(("Integrated Brier score", f"{ibs.start:g} to {ibs.stop:g} days", ibs))
     panels, auc_rows = [], []
-    for entry in metrics.get("horizons") or []:
-        label = horizon_text(entry["horizon"])
-        calibration = entry["calibration"]
-        rows.append(("Time-dependent AUC", label, entry["time_dependent_auc"]))
-        rows.append(("Brier score", label, entry["brier"]))
-        auc = entry["time_dependent_auc"]
-        auc_rows.append((label, auc.get("estimate"), auc.get("lower"), auc.get("upper")))
-        panels.append(_panel(entry, label, calibration, metrics.get("n_test")))
+    for entry in metrics.horizons:
+        label = horizon_text(entry.horizon)
+        rows.append(("Time-dependent AUC", label, entry.time_dependent_auc))
+        rows.append(("Brier score", label, entry.brier))
+        auc = entry.time_dependent_auc
+        auc_rows.append((label, auc.estimate, auc.lower, auc.upper))
+        panels.append(_panel(entry, label, metrics.n_test))
     auc_chart = (
         charts.interval_chart(
             auc_rows,
@@ -430,33 +435,30 @@ def _metric_section(metrics: dict[str, Any], origin: str) -> Metrics:
         if auc_rows
         else None
     )
-    return Metrics(
+    return MetricSection(
         origin=origin,
         n_test=_evaluated(metrics),
-        n_events=suppress(metrics.get("n_outcome_events")),
+        n_events=suppress(metrics.n_outcome_events),
         level=level,
         rows=rows,
         auc=auc_chart,
         panels=panels,
-        notes=[suppress_small_counts_in_text(str(n)) for n in metrics.get("notes") or []],
+        notes=[suppress_small_counts_in_text(str(n)) for n in metrics.notes],
     )
 
 
-def _evaluated(metrics: dict[str, Any]) -> str:
+def _evaluated(metrics: Metrics) -> str:
     """The persons evaluated, hidden where a calibration table would give a small group away."""
-    total = metrics.get("n_test")
-    shown = {
-        _group_sizes(entry["calibration"]["table"], total)[1]
-        for entry in metrics.get("horizons") or []
-    }
+    total = metrics.n_test
+    shown = {_group_sizes(entry.calibration.table, total)[1] for entry in metrics.horizons}
     return HIDDEN if HIDDEN in shown else suppress(total)
 
 
-def _group_sizes(table: list[dict[str, Any]], total: int | None) -> tuple[list[str], str]:
+def _group_sizes(table: Sequence[CalibrationGroup], total: int | None) -> tuple[list[str], str]:
     """The persons of each calibration group, protected: with the number of persons evaluated
     shown, the groups' sizes add up to it when they cover every one of them. Returns the groups'
     text and the total's, as the metrics section must then show it."""
-    values = {f"g{k}": int(g["n"]) for k, g in enumerate(table)}
+    values = {f"g{k}": int(g.n) for k, g in enumerate(table)}
     sums: list[tuple[str, tuple[str, ...]]] = []
     if total is not None and sum(values.values()) == int(total):
         values["total"] = int(total)
@@ -466,42 +468,35 @@ def _group_sizes(table: list[dict[str, Any]], total: int | None) -> tuple[list[s
     return [published.text(f"g{k}") for k in range(len(table))], shown_total
 
 
-def _panel(
-    entry: dict[str, Any], label: str, calibration: dict[str, Any], total: int | None
-) -> HorizonPanel:
-    key = f"{entry['horizon']:g}"
-    sizes, _ = _group_sizes(calibration["table"], total)
+def _panel(entry: HorizonMetrics, label: str, total: int | None) -> HorizonPanel:
+    key = f"{entry.horizon:g}"
+    calibration = entry.calibration
+    sizes, _ = _group_sizes(calibration.table, total)
     groups = [
         {
-            "group": str(g["group"]),
+            "group": str(g.group),
             "n": size,
-            "predicted": _pct(g["mean_predicted"]),
-            "observed": _pct(g["observed"]),
-            "interval": f"{_pct(g.get('observed_lower'))} to {_pct(g.get('observed_upper'))}",
+            "predicted": _pct(g.mean_predicted),
+            "observed": _pct(g.observed),
+            "interval": f"{_pct(g.observed_lower)} to {_pct(g.observed_upper)}",
         }
-        for g, size in zip(calibration["table"], sizes, strict=True)
+        for g, size in zip(calibration.table, sizes, strict=True)
     ]
     return HorizonPanel(
         horizon=label,
         calibration=charts.calibration_chart(
-            calibration["table"],
-            calibration.get("curve") or [],
+            calibration.table,
+            calibration.curve,
             horizon=label,
             name=f"calibration-{key}",
         ),
-        summary=[
-            (title, calibration[name])
-            for name, title in _CALIBRATION
-            if isinstance(calibration.get(name), dict)
-        ],
+        summary=[(title, getattr(calibration, name)) for name, title in _CALIBRATION],
         groups=groups,
         decision=charts.decision_chart(
-            entry["decision_curve"],
+            entry.decision_curve,
             horizon=label,
             name=f"decision-{key}",
-            up_to=max(
-                0.1, 1.5 * max((g["mean_predicted"] for g in calibration["table"]), default=0.5)
-            ),
+            up_to=max(0.1, 1.5 * max((g.mean_predicted for g in calibration.table), default=0.5)),
         ),
     )
 
@@ -537,46 +532,48 @@ def _shap(saved: SavedModel, frame: pd.DataFrame, seed: int) -> Shap | shap_driv
 
 def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> Provenance:
     training = saved.training_manifest
-    definition = training.get("definition") or {}
+    definition = training.definition
     info = saved.info
     facts = [
         ("Model directory", model_dir.name),
-        ("Model created", str(info.get("created_at", "not recorded"))),
-        ("Model family and settings", f"{info.get('model')} {json.dumps(info.get('params'))}"),
-        ("Seed", str(info.get("seed"))),
-        ("Validation design", json.dumps(info.get("split"))),
-        ("Training cohort", str(training.get("cohort", "not recorded"))),
+        ("Model created", str(info.created_at)),
+        ("Model family and settings", f"{info.model} {json.dumps(info.params)}"),
+        ("Seed", str(info.seed)),
+        ("Validation design", json.dumps(to_json(info.split))),
+        ("Training cohort", _recorded(training.cohort)),
         (
             "Cohort definition",
-            f"{definition.get('path', 'not recorded')} (SHA-256 "
-            f"{definition.get('sha256', 'not recorded')})",
+            f"{definition.path if definition else 'not recorded'} (SHA-256 "
+            f"{definition.sha256 if definition else 'not recorded'})",
         ),
-        ("Data source", redact_source(training.get("source"))),
+        ("Data source", redact_source(training.source)),
         (
             "Engine and build date",
-            f"{training.get('engine', 'n/a')}, {training.get('build_date', 'n/a')}",
+            f"{_recorded(training.engine, 'n/a')}, {_recorded(training.build_date, 'n/a')}",
         ),
         (
             "Dataset of this report",
-            f"{dataset.path.name} (source {redact_source(dataset.manifest.get('source'))})",
+            f"{dataset.path.name} (source {redact_source(dataset.manifest.source)})",
         ),
         ("Same rows as training", "yes" if _same_data(saved, dataset) else "no"),
     ]
-    versions = {**(training.get("versions") or {}), **(info.get("versions") or {})}
-    model_manifest = read_json(model_dir / "manifest.json", dict, ModelDirectoryError)
-    dataset_files = dict(dataset.manifest.get("files") or {})
+    versions = {**(training.versions or {}), **info.versions}
+    model_manifest = read_model_manifest(model_dir / "manifest.json", error=ModelDirectoryError)
+    dataset_files = dict(dataset.manifest.files or {})
     dataset_files.setdefault("dataset.parquet", sha256_file(dataset.path / "dataset.parquet"))
     return Provenance(
         generated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         + f" by prognosis {_version()}",
         facts=facts,
         versions=sorted(versions.items()),
-        model_files=sorted((model_manifest.get("files") or {}).items()),
+        model_files=sorted(model_manifest.files.items()),
         dataset_files=sorted(dataset_files.items()),
-        data_quality=[
-            suppress_small_counts_in_text(str(f)) for f in training.get("data_quality") or []
-        ],
+        data_quality=[suppress_small_counts_in_text(str(f)) for f in training.data_quality or ()],
     )
+
+
+def _recorded(value: str | None, missing: str = "not recorded") -> str:
+    return missing if value is None else str(value)
 
 
 def _version() -> str:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from prognosis.artifacts import Feature, ModelInfo
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
 from prognosis.exceptions import PrognosisError
@@ -210,7 +210,7 @@ def _pseudonyms(frame: pd.DataFrame, rows: np.ndarray, key: bytes) -> list[str]:
 
 
 def _risk_curves(saved: SavedModel, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
-    if saved.info.get("competing"):
+    if saved.info.competing:
         return saved.pipeline.predict_cumulative_incidence(X, 1, times)
     return 1.0 - saved.pipeline.predict_survival(X, times)
 
@@ -218,7 +218,7 @@ def _risk_curves(saved: SavedModel, X: pd.DataFrame, times: np.ndarray) -> np.nd
 def _pages(
     saved: SavedModel, X: pd.DataFrame, rows: np.ndarray, names: list[str], background: pd.DataFrame
 ) -> list[PatientPage]:
-    horizons = [float(h) for h in saved.info["horizons"]]
+    horizons = [float(h) for h in saved.info.horizons]
     times = np.linspace(0.0, max(horizons), _GRID_POINTS)
     curves = _risk_curves(saved, X, times)
     cohort_curve = curves.mean(axis=0)
@@ -276,19 +276,19 @@ def _waterfall(drivers: shap_drivers.Waterfall | shap_drivers.Unavailable) -> Ma
 
 
 def _input_rows(saved: SavedModel, X: pd.DataFrame) -> list[list[Input]]:
-    entries = {f.get("name"): f for f in saved.features}
+    entries = {f.name: f for f in saved.features}
     columns = []
     for name in X.columns:
-        entry = entries.get(name, {})
+        entry = entries.get(name, Feature(name))
         values = X[name].to_numpy(float)
-        columns.append([Input(str(entry.get("label") or name), _value(v, entry)) for v in values])
+        columns.append([Input(str(entry.label or name), _value(v, entry)) for v in values])
     return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in X.index]
 
 
-def _value(value: float, entry: dict[str, Any]) -> str:
+def _value(value: float, entry: Feature) -> str:
     if not np.isfinite(value):
         return "not recorded (the model used the cohort's typical value)"
-    statistic = entry.get("statistic")
+    statistic = entry.statistic
     if statistic in ("presence", "sex") and value in (0.0, 1.0):
         return "yes" if value == 1.0 else "no"
     if statistic == "age":
@@ -316,15 +316,16 @@ def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
             f"{start.label or index.concept_set.replace('_', ' ')} in "
             f"{DOMAIN_WORDS[index.domain]}"
         )
-    cohort = str(info.get("cohort") or dataset.manifest.get("cohort") or dataset.path.name)
-    horizons = [horizon_text(h) for h in info["horizons"]]
-    c = (saved.metrics.get("harrell_c") or {}).get("estimate")
-    validation = str(saved.metrics.get("split", "no validation"))
+    cohort = str(info.cohort or dataset.manifest.cohort or dataset.path.name)
+    horizons = [horizon_text(h) for h in info.horizons]
+    results = saved.metrics.results
+    c = results.harrell_c.estimate if results else None
+    validation = str(saved.metrics.split or "no validation")
     note = [
-        f"What this is: the {info.get('model')} model's estimate of the probability of "
+        f"What this is: the {info.model} model's estimate of the probability of "
         f"{outcome} within {', '.join(horizons)} of {entry}, for a person like those in the "
-        f"{cohort} cohort ({suppress(info.get('training_rows'))} persons, source "
-        f"{redact_source(saved.training_manifest.get('source'))}).",
+        f"{cohort} cohort ({suppress(info.training_rows)} persons, source "
+        f"{redact_source(saved.training_manifest.source)}).",
         f"How well it did: {validation}" + (f"; Harrell's C {c:.2f}." if c else "."),
         "What it is for: to inform, not replace, clinical judgement and a conversation with "
         "the patient about risk.",
@@ -335,7 +336,7 @@ def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
         "other settings.",
     ]
     return Context(
-        model=str(info.get("model")),
+        model=str(info.model),
         cohort=cohort,
         outcome=str(outcome),
         entry=entry,
@@ -346,20 +347,20 @@ def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
     )
 
 
-def risk_words(info: dict[str, Any]) -> str:
+def risk_words(info: ModelInfo) -> str:
     """What the model's number is: a cumulative incidence (competing risks), a risk, or, for a
     model fitted with competing events censored, a risk ignoring them."""
-    if info.get("competing"):
+    if info.competing:
         return "cumulative incidence"
-    return "risk ignoring competing events" if info.get("competing_censored") else "risk"
+    return "risk ignoring competing events" if info.competing_censored else "risk"
 
 
 def _observed(saved: SavedModel, dataset: CohortDataset) -> list[tuple[str, float]]:
     """For a model whose risks ignore competing events: the cohort's observed cumulative
     incidence at each horizon (Aalen-Johansen, competing events as they happened)."""
-    if not saved.info.get("competing_censored") or not dataset.competing:
+    if not saved.info.competing_censored or not dataset.competing:
         return []
-    horizons = [float(h) for h in saved.info["horizons"]]
+    horizons = [float(h) for h in saved.info.horizons]
     incidence = observed_risk(dataset.y, horizons)[0]
     return [(horizon_text(h), float(v)) for h, v in zip(horizons, incidence, strict=True)]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from prognosis.artifacts import Interval
 from prognosis.horizons import horizon_text
 from prognosis.outputs import atomic_file
 from prognosis.report.privacy import percent_of, suppress
@@ -35,14 +36,14 @@ def _percent(value: float | None, digits: int = 1) -> str:
     return f"{100.0 * value:.{digits}f}%"
 
 
-def _interval(value: dict[str, Any] | None, digits: int = 3) -> str:
-    """``0.712 (0.690 to 0.735)`` from an ``{estimate, lower, upper}`` dict."""
-    if not value or value.get("estimate") is None:
+def _interval(value: Interval | None, digits: int = 3) -> str:
+    """``0.712 (0.690 to 0.735)`` from an :class:`~prognosis.artifacts.Interval`."""
+    if value is None or value.estimate is None:
         return "n/a"
-    text = _number(value["estimate"], digits)
-    if value.get("lower") is None or value.get("upper") is None:
+    text = _number(value.estimate, digits)
+    if value.lower is None or value.upper is None:
         return text
-    return f"{text} ({_number(value['lower'], digits)} to {_number(value['upper'], digits)})"
+    return f"{text} ({_number(value.lower, digits)} to {_number(value.upper, digits)})"
 
 
 @functools.cache

@@ -20,11 +20,11 @@ this module oriented so that positive means "towards higher risk".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from prognosis.artifacts import Feature
 from prognosis.exceptions import ExplanationError
 from prognosis.explain import Effect, Explanation, explain_model, risk_effects
 from prognosis.models.store import SavedModel
@@ -94,12 +94,13 @@ class Waterfall:
     scale: str
 
 
-def _labels(saved: SavedModel) -> dict[str, dict[str, Any]]:
-    return {str(f.get("name")): f for f in saved.features if f.get("name")}
+def _labels(saved: SavedModel) -> dict[str, Feature]:
+    return {f.name: f for f in saved.features if f.name}
 
 
-def _label(name: str, entries: dict[str, dict[str, Any]]) -> str:
-    return str(entries.get(name, {}).get("label") or name)
+def _label(name: str, entries: dict[str, Feature]) -> str:
+    entry = entries.get(name)
+    return str((entry.label if entry else None) or name)
 
 
 @dataclass

@@ -8,12 +8,13 @@ persons is not shown at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from prognosis.artifacts import Feature
 from prognosis.dataset import SURVIVAL_COLUMNS
 from prognosis.report.privacy import HIDDEN, MIN_CELL, SUPPRESSED, CountTable, Published, protect
 
@@ -89,7 +90,7 @@ class _Counts:
         )
 
 
-def table_one(frame: pd.DataFrame, features: list[dict[str, Any]]) -> TableOne:
+def table_one(frame: pd.DataFrame, features: Sequence[Feature]) -> TableOne:
     """Table 1 of ``frame`` (a cohort dataset) with labels from ``features`` (features.json).
 
     Every count (group sizes, persons with a feature, persons missing it, and the ones these
@@ -100,7 +101,7 @@ def table_one(frame: pd.DataFrame, features: list[dict[str, Any]]) -> TableOne:
     """
     event = frame["event"].to_numpy()
     groups = _groups(event)
-    described = {f["name"]: f for f in features if f.get("name") in frame.columns}
+    described = {f.name: f for f in features if f.name in frame.columns}
     names = list(described) + [
         c for c in frame.columns if c not in SURVIVAL_COLUMNS and c not in described
     ]
@@ -108,8 +109,8 @@ def table_one(frame: pd.DataFrame, features: list[dict[str, Any]]) -> TableOne:
     plans = []
     for k, name in enumerate(names):
         values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
-        entry = described.get(name, {})
-        plans.append((str(entry.get("label") or name), f"f{k}", values, entry))
+        entry = described.get(name, Feature(name))
+        plans.append((str(entry.label or name), f"f{k}", values, entry))
         _count(counts, f"f{k}", values, groups)
     published = counts.protect()
     sizes_hidden = [f"n|{name}" in published.hidden for name, _ in groups]
@@ -157,7 +158,7 @@ def _feature_rows(
     label: str,
     key: str,
     values: np.ndarray,
-    entry: dict[str, Any],
+    entry: Feature,
     groups: list[tuple[str, np.ndarray]],
     published: Published,
 ) -> list[TableOneRow]:
@@ -167,7 +168,7 @@ def _feature_rows(
         cells = [published.percent(f"{key}|yes|{g}", f"n|{g}") for g in names]
         rows = [TableOneRow(label, "n (%)", cells)]
     else:
-        skewed = entry.get("statistic") == "count" or abs(_skew(values[present])) > 1
+        skewed = entry.statistic == "count" or abs(_skew(values[present])) > 1
         counted = [f"{key}|present|{g}" if not present.all() else f"n|{g}" for g in names]
         hidden = [cell in published.hidden for cell in counted]
         rows = [_numeric_row(label, values, groups, "median" if skewed else "mean", hidden)]

@@ -10,11 +10,11 @@ intended use, fairness, ethics, funding, registration, ...), a marker saying so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from prognosis.artifacts import DatasetManifest, Interval, Metrics, ModelInfo
 from prognosis.dataset import SURVIVAL_COLUMNS
 from prognosis.report.describe import Statement
 from prognosis.report.privacy import MIN_CELL, SUPPRESSED, redact_source, suppress
@@ -33,23 +33,23 @@ class TripodItem:
 
 @dataclass(frozen=True)
 class _Facts:
-    info: dict[str, Any]
-    manifest: dict[str, Any]
+    info: ModelInfo
+    manifest: DatasetManifest
     statements: dict[str, str]
     frame: pd.DataFrame
     sizes: dict[str, str]
     n_features: int
-    metrics: dict[str, Any] | None
+    metrics: Metrics | None
     metrics_origin: str
 
 
 def tripod_items(
     *,
-    info: dict[str, Any],
-    manifest: dict[str, Any],
+    info: ModelInfo,
+    manifest: DatasetManifest,
     statements: list[Statement] | None,
     frame: pd.DataFrame,
-    metrics: dict[str, Any] | None,
+    metrics: Metrics | None,
     metrics_origin: str,
     sizes: dict[str, str] | None = None,
 ) -> list[TripodItem]:
@@ -119,7 +119,7 @@ def tripod_items(
             "Model output and intended use",
             [
                 "Output: the probability of the outcome by each horizon ("
-                + ", ".join(f"{h:g} days" for h in info.get("horizons", []))
+                + ", ".join(f"{h:g} days" for h in info.horizons)
                 + ")."
             ],
             "how predictions are to be used, by whom, and at what decision thresholds",
@@ -157,11 +157,11 @@ def _purpose(facts: _Facts) -> list[str]:
 
 def _source(facts: _Facts) -> list[str]:
     manifest = facts.manifest
-    known = [f"OMOP Common Data Model, source: {redact_source(manifest.get('source'))}"]
-    if manifest.get("engine"):
+    known = [f"OMOP Common Data Model, source: {redact_source(manifest.source)}"]
+    if manifest.engine:
         known.append(
-            f"Cohort built with the {manifest['engine']} engine on "
-            f"{manifest.get('build_date', 'an unrecorded date')}."
+            f"Cohort built with the {manifest.engine} engine on "
+            f"{manifest.build_date or 'an unrecorded date'}."
         )
     years = _index_years(facts.frame)
     if years:
@@ -238,14 +238,12 @@ def _missing(facts: _Facts) -> list[str]:
 
 def _model(facts: _Facts) -> list[str]:
     info = facts.info
-    params = info.get("params") or {}
-    settings = ", ".join(f"{k}={v}" for k, v in params.items()) or "default settings"
+    settings = ", ".join(f"{k}={v}" for k, v in info.params.items()) or "default settings"
     return [
-        f"Model family: {info.get('model', 'not recorded')} ({settings}), seed "
-        f"{info.get('seed', 'n/a')}.",
-        f"Trained on {suppress(info.get('training_rows'))} rows with "
-        f"{suppress(info.get('training_events'))} outcome events"
-        + (" (competing risks)." if info.get("competing") else "."),
+        f"Model family: {info.model} ({settings}), seed {info.seed}.",
+        f"Trained on {suppress(info.training_rows)} rows with "
+        f"{suppress(info.training_events)} outcome events"
+        + (" (competing risks)." if info.competing else "."),
     ]
 
 
@@ -253,13 +251,12 @@ def _validation(facts: _Facts) -> list[str]:
     metrics = facts.metrics
     if not metrics:
         return [f"No performance figures: {facts.metrics_origin}."]
-    c = metrics.get("harrell_c") or {}
+    c = metrics.harrell_c
     known = [f"Metrics: {facts.metrics_origin}."]
-    if c.get("estimate") is not None:
+    if c.estimate is not None:
         known.append(
-            f"Harrell's C {c['estimate']:.3f} "
-            f"({_ci(c)}; percentile bootstrap, "
-            f"{(metrics.get('bootstrap') or {}).get('n_boot', 'n/a')} resamples)."
+            f"Harrell's C {c.estimate:.3f} "
+            f"({_ci(c)}; percentile bootstrap, {metrics.bootstrap.n_boot} resamples)."
         )
     known.append(
         "Calibration, time-dependent AUC, Brier scores and decision curves: see the sections above."
@@ -267,21 +264,21 @@ def _validation(facts: _Facts) -> list[str]:
     return known
 
 
-def _ci(value: dict[str, Any]) -> str:
-    if value.get("lower") is None or value.get("upper") is None:
+def _ci(value: Interval) -> str:
+    if value.lower is None or value.upper is None:
         return "no interval"
-    return f"95% CI {value['lower']:.3f} to {value['upper']:.3f}"
+    return f"95% CI {value.lower:.3f} to {value.upper:.3f}"
 
 
 def _open(facts: _Facts) -> list[str]:
-    definition = facts.manifest.get("definition") or {}
+    definition = facts.manifest.definition
     known = []
-    if definition.get("sha256"):
+    if definition is not None and definition.sha256:
         known.append(
-            f"Cohort definition {definition.get('path', '')} (SHA-256 "
-            f"{definition['sha256'][:16]}…), reproducible with prognosis."
+            f"Cohort definition {definition.path} (SHA-256 "
+            f"{definition.sha256[:16]}…), reproducible with prognosis."
         )
-    versions = facts.info.get("versions") or {}
+    versions = facts.info.versions
     if versions:
         known.append("Software: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".")
     return known

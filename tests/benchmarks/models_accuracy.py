@@ -372,12 +372,12 @@ def _pooled(result: Result, data: Data, folds: list[FoldPredictions]) -> None:
     metrics = evaluate_predictions(
         data.y, data.y[order], risk, survival, [data.horizon], n_boot=0, seed=SEED
     )
-    result.oof_c = metrics["harrell_c"]["estimate"]
-    ibs = metrics["integrated_brier"]
+    result.oof_c = metrics.harrell_c.estimate
+    ibs = metrics.integrated_brier
     if ibs is not None:
-        result.oof_ibs, result.ibs_span = ibs["estimate"], (ibs["start"], ibs["stop"])
-    if metrics["horizons"]:
-        result.oof_auc = metrics["horizons"][0]["time_dependent_auc"]["estimate"]
+        result.oof_ibs, result.ibs_span = ibs.estimate, (ibs.start, ibs.stop)
+    if metrics.horizons:
+        result.oof_auc = metrics.horizons[0].time_dependent_auc.estimate
 
 
 def cross_validate(
@@ -426,7 +426,8 @@ def check_against_fit_model(data: Data, family: str = "cox") -> tuple[float, flo
     ours = cross_validate(data, family).oof_c
     dataset = load_dataset(GI_BLEED)
     saved = fit_model(dataset, family, [data.horizon], parse_split("cv"), seed=SEED, n_boot=0)
-    return float(ours), float(saved.metrics["harrell_c"]["estimate"])
+    assert saved.metrics.results is not None
+    return float(ours), float(saved.metrics.results.harrell_c.estimate)
 
 
 # --- running and printing --------------------------------------------------------------------

@@ -8,6 +8,7 @@ DuckDB.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -21,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sksurv.metrics import concordance_index_censored
 
+from prognosis.artifacts import FeatureRange, SplitInfo
 from prognosis.cli import main
 from prognosis.dataset import load_dataset
 from prognosis.exceptions import DataQualityWarning
@@ -104,10 +106,11 @@ def test_fit_prints_out_of_fold_metrics_and_saves_the_model(fitted, gi_bleed: Pa
     assert "Harrell's C" in result.stdout
     assert _says(result, f"model → {folder}")
     saved = load_model(folder)
-    assert saved.info["split"] == {"kind": "cv", "folds": 5, "cutoff": None}
-    assert saved.info["training_rows"] == len(pd.read_parquet(gi_bleed / "dataset.parquet"))
-    assert saved.metrics["bootstrap"]["n_boot"] == 10
-    assert saved.metrics["split"].startswith("5-fold cross-validation")
+    assert saved.info.split == SplitInfo(kind="cv", folds=5, cutoff=None)
+    assert saved.info.training_rows == len(pd.read_parquet(gi_bleed / "dataset.parquet"))
+    assert saved.metrics.results is not None and saved.metrics.results.bootstrap.n_boot == 10
+    assert saved.metrics.split is not None
+    assert saved.metrics.split.startswith("5-fold cross-validation")
 
 
 def test_evaluate_writes_metrics_json_with_the_concordance(
@@ -226,9 +229,10 @@ def test_predict_at_a_date_outside_the_persons_life_or_follow_up_fails_clearly(
 
 
 def test_fit_stores_the_training_range_of_every_feature(model_dir: Path, gi_bleed: Path) -> None:
-    ranges = load_model(model_dir).info["feature_ranges"]
+    ranges = load_model(model_dir).info.feature_ranges
+    assert ranges is not None
     frame = pd.read_parquet(gi_bleed / "dataset.parquet")
-    assert ranges["age"] == {"min": frame["age"].min(), "max": frame["age"].max()}
+    assert ranges["age"] == FeatureRange(min=frame["age"].min(), max=frame["age"].max())
     assert set(ranges) == set(load_model(model_dir).feature_names)
 
 
@@ -256,7 +260,8 @@ def test_a_model_without_stored_ranges_scores_without_the_check(
     from prognosis.scoring import score_person
 
     saved = load_model(model_dir)
-    saved.info.pop("feature_ranges")  # as a model saved before ranges were stored
+    # as a model saved before ranges were stored
+    saved.info = dataclasses.replace(saved.info, feature_ranges=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)  # Eunomia's known defects
         warnings.simplefilter("error", ScoringWarning)

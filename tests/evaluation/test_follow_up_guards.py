@@ -90,9 +90,9 @@ def test_evaluation_of_a_model_with_shorter_follow_up_clips_instead_of_extrapola
     result = evaluate_predictions(
         y, y[test], model.predict(X[test]), survival, model_follow_up=model.max_time_, **common
     )
-    evaluated = [entry["horizon"] for entry in result["horizons"]]
+    evaluated = [entry.horizon for entry in result.horizons]
     assert evaluated[0] == 2.0 and evaluated[1] < model.max_time_
-    assert result["integrated_brier"]["stop"] < model.max_time_
-    assert any("validation fold" in note for note in result["notes"])
+    assert result.integrated_brier.stop < model.max_time_
+    assert any("validation fold" in note for note in result.notes)
     with pytest.raises(PredictionHorizonError, match="training follow-up ends at"):
         evaluate_predictions(y, y[test], model.predict(X[test]), survival, **common)

@@ -74,12 +74,12 @@ def test_auc_brier_and_concordance_equal_r(
         HORIZONS,
         n_boot=0,
     )
-    by_horizon = {entry["horizon"]: entry for entry in ours["horizons"]}
+    by_horizon = {entry.horizon: entry for entry in ours.horizons}
     for row in reference.itertuples():
         entry = by_horizon[float(row.times)]
-        assert entry["time_dependent_auc"]["estimate"] == pytest.approx(row.auc, abs=1e-6)
-        assert entry["brier"]["estimate"] == pytest.approx(row.brier, abs=1e-6)
-    assert ours["harrell_c"]["estimate"] == pytest.approx(reference["harrell"].iloc[0], abs=1e-6)
+        assert entry.time_dependent_auc.estimate == pytest.approx(row.auc, abs=1e-6)
+        assert entry.brier.estimate == pytest.approx(row.brier, abs=1e-6)
+    assert ours.harrell_c.estimate == pytest.approx(reference["harrell"].iloc[0], abs=1e-6)
 
 
 _SCORE_COX = """
@@ -114,9 +114,9 @@ def test_cox_censoring_weights_equal_r(rscript: str, tmp_path: Path) -> None:
     ours = evaluate_predictions(
         y, y, 0.6 * x, survival, HORIZONS, n_boot=0, censoring_covariates=test[["z"]]
     )
-    assert ours["censoring_weights"].startswith("Cox model of the censoring time on z")
-    by_horizon = {entry["horizon"]: entry for entry in ours["horizons"]}
+    assert ours.censoring_weights.startswith("Cox model of the censoring time on z")
+    by_horizon = {entry.horizon: entry for entry in ours.horizons}
     for row in reference.itertuples():
         entry = by_horizon[float(row.times)]
-        assert entry["time_dependent_auc"]["estimate"] == pytest.approx(row.auc, abs=1e-6)
-        assert entry["brier"]["estimate"] == pytest.approx(row.brier, abs=1e-6)
+        assert entry.time_dependent_auc.estimate == pytest.approx(row.auc, abs=1e-6)
+        assert entry.brier.estimate == pytest.approx(row.brier, abs=1e-6)

@@ -3,12 +3,14 @@ censoring weights come from the data scored, and every interval reaches its esti
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from prognosis.artifacts import to_json
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.bootstrap import bootstrap_ci
 from prognosis.evaluation.metrics import brier_scores, harrell_c
@@ -30,7 +32,7 @@ def _triplicated(dataset: CohortDataset) -> CohortDataset:
         copy["index_date"] = pd.to_datetime(copy["index_date"]) + pd.Timedelta(days=shift)
         copies.append(copy)
     frame = pd.concat(copies, ignore_index=True)
-    return CohortDataset(dataset.path, frame, dataset.features, dataset.manifest)
+    return dataclasses.replace(dataset, frame=frame)
 
 
 def test_no_person_sits_on_both_sides_of_a_fold_or_a_temporal_split(gi_bleed: Path) -> None:
@@ -50,10 +52,10 @@ def test_repeated_rows_of_a_person_do_not_inflate_out_of_fold_metrics(gi_bleed: 
         fit_model(data, "xgb-cox", [365], parse_split("cv"), seed=0, n_boot=0, params=XGB)
         for data in (original, _triplicated(original))
     ]
-    once, thrice = (fit.metrics["harrell_c"]["estimate"] for fit in fits)
+    once, thrice = (fit.metrics.results.harrell_c.estimate for fit in fits)
     assert thrice == pytest.approx(once, abs=0.02)
-    auc_once, auc_thrice = (fit.metrics["horizons"][0]["time_dependent_auc"] for fit in fits)
-    assert auc_thrice["estimate"] == pytest.approx(auc_once["estimate"], abs=0.02)
+    auc_once, auc_thrice = (fit.metrics.results.horizons[0].time_dependent_auc for fit in fits)
+    assert auc_thrice.estimate == pytest.approx(auc_once.estimate, abs=0.02)
 
 
 def test_cluster_bootstrap_does_not_narrow_with_repeated_rows() -> None:
@@ -87,7 +89,7 @@ def test_brier_under_heavier_test_censoring_equals_the_uncensored_truth() -> Non
     survival = np.exp(-rate * horizon)[:, None]  # the true model
     truth = np.mean(((event_time <= horizon) - (1.0 - survival[:, 0])) ** 2)
     metrics = evaluate_predictions(y_train, y_test, rate, survival, [horizon], n_boot=0, seed=0)
-    ours = metrics["horizons"][0]["brier"]["estimate"]
+    ours = metrics.horizons[0].brier.estimate
     assert ours == pytest.approx(truth, abs=0.006)
     # weights from the training rows' censoring understate it (the defect of issue 11)
     from_training = brier_scores(y_train, y_test, survival, [horizon])[0]
@@ -112,7 +114,7 @@ def test_every_interval_reaches_its_estimate() -> None:
             for value in node:
                 visit(value)
 
-    visit(metrics)
+    visit(to_json(metrics))  # every interval, wherever it sits in metrics.json
     assert len(intervals) >= 15  # C, Uno's C, IBS, and per horizon AUC, Brier, calibration
     for interval in intervals:
         assert interval["lower"] <= interval["estimate"] <= interval["upper"]

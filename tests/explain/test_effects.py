@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from prognosis.artifacts import Feature
 from prognosis.explain import (
     Effect,
     ExplanationError,
@@ -16,7 +17,7 @@ from prognosis.explain import (
 from prognosis.models.survival import step_function
 
 HORIZONS = [180.0, 365.0]
-FEATURES = [{"name": "ulcer", "statistic": "presence", "label": "Peptic ulcer before index"}]
+FEATURES = [Feature("ulcer", statistic="presence", label="Peptic ulcer before index")]
 
 
 @pytest.mark.parametrize(

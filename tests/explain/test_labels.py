@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
+from prognosis.artifacts import Concept, Feature, from_json
 from prognosis.explain import clinical_label, feature_entries, feature_title
 
 PRIOR_YEAR = {"name": "prior_year", "start": -365, "end": -1}
@@ -77,7 +79,7 @@ FEATURES = [
         "label": "Last value of HbA1c from 365 days before index to 1 day before index",
     },
 ]
-ENTRIES = feature_entries(FEATURES)
+ENTRIES = feature_entries(from_json(tuple[Feature, ...], FEATURES))
 WINDOW = "from 365 days before index to 1 day before index"
 
 
@@ -108,16 +110,16 @@ def test_every_statistic_reads_as_words(name, value, expected):
 
 
 def test_feature_without_an_entry_is_named_as_is():
-    assert clinical_label({"name": "bmi"}, 27.25) == "bmi: 27.25"
+    assert clinical_label(Feature("bmi"), 27.25) == "bmi: 27.25"
 
 
 def test_markup_in_a_concept_name_is_passed_through_as_plain_text():
-    entry = {
-        **ENTRIES["peptic_ulcer_prior_year"],
-        "concepts": [{"concept_id": 1, "name": "<script>alert(1)</script>"}],
-        "label": f"<script>alert(1)</script> {WINDOW}",
-    }
+    entry = dataclasses.replace(
+        ENTRIES["peptic_ulcer_prior_year"],
+        concepts=(Concept(1, "<script>alert(1)</script>"),),
+        label=f"<script>alert(1)</script> {WINDOW}",
+    )
     label = clinical_label(entry, 1.0)
     assert label == f"<script>alert(1)</script> {WINDOW}: yes"  # escaping is the renderer's job
-    index = {**ENTRIES["index_1118084"], "concepts": entry["concepts"]}
+    index = dataclasses.replace(ENTRIES["index_1118084"], concepts=entry.concepts)
     assert feature_title(index) == "Index drug: <script>alert(1)</script>"

@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from prognosis.artifacts import DatasetManifest, Feature
 from prognosis.dataset import CohortDataset
 from prognosis.evaluation.validation import parse_split
 from prognosis.explain import explain_model
@@ -91,8 +92,9 @@ def _dataset(competing: bool, n: int = 240, seed: int = 1) -> CohortDataset:
     )
     columns = ["person_id", "index_date", "time", "event", "censor_reason", "x", "flag", "lab"]
     frame = frame[columns].astype({"time": int})
-    features = [{"name": "x", "label": "a planted risk factor"}]
-    return CohortDataset(Path("planted"), frame, features, {"cohort": "planted", "source": "t"})
+    features = (Feature("x", label="a planted risk factor"),)
+    manifest = DatasetManifest(cohort="planted", source="t")
+    return CohortDataset(Path("planted"), frame, features, manifest)
 
 
 @pytest.fixture(scope="module")
@@ -229,8 +231,8 @@ def test_loaded_lifelines_families_keep_their_tables(fitted) -> None:
 def test_loaded_model_keeps_what_it_was_trained_on(saved) -> None:
     name, dataset, model, folder = saved
     loaded = load_model(folder)
-    assert loaded.info == json.loads(json.dumps(model.info))
-    assert loaded.info["model"] == name
+    assert loaded.info == model.info
+    assert loaded.info.model == name
     assert loaded.feature_names == ["x", "flag", "lab"]
     assert loaded.features == dataset.features
     assert loaded.training_manifest == dataset.manifest

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prognosis.artifacts import Concept, DatasetManifest, Feature, RecordedDefinition
 from prognosis.cohort import load_definition
 from prognosis.report.describe import describe_definition, parse_recorded_definition
 
 ROOT = Path(__file__).resolve().parents[2]
-FEATURES = [
-    {"name": "x", "concepts": [{"concept_id": 1118084, "name": "celecoxib"}]},
-]
+FEATURES = [Feature("x", concepts=(Concept(1118084, "celecoxib"),))]
 
 
 def _words() -> dict[str, str]:
@@ -40,5 +39,6 @@ def test_exclusion_rule_outcome_and_follow_up() -> None:
 
 
 def test_missing_or_invalid_definition_in_manifest_gives_none() -> None:
-    assert parse_recorded_definition({}) is None
-    assert parse_recorded_definition({"definition": {"content": {"name": "BAD NAME"}}}) is None
+    assert parse_recorded_definition(DatasetManifest()) is None
+    bad = RecordedDefinition(path=None, sha256="0" * 64, content={"name": "BAD NAME"})
+    assert parse_recorded_definition(DatasetManifest(definition=bad)) is None

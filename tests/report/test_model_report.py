@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from prognosis.artifacts import EvaluatedOn, MetricsFile
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import load_model
@@ -31,8 +32,9 @@ def test_stored_out_of_fold_metrics_are_shown_with_intervals(built: Built) -> No
     assert metrics.origin == (
         "3-fold cross-validation by person (out-of-fold predictions) on the training cohort"
     )
-    c = saved.metrics["harrell_c"]
-    shown = f"{c['estimate']:.3f} ({c['lower']:.3f} to {c['upper']:.3f})"
+    assert saved.metrics.results is not None
+    c = saved.metrics.results.harrell_c
+    shown = f"{c.estimate:.3f} ({c.lower:.3f} to {c.upper:.3f})"
     assert shown in _html(built)
     assert [panel.horizon for panel in metrics.panels] == ["180 days", "1 year"]
 
@@ -90,9 +92,10 @@ def test_another_dataset_is_evaluated_and_given_metrics_win(built: Built, tmp_pa
     dataset = load_dataset(other)
     measured, origin = model_report._metrics(saved, dataset, None, n_boot=5, seed=0)
     assert origin.startswith("the saved model evaluated on this dataset")
-    assert measured is not None and measured["n_test"] == 200
-    given, origin = model_report._metrics(saved, dataset, {"dataset": "site B"}, 5, 0)
-    assert (given, origin) == ({"dataset": "site B"}, "from prognosis evaluate on site B")
+    assert measured is not None and measured.n_test == 200
+    evaluated = MetricsFile(evaluated=EvaluatedOn("cox", "site B", None), results=measured)
+    given, origin = model_report._metrics(saved, dataset, evaluated, 5, 0)
+    assert (given, origin) == (measured, "from prognosis evaluate on site B")
 
 
 def test_competing_events_give_cumulative_incidence_curves(tmp_path: Path) -> None:
@@ -103,7 +106,7 @@ def test_competing_events_give_cumulative_incidence_curves(tmp_path: Path) -> No
             "event": rng.choice([0, 1, 2], 60, p=[0.5, 0.3, 0.2]),
         }
     )
-    dataset = CohortDataset(tmp_path, frame, [], {})
+    dataset = CohortDataset(tmp_path, frame)
     curves = model_report._curves(dataset, rng.random(60), 365.0)
     assert "Aalen-Johansen" in curves.caption
     assert curves.at_risk[0][0] == "All persons"

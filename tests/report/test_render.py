@@ -9,6 +9,7 @@ import jinja2
 import numpy as np
 import pytest
 
+from prognosis.artifacts import Interval
 from prognosis.report import charts, svg
 from prognosis.report.render import environment, render_page, write_page
 
@@ -35,7 +36,7 @@ def test_filters_format_numbers_and_hide_small_counts() -> None:
     text = env.from_string(
         "{{ 3 | count }} {{ 1234 | count }} {{ 0.1234 | percent }} {{ v | interval }} "
         "{{ 365 | horizon }} {{ 180 | horizon }}"
-    ).render(v={"estimate": 0.71234, "lower": 0.7, "upper": 0.72})
+    ).render(v=Interval(0.71234, 0.7, 0.72, failed_resamples=0, extended_to_estimate=False))
     assert text == "&lt;5 1,234 12.3% 0.712 (0.700 to 0.720) 1 year 180 days"
 
 

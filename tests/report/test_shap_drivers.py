@@ -118,7 +118,7 @@ def test_global_values_of_every_row_follow_the_model(built: Built) -> None:
     truth = np.sort(saved.pipeline.predict(X))  # the base value is common to all rows
     assert totals - totals[0] == pytest.approx(truth - truth[0], abs=1e-9)
     assert sorted(item.feature for item in found.importance) == sorted(X.columns)
-    labels = {str(f["name"]): str(f["label"]) for f in saved.features}
+    labels = {f.name: str(f.label) for f in saved.features}
     assert [item.label for item in found.importance] == [
         labels[item.feature] for item in found.importance
     ]

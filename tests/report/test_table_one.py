@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from prognosis.artifacts import Feature
 from prognosis.report.table_one import TableOne, TableOneRow, table_one
 
 FEATURES = [
-    {"name": "age", "label": "Age at index (years)", "statistic": "age"},
-    {"name": "male", "label": "Male sex", "statistic": "sex"},
-    {"name": "visits", "label": "Visits", "statistic": "count"},
-    {"name": "lab", "label": "Last lab value", "statistic": "last"},
+    Feature("age", label="Age at index (years)", statistic="age"),
+    Feature("male", label="Male sex", statistic="sex"),
+    Feature("visits", label="Visits", statistic="count"),
+    Feature("lab", label="Last lab value", statistic="last"),
 ]
 
 

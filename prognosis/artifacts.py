@@ -1,0 +1,664 @@
+"""The files passed between stages, as frozen dataclasses: each parsed once, by one reader.
+
+- a dataset's ``manifest.json`` (also a model's ``training_manifest.json``):
+  :class:`DatasetManifest`, :func:`read_manifest` / :func:`write_manifest`;
+- ``features.json``: a tuple of :class:`Feature`, :func:`read_features` / :func:`write_features`;
+- ``attrition.json``: a tuple of :class:`AttritionStep`, :func:`read_attrition` /
+  :func:`write_attrition`;
+- a model's ``model.json``: :class:`ModelInfo`, :func:`read_model_info` /
+  :func:`write_model_info`; its ``manifest.json``: :class:`ModelManifest`,
+  :func:`read_model_manifest` / :func:`write_model_manifest`;
+- ``metrics.json`` (a model's, or ``prognosis evaluate``'s): :class:`MetricsFile`, whose
+  ``results`` are the :class:`Metrics`, :func:`read_metrics` / :func:`write_metrics`.
+
+A dataclass's fields are its file's keys, in the file's order: writing is
+:func:`to_json` (field by field) then :func:`prognosis.outputs.write_json` through
+:func:`prognosis.outputs.atomic_file`, so a file read and written again is the same bytes.
+Reading is :func:`from_json`, which checks every field against its type hint and names the
+file and the field when one is missing, unexpected or of the wrong kind ("metrics.json: field
+horizons[0].brier.estimate: expected a number, found a string"). A field marked
+``OPTIONAL`` may be absent from the file (``None``), and is left out when ``None``; every
+other field is always written, ``null`` where it has no value.
+
+Adding a field to a file is one line here (plus the code that fills it in and the code that
+shows it); nothing else parses these files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prognosis.exceptions import PrognosisError
+from prognosis.json_files import json_kind, read_json
+from prognosis.outputs import atomic_file, write_json
+
+__all__ = [
+    "MODEL_FORMAT",
+    "OPTIONAL",
+    "AttritionStep",
+    "Bootstrap",
+    "BuildCounts",
+    "Calibration",
+    "CalibrationGroup",
+    "Concept",
+    "ConcordanceUpTo",
+    "DatasetManifest",
+    "DecisionCurve",
+    "EvaluatedOn",
+    "Feature",
+    "FeatureRange",
+    "FeatureWindow",
+    "FeaturesOf",
+    "FollowUp",
+    "HorizonMetrics",
+    "IntegratedBrier",
+    "Interval",
+    "Marginal",
+    "Metrics",
+    "MetricsFile",
+    "ModelInfo",
+    "ModelManifest",
+    "RecordedDefinition",
+    "SplitInfo",
+    "from_json",
+    "read_attrition",
+    "read_features",
+    "read_manifest",
+    "read_metrics",
+    "read_model_info",
+    "read_model_manifest",
+    "to_json",
+    "write_attrition",
+    "write_features",
+    "write_manifest",
+    "write_metrics",
+    "write_model_info",
+    "write_model_manifest",
+]
+
+#: The format of model directories, the first key of ``model.json`` and of their manifest.
+MODEL_FORMAT = "prognosis-model/2"
+
+T = TypeVar("T")
+
+
+#: A field that may be absent from the file: ``None`` then, and left out when ``None``
+#: (``field(default=None, metadata=OPTIONAL)``).
+OPTIONAL = types.MappingProxyType({"optional": True})
+#: An optional dataclass field whose own fields sit in the parent's object.
+_FLATTENED = types.MappingProxyType({"optional": True, "flatten": True})
+
+
+# -- the dataset: features.json, attrition.json, manifest.json ----------------------------------
+@dataclass(frozen=True)
+class Concept:
+    """A concept behind a feature, with its name in the source's ``concept`` table."""
+
+    concept_id: int
+    name: str | None
+
+
+@dataclass(frozen=True)
+class FeatureWindow:
+    """The window (days relative to index) in which a feature looks for records; ``start``
+    ``None``: all time before."""
+
+    name: str
+    start: int | None
+    end: int | None
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One entry of ``features.json``: a dataset column and what it means.
+
+    ``kind`` (``demographics``, ``index_concept``, ``concept_set``, ``domain``), ``statistic``
+    (``age``, ``sex``, ``presence``, ``count``, ``last``), and a plain-language ``label``
+    ("Peptic ulcer from 365 days before index to 1 day before index"). Every field is written;
+    only ``name`` is needed to build one in code.
+    """
+
+    name: str
+    kind: str | None = None
+    statistic: str | None = None
+    dtype: str | None = None
+    domain: str | None = None
+    concept_set: str | None = None
+    concepts: tuple[Concept, ...] = ()
+    window: FeatureWindow | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class AttritionStep:
+    """One row of ``attrition.json``: what is left after a step, and what it dropped."""
+
+    step: str
+    description: str
+    persons: int
+    index_events: int
+    persons_dropped: int
+    index_events_dropped: int
+
+
+@dataclass(frozen=True)
+class RecordedDefinition:
+    """The cohort definition a dataset was built from: its path, hash and whole content
+    (``CohortDefinition.model_dump``; :func:`prognosis.cohort.definition.parse_definition`
+    reads it back)."""
+
+    path: str | None
+    sha256: str
+    content: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BuildCounts:
+    """Persons, index events, events by code ("0", "1", ...) and feature columns built."""
+
+    persons: int
+    index_events: int
+    events: dict[str, int]
+    features: int
+
+
+@dataclass(frozen=True)
+class FeaturesOf:
+    """The model whose feature columns a dataset was built with (``--features-of``)."""
+
+    model: str
+    training_manifest_sha256: str
+    model_name: str | None
+    columns: int
+
+
+@dataclass(frozen=True)
+class DatasetManifest:
+    """A dataset's ``manifest.json`` (also a model's ``training_manifest.json``).
+
+    Every field is optional: a dataset folder without a manifest reads as the empty one.
+    ``files`` holds the SHA-256 of ``dataset.parquet``, ``features.json`` and ``attrition.json``.
+    """
+
+    cohort: str | None = field(default=None, metadata=OPTIONAL)
+    definition: RecordedDefinition | None = field(default=None, metadata=OPTIONAL)
+    source: str | None = field(default=None, metadata=OPTIONAL)
+    engine: str | None = field(default=None, metadata=OPTIONAL)
+    build_date: str | None = field(default=None, metadata=OPTIONAL)
+    created_at: str | None = field(default=None, metadata=OPTIONAL)
+    counts: BuildCounts | None = field(default=None, metadata=OPTIONAL)
+    versions: dict[str, str] | None = field(default=None, metadata=OPTIONAL)
+    data_quality: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
+    features_of: FeaturesOf | None = field(default=None, metadata=OPTIONAL)
+    build_seconds: float | None = field(default=None, metadata=OPTIONAL)
+    files: dict[str, str] | None = field(default=None, metadata=OPTIONAL)
+
+
+# -- the model: model.json ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class SplitInfo:
+    """The validation design: ``cv`` (``folds``), ``temporal`` (``cutoff``) or ``none``."""
+
+    kind: str
+    folds: int
+    cutoff: str | None
+
+
+@dataclass(frozen=True)
+class FeatureRange:
+    """The smallest and largest value of a numeric feature in training."""
+
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model is (``model.json``, after its ``format``): family, parameters, seed,
+    validation design, horizons (days), the kind of target, the training cohort and rows.
+
+    ``feature_ranges`` is absent in models saved before ranges were stored.
+    """
+
+    model: str
+    params: dict[str, Any]
+    seed: int
+    split: SplitInfo
+    horizons: tuple[float, ...]
+    competing: bool
+    competing_censored: bool
+    cohort: str | None
+    training_rows: int
+    training_events: int
+    created_at: str
+    versions: dict[str, str]
+    feature_ranges: dict[str, FeatureRange] | None = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """A model directory's ``manifest.json``: its format, when it was written, and the SHA-256
+    of every other file (checked by :func:`prognosis.models.store.load_model` before anything
+    else is read)."""
+
+    format: str
+    created_at: str
+    files: dict[str, str]
+
+
+# -- the metrics: metrics.json ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its bootstrap interval (``None`` where it could not be computed).
+
+    ``failed_resamples`` of the resamples were skipped; ``extended_to_estimate``: the interval
+    was widened to reach the estimate.
+    """
+
+    estimate: float | None
+    lower: float | None
+    upper: float | None
+    failed_resamples: int
+    extended_to_estimate: bool
+
+
+@dataclass(frozen=True)
+class ConcordanceUpTo(Interval):
+    """Uno's C, with the time ``tau`` it is truncated at (days; ``None``: no horizon left)."""
+
+    tau: float | None
+
+
+@dataclass(frozen=True)
+class IntegratedBrier(Interval):
+    """The integrated Brier score from ``start`` to ``stop`` (days)."""
+
+    start: float
+    stop: float
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """How the intervals were computed: resamples, seed, alpha, method, resampled unit."""
+
+    n_boot: int
+    seed: int
+    alpha: float
+    method: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The span of times that can be evaluated (days)."""
+
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class Marginal:
+    """Calibration in the large: the mean predicted risk against the observed risk."""
+
+    mean_predicted: float | None
+    observed: float | None
+    observed_lower: float | None
+    observed_upper: float | None
+
+
+@dataclass(frozen=True)
+class CalibrationGroup:
+    """One row of a calibration table (a group of rows by predicted risk)."""
+
+    group: int
+    n: int
+    mean_predicted: float | None
+    observed: float | None
+    observed_lower: float | None
+    observed_upper: float | None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Calibration at one horizon: slope, intercept, ICI, E50, E90 with intervals, the table
+    and the smoothed curve (predicted, observed) points."""
+
+    slope: Interval
+    intercept: Interval
+    ici: Interval
+    e50: Interval
+    e90: Interval
+    table: tuple[CalibrationGroup, ...]
+    curve: tuple[tuple[float | None, ...], ...]
+
+
+@dataclass(frozen=True)
+class DecisionCurve:
+    """Net benefit of the model (with its interval), of treating all and of treating none,
+    per threshold probability."""
+
+    horizon: float
+    thresholds: tuple[float, ...]
+    model: tuple[float | None, ...]
+    treat_all: tuple[float | None, ...]
+    treat_none: tuple[float | None, ...]
+    event_rate: float | None
+    model_lower: tuple[float | None, ...] | None
+    model_upper: tuple[float | None, ...] | None
+    failed_resamples: int
+
+
+@dataclass(frozen=True)
+class HorizonMetrics:
+    """Everything measured at one horizon (days)."""
+
+    horizon: float
+    time_dependent_auc: Interval
+    brier: Interval
+    marginal: Marginal
+    calibration: Calibration
+    decision_curve: DecisionCurve
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Every metric of one evaluation (:func:`prognosis.evaluation.summary.evaluate_predictions`).
+
+    What the terminal table (``format_table``), ``prognosis compare`` and both reports show.
+    Adding a metric is one field here plus its rendering. For example, a net reclassification
+    index per horizon would be::
+
+        @dataclass(frozen=True)
+        class HorizonMetrics:
+            ...
+            reclassification: Interval          # the field, written to metrics.json
+
+    filled in by ``evaluation/summary.py`` and shown by one more row in
+    ``summary.format_table`` and ``report/model_report._metric_section``
+    (``("Net reclassification", label, entry.reclassification)``); the reader, the writer and
+    the file's checks follow from the field.
+    """
+
+    n_train: int
+    n_test: int
+    n_outcome_events: int
+    competing: bool
+    bootstrap: Bootstrap
+    censoring_weights: str
+    follow_up: FollowUp
+    harrell_c: Interval
+    uno_c: ConcordanceUpTo
+    integrated_brier: IntegratedBrier | None
+    horizons: tuple[HorizonMetrics, ...]
+    notes: tuple[str, ...]
+
+    def with_notes(self, *notes: str) -> Metrics:
+        """The same metrics with ``notes`` added at the end."""
+        return dataclasses.replace(self, notes=(*self.notes, *notes))
+
+
+@dataclass(frozen=True)
+class EvaluatedOn:
+    """What ``prognosis evaluate`` measured: the model, the dataset and its source."""
+
+    model: str
+    dataset: str
+    source: str | None
+
+
+@dataclass(frozen=True)
+class MetricsFile:
+    """A ``metrics.json``: a model directory's (``split``, then the validation ``results``
+    unless the model was fitted without validation, then ``fit_seconds``), or one written by
+    ``prognosis evaluate`` (``evaluated``, then ``results``).
+
+    The fields of ``evaluated`` and ``results`` sit at the top of the file, beside the others.
+    """
+
+    evaluated: EvaluatedOn | None = field(default=None, metadata=_FLATTENED)
+    split: str | None = field(default=None, metadata=OPTIONAL)
+    results: Metrics | None = field(default=None, metadata=_FLATTENED)
+    fit_seconds: float | None = field(default=None, metadata=OPTIONAL)
+
+
+# -- readers and writers --------------------------------------------------------------------------
+def read_manifest(
+    path: Path, *, error: type[PrognosisError] = PrognosisError, hint: str = ""
+) -> DatasetManifest:
+    """Read a dataset ``manifest.json`` (or a model's ``training_manifest.json``).
+
+    Raises
+    ------
+    PrognosisError
+        ``error``, naming ``path`` and the field, when the file is unreadable or malformed.
+    """
+    return _read(path, DatasetManifest, error, hint)
+
+
+def write_manifest(path: Path, manifest: DatasetManifest) -> None:
+    """Write ``manifest`` atomically to ``path``."""
+    _write(path, to_json(manifest))
+
+
+def read_features(
+    path: Path, *, error: type[PrognosisError] = PrognosisError, hint: str = ""
+) -> tuple[Feature, ...]:
+    """Read a ``features.json``: one :class:`Feature` per dataset column (see
+    :func:`read_manifest` for the errors)."""
+    return _read(path, tuple[Feature, ...], error, hint)
+
+
+def write_features(path: Path, features: tuple[Feature, ...] | list[Feature]) -> None:
+    """Write ``features`` atomically to ``path``."""
+    _write(path, to_json(tuple(features)))
+
+
+def read_attrition(
+    path: Path, *, error: type[PrognosisError] = PrognosisError, hint: str = ""
+) -> tuple[AttritionStep, ...]:
+    """Read an ``attrition.json`` (see :func:`read_manifest` for the errors)."""
+    return _read(path, tuple[AttritionStep, ...], error, hint)
+
+
+def write_attrition(path: Path, steps: tuple[AttritionStep, ...] | list[AttritionStep]) -> None:
+    """Write ``steps`` atomically to ``path``."""
+    _write(path, to_json(tuple(steps)))
+
+
+def read_model_info(
+    path: Path, *, error: type[PrognosisError] = PrognosisError, hint: str = ""
+) -> ModelInfo:
+    """Read a ``model.json``, whose ``format`` must be :data:`MODEL_FORMAT` (see
+    :func:`read_manifest` for the errors)."""
+    data = read_json(Path(path), dict, error, hint=hint)
+    if data.get("format") != MODEL_FORMAT:
+        raise error(
+            f"{path}: unknown model format {data.get('format')!r} (expected {MODEL_FORMAT})"
+        )
+    return _parse(path, ModelInfo, {k: v for k, v in data.items() if k != "format"}, error, hint)
+
+
+def write_model_info(path: Path, info: ModelInfo) -> None:
+    """Write ``info`` atomically to ``path``, after ``"format": MODEL_FORMAT``."""
+    _write(path, {"format": MODEL_FORMAT, **to_json(info)})
+
+
+def read_model_manifest(
+    path: Path, *, error: type[PrognosisError] = PrognosisError, hint: str = ""
+) -> ModelManifest:
+    """Read a model directory's ``manifest.json`` (see :func:`read_manifest` for the errors)."""
+    return _read(path, ModelManifest, error, hint)
+
+
+def write_model_manifest(path: Path, manifest: ModelManifest) -> None:
+    """Write ``manifest`` atomically to ``path``."""
+    _write(path, to_json(manifest))
+
+
+def read_metrics(
+    path: Path, *, error: type[PrognosisError] = PrognosisError, hint: str = ""
+) -> MetricsFile:
+    """Read a ``metrics.json`` (see :func:`read_manifest` for the errors)."""
+    return _read(path, MetricsFile, error, hint)
+
+
+def write_metrics(path: Path, metrics: MetricsFile) -> None:
+    """Write ``metrics`` atomically to ``path``."""
+    _write(path, to_json(metrics))
+
+
+def _read(path: Path, kind: Any, error: type[PrognosisError], hint: str) -> Any:
+    shape = list if typing.get_origin(kind) is tuple else dict
+    return _parse(path, kind, read_json(Path(path), shape, error, hint=hint), error, hint)
+
+
+def _parse(path: Path, kind: Any, data: Any, error: type[PrognosisError], hint: str) -> Any:
+    return from_json(kind, data, origin=str(path), error=error, hint=hint)
+
+
+def _write(path: Path, data: Any) -> None:
+    with atomic_file(Path(path)) as temporary:
+        write_json(temporary, data)
+
+
+# -- the conversion, driven by the dataclasses' fields and type hints --------------------------
+def to_json(value: Any) -> Any:
+    """``value`` (a dataclass of this module, a tuple of them, ...) as JSON-ready Python values:
+    objects in field order, optional ``None`` fields left out, flattened fields merged in."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for spec in dataclasses.fields(value):
+            item = getattr(value, spec.name)
+            if item is None and spec.metadata.get("optional"):
+                continue
+            if spec.metadata.get("flatten"):
+                out.update(to_json(item))
+            else:
+                out[spec.name] = to_json(item)
+        return out
+    if isinstance(value, tuple | list):
+        return [to_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: to_json(item) for key, item in value.items()}
+    return value
+
+
+class _Malformed(Exception):
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(where, problem)
+        self.where, self.problem = where, problem
+
+
+def from_json(
+    kind: type[T] | Any,
+    data: Any,
+    *,
+    origin: str = "",
+    error: type[PrognosisError] = PrognosisError,
+    hint: str = "",
+) -> T:
+    """Parse ``data`` (parsed JSON) as ``kind``, a dataclass of this module or a type hint such
+    as ``tuple[Feature, ...]``.
+
+    Raises
+    ------
+    PrognosisError
+        ``error`` naming ``origin`` (the file), the field and what was expected and found.
+    """
+    try:
+        return _decode(kind, data, "")
+    except _Malformed as problem:
+        where = f" field {problem.where}:" if problem.where else ""
+        tail = f"; {hint}" if hint else ""
+        raise error(f"{origin or 'JSON'}:{where} {problem.problem}{tail}") from None
+
+
+_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}
+
+
+def _decode(kind: Any, value: Any, where: str) -> Any:
+    if kind is Any:
+        return value
+    if dataclasses.is_dataclass(kind):
+        return _decode_object(kind, value, where)
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = (a for a in args if a is not type(None))
+        return _decode(inner, value, where)
+    if origin is tuple:
+        return _decode_array(args, value, where)
+    if origin is dict:
+        _expect(isinstance(value, dict), "an object", value, where)
+        return {key: _decode(args[1], item, f"{where}.{key}") for key, item in value.items()}
+    return _decode_scalar(kind, value, where)
+
+
+def _decode_scalar(kind: type, value: Any, where: str) -> Any:
+    if kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    _expect(ok, _WORDS.get(kind, kind.__name__), value, where)
+    return value  # as written: a whole number stays an int, so the bytes round-trip
+
+
+def _decode_array(args: tuple[Any, ...], value: Any, where: str) -> tuple[Any, ...]:
+    _expect(isinstance(value, list), "an array", value, where)
+    if len(args) == 2 and args[1] is Ellipsis:
+        items = args[0:1] * len(value)
+    else:
+        _expect(len(value) == len(args), f"an array of {len(args)}", value, where)
+        items = args
+    return tuple(
+        _decode(item, v, f"{where}[{i}]")
+        for i, (item, v) in enumerate(zip(items, value, strict=True))
+    )
+
+
+def _decode_object(kind: type, value: Any, where: str) -> Any:
+    _expect(isinstance(value, dict), "an object", value, where)
+    hints = _hints(kind)
+    values: dict[str, Any] = {}
+    used: set[str] = set()
+    for spec in dataclasses.fields(kind):
+        if spec.metadata.get("flatten"):
+            inner = hints[spec.name]
+            sub = next(a for a in typing.get_args(inner) if a is not type(None))
+            names = [f.name for f in dataclasses.fields(sub)]
+            present = [name for name in names if name in value]
+            if present:
+                values[spec.name] = _decode_object(sub, {n: value[n] for n in present}, where)
+                used.update(present)
+            continue
+        path = f"{where}.{spec.name}" if where else spec.name
+        if spec.name in value:
+            values[spec.name] = _decode(hints[spec.name], value[spec.name], path)
+            used.add(spec.name)
+        elif not spec.metadata.get("optional"):
+            raise _Malformed(path, "missing")
+    unexpected = sorted(set(value) - used)
+    if unexpected:
+        names = ", ".join(repr(name) for name in unexpected)
+        raise _Malformed(where, f"unexpected field(s) {names}")
+    return kind(**values)
+
+
+@functools.cache
+def _hints(kind: type) -> dict[str, Any]:
+    return typing.get_type_hints(kind)
+
+
+def _expect(ok: bool, expected: str, value: Any, where: str) -> None:
+    if not ok:
+        raise _Malformed(where, f"expected {expected}, found {json_kind(value)}")
