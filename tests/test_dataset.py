@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from prognosis.artifacts import DatasetManifest, Feature, write_features, write_manifest
 from prognosis.cli import main
 from prognosis.dataset import DatasetError, feature_frame, load_dataset
 
@@ -96,8 +97,8 @@ def _folder(tmp_path: Path, frame: pd.DataFrame) -> Path:
     folder = tmp_path / "dataset"
     folder.mkdir()
     frame.to_parquet(folder / "dataset.parquet")
-    (folder / "features.json").write_text('[{"name": "age"}]')
-    (folder / "manifest.json").write_text('{"cohort": "hand-made"}')
+    write_features(folder / "features.json", (Feature("age", kind="demographics"),))
+    write_manifest(folder / "manifest.json", DatasetManifest(cohort="hand-made"))
     return folder
 
 
@@ -124,7 +125,8 @@ def test_features_are_the_columns_other_than_the_survival_columns_in_order(
     dataset = load_dataset(_folder(tmp_path, _rows()))
     assert dataset.feature_names == ["age", "smoker", "bmi", "site"]
     assert dataset.frame.index.tolist() == [0, 1, 2, 3]
-    assert dataset.features == [{"name": "age"}] and dataset.manifest == {"cohort": "hand-made"}
+    assert [feature.name for feature in dataset.features] == ["age"]
+    assert dataset.manifest.cohort == "hand-made"
 
 
 def test_numeric_features_become_floats_with_nan_and_categories_stay_text(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from prognosis.artifacts import FeatureRange
 from prognosis.feature_ranges import outside_ranges, training_ranges
 
 
@@ -20,14 +21,14 @@ def test_ranges_cover_numeric_and_boolean_columns_and_ignore_missing_values() ->
         }
     )
     assert training_ranges(X) == {
-        "age": {"min": 18.0, "max": 90.0},
-        "smoker": {"min": 0.0, "max": 1.0},
-        "bmi": {"min": 22.0, "max": 31.0},
+        "age": FeatureRange(min=18.0, max=90.0),
+        "smoker": FeatureRange(min=0.0, max=1.0),
+        "bmi": FeatureRange(min=22.0, max=31.0),
     }
 
 
 def test_values_outside_a_range_are_named_with_the_range() -> None:
-    ranges = {"age": {"min": 18.0, "max": 90.0}, "bmi": {"min": 22.0, "max": 31.5}}
+    ranges = {"age": FeatureRange(min=18.0, max=90.0), "bmi": FeatureRange(min=22.0, max=31.5)}
     row = pd.Series({"age": 17.0, "bmi": 40.25, "site": "north"})
     assert outside_ranges(row, ranges) == [
         "age 17 (training: 18 to 90)",
@@ -36,7 +37,7 @@ def test_values_outside_a_range_are_named_with_the_range() -> None:
 
 
 def test_bounds_missing_values_and_absent_features_are_inside() -> None:
-    ranges = {"age": {"min": 18.0, "max": 90.0}, "bmi": {"min": 22.0, "max": 31.0}}
+    ranges = {"age": FeatureRange(min=18.0, max=90.0), "bmi": FeatureRange(min=22.0, max=31.0)}
     assert outside_ranges(pd.Series({"age": 18.0, "bmi": 31.0}), ranges) == []
     assert outside_ranges(pd.Series({"age": np.nan, "bmi": pd.NA}), ranges) == []
     assert outside_ranges(pd.Series({"weight": 500.0}), ranges) == []

@@ -25,6 +25,7 @@ import sqlglot
 from sksurv.metrics import concordance_index_censored
 
 from prognosis import workflow
+from prognosis.artifacts import read_metrics
 from prognosis.dataset import load_dataset
 from prognosis.exceptions import (
     DataQualityWarning,
@@ -118,7 +119,7 @@ def test_fit_without_a_split_saves_an_unvalidated_model(
 ) -> None:
     assert not cox.validated
     saved = load_model(cox.out)
-    assert saved.info["training_rows"] == len(pd.read_parquet(gi_bleed / "dataset.parquet"))
+    assert saved.info.training_rows == len(pd.read_parquet(gi_bleed / "dataset.parquet"))
     assert saved.feature_names == cox.saved.feature_names
 
 
@@ -142,7 +143,7 @@ def test_fit_checks_the_output_before_the_split(gi_bleed: Path, cox: workflow.Fi
         workflow.fit(gi_bleed, options, cox.out)
     with pytest.raises(PrognosisError, match="bogus"):
         workflow.fit(gi_bleed, options, cox.out, overwrite=True)
-    assert load_model(cox.out).info["split"]["kind"] == "none"  # the previous model stays
+    assert load_model(cox.out).info.split.kind == "none"  # the previous model stays
 
 
 def test_evaluate_writes_the_metrics_it_returns(
@@ -150,11 +151,12 @@ def test_evaluate_writes_the_metrics_it_returns(
 ) -> None:
     out = tmp_path / "metrics.json"
     metrics = workflow.evaluate(cox.out, gi_bleed, out, n_boot=0)
-    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(json.dumps(metrics))
+    assert read_metrics(out) == metrics
     frame = load_dataset(gi_bleed).frame
     risk = cox.saved.pipeline.predict(check_schema(cox.saved, frame, origin="test"))
     expected = concordance_index_censored(frame["event"] == 1, frame["time"], risk)[0]
-    assert metrics["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
+    assert metrics.results is not None
+    assert metrics.results.harrell_c.estimate == pytest.approx(expected, abs=1e-12)
 
 
 def test_predict_dataset_writes_one_row_per_dataset_row(
