@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prognosis.cohort.assemble import ColumnFiller
@@ -314,6 +315,8 @@ class StepRunner:
         prevalence in the cohort); ``columns_of`` gives a model's concepts and columns."""
         plan = plan_features(definition)
         self.run_steps(plan.steps)
+        for scratch in plan.scratch:  # the domain scans have served: free their memory
+            self._run("drop work table", render(f"DROP TABLE {scratch}", self.engine.dialect))
         if columns_of is not None:
             choose = self._trained(columns_of)
         choose = choose or self._by_prevalence
@@ -486,11 +489,11 @@ def _check_names(columns: list[FeatureColumn]) -> None:
 def _counts(dataset: pa.Table) -> dict[str, Any]:
     if not isinstance(dataset, pa.Table):  # a SparkDataset counts itself, in Spark
         return dataset.counts(len(_SURVIVAL_SCHEMA))
-    events = dataset.column("event").to_pylist()
-    persons = len(set(dataset.column("person_id").to_pylist()))
-    by_code: dict[str, int] = {}
-    for code in events:
-        by_code[str(code)] = by_code.get(str(code), 0) + 1
+    persons = pc.count_distinct(dataset.column("person_id"), mode="all").as_py()
+    by_code = {
+        str(pair["values"]): pair["counts"]
+        for pair in pc.value_counts(dataset.column("event")).to_pylist()
+    }
     return {
         "persons": persons,
         "index_events": dataset.num_rows,
