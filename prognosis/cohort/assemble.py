@@ -98,4 +98,5 @@ def _numbers(values: pa.ChunkedArray, source: str) -> np.ndarray:
     floats, missing as NaN; counts and flags as integers."""
     if source == "last_value":
         return values.cast(pa.float64()).to_numpy()
-    return values.cast(pa.int64()).fill_null(0).to_numpy()
+    integers = values.cast(pa.int64())
+    return (integers.fill_null(0) if integers.null_count else integers).to_numpy()
