@@ -196,7 +196,9 @@ def plan_features(definition: CohortDefinition) -> FeaturePlan:
             for window_name in item.windows:
                 window = features.windows[window_name]
                 table = work_table_name(f"fx_{position}_{window_name}")
-                plan.steps.append(_long_step(table, item, window_name, scan))
+                plan.steps.append(
+                    _long_step(table, item, window_name, scan, _one_concept(definition, item))
+                )
                 if isinstance(item, ConceptSetFeature):
                     plan.tables.append(FeatureTable(table, table))
                     plan.layout += _concept_set_columns(
@@ -338,19 +340,35 @@ def _scan_step(scan: _Scan, domain: Domain) -> Step:
     return Step(scan.table, f"read {domain.value} records in the feature windows", select)
 
 
+def _one_concept(definition: CohortDefinition, item: ConceptSetFeature | DomainFeature) -> bool:
+    """Whether a concept-set item's set has at most one member (one listed id, no
+    descendants; exclusions only remove), so its scan rows need no summing."""
+    if not isinstance(item, ConceptSetFeature):
+        return False
+    concept_set = definition.concept_sets[item.concept_set]
+    return not concept_set.descendants and len(set(concept_set.include)) == 1
+
+
 def _long_step(
-    table: str, item: ConceptSetFeature | DomainFeature, window_name: str, scan: _Scan
+    table: str,
+    item: ConceptSetFeature | DomainFeature,
+    window_name: str,
+    scan: _Scan,
+    one_concept: bool = False,
 ) -> Step:
     """The (item, window) table from the domain's scan: ``(row_id, n[, last_value])`` summed
-    over a concept set's members, or ``(row_id, concept_id, n[, last_value])`` per concept."""
+    over a concept set's members, or ``(row_id, concept_id, n[, last_value])`` per concept.
+    A set of ``one_concept`` has one scan row per cohort row at most: taken as it is."""
     count, last = scan.column("n", window_name), scan.column("last", window_name)
     valued = Statistic.LAST in item.statistics
     where = f"{count} > 0"
-    if isinstance(item, DomainFeature):
-        value = f", {last}[2] AS last_value" if valued else ""
-        select = f"SELECT row_id, concept_id, {count} AS n{value} FROM {scan.table} WHERE {where}"
-    else:
+    if isinstance(item, ConceptSetFeature):
         where += f" AND {in_set('concept_id', item.concept_set)}"
+    if isinstance(item, DomainFeature) or one_concept:
+        value = f", {last}[2] AS last_value" if valued else ""
+        concept = " concept_id," if isinstance(item, DomainFeature) else ""
+        select = f"SELECT row_id,{concept} {count} AS n{value} FROM {scan.table} WHERE {where}"
+    else:
         grouped = (
             f"SELECT row_id, CAST(SUM({count}) AS BIGINT) AS n"
             f"{f', MAX({last}) AS last_pair' if valued else ''} "
