@@ -1,11 +1,13 @@
 """Compile feature items into SQL over the ``cohort`` table, and describe every column.
 
-Each (item, window) becomes one long work table ``(row_id[, concept_id], n, last_value)``
-counted from records inside the window; ``row_id`` numbers the cohort's rows in dataset order
-(person, then index date). Concept-set and demographic features are known at compile time;
-domain-wide features need the cohort first, to find the concepts seen in at least
-``min_prevalence`` of it, and then become one column per concept: pivoted in SQL (engines that
-keep the data, such as Spark) or filled from the long table on the client (see ``assemble``).
+Each domain that features read is joined to the cohort once, into a scan table grouped by cohort
+row and concept (``fx_<domain>``); each (item, window) then becomes one long work table
+``(row_id[, concept_id], n, last_value)`` aggregated from that scan; ``row_id`` numbers the
+cohort's rows in dataset order (person, then index date). Concept-set and demographic features
+are known at compile time; domain-wide features need the cohort first, to find the concepts
+seen in at least ``min_prevalence`` of it, and then become one column per concept: pivoted in
+SQL (engines that keep the data, such as Spark) or filled from the long table on the client
+(see ``assemble``).
 Absent records give presence 0 and count 0; a measurement with no value in the window gives a
 missing ``last`` (the model layer decides what to do with it).
 """
