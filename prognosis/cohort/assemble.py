@@ -53,14 +53,18 @@ class ColumnFiller:
             for column in columns:
                 self.columns[column.name] = self._column(column, rows, values[str(column.source)])
             return
-        concepts = _numbers(data.column("concept_id"), "concept_id")
-        order = np.argsort(concepts, kind="stable")
-        bounds = np.searchsorted(concepts[order], [*concept_ids, np.iinfo(np.int64).max])
+        # rows grouped by concept: each concept's position in ``concept_ids`` sorted as a small
+        # integer (a radix sort), then every array reordered once and sliced per concept
+        codes = np.searchsorted(concept_ids, _numbers(data.column("concept_id"), "concept_id"))
+        order = np.argsort(codes.astype(_code_type(len(concept_ids))), kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(concept_ids) + 1))
+        rows = rows[order]
+        values = {name: array[order] for name, array in values.items()}
         for column in columns:
             at = concept_ids.index(int(column.concept_id or 0))
-            picked = order[bounds[at] : bounds[at + 1]]
+            where = slice(bounds[at], bounds[at + 1])
             self.columns[column.name] = self._column(
-                column, rows[picked], values[str(column.source)][picked]
+                column, rows[where], values[str(column.source)][where]
             )
 
     def _column(self, column: FeatureColumn, rows: np.ndarray, values: np.ndarray) -> pa.Array:
@@ -84,9 +88,15 @@ class ColumnFiller:
         return pa.Table.from_arrays(arrays, names=schema.names).cast(schema)
 
 
+def _code_type(count: int) -> type[np.integer]:
+    """The smallest integer type for ``count`` codes (numpy sorts 16-bit ones by radix)."""
+    return np.uint16 if count <= np.iinfo(np.uint16).max else np.int64
+
+
 def _numbers(values: pa.ChunkedArray, source: str) -> np.ndarray:
     """A work-table column as numpy (an empty result may come untyped): ``last_value`` as
     floats, missing as NaN; counts and flags as integers."""
     if source == "last_value":
         return values.cast(pa.float64()).to_numpy()
-    return values.cast(pa.int64()).fill_null(0).to_numpy()
+    integers = values.cast(pa.int64())
+    return (integers.fill_null(0) if integers.null_count else integers).to_numpy()

@@ -333,6 +333,8 @@ class StepRunner:
         prevalence in the cohort); ``columns_of`` gives a model's concepts and columns."""
         plan = plan_features(definition)
         self.run_steps(plan.steps)
+        for scratch in plan.scratch:  # the domain scans have served: free their memory
+            self._run("drop work table", render(f"DROP TABLE {scratch}", self.engine.dialect))
         if columns_of is not None:
             choose = self._trained(columns_of)
         choose = choose or self._by_prevalence

@@ -141,7 +141,6 @@ WITH records AS (
   SELECT e.person_id, e.event_date AS index_date
   FROM {table} AS e
   WHERE {in_set("e.concept_id", index.concept_set)}
-    AND e.person_id IN (SELECT person_id FROM stg_person)
   GROUP BY e.person_id, e.event_date
 ), ranked AS (
   SELECT person_id, index_date,
@@ -410,13 +409,28 @@ def _cohort(definition: CohortDefinition) -> Step:
 
 
 def attrition_query(definition: CohortDefinition) -> tuple[list[AttritionStep], str]:
-    """One query counting persons and index events left after each cumulative step."""
+    """One query counting persons and index events left after each cumulative step.
+
+    Each candidate row gets its ``depth``, the number of leading steps whose condition it
+    meets (a NULL condition is not met); each person their deepest row. The persons left
+    after step ``k`` are those reaching depth ``k + 1``: one grouping by person instead of a
+    ``COUNT(DISTINCT person_id)`` per step.
+    """
     steps = all_attrition(definition)
-    items = []
-    conditions: list[str] = []
-    for position, step in enumerate(steps):
-        conditions.append(f"({step.condition})")
-        where = " AND ".join(conditions)
-        items.append(f"COUNT(DISTINCT CASE WHEN {where} THEN person_id END) AS p{position}")
-        items.append(f"COUNT(CASE WHEN {where} THEN 1 END) AS e{position}")
-    return steps, f"SELECT {', '.join(items)} FROM candidates"
+    cases = " ".join(
+        f"WHEN NOT COALESCE(({step.condition}), FALSE) THEN {position}"
+        for position, step in enumerate(steps)
+    )
+    rows, items = [], []
+    for position in range(len(steps)):
+        rows.append(f"COUNT(CASE WHEN depth > {position} THEN 1 END) AS e{position}")
+        items.append(f"COUNT(CASE WHEN reach > {position} THEN 1 END) AS p{position}")
+        items.append(f"COALESCE(SUM(e{position}), 0) AS e{position}")
+    sql = f"""
+WITH depths AS (
+  SELECT person_id, CASE {cases} ELSE {len(steps)} END AS depth FROM candidates
+), persons AS (
+  SELECT MAX(depth) AS reach, {", ".join(rows)} FROM depths GROUP BY person_id
+)
+SELECT {", ".join(items)} FROM persons"""
+    return steps, sql

@@ -1,11 +1,13 @@
 """Compile feature items into SQL over the ``cohort`` table, and describe every column.
 
-Each (item, window) becomes one long work table ``(row_id[, concept_id], n, last_value)``
-counted from records inside the window; ``row_id`` numbers the cohort's rows in dataset order
-(person, then index date). Concept-set and demographic features are known at compile time;
-domain-wide features need the cohort first, to find the concepts seen in at least
-``min_prevalence`` of it, and then become one column per concept: pivoted in SQL (engines that
-keep the data, such as Spark) or filled from the long table on the client (see ``assemble``).
+Each domain that features read is joined to the cohort once, into a scan table grouped by cohort
+row and concept (``fx_<domain>``); each (item, window) then becomes one long work table
+``(row_id[, concept_id], n, last_value)`` aggregated from that scan; ``row_id`` numbers the
+cohort's rows in dataset order (person, then index date). Concept-set and demographic features
+are known at compile time; domain-wide features need the cohort first, to find the concepts
+seen in at least ``min_prevalence`` of it, and then become one column per concept: pivoted in
+SQL (engines that keep the data, such as Spark) or filled from the long table on the client
+(see ``assemble``).
 Absent records give presence 0 and count 0; a measurement with no value in the window gives a
 missing ``last`` (the model layer decides what to do with it).
 """
@@ -121,6 +123,8 @@ class FeaturePlan:
     steps: list[Step] = field(default_factory=list)
     tables: list[FeatureTable] = field(default_factory=list)
     layout: list[FeatureColumn | DomainSlot] = field(default_factory=list)
+    # work tables that only feed other steps, dropped once ``steps`` have run
+    scratch: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -172,19 +176,32 @@ class TrainedColumns:
 
 
 def plan_features(definition: CohortDefinition) -> FeaturePlan:
-    """Steps and columns for every feature item of the definition."""
+    """Steps and columns for every feature item of the definition.
+
+    Each domain that concept-set or domain-wide features read is joined to the cohort once
+    (:func:`_scan_step`); every (item, window) table is then aggregated from that scan, so a
+    definition with sixteen concept-set windows on three domains makes three joins, not
+    nineteen. The scans are :attr:`FeaturePlan.scratch`, dropped once the tables exist.
+    """
     plan = FeaturePlan()
     features = definition.features
+    scans = _domain_scans(definition)
     for position, item in enumerate(features.items):
         if isinstance(item, DemographicsFeature):
             plan.layout += _demographics(item)
         elif isinstance(item, IndexConceptFeature):
             _index_concept(definition, plan)
         else:
+            scan = scans[item.domain]
+            if scan.table not in plan.scratch:
+                plan.steps.append(_scan_step(scan, item.domain))
+                plan.scratch.append(scan.table)
             for window_name in item.windows:
                 window = features.windows[window_name]
                 table = work_table_name(f"fx_{position}_{window_name}")
-                plan.steps.append(_long_step(table, item, window_name, window))
+                plan.steps.append(
+                    _long_step(table, item, window_name, scan, _one_concept(definition, item))
+                )
                 if isinstance(item, ConceptSetFeature):
                     plan.tables.append(FeatureTable(table, table))
                     plan.layout += _concept_set_columns(
@@ -249,31 +266,122 @@ GROUP BY c.row_id"""
         )
 
 
-def _long_step(
-    table: str, item: ConceptSetFeature | DomainFeature, window_name: str, window: Window
-) -> Step:
-    by_concept = isinstance(item, DomainFeature)
-    key = "c.row_id" + (", e.concept_id" if by_concept else "")
-    concept_set = item.concept_set if isinstance(item, ConceptSetFeature) else None
-    where = (
-        f"{in_set('e.concept_id', concept_set)} AND "
-        f"{between(days('e.event_date', 'c.index_date'), window)}"
+@dataclass
+class _Scan:
+    """What the feature items of one domain read: each window, with the concept sets read
+    in it (``None``: every concept, for a domain-wide item) and whether a last value is."""
+
+    table: str
+    windows: dict[str, Window] = field(default_factory=dict)
+    concept_sets: dict[str, set[str] | None] = field(default_factory=dict)
+    valued: set[str] = field(default_factory=set)
+
+    def column(self, prefix: str, window_name: str) -> str:
+        """The scan's column for a window: ``n_<i>`` (records) or ``last_<i>`` (the
+        ``[day, value]`` pair of the last valued record), ``i`` the window's position."""
+        return f"{prefix}_{list(self.windows).index(window_name)}"
+
+
+def _domain_scans(definition: CohortDefinition) -> dict[Domain, _Scan]:
+    scans: dict[Domain, _Scan] = {}
+    for item in definition.features.items:
+        if not isinstance(item, ConceptSetFeature | DomainFeature):
+            continue
+        scan = scans.setdefault(item.domain, _Scan(work_table_name(f"fx_{item.domain.value}")))
+        for window_name in item.windows:
+            scan.windows[window_name] = definition.features.windows[window_name]
+            read = scan.concept_sets.setdefault(window_name, set())
+            if isinstance(item, DomainFeature) or read is None:
+                scan.concept_sets[window_name] = None
+            else:
+                read.add(item.concept_set)
+            if Statistic.LAST in item.statistics:
+                scan.valued.add(window_name)
+    return scans
+
+
+def _members(concept_sets: set[str]) -> str:
+    names = ", ".join(f"'{name}'" for name in sorted(concept_sets))
+    return f"SELECT concept_id FROM concept_sets WHERE concept_set IN ({names})"
+
+
+# the day of an undated record (read only by windows open at both ends): before every date,
+# as ``ORDER BY event_date DESC`` puts it last
+_NO_DAY = -1e300
+
+
+def _scan_step(scan: _Scan, domain: Domain) -> Step:
+    """Every record of the domain inside a window someone reads, joined to the cohort once and
+    grouped by cohort row and concept: per window, the records (``n_i``) and, where a last
+    value is read, the ``[day, value]`` pair of the latest valued one (``last_i``; MAX of the
+    pair gives the latest day, then the largest value, the order of the ranking it replaces)."""
+    offset = days("e.event_date", "c.index_date")
+    aggregates, reads = [], []
+    for window_name, window in scan.windows.items():
+        inside = between(offset, window)
+        count = scan.column("n", window_name)
+        aggregates.append(f"COUNT(CASE WHEN {inside} THEN 1 END) AS {count}")
+        if window_name in scan.valued:
+            day = f"COALESCE(CAST({offset} AS DOUBLE), {_NO_DAY})"
+            aggregates.append(
+                f"MAX(CASE WHEN {inside} AND e.value IS NOT NULL THEN [{day}, e.value] END) "
+                f"AS {scan.column('last', window_name)}"
+            )
+        concept_sets = scan.concept_sets[window_name]
+        member = "TRUE" if concept_sets is None else f"e.concept_id IN ({_members(concept_sets)})"
+        reads.append(f"(({inside}) AND {member})")
+    where = " OR ".join(reads)
+    if all(sets is not None for sets in scan.concept_sets.values()):
+        # only concept sets are read: their members, filtered before the join
+        every = set().union(*(sets or set() for sets in scan.concept_sets.values()))
+        where = f"e.concept_id IN ({_members(every)}) AND ({where})"
+    select = (
+        f"SELECT c.row_id, e.concept_id, {', '.join(aggregates)} "
+        f"FROM cohort AS c JOIN stg_{domain.value} AS e ON e.person_id = c.person_id "
+        f"WHERE {where} GROUP BY c.row_id, e.concept_id"
     )
-    source = f"cohort AS c JOIN stg_{item.domain.value} AS e ON e.person_id = c.person_id"
-    if Statistic.LAST in item.statistics:
-        inner = (
-            f"SELECT {key}, e.value, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY "
-            "CASE WHEN e.value IS NULL THEN 1 ELSE 0 END, e.event_date DESC, e.value DESC) AS rn "
-            f"FROM {source} WHERE {where}"
-        )
-        outer_key = "row_id" + (", concept_id" if by_concept else "")
-        select = (
-            f"SELECT {outer_key}, COUNT(*) AS n, "
-            "MAX(CASE WHEN rn = 1 THEN value END) AS last_value "
-            f"FROM ({inner}) AS ranked GROUP BY {outer_key}"
-        )
+    return Step(scan.table, f"read {domain.value} records in the feature windows", select)
+
+
+def _one_concept(definition: CohortDefinition, item: ConceptSetFeature | DomainFeature) -> bool:
+    """Whether a concept-set item's set has at most one member (one listed id, no
+    descendants; exclusions only remove), so its scan rows need no summing."""
+    if not isinstance(item, ConceptSetFeature):
+        return False
+    concept_set = definition.concept_sets[item.concept_set]
+    return not concept_set.descendants and len(set(concept_set.include)) == 1
+
+
+def _long_step(
+    table: str,
+    item: ConceptSetFeature | DomainFeature,
+    window_name: str,
+    scan: _Scan,
+    one_concept: bool = False,
+) -> Step:
+    """The (item, window) table from the domain's scan: ``(row_id, n[, last_value])`` summed
+    over a concept set's members, or ``(row_id, concept_id, n[, last_value])`` per concept.
+    A set of ``one_concept`` has one scan row per cohort row at most: taken as it is."""
+    count, last = scan.column("n", window_name), scan.column("last", window_name)
+    valued = Statistic.LAST in item.statistics
+    where = f"{count} > 0"
+    if isinstance(item, ConceptSetFeature):
+        where += f" AND {in_set('concept_id', item.concept_set)}"
+    if isinstance(item, DomainFeature) or one_concept:
+        value = f", {last}[2] AS last_value" if valued else ""
+        concept = " concept_id," if isinstance(item, DomainFeature) else ""
+        select = f"SELECT row_id,{concept} {count} AS n{value} FROM {scan.table} WHERE {where}"
     else:
-        select = f"SELECT {key}, COUNT(*) AS n FROM {source} WHERE {where} GROUP BY {key}"
+        grouped = (
+            f"SELECT row_id, CAST(SUM({count}) AS BIGINT) AS n"
+            f"{f', MAX({last}) AS last_pair' if valued else ''} "
+            f"FROM {scan.table} WHERE {where} GROUP BY row_id"
+        )
+        select = (
+            f"SELECT row_id, n, last_pair[2] AS last_value FROM ({grouped}) AS g"
+            if valued
+            else grouped
+        )
     what = getattr(item, "name", item.domain.value)
     return Step(table, f"feature {what} in window {window_name}", select)
 

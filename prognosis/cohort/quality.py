@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from prognosis.cohort.catalog import EVENT_TABLES, MAX_AGE, Finding
 from prognosis.cohort.engines import Engine
-from prognosis.cohort.sql import render
+from prognosis.cohort.sql import Step, render
 from prognosis.cohort.staging import StagingView
 from prognosis.exceptions import SourceError
 
@@ -47,13 +47,20 @@ def check_sources(
     findings += _check_observation_period(engine, today)
     duplicated: set[str] = set()
     one_period_each = _one_period_each(engine)
-    for view in views:
-        if not view.name.startswith("stg_") or view.empty or view.table in _NOT_EVENTS:
-            continue
+    events = [
+        view
+        for view in views
+        if view.name.startswith("stg_") and not view.empty and view.table not in _NOT_EVENTS
+    ]
+    if one_period_each and events:
+        engine.create_table(_PERSON_PERIODS)
+    for view in events:
         event_findings, has_duplicates = _check_events(engine, view, today, one_period_each)
         findings += event_findings
         if has_duplicates:
             duplicated.add(view.name)
+    if one_period_each and events:
+        engine.execute(render(f"DROP TABLE {_PERSON_PERIODS.name}", engine.dialect))
     return findings, duplicated
 
 
@@ -253,20 +260,30 @@ def _totals(engine: Engine, name: str, today: dt.date) -> tuple:
     )
 
 
+# each person with their observation period, if any: one row per person when each has at
+# most one period (person ids are unique, checked first), so the event tables are joined once
+_PERSON_PERIODS = Step(
+    "quality_person_periods",
+    "persons and their observation period",
+    "SELECT p.person_id, op.start_date, op.end_date FROM stg_person AS p "
+    "LEFT JOIN stg_observation_period AS op ON op.person_id = p.person_id",
+)
+
+
 def _one_pass(engine: Engine, name: str, today: dt.date) -> _EventCounts:
-    """Every count in one scan. Only when each person has at most one observation period:
-    joining on the person alone then cannot multiply rows."""
+    """Every count in one scan and one join (:data:`_PERSON_PERIODS`). Only when each person
+    has at most one observation period: joining on the person alone then cannot multiply
+    rows."""
     values = _scalar_row(
         engine,
         f"""SELECT COUNT(*), COUNT(CASE WHEN e.event_date > DATE '{today.isoformat()}' THEN 1 END),
           COUNT(e.record_id),
           COUNT(CASE WHEN p.person_id IS NULL AND e.person_id IS NOT NULL THEN 1 END),
           COUNT(CASE WHEN p.person_id IS NOT NULL AND e.event_date IS NOT NULL AND NOT COALESCE(
-            e.event_date >= op.start_date AND e.event_date <= op.end_date, FALSE) THEN 1 END),
+            e.event_date >= p.start_date AND e.event_date <= p.end_date, FALSE) THEN 1 END),
           COUNT(*) - COUNT(e.person_id), COUNT(*) - COUNT(e.event_date)
         FROM {name} AS e
-        LEFT JOIN stg_person AS p ON p.person_id = e.person_id
-        LEFT JOIN stg_observation_period AS op ON op.person_id = e.person_id""",
+        LEFT JOIN {_PERSON_PERIODS.name} AS p ON p.person_id = e.person_id""",
     )
     return _EventCounts(*(int(v or 0) for v in values))
 

@@ -1052,6 +1052,63 @@ def test_measurement_last_takes_the_latest_dated_value_and_counts_null_records(
     }  # fmt: skip
 
 
+def test_concept_set_last_over_several_concepts_and_overlapping_windows(tmp_path: Path) -> None:
+    """One scan of the measurements serves two concept sets, a domain-wide item and two
+    overlapping windows; the expected values are worked out by hand from the rows."""
+    other = ASPIRIN  # any concept of the vocabulary serves as a second lab
+    tables = {
+        "person": [person(pid) for pid in (1, 2, 3, 4)],
+        "observation_period": [observed(pid) for pid in (1, 2, 3, 4)],
+        "drug_exposure": [drug(pid) for pid in (1, 2, 3, 4)],
+        "measurement": [
+            lab(1, "2010-02-19", 12.0),  # day -10, hemoglobin
+            lab(1, "2010-02-19", 14.0, other),  # day -10, the other lab: larger, so last
+            lab(1, "2009-08-13", 20.0, other),  # day -200: only in the year
+            lab(2, "2010-01-20", 9.0),  # day -40, twice on one day: the larger is last
+            lab(2, "2010-01-20", 7.0),
+            lab(3, "2010-02-24", None, other),  # day -5: counted, no value
+            lab(3, "2009-05-05", 6.0),  # day -300
+        ],
+    }
+    labs = {
+        "kind": "concept_set",
+        "concept_set": "labs",
+        "domain": "measurement",
+        "windows": ["prior_year", "prior_month"],
+        "statistics": ["last", "count"],
+    }
+    features = {
+        "windows": {"prior_year": [-365, -1], "prior_month": [-30, -1]},
+        "items": [
+            {**labs, "name": "labs"},
+            {**labs, "name": "hb", "concept_set": "hemoglobin", "windows": ["prior_year"]},
+            {
+                "kind": "domain",
+                "domain": "measurement",
+                "windows": ["prior_month"],
+                "min_prevalence": 0.25,  # each lab is recorded for 1 or 2 of the 4 persons
+                "statistics": ["last"],
+            },
+        ],
+    }
+    concept_sets = {
+        "nsaids": [CELECOXIB],
+        "gi_bleed": [GI_BLEED],
+        "hemoglobin": [HEMOGLOBIN],
+        "labs": [HEMOGLOBIN, other],
+    }
+    built = build(tmp_path, cohort(concept_sets=concept_sets, features=features), tables)
+    nothing = {2: None, 3: None, 4: None}
+    assert built.column("labs_prior_year_last") == {1: 14.0, 2: 9.0, 3: 6.0, 4: None}
+    assert built.column("labs_prior_year_count") == {1: 3, 2: 2, 3: 2, 4: 0}
+    assert built.column("labs_prior_month_last") == {1: 14.0, **nothing}
+    assert built.column("labs_prior_month_count") == {1: 2, 2: 0, 3: 1, 4: 0}
+    assert built.column("hb_prior_year_last") == {1: 12.0, 2: 9.0, 3: 6.0, 4: None}
+    assert built.column("hb_prior_year_count") == {1: 1, 2: 2, 3: 1, 4: 0}
+    assert built.column(f"measurement_{HEMOGLOBIN}_prior_month_last") == {1: 12.0, **nothing}
+    assert built.column(f"measurement_{other}_prior_month_last") == {1: 14.0, **nothing}
+
+
 def _day_zero_definition(*, include_index_day: bool) -> dict[str, Any]:
     return cohort(
         concept_sets={"nsaids": [CELECOXIB], "gi_bleed": [GI_BLEED], "ulcer": [PEPTIC_ULCER]},

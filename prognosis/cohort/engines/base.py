@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prognosis.cohort.catalog import Finding, PhysicalTable
@@ -71,11 +72,11 @@ class ArrowDataset:
         dict
             ``persons``, ``index_events``, ``events`` (code as text -> count) and ``features``.
         """
-        events = self.table.column("event").to_pylist()
-        persons = len(set(self.table.column("person_id").to_pylist()))
-        by_code: dict[str, int] = {}
-        for code in events:
-            by_code[str(code)] = by_code.get(str(code), 0) + 1
+        persons = pc.count_distinct(self.table.column("person_id"), mode="all").as_py()
+        by_code = {
+            str(pair["values"]): pair["counts"]
+            for pair in pc.value_counts(self.table.column("event")).to_pylist()
+        }
         return {
             "persons": persons,
             "index_events": self.table.num_rows,
