@@ -5,8 +5,14 @@
 SYNTH_CDM ?= data/synth/cdm_20k.duckdb
 COHORTS := $(patsubst cohorts/%.yaml,%,$(wildcard cohorts/*.yaml))
 
-.venv/.installed: pyproject.toml
+# What `make demo` needs: the package and its runtime dependencies only.
+.venv/.runtime: pyproject.toml
 	python3 -m venv .venv
+	.venv/bin/pip install -e .
+	touch $@
+
+# What `make test`, `lint` and `bench` need as well: pytest, ruff, playwright, pyspark.
+.venv/.installed: .venv/.runtime pyproject.toml
 	.venv/bin/pip install -e '.[dev]'
 	touch $@
 
@@ -50,14 +56,14 @@ cohort:
 	@$(MAKE) --no-print-directory cohort-$(NAME)
 
 # Definitions run on the bundled Eunomia demo data, except synth_* ones, on the synthetic CDM.
-cohort-%: .venv/.installed
+cohort-%: .venv/.runtime
 	.venv/bin/prognosis cohort build cohorts/$*.yaml --out data/cohorts/$* --overwrite
 
-cohort-synth_%: .venv/.installed $(SYNTH_CDM)
+cohort-synth_%: .venv/.runtime $(SYNTH_CDM)
 	.venv/bin/prognosis cohort build cohorts/synth_$*.yaml --source duckdb:///$(SYNTH_CDM) \
 		--out data/cohorts/synth_$* --overwrite
 
-$(SYNTH_CDM): | .venv/.installed
+$(SYNTH_CDM): | .venv/.runtime
 	@mkdir -p $(@D)
 	.venv/bin/prognosis synth --persons 20000 --seed 42 --out $@
 

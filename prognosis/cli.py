@@ -122,7 +122,7 @@ def _steps(quiet: bool) -> Iterator[_Steps]:
     steps.close()
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="prognosis")
 def main() -> None:
     """Prognosis models from OMOP CDM health records: cohorts, models, reports."""
