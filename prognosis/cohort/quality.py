@@ -176,18 +176,16 @@ def _no_date(table: str, column: str, rows: int, what: str = "rows") -> Finding:
 
 
 def _check_observation_period(engine: Engine, today: dt.date) -> list[Finding]:
-    future, reversed_, undated, no_person = _scalar_row(
+    # one scan: person ids are unique (checked first), so the join cannot multiply rows
+    future, reversed_, undated, no_person, orphans = _scalar_row(
         engine,
-        f"""SELECT COUNT(CASE WHEN end_date > DATE '{today.isoformat()}' THEN 1 END),
-          COUNT(CASE WHEN end_date < start_date THEN 1 END),
-          COUNT(CASE WHEN start_date IS NULL OR end_date IS NULL THEN 1 END),
-          COUNT(*) - COUNT(person_id)
-        FROM stg_observation_period""",
-    )
-    (orphans,) = _scalar_row(
-        engine,
-        """SELECT COUNT(*) FROM stg_observation_period AS op WHERE op.person_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM stg_person AS p WHERE p.person_id = op.person_id)""",
+        f"""SELECT COUNT(CASE WHEN op.end_date > DATE '{today.isoformat()}' THEN 1 END),
+          COUNT(CASE WHEN op.end_date < op.start_date THEN 1 END),
+          COUNT(CASE WHEN op.start_date IS NULL OR op.end_date IS NULL THEN 1 END),
+          COUNT(*) - COUNT(op.person_id),
+          COUNT(CASE WHEN op.person_id IS NOT NULL AND p.person_id IS NULL THEN 1 END)
+        FROM stg_observation_period AS op
+        LEFT JOIN stg_person AS p ON p.person_id = op.person_id""",
     )
     findings = []
     if no_person:
