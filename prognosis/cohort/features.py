@@ -130,7 +130,13 @@ class FeaturePlan:
 
     def schedule(self) -> list[Step]:
         """:attr:`steps` with each domain scan followed at once by the tables aggregated from
-        it: a scan can be dropped, and its tables used, before the next scan runs."""
+        it: a scan can be dropped, and its tables used, before the next scan runs.
+
+        Returns
+        -------
+        list[Step]
+            Every step of :attr:`steps` once; steps that read no scan keep their order.
+        """
         ordered: list[Step] = []
         for step in self.steps:
             if step.name in self.reads:
