@@ -7,6 +7,10 @@ took about 3 s of CPU where the SQL pivots and joins took about 16 s (docs/bench
 the bytes written are the same. Engines that keep the data distributed (Spark) pivot and join in
 SQL instead (``features.dataset_query``), so nothing large reaches the driver.
 
+The fetches run on the caller's thread (the engine's connection); placing the values (numpy
+sorts and scatters, which release the GIL) runs on one worker thread, so a column is filled
+while the engine computes the next work table.
+
 Semantics match the SQL path exactly: no record in the window gives presence 0 and count 0; no
 value gives a missing ``last``.
 """
@@ -14,6 +18,7 @@ value gives a missing ``last``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +32,12 @@ Fetch = Callable[[str], pa.Table]
 
 
 class ColumnFiller:
-    """Collects feature columns for a cohort of known size, filled from work tables."""
+    """Collects feature columns for a cohort of known size, filled from work tables.
+
+    :meth:`fill` returns once the table is fetched; its columns are placed in the background
+    and :meth:`table` waits for them (an error met there is raised by :meth:`table`). Call
+    :meth:`close` when done, also after an error.
+    """
 
     def __init__(self, fetch: Fetch, base_columns: list[FeatureColumn]) -> None:
         self._fetch = fetch
@@ -37,6 +47,8 @@ class ColumnFiller:
         if not np.array_equal(row_id, np.arange(self.size)):
             raise CohortError("internal error: the cohort's row_id is not 0 … n-1 in order")
         self.columns: dict[str, pa.Array] = {}
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prognosis-fill")
+        self._pending: list[Future[None]] = []
 
     def fill(self, table: str, columns: list[FeatureColumn]) -> None:
         """Fetch ``table`` and fill ``columns`` from it (all from this table)."""
@@ -47,6 +59,15 @@ class ColumnFiller:
         select = ", ".join(["row_id", *(["concept_id"] if concept_ids else []), *sources])
         where = f" WHERE concept_id IN ({', '.join(map(str, concept_ids))})" if concept_ids else ""
         data = self._fetch(f"SELECT {select} FROM {table}{where}")
+        self._pending.append(self._worker.submit(self._place, data, columns, concept_ids, sources))
+
+    def _place(
+        self,
+        data: pa.Table,
+        columns: list[FeatureColumn],
+        concept_ids: list[int],
+        sources: list[str],
+    ) -> None:
         rows = _numbers(data.column("row_id"), "row_id")
         values = {name: _numbers(data.column(name), name) for name in sources}
         if not concept_ids:
@@ -81,11 +102,18 @@ class ColumnFiller:
 
     def table(self, schema: pa.Schema) -> pa.Table:
         """The dataset: the base columns and every filled column, in ``schema`` order."""
+        for placing in self._pending:
+            placing.result()  # raises what the worker met
+        self._pending.clear()
         arrays = [
             self.columns[name] if name in self.columns else self.base.column(name)
             for name in schema.names
         ]
         return pa.Table.from_arrays(arrays, names=schema.names).cast(schema)
+
+    def close(self) -> None:
+        """Stop the worker (after the columns it was given, which an error leaves unused)."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
 
 
 def _code_type(count: int) -> type[np.integer]:

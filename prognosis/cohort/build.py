@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -151,29 +152,36 @@ def build_cohort(
         model_columns(Path(features_of), definition) if features_of is not None else (None, None)
     )
     say(f"open {source.describe()}")
-    with open_engine(source) as engine:
-        runner = StepRunner(engine, say)
-        findings = runner.stage(definition, today)
-        runner.run_steps(cohort_steps(definition))
-        findings += runner.cohort_findings(definition)
-        attrition = runner.attrition(definition)
-        columns, dataset = runner.features(definition, columns_of=trained)
-        _warn(runner.unseen)
-        findings += runner.unseen
-        say("label features")
-        features = describe_features(engine, definition, columns)
-        # inside the engine's block: a Spark dataset is counted and written by the session
-        counts = dataset.counts(len(_SURVIVAL_SCHEMA))
-        seconds = time.perf_counter() - started
-        manifest = _manifest(definition, definition_path, source, engine.dialect, today, counts)
-        manifest = replace(
-            manifest,
-            data_quality=tuple(str(finding) for finding in findings),
-            features_of=trained_record,
-            build_seconds=round(seconds, 3),
-        )
+    with contextlib.ExitStack() as output:
+        with open_engine(source) as engine:
+            runner = StepRunner(engine, say)
+            findings = runner.stage(definition, today)
+            runner.run_steps(cohort_steps(definition))
+            findings += runner.cohort_findings(definition)
+            attrition = runner.attrition(definition)
+            columns, dataset = runner.features(definition, columns_of=trained)
+            _warn(runner.unseen)
+            findings += runner.unseen
+            folder = output.enter_context(_output_folder(Path(out_dir)))
+            # dataset.parquet is encoded while the features are labelled and the engine
+            # closes; leaving early (an error) waits for it before the folder is removed
+            written = dataset.start_writing(folder / "dataset.parquet")
+            output.callback(_settle, written)
+            say("label features")
+            features = describe_features(engine, definition, columns)
+            # inside the engine's block: a Spark dataset is counted and written by the session
+            counts = dataset.counts(len(_SURVIVAL_SCHEMA))
+            seconds = time.perf_counter() - started
+            manifest = _manifest(definition, definition_path, source, engine.dialect, today, counts)
+            manifest = replace(
+                manifest,
+                data_quality=tuple(str(finding) for finding in findings),
+                features_of=trained_record,
+                build_seconds=round(seconds, 3),
+            )
         say(f"write {out_dir}")
-        _write(out_dir, dataset, features, attrition, manifest)
+        written()
+        _write(folder, features, attrition, manifest)
     return BuildResult(
         out_dir=Path(out_dir),
         persons=counts["persons"],
@@ -195,8 +203,10 @@ class StepRunner:
     def __init__(self, engine: Engine, say: Progress) -> None:
         self.engine = engine
         self.say = say
-        # a model's domain concepts with no record in their window here (``columns_of``)
+        # a model's domain concepts with no record in their window here (``columns_of``), in
+        # layout order; by long table while the slots are resolved
         self.unseen: list[Finding] = []
+        self._unseen: dict[str, Finding] = {}
 
     def _run(self, description: str, sql: str) -> None:
         with self._naming(description):
@@ -332,28 +342,69 @@ class StepRunner:
         """Feature steps, then the dataset. ``choose`` picks domain-wide concepts (default: by
         prevalence in the cohort); ``columns_of`` gives a model's concepts and columns."""
         plan = plan_features(definition)
-        self.run_steps(plan.steps)
-        for scratch in plan.scratch:  # the domain scans have served: free their memory
-            self._run("drop work table", render(f"DROP TABLE {scratch}", self.engine.dialect))
         if columns_of is not None:
             choose = self._trained(columns_of)
         choose = choose or self._by_prevalence
         if not self.engine.assemble_locally:
+            self.run_steps(plan.steps)
+            for scratch in plan.scratch:  # the domain scans have served: free their memory
+                self._drop(scratch)
             return self._assemble_in_sql(plan, choose, columns_of)
         base = [slot for slot in plan.layout if isinstance(slot, FeatureColumn) and not slot.table]
         filler = ColumnFiller(self._fetch, base)
-        columns = _kept(self._resolve(plan, choose, filler), columns_of)
-        self.say("assemble dataset")
-        for table in plan.tables:
-            filler.fill(table.name, [c for c in columns if c.table == table.name])
-        return columns, ArrowDataset(filler.table(_schema(columns)))
+        try:
+            chosen = self._run_and_fill(plan, choose, filler)
+            self._note_unseen(plan)
+            columns = _kept(_laid_out(plan, chosen), columns_of)
+            self.say("assemble dataset")
+            table = filler.table(_schema(columns))
+        finally:
+            filler.close()
+        return columns, ArrowDataset(table)
+
+    def _run_and_fill(
+        self, plan: FeaturePlan, choose: ConceptChooser, filler: ColumnFiller
+    ) -> dict[str, list[FeatureColumn]]:
+        """Run the feature steps, each domain scan followed by its tables, and fill each table's
+        columns as soon as it exists (the filler places them while the next step runs); a scan
+        is dropped once its tables exist. Returns each domain slot's columns by long table."""
+        slots = {slot.long_table: slot for slot in plan.layout if isinstance(slot, DomainSlot)}
+        fixed = [slot for slot in plan.layout if isinstance(slot, FeatureColumn) and slot.table]
+        readers = Counter(plan.reads.values())
+        chosen: dict[str, list[FeatureColumn]] = {}
+        for step in plan.schedule():
+            self.run_steps([step])
+            if step.name in slots:
+                chosen[step.name] = self._fill_domain(slots[step.name], choose, filler)
+            else:
+                filler.fill(step.name, [c for c in fixed if c.table == step.name])
+            scan = plan.reads.get(step.name)
+            if scan is not None:
+                readers[scan] -= 1
+                if not readers[scan]:  # the scan has served: free its memory
+                    self._drop(scan)
+        return chosen
+
+    def _fill_domain(
+        self, slot: DomainSlot, choose: ConceptChooser, filler: ColumnFiller
+    ) -> list[FeatureColumn]:
+        """A domain slot's concepts chosen, its columns filled from its long table, which is
+        then dropped."""
+        _, _, resolved = resolve_domain(slot, choose(slot))
+        self.say(f"fill {slot.item.domain.value} features in window {slot.window_name}")
+        filler.fill(slot.long_table, resolved)
+        self._drop(slot.long_table)
+        return resolved
+
+    def _drop(self, table: str) -> None:
+        self._run("drop work table", render(f"DROP TABLE {table}", self.engine.dialect))
 
     def _assemble_in_sql(
         self, plan: FeaturePlan, choose: ConceptChooser, columns_of: TrainedColumns | None
     ) -> tuple[list[FeatureColumn], AssembledDataset]:
         """Pivot and join in the engine; the engine holds the result (Spark keeps it there,
         to count and write it without collecting it to the driver)."""
-        columns = _kept(self._resolve(plan, choose, None), columns_of)
+        columns = _kept(self._resolve(plan, choose), columns_of)
         self.say("assemble dataset")
         sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
         return columns, self.engine.dataset(sql, _schema(columns))
@@ -373,7 +424,7 @@ class StepRunner:
             seen = {int(row[0]) for row in self.engine.fetch_rows(render(sql, self.engine.dialect))}
             absent = [concept_id for concept_id in chosen if concept_id not in seen]
             if absent:
-                self.unseen.append(_unseen_finding(slot, absent))
+                self._unseen[slot.long_table] = _unseen_finding(slot, absent)
             return chosen
 
         return choose
@@ -387,29 +438,25 @@ class StepRunner:
         sql = render(prevalence_query(slot, threshold), self.engine.dialect)
         return [int(row[0]) for row in self.engine.fetch_rows(sql)]
 
-    def _resolve(
-        self, plan: FeaturePlan, choose: ConceptChooser, filler: ColumnFiller | None
-    ) -> list[FeatureColumn]:
-        """Columns in layout order; domain slots get their concepts, then are pivoted in SQL
-        (``filler`` None) or filled on the client from their long table."""
-        columns: list[FeatureColumn] = []
+    def _resolve(self, plan: FeaturePlan, choose: ConceptChooser) -> list[FeatureColumn]:
+        """Columns in layout order; domain slots get their concepts, then are pivoted in SQL."""
+        chosen: dict[str, list[FeatureColumn]] = {}
         for slot in plan.layout:
-            if isinstance(slot, FeatureColumn):
-                columns.append(slot)
+            if not isinstance(slot, DomainSlot):
                 continue
             step, table, resolved = resolve_domain(slot, choose(slot))
-            if filler is not None:
-                self.say(f"fill {slot.item.domain.value} features in window {slot.window_name}")
-                filler.fill(slot.long_table, resolved)
-            elif step is not None and table is not None:
+            if step is not None and table is not None:
                 self.run_steps([step])
                 plan.tables.append(table)
-            # the long table has served (prevalence, pivot): free its memory for the rest
-            self._run(
-                "drop work table", render(f"DROP TABLE {slot.long_table}", self.engine.dialect)
-            )
-            columns += resolved
-        return columns
+            self._drop(slot.long_table)  # it has served (prevalence, pivot): free its memory
+            chosen[slot.long_table] = resolved
+        self._note_unseen(plan)
+        return _laid_out(plan, chosen)
+
+    def _note_unseen(self, plan: FeaturePlan) -> None:
+        """:attr:`unseen` in layout order, whatever order the slots were resolved in."""
+        tables = [slot.long_table for slot in plan.layout if isinstance(slot, DomainSlot)]
+        self.unseen = [self._unseen[table] for table in tables if table in self._unseen]
 
 
 _NAMED_MISSING = 5  # missing concepts of one set named one by one; more are counted
@@ -425,6 +472,14 @@ def _for_person(view: StagingView, person_id: int) -> StagingView:
         return view
     select = f"SELECT * FROM ({view.select}) AS v WHERE v.person_id = {int(person_id)}"
     return replace(view, select=select)
+
+
+def _laid_out(plan: FeaturePlan, chosen: dict[str, list[FeatureColumn]]) -> list[FeatureColumn]:
+    """The columns in layout order, each domain slot replaced by its ``chosen`` columns."""
+    columns: list[FeatureColumn] = []
+    for slot in plan.layout:
+        columns += chosen[slot.long_table] if isinstance(slot, DomainSlot) else [slot]
+    return columns
 
 
 def _min_persons(fraction: float, size: int) -> int:
@@ -527,23 +582,34 @@ def _manifest(
     )
 
 
+@contextlib.contextmanager
+def _output_folder(out_dir: Path) -> Iterator[Path]:
+    """The temporary folder the outputs are written into; on success it replaces ``out_dir``."""
+    with (
+        claim_output(out_dir, OutputKind.DATASET, overwrite=True),
+        atomic_directory(out_dir) as folder,
+    ):
+        yield folder
+
+
+def _settle(written: Callable[[], None]) -> None:
+    """Wait for ``dataset.parquet`` whatever happened (its error, if any, was raised already
+    or is overtaken by the build's)."""
+    with contextlib.suppress(Exception):
+        written()
+
+
 def _write(
-    out_dir: Path,
-    dataset: AssembledDataset,
+    folder: Path,
     features: tuple[Feature, ...],
     attrition: list[dict[str, Any]],
     manifest: DatasetManifest,
 ) -> None:
-    with (
-        claim_output(Path(out_dir), OutputKind.DATASET, overwrite=True),
-        atomic_directory(Path(out_dir)) as folder,
-    ):
-        # Spark writes a large dataset as a folder of part files
-        dataset.write_parquet(folder / "dataset.parquet")
-        write_features(folder / "features.json", features)
-        write_attrition(folder / "attrition.json", [AttritionStep(**row) for row in attrition])
-        files = {
-            name: sha256_file(folder / name)
-            for name in ("dataset.parquet", "features.json", "attrition.json")
-        }
-        write_manifest(folder / "manifest.json", replace(manifest, files=files))
+    """The JSON outputs beside ``dataset.parquet``, and the manifest with every file's hash."""
+    write_features(folder / "features.json", features)
+    write_attrition(folder / "attrition.json", [AttritionStep(**row) for row in attrition])
+    files = {
+        name: sha256_file(folder / name)
+        for name in ("dataset.parquet", "features.json", "attrition.json")
+    }
+    write_manifest(folder / "manifest.json", replace(manifest, files=files))

@@ -125,6 +125,25 @@ class FeaturePlan:
     layout: list[FeatureColumn | DomainSlot] = field(default_factory=list)
     # work tables that only feed other steps, dropped once ``steps`` have run
     scratch: list[str] = field(default_factory=list)
+    # each (item, window) table -> the domain scan (in ``scratch``) it is aggregated from
+    reads: dict[str, str] = field(default_factory=dict)
+
+    def schedule(self) -> list[Step]:
+        """:attr:`steps` with each domain scan followed at once by the tables aggregated from
+        it: a scan can be dropped, and its tables used, before the next scan runs.
+
+        Returns
+        -------
+        list[Step]
+            Every step of :attr:`steps` once; steps that read no scan keep their order.
+        """
+        ordered: list[Step] = []
+        for step in self.steps:
+            if step.name in self.reads:
+                continue  # placed after its scan
+            ordered.append(step)
+            ordered += [later for later in self.steps if self.reads.get(later.name) == step.name]
+        return ordered
 
 
 @dataclass(frozen=True)
@@ -202,6 +221,7 @@ def plan_features(definition: CohortDefinition) -> FeaturePlan:
                 plan.steps.append(
                     _long_step(table, item, window_name, scan, _one_concept(definition, item))
                 )
+                plan.reads[table] = scan.table
                 if isinstance(item, ConceptSetFeature):
                     plan.tables.append(FeatureTable(table, table))
                     plan.layout += _concept_set_columns(

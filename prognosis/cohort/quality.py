@@ -176,18 +176,16 @@ def _no_date(table: str, column: str, rows: int, what: str = "rows") -> Finding:
 
 
 def _check_observation_period(engine: Engine, today: dt.date) -> list[Finding]:
-    future, reversed_, undated, no_person = _scalar_row(
+    # one scan: person ids are unique (checked first), so the join cannot multiply rows
+    future, reversed_, undated, no_person, orphans = _scalar_row(
         engine,
-        f"""SELECT COUNT(CASE WHEN end_date > DATE '{today.isoformat()}' THEN 1 END),
-          COUNT(CASE WHEN end_date < start_date THEN 1 END),
-          COUNT(CASE WHEN start_date IS NULL OR end_date IS NULL THEN 1 END),
-          COUNT(*) - COUNT(person_id)
-        FROM stg_observation_period""",
-    )
-    (orphans,) = _scalar_row(
-        engine,
-        """SELECT COUNT(*) FROM stg_observation_period AS op WHERE op.person_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM stg_person AS p WHERE p.person_id = op.person_id)""",
+        f"""SELECT COUNT(CASE WHEN op.end_date > DATE '{today.isoformat()}' THEN 1 END),
+          COUNT(CASE WHEN op.end_date < op.start_date THEN 1 END),
+          COUNT(CASE WHEN op.start_date IS NULL OR op.end_date IS NULL THEN 1 END),
+          COUNT(*) - COUNT(op.person_id),
+          COUNT(CASE WHEN op.person_id IS NOT NULL AND p.person_id IS NULL THEN 1 END)
+        FROM stg_observation_period AS op
+        LEFT JOIN stg_person AS p ON p.person_id = op.person_id""",
     )
     findings = []
     if no_person:
@@ -250,13 +248,19 @@ class _EventCounts:
     undated: int
 
 
-def _totals(engine: Engine, name: str, today: dt.date) -> tuple:
+def _record_ids(view: StagingView, alias: str = "") -> str:
+    """The count of record ids, or 0 when the source declares them unique: duplicates are then
+    not looked for (:func:`_duplicates`), and the ids need not be read."""
+    return "0" if view.unique_ids else f"COUNT({alias}record_id)"
+
+
+def _totals(engine: Engine, view: StagingView, today: dt.date) -> tuple:
     """Rows, future rows, record ids, and rows without a person or a date."""
     return _scalar_row(
         engine,
         f"""SELECT COUNT(*), COUNT(CASE WHEN event_date > DATE '{today.isoformat()}' THEN 1 END),
-          COUNT(record_id), COUNT(*) - COUNT(person_id), COUNT(*) - COUNT(event_date)
-        FROM {name}""",
+          {_record_ids(view)}, COUNT(*) - COUNT(person_id), COUNT(*) - COUNT(event_date)
+        FROM {view.name}""",
     )
 
 
@@ -270,28 +274,29 @@ _PERSON_PERIODS = Step(
 )
 
 
-def _one_pass(engine: Engine, name: str, today: dt.date) -> _EventCounts:
+def _one_pass(engine: Engine, view: StagingView, today: dt.date) -> _EventCounts:
     """Every count in one scan and one join (:data:`_PERSON_PERIODS`). Only when each person
     has at most one observation period: joining on the person alone then cannot multiply
     rows."""
     values = _scalar_row(
         engine,
         f"""SELECT COUNT(*), COUNT(CASE WHEN e.event_date > DATE '{today.isoformat()}' THEN 1 END),
-          COUNT(e.record_id),
+          {_record_ids(view, "e.")},
           COUNT(CASE WHEN p.person_id IS NULL AND e.person_id IS NOT NULL THEN 1 END),
           COUNT(CASE WHEN p.person_id IS NOT NULL AND e.event_date IS NOT NULL AND NOT COALESCE(
             e.event_date >= p.start_date AND e.event_date <= p.end_date, FALSE) THEN 1 END),
           COUNT(*) - COUNT(e.person_id), COUNT(*) - COUNT(e.event_date)
-        FROM {name} AS e
+        FROM {view.name} AS e
         LEFT JOIN {_PERSON_PERIODS.name} AS p ON p.person_id = e.person_id""",
     )
     return _EventCounts(*(int(v or 0) for v in values))
 
 
-def _several_passes(engine: Engine, name: str, today: dt.date) -> _EventCounts:
+def _several_passes(engine: Engine, view: StagingView, today: dt.date) -> _EventCounts:
     """As :func:`_one_pass`, for persons with several periods: anti-joins as WHERE NOT EXISTS,
     which every engine plans as a hash anti-join."""
-    rows, future, id_values, no_person, undated = _totals(engine, name, today)
+    name = view.name
+    rows, future, id_values, no_person, undated = _totals(engine, view, today)
     (orphans,) = _scalar_row(
         engine,
         f"""SELECT COUNT(*) FROM {name} AS e WHERE e.person_id IS NOT NULL AND NOT EXISTS
@@ -324,8 +329,8 @@ def _distinct_ids(engine: Engine, view: StagingView) -> int | None:
 def _check_events(
     engine: Engine, view: StagingView, today: dt.date, one_period_each: bool
 ) -> tuple[list[Finding], bool]:
-    name, table = view.name, view.table
-    counts = (_one_pass if one_period_each else _several_passes)(engine, name, today)
+    table = view.table
+    counts = (_one_pass if one_period_each else _several_passes)(engine, view, today)
     date_column = _date_column(table)
     findings = []
     if counts.no_person:

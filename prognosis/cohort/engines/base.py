@@ -9,6 +9,8 @@ branch on the engine; an engine overrides :meth:`Engine.create_table` or
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -41,6 +43,11 @@ class AssembledDataset(Protocol):
 
     def write_parquet(self, path: Path) -> None:
         """Write the rows, in dataset order, to ``path``."""
+        ...
+
+    def start_writing(self, path: Path) -> Callable[[], None]:
+        """Start :meth:`write_parquet`; the function returned waits until it is done and
+        raises what it met (a dataset that cannot write in the background writes at once)."""
         ...
 
     def to_pandas(self) -> pd.DataFrame:
@@ -87,6 +94,25 @@ class ArrowDataset:
     def write_parquet(self, path: Path) -> None:
         """Write the table to one Parquet file at ``path``."""
         pq.write_table(self.table, path)
+
+    def start_writing(self, path: Path) -> Callable[[], None]:
+        """Write ``path`` on a worker thread (pyarrow encodes without holding the GIL, so the
+        build's last steps run meanwhile).
+
+        Parameters
+        ----------
+        path
+            The Parquet file to write.
+
+        Returns
+        -------
+        Callable[[], None]
+            Waits for the file and raises what the writing met.
+        """
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prognosis-write")
+        writing = worker.submit(self.write_parquet, path)
+        worker.shutdown(wait=False)
+        return writing.result
 
     def to_pandas(self) -> pd.DataFrame:
         """The rows as a DataFrame."""

@@ -21,7 +21,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +311,12 @@ class SparkDataset:
     def write_parquet(self, path: Path) -> None:
         """Write the rows to ``path`` with :func:`write_parquet`."""
         write_parquet(self.frame, path, rows=self.num_rows)
+
+    def start_writing(self, path: Path) -> Callable[[], None]:
+        """Write the rows now (the session's jobs stay on the caller's thread); the function
+        returned has nothing to wait for."""
+        self.write_parquet(path)
+        return lambda: None
 
 
 def write_parquet(frame: Any, path: Path, *, rows: int, rows_per_file: int = ROWS_PER_FILE) -> None:
