@@ -33,7 +33,7 @@ class _SksurvShell(SurvivalEstimator):
         raise NotImplementedError
 
     def _fit(self, X: np.ndarray, target: SurvivalTarget) -> None:
-        self.model_ = self._make().fit(X, target.for_cause(1))
+        self.model_ = _serial_predictions(self._make().fit(X, target.for_cause(1)))
 
     def _predict_score(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict(X)
@@ -46,7 +46,17 @@ class _SksurvShell(SurvivalEstimator):
         return {}, {"model": skops_bytes(self.model_)}
 
     def _set_fitted_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.model_ = from_skops(arrays["model"], self._trusted_types)
+        self.model_ = _serial_predictions(from_skops(arrays["model"], self._trusted_types))
+
+
+def _serial_predictions(model: Any) -> Any:
+    """``model`` predicting on one thread. A forest fits its trees in parallel (identically for
+    a seed), but adds their predictions up in the order its threads finish, which moves the last
+    bits of every prediction from run to run: the same data and seed must give the same numbers.
+    """
+    if "n_jobs" in model.get_params():
+        model.set_params(n_jobs=1)
+    return model
 
 
 class RandomSurvivalForest(_SksurvShell):
