@@ -165,7 +165,7 @@ def _write_patient_reports(
         index = render_page(
             "patients_index.html.jinja2",
             context=context,
-            pages=sorted(pages, key=lambda p: p.pseudonym),
+            pages=sorted(pages, key=lambda p: (-p.risks[0].risk, p.pseudonym)),  # highest first
             title=f"Patient risk reports: {context.cohort}",
         )
         (folder / "index.html").write_text(index, encoding="utf-8")
@@ -330,9 +330,10 @@ def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
         "What it is for: to inform, not replace, clinical judgement and a conversation with "
         "the patient about risk.",
         "What it is not: a diagnosis, a treatment recommendation, or a statement about "
-        "causes. The factors below show what moved the model's estimate, not what would "
-        "change the patient's risk if it changed. It knows only what was recorded before the "
-        "index date, and it has not been shown to work for people unlike this cohort or in "
+        "causes. The factors on each patient's page show what moved the model's estimate, "
+        "not what would change the patient's risk if it changed. It knows only what was "
+        "recorded before the index date, and it has not been shown to work for people unlike "
+        "this cohort or in "
         "other settings.",
     ]
     return Context(

@@ -59,6 +59,19 @@ def test_index_links_every_page(built: Built) -> None:
     assert set(re.findall(r'href="([^"]+)"', index)) == {page.name for page in built.pages}
 
 
+def test_index_lists_the_patients_by_risk_highest_first(built: Built) -> None:
+    saved = load_model(built.model)
+    frame = load_dataset(built.dataset).frame
+    risk = saved.pipeline.predict_risk(check_schema(saved, frame, origin="test"), 365.0)
+    mapping = pd.read_csv(built.mapping_dir / "mapping.csv")
+    by_person = dict(zip(frame["person_id"], risk, strict=True))
+    expected = sorted(mapping["person_id"], key=lambda person: -by_person[person])
+    index = (built.patients / "index.html").read_text("utf-8")
+    listed = re.findall(r'href="([^"]+)\.html"', index)
+    assert listed == [pseudonym(person, KEY) for person in expected]
+    assert "factors below" not in index
+
+
 def test_sample_is_reproducible_and_ids_must_exist(built: Built) -> None:
     frame = load_dataset(built.dataset).frame
     first = patient_report._select(frame, None, 3, seed=4)
