@@ -406,11 +406,14 @@ class Metrics:
 
 @dataclass(frozen=True)
 class EvaluatedOn:
-    """What ``prognosis evaluate`` measured: the model, the dataset and its source."""
+    """What ``prognosis evaluate`` measured: the model, the dataset and its source, and
+    ``in_sample`` (true when the dataset is the one the model was fitted on: the figures are
+    then apparent, in-sample performance, not validation; absent from files written before)."""
 
     model: str
     dataset: str
     source: str | None
+    in_sample: bool | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)

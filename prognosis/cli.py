@@ -270,9 +270,11 @@ def fit(
 
 
 def _metrics_table(metrics: MetricsFile) -> str:
-    from prognosis.evaluation.summary import format_table
+    from prognosis.evaluation.summary import format_table, performance_title
 
-    return format_table(metrics.results) if metrics.results is not None else ""
+    if metrics.results is None:
+        return ""
+    return format_table(metrics.results, title=performance_title(metrics))
 
 
 @main.command()

@@ -39,13 +39,14 @@ from prognosis.feature_ranges import training_ranges
 from prognosis.models.registry import make_model
 from prognosis.models.store import SavedModel
 from prognosis.models.target import check_target
-from prognosis.outputs import package_versions
+from prognosis.outputs import package_versions, sha256_file
 
 __all__ = [
     "SchemaError",
     "compare_models",
     "evaluate_model",
     "fit_model",
+    "is_training_data",
     "predict_frame",
 ]
 
@@ -321,8 +322,21 @@ def evaluate_model(
     )
     if competing and not model_competing:
         metrics = metrics.with_notes(IGNORING_COMPETING)
-    evaluated = EvaluatedOn(saved.info.model, str(dataset.path), dataset.manifest.source)
+    evaluated = EvaluatedOn(
+        saved.info.model,
+        str(dataset.path),
+        dataset.manifest.source,
+        in_sample=is_training_data(saved, dataset),
+    )
     return MetricsFile(evaluated=evaluated, results=metrics)
+
+
+def is_training_data(saved: SavedModel, dataset: CohortDataset) -> bool:
+    """Whether ``dataset`` holds the very rows ``saved`` was fitted on (its ``dataset.parquet``
+    has the hash the training manifest recorded): figures measured on it are apparent
+    (in-sample), not validation."""
+    trained = (saved.training_manifest.files or {}).get("dataset.parquet")
+    return bool(trained) and trained == sha256_file(dataset.path / "dataset.parquet")
 
 
 def _boolean(y: np.ndarray) -> np.ndarray:

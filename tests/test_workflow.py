@@ -27,6 +27,7 @@ from sksurv.metrics import concordance_index_censored
 from prognosis import workflow
 from prognosis.artifacts import read_metrics
 from prognosis.dataset import load_dataset
+from prognosis.evaluation.summary import performance_title
 from prognosis.exceptions import (
     DataQualityWarning,
     ModelDirectoryError,
@@ -157,6 +158,34 @@ def test_evaluate_writes_the_metrics_it_returns(
     expected = concordance_index_censored(frame["event"] == 1, frame["time"], risk)[0]
     assert metrics.results is not None
     assert metrics.results.harrell_c.estimate == pytest.approx(expected, abs=1e-12)
+
+
+def test_evaluate_on_the_training_rows_says_the_figures_are_apparent(
+    cox: workflow.Fitted, gi_bleed: Path, tmp_path: Path
+) -> None:
+    metrics = workflow.evaluate(cox.out, gi_bleed, tmp_path / "metrics.json", n_boot=0)
+    assert metrics.evaluated is not None and metrics.evaluated.in_sample is True
+    assert '"in_sample": true' in (tmp_path / "metrics.json").read_text(encoding="utf-8")
+    assert performance_title(metrics).startswith("Apparent (in-sample) performance")
+    # the same rows under another file are still the training rows: the hash decides
+    copy = tmp_path / "copy"
+    shutil.copytree(gi_bleed, copy)
+    again = workflow.evaluate(cox.out, copy, tmp_path / "again.json", n_boot=0)
+    assert again.evaluated is not None and again.evaluated.in_sample is True
+
+
+def test_evaluate_on_other_rows_is_not_apparent(
+    cox: workflow.Fitted, gi_bleed: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(gi_bleed, other)
+    frame = pd.read_parquet(other / "dataset.parquet")
+    frame.iloc[: len(frame) // 2].to_parquet(other / "dataset.parquet")  # half the persons
+    metrics = workflow.evaluate(cox.out, other, tmp_path / "metrics.json", n_boot=0)
+    assert metrics.evaluated is not None and metrics.evaluated.in_sample is False
+    assert performance_title(metrics) == (
+        f"Performance on {other} (not the rows the model was fitted on)"
+    )
 
 
 def test_predict_dataset_writes_one_row_per_dataset_row(

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from prognosis.artifacts import Interval, Metrics, from_json
+from prognosis.artifacts import Interval, Metrics, MetricsFile, from_json
 from prognosis.evaluation.bootstrap import BootstrapResult, bootstrap_ci
 from prognosis.evaluation.calibration import calibration_at, calibration_summary
 from prognosis.evaluation.censoring import CensoringModel, CoxCensoring, fit_cox_censoring
@@ -38,7 +38,7 @@ from prognosis.evaluation.metrics import (
 )
 from prognosis.models.target import check_target
 
-__all__ = ["evaluate_predictions", "format_table"]
+__all__ = ["evaluate_predictions", "format_table", "performance_title"]
 
 Survival = Callable[[np.ndarray], np.ndarray] | np.ndarray
 _IBS_POINTS = 100  # most times on the integrated Brier score's grid
@@ -156,10 +156,22 @@ def evaluate_predictions(
     )
 
 
-def format_table(results: Metrics) -> Table:
-    """A terminal table of :func:`evaluate_predictions` results: metric, horizon, estimate, CI."""
+def performance_title(metrics: MetricsFile) -> str:
+    """What a ``metrics.json``'s figures are: validation (with its design), apparent (measured
+    on the rows the model was fitted on), or performance on another dataset."""
+    evaluated = metrics.evaluated
+    if evaluated is None:
+        return f"Validation performance: {metrics.split or 'validation'}"
+    if evaluated.in_sample:
+        return "Apparent (in-sample) performance: the rows the model was fitted on, optimistic"
+    return f"Performance on {evaluated.dataset} (not the rows the model was fitted on)"
+
+
+def format_table(results: Metrics, *, title: str = "Performance") -> Table:
+    """A terminal table of :func:`evaluate_predictions` results: metric, horizon, estimate, CI,
+    under ``title`` (see :func:`performance_title`)."""
     level = round(100 * (1 - results.bootstrap.alpha))
-    table = Table(title="Test-set performance", caption="\n".join(results.notes) or None)
+    table = Table(title=title, caption="\n".join(results.notes) or None)
     table.add_column("Metric")
     table.add_column("Horizon", justify="right")
     table.add_column("Estimate", justify="right")

@@ -54,7 +54,7 @@ from prognosis.report.privacy import (
 from prognosis.report.render import render_page, write_page
 from prognosis.report.table_one import TableOne, table_one
 from prognosis.report.tripod import TODO, TripodItem, tripod_items
-from prognosis.training import check_schema, evaluate_model
+from prognosis.training import check_schema, evaluate_model, is_training_data
 
 __all__ = ["ModelReport", "build_model_report", "write_model_report"]
 
@@ -236,11 +236,6 @@ def _write_model_report(
     return page
 
 
-def _same_data(saved: SavedModel, dataset: CohortDataset) -> bool:
-    trained = (saved.training_manifest.files or {}).get("dataset.parquet")
-    return bool(trained) and trained == sha256_file(dataset.path / "dataset.parquet")
-
-
 def _metrics(
     saved: SavedModel,
     dataset: CohortDataset,
@@ -252,8 +247,13 @@ def _metrics(
         where = (given.evaluated and given.evaluated.dataset) or (
             "the dataset given to prognosis evaluate"
         )
+        if given.evaluated is not None and given.evaluated.in_sample:
+            return given.results, (
+                f"apparent (in-sample) performance, from prognosis evaluate on {where}, the "
+                "rows the model was fitted on: optimistic, not a validation"
+            )
         return given.results, f"from prognosis evaluate on {where}"
-    if _same_data(saved, dataset):
+    if is_training_data(saved, dataset):
         if saved.metrics.results is not None:
             return (
                 saved.metrics.results,
@@ -555,7 +555,7 @@ def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> P
             "Dataset of this report",
             f"{dataset.path.name} (source {redact_source(dataset.manifest.source)})",
         ),
-        ("Same rows as training", "yes" if _same_data(saved, dataset) else "no"),
+        ("Same rows as training", "yes" if is_training_data(saved, dataset) else "no"),
     ]
     versions = {**(training.versions or {}), **info.versions}
     model_manifest = read_model_manifest(model_dir / "manifest.json", error=ModelDirectoryError)

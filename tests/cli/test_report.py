@@ -41,12 +41,16 @@ def test_report_model_writes_the_page_and_prints_its_path(built: Built, tmp_path
 def test_report_model_shows_the_metrics_file_it_is_given(built: Built, tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.json"
     evaluate = ["evaluate", str(built.model), str(built.dataset), "--out", str(metrics)]
-    assert CliRunner().invoke(main, [*evaluate, "--n-boot", "0"]).exit_code == 0
+    evaluated = CliRunner().invoke(main, [*evaluate, "--n-boot", "0"])
+    assert evaluated.exit_code == 0, evaluated.output
+    # the model's own training rows: the terminal and the report call the figures apparent
+    assert "Apparent (in-sample) performance" in " ".join(evaluated.output.split())
     out = tmp_path / "report"
     args = ["report", "model", str(built.model), str(built.dataset), "--out", str(out)]
     result = CliRunner().invoke(main, [*args, "--metrics", str(metrics)])
     assert result.exit_code == 0, result.output
-    assert "from prognosis evaluate on" in (out / "index.html").read_text(encoding="utf-8")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "apparent (in-sample) performance, from prognosis evaluate on" in page
 
 
 def test_report_errors_are_printed_not_raised(built: Built, tmp_path: Path) -> None:
