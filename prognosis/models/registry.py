@@ -11,7 +11,14 @@ from prognosis.exceptions import UnknownModelError
 from prognosis.models.base import SurvivalEstimator, SurvivalPipeline
 from prognosis.models.preprocess import make_preprocessor
 
-__all__ = ["MODEL_NAMES", "ModelSpec", "UnknownModelError", "estimator_class", "make_model"]
+__all__ = [
+    "MODEL_NAMES",
+    "ModelSpec",
+    "UnknownModelError",
+    "estimator_class",
+    "make_model",
+    "model_spec",
+]
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,17 @@ def estimator_class(name: str) -> type[SurvivalEstimator]:
     """
     spec = _spec(name)
     return getattr(importlib.import_module(spec.module), spec.estimator)
+
+
+def model_spec(name: str) -> ModelSpec:
+    """What a model name stands for: its estimator and the preprocessing it needs.
+
+    Raises
+    ------
+    UnknownModelError
+        When ``name`` is not a known model; the message lists the valid names.
+    """
+    return _spec(name)
 
 
 def _spec(name: str) -> ModelSpec:

@@ -530,6 +530,12 @@ def _shap(saved: SavedModel, frame: pd.DataFrame, seed: int) -> Shap | shap_driv
     )
 
 
+def _settings(saved: SavedModel) -> str:
+    """The fitted estimator's hyperparameters as they were (defaults included), as JSON."""
+    params = saved.pipeline.steps[-1][1].get_params(deep=False)
+    return json.dumps(params, default=str)
+
+
 def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> Provenance:
     training = saved.training_manifest
     definition = training.definition
@@ -537,7 +543,7 @@ def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> P
     facts = [
         ("Model directory", model_dir.name),
         ("Model created", str(info.created_at)),
-        ("Model family and settings", f"{info.model} {json.dumps(info.params)}"),
+        ("Model family and settings", f"{info.model} {_settings(saved)}"),
         ("Seed", str(info.seed)),
         ("Validation design", json.dumps(to_json(info.split))),
         ("Training cohort", _recorded(training.cohort)),

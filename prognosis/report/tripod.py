@@ -16,6 +16,7 @@ import pandas as pd
 
 from prognosis.artifacts import DatasetManifest, Interval, Metrics, ModelInfo
 from prognosis.dataset import SURVIVAL_COLUMNS
+from prognosis.models.registry import model_spec
 from prognosis.report.describe import Statement
 from prognosis.report.privacy import MIN_CELL, SUPPRESSED, redact_source, suppress
 
@@ -229,11 +230,22 @@ def _missing(facts: _Facts) -> list[str]:
         most = int(missing.max())  # a percentage of a shown total would give a small count
         share = f"{100 * most / len(features):.1f}%" if most >= MIN_CELL else SUPPRESSED
         known = [f"{len(missing)} predictors have missing values (up to {share} of persons)."]
-    known.append(
+    known.append(_missing_handling(str(facts.info.model)))
+    return known
+
+
+def _missing_handling(model: str) -> str:
+    """How the fitted model's preprocessing treats a missing value (from the registry)."""
+    if model_spec(model).native_missing:
+        return (
+            "The model reads missing values itself (xgboost), without imputation: at each split "
+            "of a tree, a row with a missing value goes the way learned in training. Zeros of "
+            "presence and count features are read as missing too, which loses no split."
+        )
+    return (
         "The model imputes the training median and adds a missing-indicator column "
         "for every feature with missing values."
     )
-    return known
 
 
 def _model(facts: _Facts) -> list[str]:

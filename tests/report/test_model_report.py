@@ -63,6 +63,24 @@ def test_provenance_lists_the_model_files_and_their_hashes(built: Built) -> None
     assert ("Same rows as training", "yes") in built.report.provenance.facts
 
 
+def test_provenance_gives_the_fitted_hyperparameters_and_tripod_the_missing_data_handling(
+    built: Built,
+) -> None:
+    # fitted with default settings: the facts show what those defaults were, not "{}"
+    settings = dict(built.report.provenance.facts)["Model family and settings"]
+    assert settings.startswith("cox {") and '"penalizer": 0.0' in settings
+    items = {item.topic: item for item in built.report.tripod}
+    assert any("imputes the training median" in line for line in items["Missing data"].known)
+
+
+def test_tripod_words_missing_data_for_the_family_fitted() -> None:
+    from prognosis.report.tripod import _missing_handling
+
+    assert "without imputation" in _missing_handling("xgb-cox")
+    assert "without imputation" in _missing_handling("xgb-aft")
+    assert "imputes the training median" in _missing_handling("rsf")
+
+
 def test_tripod_marks_what_the_authors_must_add(built: Built) -> None:
     items = {item.topic: item for item in built.report.tripod}
     assert items["Sample size and events"].known[0].startswith("240 persons, ")
