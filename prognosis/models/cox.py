@@ -305,8 +305,13 @@ class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
         return np.asarray(self.coef_, dtype=float)
 
     def summary_table(self) -> pd.DataFrame:
-        """``summary_``: coefficients, hazard ratios with 95% CI and p per covariate."""
-        return self.summary_
+        """``summary_`` (coefficients, hazard ratios with 95% CI and p per covariate) and, where
+        it was computed, the p value of the proportional-hazards test of each covariate
+        (``proportional_hazards_p``)."""
+        test = self.proportional_hazards_test_
+        if test is None or "p" not in test.columns:
+            return self.summary_
+        return self.summary_.join(test["p"].rename("proportional_hazards_p"))
 
     def _linear_output(self, X: np.ndarray) -> np.ndarray:
         return self.predict(X)

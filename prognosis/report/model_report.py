@@ -38,6 +38,7 @@ from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import sha256_file
 from prognosis.report import charts, shap_drivers, svg
+from prognosis.report.coefficients import Coefficients, coefficient_table
 from prognosis.report.describe import (
     Statement,
     describe_definition,
@@ -133,6 +134,7 @@ class ModelReport:
     curves: RiskCurves
     metrics: MetricSection | None
     metrics_missing: str
+    coefficients: Coefficients | None
     shap: Shap | shap_drivers.Unavailable
     tripod: list[TripodItem]
     todo: str
@@ -176,6 +178,10 @@ def build_model_report(
         curves=_curves(dataset, risk, saved.info.horizons[0]),
         metrics=_metric_section(chosen, origin) if chosen else None,
         metrics_missing=origin,
+        coefficients=coefficient_table(
+            saved.pipeline.steps[-1][1],
+            {feature.name: feature.label or feature.name for feature in saved.features},
+        ),
         shap=_shap(saved, dataset.frame, seed),
         tripod=tripod_items(
             info=saved.info,

@@ -83,7 +83,10 @@ def test_summary_has_hazard_ratios_with_95_percent_intervals(rossi_model):
         "hazard_ratio_lower_95",
         "hazard_ratio_upper_95",
         "p",
+        "proportional_hazards_p",  # the Schoenfeld test of each covariate (checked below)
     ]
+    tested = rossi_model.proportional_hazards_test_["p"]
+    assert summary["proportional_hazards_p"].to_dict() == tested.to_dict()
     for covariate, (ratio, lower, upper) in R_HAZARD_RATIO.items():
         row = summary.loc[covariate]
         assert row["hazard_ratio"] == pytest.approx(ratio, abs=1e-4)
