@@ -67,4 +67,6 @@ def test_families_without_hazard_ratios_have_no_table() -> None:
 def test_the_report_shows_the_table(built: Built) -> None:
     page = built.model_report.read_text(encoding="utf-8")
     assert '<section id="coefficients">' in page and "Proportional hazards p" in page
+    section = page.split('<section id="coefficients">')[1].split("</section>")[0]
+    assert "0.000<" not in section  # tiny p values read "<0.001"
     assert built.report.coefficients is not None
