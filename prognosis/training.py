@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from prognosis.artifacts import (
     ModelInfo,
     SplitInfo,
 )
+from prognosis.cohort.definition import parse_definition
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.censoring import censoring_frame
 from prognosis.evaluation.summary import evaluate_predictions
@@ -42,12 +44,15 @@ from prognosis.models.target import check_target
 from prognosis.outputs import package_versions, sha256_file
 
 __all__ = [
+    "PredictionColumn",
     "SchemaError",
     "compare_models",
     "evaluate_model",
     "fit_model",
     "is_training_data",
     "predict_frame",
+    "prediction_columns",
+    "risk_columns",
 ]
 
 Progress = Callable[[str], None]
@@ -346,20 +351,59 @@ def _boolean(y: np.ndarray) -> np.ndarray:
 
 
 def predict_frame(saved: SavedModel, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
-    """``person_id``, ``index_date`` (when present) and ``risk_<h>`` per horizon; for a model
-    fitted with competing events censored, ``risk_ignoring_competing_<h>``: what it is."""
+    """``person_id``, ``index_date`` (when present) and the columns of :func:`risk_columns`."""
     X = check_schema(saved, frame, origin=origin)
     out = frame[[c for c in ("person_id", "index_date") if c in frame.columns]].copy()
-    for horizon, name in zip(saved.info.horizons, risk_columns(saved), strict=True):
-        out[name] = saved.pipeline.predict_risk(X, horizon)
+    for column in prediction_columns(saved):
+        if column.cause == 1:
+            out[column.name] = saved.pipeline.predict_risk(X, column.horizon)
+        else:
+            incidence = saved.pipeline.predict_cumulative_incidence(
+                X, column.cause, [column.horizon]
+            )
+            out[column.name] = incidence[:, 0]
     return out.reset_index(drop=True)
 
 
-def risk_columns(saved: SavedModel) -> list[str]:
-    """The prediction columns, one per horizon: ``risk_<h>``, or ``risk_ignoring_competing_<h>``
-    for a model fitted with competing events censored."""
+@dataclass(frozen=True)
+class PredictionColumn:
+    """One column of :func:`predict_frame`: the cumulative incidence of ``cause`` (1: the
+    outcome, 2: the competing events) by ``horizon`` days."""
+
+    name: str
+    cause: int
+    horizon: float
+
+
+def prediction_columns(saved: SavedModel) -> list[PredictionColumn]:
+    """``risk_<h>`` per horizon (the outcome's risk; ``risk_ignoring_competing_<h>`` for a model
+    fitted with competing events censored: what it is), then, for a competing-risk model, the
+    competing events' cumulative incidence ``incidence_<name>_<h>`` (``name`` the definition's
+    competing event, ``competing`` when it has several)."""
+    horizons = saved.info.horizons
     prefix = "risk_ignoring_competing" if saved.info.competing_censored else "risk"
-    return [f"{prefix}_{horizon:g}" for horizon in saved.info.horizons]
+    columns = [PredictionColumn(f"{prefix}_{h:g}", 1, h) for h in horizons]
+    if saved.info.competing:
+        name = _competing_name(saved)
+        columns += [PredictionColumn(f"incidence_{name}_{h:g}", 2, h) for h in horizons]
+    return columns
+
+
+def risk_columns(saved: SavedModel) -> list[str]:
+    """The names of the prediction columns (:func:`prediction_columns`)."""
+    return [column.name for column in prediction_columns(saved)]
+
+
+def _competing_name(saved: SavedModel) -> str:
+    """The competing event's name in the training definition, as a column-name word."""
+    recorded = saved.training_manifest.definition
+    try:
+        definition = parse_definition(recorded.content, origin="training_manifest.json")
+    except (PrognosisError, AttributeError):  # no definition recorded, or an unreadable one
+        return "competing"
+    names = [event.name for event in definition.competing_events]
+    word = re.sub(r"\W+", "_", names[0]).strip("_").lower() if len(names) == 1 else ""
+    return word or "competing"
 
 
 def compare_models(
