@@ -369,7 +369,9 @@ def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCur
         estimate, lower, upper = observed_risk(y[mask], followed)
         curves.append(charts.Curve(f"{name} (n = {counts[0]})", followed, estimate, lower, upper))
     what = "Cumulative incidence (Aalen-Johansen)" if competing else "1 \u2212 Kaplan-Meier"
-    chart = charts.risk_curves_chart(curves, ylabel=f"Observed risk ({what})", name="observed")
+    # the estimator is named in the caption: an axis label that long is cut off
+    ylabel = "Observed cumulative incidence" if competing else "Observed risk"
+    chart = charts.risk_curves_chart(curves, ylabel=ylabel, name="observed")
     return RiskCurves(
         chart=chart,
         caption=(
@@ -438,7 +440,7 @@ def _metric_section(metrics: Metrics, origin: str) -> MetricSection:
             reference=0.5,
             reference_label="No discrimination (0.5)",
         )
-        if auc_rows
+        if len(auc_rows) > 1  # one horizon: the performance table says all a chart would
         else None
     )
     return MetricSection(

@@ -135,3 +135,14 @@ def test_unknown_metrics_file_is_an_error(built: Built, tmp_path: Path) -> None:
         model_report.write_model_report(
             built.model, built.dataset, tmp_path, metrics_path=tmp_path / "none.json"
         )
+
+
+def test_the_auc_chart_is_drawn_for_several_horizons_only(built: Built) -> None:
+    from prognosis.models.store import load_model
+    from prognosis.report.model_report import _metric_section
+
+    metrics = load_model(built.model).metrics.results
+    assert metrics is not None and len(metrics.horizons) > 1
+    assert _metric_section(metrics, "test").auc is not None
+    one = dataclasses.replace(metrics, horizons=metrics.horizons[:1])
+    assert _metric_section(one, "test").auc is None  # the table gives its one AUC
