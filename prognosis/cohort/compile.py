@@ -148,18 +148,18 @@ WITH records AS (
       ORDER BY CASE WHEN index_date IS NULL THEN 1 ELSE 0 END, index_date) AS occurrence
   FROM records
 ), periods AS (
-  SELECT r.person_id, r.index_date, MIN(op.start_date) AS obs_start, MAX(op.end_date) AS obs_end
-  FROM ranked AS r JOIN stg_observation_period AS op
+  SELECT r.person_id, r.index_date, r.occurrence,
+    MIN(op.start_date) AS obs_start, MAX(op.end_date) AS obs_end
+  FROM ranked AS r LEFT JOIN stg_observation_period AS op
     ON op.person_id = r.person_id AND op.start_date <= r.index_date
     AND r.index_date <= op.end_date
-  GROUP BY r.person_id, r.index_date
+  GROUP BY r.person_id, r.index_date, r.occurrence
 )
-SELECT r.person_id, r.index_date, r.occurrence, pr.obs_start, pr.obs_end,
+SELECT r.person_id, r.index_date, r.occurrence, r.obs_start, r.obs_end,
   p.year_of_birth, p.gender_concept_id,
   EXTRACT(YEAR FROM r.index_date) - p.year_of_birth AS age
-FROM ranked AS r
-JOIN stg_person AS p ON p.person_id = r.person_id
-LEFT JOIN periods AS pr ON pr.person_id = r.person_id AND pr.index_date = r.index_date"""
+FROM periods AS r
+JOIN stg_person AS p ON p.person_id = r.person_id"""
     return Step("index_events", "find index events", select)
 
 
