@@ -58,9 +58,20 @@ class AttritionStep:
 def cohort_steps(definition: CohortDefinition, *, person_periods: bool = False) -> list[Step]:
     """The steps from staging views to the ``cohort`` table (one row per person and index).
 
-    With ``person_periods``, the work table ``person_periods`` exists (one row per person with
-    their observation period, if any; made by the data-quality checks when nobody has two
-    periods), and the index events take the person and the period from it in one join.
+    Parameters
+    ----------
+    definition
+        The cohort definition.
+    person_periods
+        Whether the work table ``person_periods`` exists: one row per person with their
+        observation period, if any, made by the data-quality checks when nobody has two
+        periods. The index events then take the person and the period from it in one join;
+        otherwise (and in the printed SQL) they group the periods that hold each record.
+
+    Returns
+    -------
+    list of Step
+        In the order they run.
     """
     index = _index_events(definition, person_periods=person_periods)
     steps = [*concept_steps(definition), index, _base(definition)]
