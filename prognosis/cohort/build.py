@@ -156,7 +156,7 @@ def build_cohort(
         with open_engine(source) as engine:
             runner = StepRunner(engine, say)
             findings = runner.stage(definition, today)
-            runner.run_steps(cohort_steps(definition))
+            runner.run_steps(cohort_steps(definition, person_periods=runner.person_periods))
             findings += runner.cohort_findings(definition)
             attrition = runner.attrition(definition)
             columns, dataset = runner.features(definition, columns_of=trained)
@@ -207,6 +207,8 @@ class StepRunner:
         # layout order; by long table while the slots are resolved
         self.unseen: list[Finding] = []
         self._unseen: dict[str, Finding] = {}
+        # the data-quality checks made the work table ``person_periods`` (:meth:`stage`)
+        self.person_periods = False
 
     def _run(self, description: str, sql: str) -> None:
         with self._naming(description):
@@ -236,7 +238,7 @@ class StepRunner:
         if person_id is not None and not self.engine.fetch_rows(_COUNT_PERSONS)[0][0]:
             raise CohortError(f"person {person_id} is not in table 'person' of the source")
         self.say("check data quality")
-        quality, duplicated = check_sources(self.engine, views, today)
+        quality, duplicated, self.person_periods = check_sources(self.engine, views, today)
         findings += quality
         for view in views:
             if view.name in duplicated:

@@ -55,9 +55,26 @@ class AttritionStep:
     quality: bool = False
 
 
-def cohort_steps(definition: CohortDefinition) -> list[Step]:
-    """The steps from staging views to the ``cohort`` table (one row per person and index)."""
-    steps = [*concept_steps(definition), _index_events(definition), _base(definition)]
+def cohort_steps(definition: CohortDefinition, *, person_periods: bool = False) -> list[Step]:
+    """The steps from staging views to the ``cohort`` table (one row per person and index).
+
+    Parameters
+    ----------
+    definition
+        The cohort definition.
+    person_periods
+        Whether the work table ``person_periods`` exists: one row per person with their
+        observation period, if any, made by the data-quality checks when nobody has two
+        periods. The index events then take the person and the period from it in one join;
+        otherwise (and in the printed SQL) they group the periods that hold each record.
+
+    Returns
+    -------
+    list of Step
+        In the order they run.
+    """
+    index = _index_events(definition, person_periods=person_periods)
+    steps = [*concept_steps(definition), index, _base(definition)]
     steps += [_rule_counts(definition, i) for i in range(len(definition.rules))]
     steps.append(_event_days("outcome_days", "first outcome", definition.outcome, definition))
     if definition.outcome.exclude_prior is not None:
@@ -133,10 +150,10 @@ def _excluded(name: str, any_excluded: bool, descendants: bool) -> str:
     return condition
 
 
-def _index_events(definition: CohortDefinition) -> Step:
+def _index_events(definition: CohortDefinition, *, person_periods: bool) -> Step:
     index = definition.index
     table = f"stg_{index.domain.value}"
-    select = f"""
+    ranked = f"""
 WITH records AS (
   SELECT e.person_id, e.event_date AS index_date
   FROM {table} AS e
@@ -147,19 +164,31 @@ WITH records AS (
     ROW_NUMBER() OVER (PARTITION BY person_id
       ORDER BY CASE WHEN index_date IS NULL THEN 1 ELSE 0 END, index_date) AS occurrence
   FROM records
-), periods AS (
-  SELECT r.person_id, r.index_date, MIN(op.start_date) AS obs_start, MAX(op.end_date) AS obs_end
-  FROM ranked AS r JOIN stg_observation_period AS op
-    ON op.person_id = r.person_id AND op.start_date <= r.index_date
-    AND r.index_date <= op.end_date
-  GROUP BY r.person_id, r.index_date
-)
-SELECT r.person_id, r.index_date, r.occurrence, pr.obs_start, pr.obs_end,
+)"""
+    if person_periods:  # one row per person: the period, if it holds the index date
+        inside = "p.start_date <= r.index_date AND r.index_date <= p.end_date"
+        select = f"""{ranked}
+SELECT r.person_id, r.index_date, r.occurrence,
+  CASE WHEN {inside} THEN p.start_date END AS obs_start,
+  CASE WHEN {inside} THEN p.end_date END AS obs_end,
   p.year_of_birth, p.gender_concept_id,
   EXTRACT(YEAR FROM r.index_date) - p.year_of_birth AS age
 FROM ranked AS r
-JOIN stg_person AS p ON p.person_id = r.person_id
-LEFT JOIN periods AS pr ON pr.person_id = r.person_id AND pr.index_date = r.index_date"""
+JOIN person_periods AS p ON p.person_id = r.person_id"""
+        return Step("index_events", "find index events", select)
+    select = f"""{ranked}, periods AS (
+  SELECT r.person_id, r.index_date, r.occurrence,
+    MIN(op.start_date) AS obs_start, MAX(op.end_date) AS obs_end
+  FROM ranked AS r LEFT JOIN stg_observation_period AS op
+    ON op.person_id = r.person_id AND op.start_date <= r.index_date
+    AND r.index_date <= op.end_date
+  GROUP BY r.person_id, r.index_date, r.occurrence
+)
+SELECT r.person_id, r.index_date, r.occurrence, r.obs_start, r.obs_end,
+  p.year_of_birth, p.gender_concept_id,
+  EXTRACT(YEAR FROM r.index_date) - p.year_of_birth AS age
+FROM periods AS r
+JOIN stg_person AS p ON p.person_id = r.person_id"""
     return Step("index_events", "find index events", select)
 
 

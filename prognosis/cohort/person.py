@@ -43,7 +43,7 @@ def person_features(
         runner = StepRunner(engine, lambda _message: None)
         runner.stage(definition, dt.date.today(), person_id=person_id)
         if index_date is None:
-            runner.run_steps(cohort_steps(definition))
+            runner.run_steps(cohort_steps(definition, person_periods=runner.person_periods))
             runner.cohort_findings(definition)
             _require_member(runner, definition, person_id)
         else:

@@ -41,8 +41,16 @@ __all__ = ["Finding", "check_index_events", "check_sources"]
 
 def check_sources(
     engine: Engine, views: list[StagingView], today: dt.date
-) -> tuple[list[Finding], set[str]]:
-    """Run the checks; return findings and the names of views that need de-duplication."""
+) -> tuple[list[Finding], set[str], bool]:
+    """Run the checks.
+
+    Returns
+    -------
+    tuple
+        The findings; the names of views that need de-duplication; and whether the work table
+        :data:`PERSON_PERIODS` (each person with their one observation period) was made and
+        kept, for the index events (:func:`prognosis.cohort.compile.cohort_steps`).
+    """
     findings = _check_person(engine, today)
     findings += _check_observation_period(engine, today)
     duplicated: set[str] = set()
@@ -52,16 +60,15 @@ def check_sources(
         for view in views
         if view.name.startswith("stg_") and not view.empty and view.table not in _NOT_EVENTS
     ]
-    if one_period_each and events:
-        engine.create_table(_PERSON_PERIODS)
+    person_periods = one_period_each and bool(events)
+    if person_periods:
+        engine.create_table(PERSON_PERIODS)
     for view in events:
         event_findings, has_duplicates = _check_events(engine, view, today, one_period_each)
         findings += event_findings
         if has_duplicates:
             duplicated.add(view.name)
-    if one_period_each and events:
-        engine.execute(render(f"DROP TABLE {_PERSON_PERIODS.name}", engine.dialect))
-    return findings, duplicated
+    return findings, duplicated, person_periods
 
 
 def check_index_events(engine: Engine) -> list[Finding]:
@@ -265,17 +272,19 @@ def _totals(engine: Engine, view: StagingView, today: dt.date) -> tuple:
 
 
 # each person with their observation period, if any: one row per person when each has at
-# most one period (person ids are unique, checked first), so the event tables are joined once
-_PERSON_PERIODS = Step(
-    "quality_person_periods",
+# most one period (person ids are unique, checked first), so the event tables are joined once;
+# kept for the index events, which take the person and the period in one join
+PERSON_PERIODS = Step(
+    "person_periods",
     "persons and their observation period",
-    "SELECT p.person_id, op.start_date, op.end_date FROM stg_person AS p "
+    "SELECT p.person_id, p.year_of_birth, p.gender_concept_id, op.start_date, op.end_date "
+    "FROM stg_person AS p "
     "LEFT JOIN stg_observation_period AS op ON op.person_id = p.person_id",
 )
 
 
 def _one_pass(engine: Engine, view: StagingView, today: dt.date) -> _EventCounts:
-    """Every count in one scan and one join (:data:`_PERSON_PERIODS`). Only when each person
+    """Every count in one scan and one join (:data:`PERSON_PERIODS`). Only when each person
     has at most one observation period: joining on the person alone then cannot multiply
     rows."""
     values = _scalar_row(
@@ -287,7 +296,7 @@ def _one_pass(engine: Engine, view: StagingView, today: dt.date) -> _EventCounts
             e.event_date >= p.start_date AND e.event_date <= p.end_date, FALSE) THEN 1 END),
           COUNT(*) - COUNT(e.person_id), COUNT(*) - COUNT(e.event_date)
         FROM {view.name} AS e
-        LEFT JOIN {_PERSON_PERIODS.name} AS p ON p.person_id = e.person_id""",
+        LEFT JOIN {PERSON_PERIODS.name} AS p ON p.person_id = e.person_id""",
     )
     return _EventCounts(*(int(v or 0) for v in values))
 
