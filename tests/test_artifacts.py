@@ -103,7 +103,7 @@ def test_an_evaluations_metrics_round_trip_byte_for_byte(
 
 def test_the_evaluation_file_leads_with_what_was_evaluated(cox: dict[str, Path]) -> None:
     keys = list(json.loads(cox["evaluation"].read_text(encoding="utf-8")))
-    assert keys[:4] == ["model", "dataset", "source", "n_train"]
+    assert keys[:5] == ["model", "dataset", "source", "in_sample", "n_train"]
     assert keys[-1] == "notes" and "split" not in keys and "fit_seconds" not in keys
     stored = list(json.loads((cox["model"] / "metrics.json").read_text(encoding="utf-8")))
     assert (stored[0], stored[1], stored[-1]) == ("split", "n_train", "fit_seconds")
@@ -221,4 +221,5 @@ def test_an_evaluation_names_the_model_the_dataset_and_its_source(
     cox: dict[str, Path], gi_bleed: Path
 ) -> None:
     evaluated = read_metrics(cox["evaluation"]).evaluated
-    assert evaluated == EvaluatedOn("cox", str(gi_bleed), "eunomia")
+    # evaluated on the rows it was fitted on: apparent figures, and the file says so
+    assert evaluated == EvaluatedOn("cox", str(gi_bleed), "eunomia", in_sample=True)
