@@ -4,6 +4,7 @@ and ``manifest.json`` as their types (:mod:`prognosis.artifacts`)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from prognosis.artifacts import (
 )
 from prognosis.exceptions import DatasetError
 from prognosis.models.target import target_from_frame
+from prognosis.outputs import sha256_file
 
 __all__ = ["SURVIVAL_COLUMNS", "CohortDataset", "DatasetError", "feature_frame", "load_dataset"]
 
@@ -38,6 +40,12 @@ class CohortDataset:
     features: tuple[Feature, ...] = ()
     manifest: DatasetManifest = dataclasses.field(default_factory=DatasetManifest)
     attrition: tuple[AttritionStep, ...] = ()
+
+    @functools.cached_property
+    def file_sha256(self) -> str:
+        """SHA-256 of the folder's ``dataset.parquet`` (a file, or a folder of part files),
+        read once per dataset: what tells whether a model was fitted on these very rows."""
+        return sha256_file(self.path / "dataset.parquet")
 
     @property
     def feature_names(self) -> list[str]:

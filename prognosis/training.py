@@ -41,7 +41,7 @@ from prognosis.feature_ranges import training_ranges
 from prognosis.models.registry import make_model
 from prognosis.models.store import SavedModel
 from prognosis.models.target import check_target
-from prognosis.outputs import package_versions, sha256_file
+from prognosis.outputs import package_versions
 
 __all__ = [
     "PredictionColumn",
@@ -341,7 +341,7 @@ def is_training_data(saved: SavedModel, dataset: CohortDataset) -> bool:
     has the hash the training manifest recorded): figures measured on it are apparent
     (in-sample), not validation."""
     trained = (saved.training_manifest.files or {}).get("dataset.parquet")
-    return bool(trained) and trained == sha256_file(dataset.path / "dataset.parquet")
+    return bool(trained) and trained == dataset.file_sha256
 
 
 def _boolean(y: np.ndarray) -> np.ndarray:

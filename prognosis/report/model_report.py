@@ -36,7 +36,6 @@ from prognosis.exceptions import ModelDirectoryError, PrognosisError
 from prognosis.horizons import horizon_text
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
-from prognosis.outputs import sha256_file
 from prognosis.report import charts, shap_drivers, svg
 from prognosis.report.coefficients import Coefficients, coefficient_table
 from prognosis.report.describe import (
@@ -574,7 +573,7 @@ def _provenance(model_dir: Path, saved: SavedModel, dataset: CohortDataset) -> P
     versions = {**(training.versions or {}), **info.versions}
     model_manifest = read_model_manifest(model_dir / "manifest.json", error=ModelDirectoryError)
     dataset_files = dict(dataset.manifest.files or {})
-    dataset_files.setdefault("dataset.parquet", sha256_file(dataset.path / "dataset.parquet"))
+    dataset_files.setdefault("dataset.parquet", dataset.file_sha256)
     return Provenance(
         generated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         + f" by prognosis {_version()}",
