@@ -31,7 +31,7 @@ from prognosis.artifacts import (
     ModelInfo,
     SplitInfo,
 )
-from prognosis.cohort.definition import parse_definition
+from prognosis.cohort.definition import parse_recorded_definition
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.censoring import censoring_frame
 from prognosis.evaluation.summary import evaluate_predictions
@@ -396,12 +396,8 @@ def risk_columns(saved: SavedModel) -> list[str]:
 
 def _competing_name(saved: SavedModel) -> str:
     """The competing event's name in the training definition, as a column-name word."""
-    recorded = saved.training_manifest.definition
-    try:
-        definition = parse_definition(recorded.content, origin="training_manifest.json")
-    except (PrognosisError, AttributeError):  # no definition recorded, or an unreadable one
-        return "competing"
-    names = [event.name for event in definition.competing_events]
+    definition = parse_recorded_definition(saved.training_manifest)
+    names = [event.name for event in definition.competing_events] if definition else []
     word = re.sub(r"\W+", "_", names[0]).strip("_").lower() if len(names) == 1 else ""
     return word or "competing"
 

@@ -10,7 +10,7 @@ import hashlib
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -26,7 +26,10 @@ from pydantic import (
 )
 
 from prognosis.cohort.yaml_loader import read_yaml, spelled
-from prognosis.exceptions import DefinitionError
+from prognosis.exceptions import DefinitionError, PrognosisError
+
+if TYPE_CHECKING:
+    from prognosis.artifacts import DatasetManifest
 
 __all__ = [
     "CohortDefinition",
@@ -36,6 +39,7 @@ __all__ = [
     "definition_hash",
     "load_definition",
     "parse_definition",
+    "parse_recorded_definition",
 ]
 
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
@@ -566,3 +570,13 @@ def _kind(value: Any) -> str:
 def _written(value: Any) -> str:
     """A value and what YAML 1.2 read it as: ``'0777' (text)``, ``true (a boolean)``."""
     return spelled(value) if value is None else f"{spelled(value)} ({_kind(value)})"
+
+
+def parse_recorded_definition(manifest: DatasetManifest) -> CohortDefinition | None:
+    """The definition stored in a dataset manifest, or ``None`` when absent or unreadable."""
+    if manifest.definition is None:
+        return None
+    try:
+        return parse_definition(manifest.definition.content, origin="manifest.json")
+    except PrognosisError:
+        return None

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prognosis.artifacts import DatasetManifest, Feature
+from prognosis.artifacts import Feature
 from prognosis.cohort.definition import (
     CohortDefinition,
     ConceptSet,
@@ -16,9 +16,8 @@ from prognosis.cohort.definition import (
     DomainFeature,
     IndexConceptFeature,
     Rule,
-    parse_definition,
+    parse_recorded_definition,
 )
-from prognosis.exceptions import PrognosisError
 
 __all__ = ["Statement", "describe_definition", "parse_recorded_definition"]
 
@@ -39,17 +38,6 @@ class Statement:
 
     topic: str
     text: str
-
-
-def parse_recorded_definition(manifest: DatasetManifest) -> CohortDefinition | None:
-    """The definition stored in a dataset manifest, or ``None`` when absent or unreadable."""
-    if manifest.definition is None:
-        return None
-    content = manifest.definition.content
-    try:
-        return parse_definition(content, origin="manifest.json")
-    except PrognosisError:
-        return None
 
 
 def describe_definition(
