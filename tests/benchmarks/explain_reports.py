@@ -8,6 +8,9 @@ Targets (issue 4): each under 60 s on 2 cores.
   (``prognosis.explain.explain_model``) for 100,000 rows drawn from the cohort with replacement.
 * Reports: ``tests.report.bench_patients`` — 1,000 patient pages for ``gi_bleed_nsaid`` on
   Eunomia with an ``xgb-cox`` model (predictions, SHAP, waterfall, page, index).
+* Model report (issue 12: under 30 s): ``prognosis report model`` for the demo's
+  ``gi_bleed_nsaid`` ``xgb-cox`` model (5-fold cross-validation, seed 0, as ``make demo`` fits
+  it), timed from loading the model to the written page.
 """
 
 from __future__ import annotations
@@ -80,9 +83,38 @@ def reports_benchmark(count: int = 1000) -> float:
     return wall
 
 
+def model_report_benchmark() -> float:
+    """Print and return the wall seconds of the demo's model report (``make demo``'s model)."""
+    import tempfile
+
+    from prognosis.evaluation.validation import parse_split
+    from prognosis.models.store import save_model
+    from prognosis.report import write_model_report
+    from prognosis.training import fit_model
+
+    with tempfile.TemporaryDirectory(prefix="bench-model-report-") as folder:
+        work = Path(folder)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataQualityWarning)
+            definition = load_definition(ROOT / "cohorts" / "gi_bleed_nsaid.yaml")
+            build_cohort(definition, parse_source("eunomia"), work / "cohort")
+        dataset = load_dataset(work / "cohort")
+        saved = fit_model(dataset, "xgb-cox", [365.0], parse_split("cv"), seed=0)
+        save_model(work / "model", saved)
+        wall, cpu = time.perf_counter(), time.process_time()
+        write_model_report(work / "model", work / "cohort", work / "report")
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        f"model report: gi_bleed_nsaid xgb-cox ({len(dataset.frame)} persons, 5-fold cv) in "
+        f"{wall:.1f} s wall, {cpu:.1f} s CPU (target < 30 s; load {os.getloadavg()[0]:.2f})"
+    )
+    return wall
+
+
 def main() -> None:
     explain_benchmark()
     reports_benchmark()
+    model_report_benchmark()
 
 
 if __name__ == "__main__":
