@@ -125,7 +125,10 @@ def test_competing_events_give_cumulative_incidence_curves(tmp_path: Path) -> No
         }
     )
     dataset = CohortDataset(tmp_path, frame)
-    curves = model_report._curves(dataset, rng.random(60), 365.0)
+    predictions = model_report.CurvePredictions(
+        np.arange(60), rng.random(60), 365.0, "out-of-sample (external)", "test predictions"
+    )
+    curves = model_report._curves(dataset, predictions)
     assert "Aalen-Johansen" in curves.caption
     assert curves.at_risk[0][0] == "All persons"
 
