@@ -9,7 +9,10 @@
   :func:`write_model_info`; its ``manifest.json``: :class:`ModelManifest`,
   :func:`read_model_manifest` / :func:`write_model_manifest`;
 - ``metrics.json`` (a model's, or ``prognosis evaluate``'s): :class:`MetricsFile`, whose
-  ``results`` are the :class:`Metrics`, :func:`read_metrics` / :func:`write_metrics`.
+  ``results`` are the :class:`Metrics`, :func:`read_metrics` / :func:`write_metrics`;
+- a model's ``validation_predictions.parquet`` (a Parquet file, not JSON):
+  :class:`ValidationPredictions`, :func:`read_validation_predictions` /
+  :func:`write_validation_predictions`.
 
 A dataclass's fields are its file's keys, in the file's order: writing is
 :func:`to_json` (field by field) then :func:`prognosis.outputs.write_json` through
@@ -28,12 +31,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from prognosis.exceptions import PrognosisError
 from prognosis.json_files import json_kind, read_json
@@ -42,6 +50,7 @@ from prognosis.outputs import atomic_file, write_json
 __all__ = [
     "MODEL_FORMAT",
     "OPTIONAL",
+    "VALIDATION_DESIGNS",
     "AttritionStep",
     "Bootstrap",
     "BuildCounts",
@@ -67,6 +76,7 @@ __all__ = [
     "ModelManifest",
     "RecordedDefinition",
     "SplitInfo",
+    "ValidationPredictions",
     "from_json",
     "read_attrition",
     "read_features",
@@ -74,6 +84,7 @@ __all__ = [
     "read_metrics",
     "read_model_info",
     "read_model_manifest",
+    "read_validation_predictions",
     "to_json",
     "write_attrition",
     "write_features",
@@ -81,6 +92,7 @@ __all__ = [
     "write_metrics",
     "write_model_info",
     "write_model_manifest",
+    "write_validation_predictions",
 ]
 
 #: The format of model directories, the first key of ``model.json`` and of their manifest.
@@ -431,6 +443,59 @@ class MetricsFile:
     fit_seconds: float | None = field(default=None, metadata=OPTIONAL)
 
 
+# -- the validation predictions: validation_predictions.parquet ---------------------------------
+#: What the rows of each validation design are, in words (reports caption their figures so).
+VALIDATION_DESIGNS = types.MappingProxyType(
+    {"cv": "validation (out-of-fold) predictions", "temporal": "temporal test rows"}
+)
+_VALIDATION_KEY = b"prognosis.validation"
+_VALIDATION_COLUMNS = ("row", "fold", "time", "event", "risk_score")
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationPredictions:
+    """The predictions a model's validation measured: ``validation_predictions.parquet``.
+
+    One entry per validated row of the training dataset (every row under ``cv``, the test rows
+    of a ``temporal`` split), in the order of ``row``:
+
+    - ``row``: the row's position (from 0) in the training dataset's ``dataset.parquet``, the
+      file whose SHA-256 is ``dataset_sha256`` (``None`` when it was not known); no person id;
+    - ``fold``: the fold whose model predicted it (1 to K; 1 for the temporal split's model);
+    - ``time``, ``event``: as observed, event coded as in the dataset (0 censored, 1 the
+      outcome, 2 and up competing events, also for a model fitted with them censored);
+    - ``risk_score``: the fold model's risk score (higher = worse), what Harrell's C orders;
+    - ``risk``: shape (rows, len(``horizons``)), the predicted risk of the outcome by each
+      horizon (days): 1 - S(t), or the outcome's cumulative incidence for a competing-risk
+      model; the horizons are those ``metrics.json`` evaluated (clipped to the fold models'
+      follow-up where it was shorter).
+
+    ``design`` is ``"cv"`` or ``"temporal"`` (:data:`VALIDATION_DESIGNS`). In the file, the
+    columns are ``row``, ``fold`` (int64), ``time``, ``event`` (int64), ``risk_score``, then
+    ``risk_<h>`` per horizon (``h`` as ``{h:g}``); the design, the hash and the exact horizons
+    are the schema metadata ``prognosis.validation`` (JSON).
+    """
+
+    design: str
+    dataset_sha256: str | None
+    horizons: tuple[float, ...]
+    row: np.ndarray
+    fold: np.ndarray
+    time: np.ndarray
+    event: np.ndarray
+    risk_score: np.ndarray
+    risk: np.ndarray
+
+    @property
+    def label(self) -> str:
+        """What these predictions are, in words ("validation (out-of-fold) predictions")."""
+        return VALIDATION_DESIGNS[self.design]
+
+    def risk_at(self, horizon: float) -> np.ndarray:
+        """The predicted risk by ``horizon``, one of :attr:`horizons`."""
+        return self.risk[:, self.horizons.index(float(horizon))]
+
+
 # -- readers and writers --------------------------------------------------------------------------
 def read_manifest(
     path: Path, *, error: type[PrognosisError] = PrognosisError, hint: str = ""
@@ -515,6 +580,135 @@ def read_metrics(
 def write_metrics(path: Path, metrics: MetricsFile) -> None:
     """Write ``metrics`` atomically to ``path``."""
     _write(path, to_json(metrics))
+
+
+def read_validation_predictions(
+    path: Path, *, error: type[PrognosisError] = PrognosisError
+) -> ValidationPredictions:
+    """Read a model's ``validation_predictions.parquet`` (:class:`ValidationPredictions`).
+
+    Raises
+    ------
+    PrognosisError
+        ``error``, naming ``path`` and the column (or the metadata), when the file is not
+        Parquet, lacks or adds a column, or holds a value of the wrong kind: a missing value,
+        a non-integer row, fold or event, a negative or repeated row, a fold under 1, a time
+        that is not positive, a risk score that is not finite, a risk outside 0 to 1.
+    """
+    try:
+        table = pq.read_table(Path(path))
+    except (OSError, ValueError, pa.ArrowException) as problem:
+        raise error(f"{path}: cannot read (not a Parquet file: {problem})") from None
+    design, sha256, horizons = _validation_header(path, table.schema.metadata or {}, error)
+    expected = [*_VALIDATION_COLUMNS, *(_risk_column(h) for h in horizons)]
+    if table.column_names != expected:
+        raise error(
+            f"{path}: expected the columns {', '.join(expected)}, found "
+            f"{', '.join(table.column_names) or 'none'}"
+        )
+    values = {name: _validation_column(path, table, name, error) for name in expected}
+    risks = [values[_risk_column(h)] for h in horizons]
+    return ValidationPredictions(
+        design=design,
+        dataset_sha256=sha256,
+        horizons=horizons,
+        row=values["row"],
+        fold=values["fold"],
+        time=values["time"],
+        event=values["event"],
+        risk_score=values["risk_score"],
+        risk=np.column_stack(risks) if risks else np.empty((table.num_rows, 0)),
+    )
+
+
+def write_validation_predictions(path: Path, predictions: ValidationPredictions) -> None:
+    """Write ``predictions`` atomically to ``path`` (Parquet; see
+    :class:`ValidationPredictions` for the columns and metadata)."""
+    columns = {
+        "row": pa.array(predictions.row, pa.int64()),
+        "fold": pa.array(predictions.fold, pa.int64()),
+        "time": pa.array(predictions.time, pa.float64()),
+        "event": pa.array(predictions.event, pa.int64()),
+        "risk_score": pa.array(predictions.risk_score, pa.float64()),
+    }
+    for j, horizon in enumerate(predictions.horizons):
+        columns[_risk_column(horizon)] = pa.array(predictions.risk[:, j], pa.float64())
+    header = {
+        "design": predictions.design,
+        "dataset_sha256": predictions.dataset_sha256,
+        "horizons": list(predictions.horizons),
+    }
+    table = pa.table(columns).replace_schema_metadata(
+        {_VALIDATION_KEY: json.dumps(header).encode()}
+    )
+    with atomic_file(Path(path)) as temporary:
+        pq.write_table(table, temporary)
+
+
+def _risk_column(horizon: float) -> str:
+    return f"risk_{horizon:g}"
+
+
+def _validation_header(
+    path: Path, metadata: Mapping[bytes, bytes], error: type[PrognosisError]
+) -> tuple[str, str | None, tuple[float, ...]]:
+    """The design, dataset hash and horizons of the schema metadata ``prognosis.validation``."""
+    where = f"{path}: schema metadata {_VALIDATION_KEY.decode()}"
+    try:
+        header = json.loads(metadata[_VALIDATION_KEY])
+    except KeyError:
+        raise error(f"{where} is missing: not a file prognosis fit wrote") from None
+    except ValueError:
+        raise error(f"{where}: not JSON") from None
+    if not isinstance(header, dict) or set(header) != {"design", "dataset_sha256", "horizons"}:
+        raise error(f"{where}: expected an object of design, dataset_sha256 and horizons")
+    design, sha256, horizons = header["design"], header["dataset_sha256"], header["horizons"]
+    if design not in VALIDATION_DESIGNS:
+        raise error(f"{where}: design {design!r} is not one of {', '.join(VALIDATION_DESIGNS)}")
+    if not (sha256 is None or isinstance(sha256, str)):
+        raise error(f"{where}: dataset_sha256 must be a string or null, found {json_kind(sha256)}")
+    numbers = isinstance(horizons, list) and all(
+        isinstance(h, int | float) and not isinstance(h, bool) and h > 0 for h in horizons
+    )
+    if not numbers:
+        raise error(f"{where}: horizons must be a list of positive numbers of days")
+    return design, sha256, tuple(float(h) for h in horizons)
+
+
+#: Per column of validation_predictions.parquet: must it hold integers, and the check of
+#: its values (the test, what was expected).
+_VALIDATION_CHECKS: dict[str, tuple[bool, Any, str]] = {
+    "row": (True, lambda v: v >= 0, "positions from 0"),
+    "fold": (True, lambda v: v >= 1, "fold numbers from 1"),
+    "time": (False, lambda v: np.isfinite(v) & (v > 0), "times above 0 days"),
+    "event": (True, lambda v: v >= 0, "event codes 0 (censored), 1 (outcome) or 2+"),
+    "risk_score": (False, np.isfinite, "finite risk scores"),
+}
+_RISK_CHECK = (False, lambda v: np.isfinite(v) & (v >= 0) & (v <= 1), "risks from 0 to 1")
+
+
+def _validation_column(
+    path: Path, table: pa.Table, name: str, error: type[PrognosisError]
+) -> np.ndarray:
+    """Column ``name`` as a numpy array, checked (:data:`_VALIDATION_CHECKS`)."""
+    integer, test, expected = _VALIDATION_CHECKS.get(name, _RISK_CHECK)
+    column = table.column(name)
+    kind = column.type
+    if column.null_count or not (
+        pa.types.is_integer(kind) or (not integer and pa.types.is_floating(kind))
+    ):
+        found = "missing values" if column.null_count else f"values of type {kind}"
+        wanted = "integers" if integer else "numbers"
+        raise error(f"{path}: column {name!r}: expected {wanted}, found {found}")
+    values = column.to_numpy().astype(np.int64 if integer else np.float64)
+    bad = np.flatnonzero(~test(values))
+    if bad.size:
+        raise error(
+            f"{path}: column {name!r}: expected {expected}, found {values[bad[0]]} (entry {bad[0]})"
+        )
+    if name == "row" and np.unique(values).size != values.size:
+        raise error(f"{path}: column 'row': a row of the training dataset appears twice")
+    return values
 
 
 def _read(path: Path, kind: Any, error: type[PrognosisError], hint: str) -> Any:

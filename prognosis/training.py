@@ -3,7 +3,9 @@
 * :func:`fit_model` fits a named model on a dataset under a validation design and returns a
   :class:`~prognosis.models.store.SavedModel` whose metrics are out-of-fold (``cv``), measured
   after the cut-off (``temporal``) or absent (``none``); with ``cv`` the saved model is refit on
-  every row, with ``temporal`` it is the model trained before the cut-off.
+  every row, with ``temporal`` it is the model trained before the cut-off. The predictions the
+  metrics measured are kept with it (``SavedModel.validation``, saved as
+  ``validation_predictions.parquet``), so that reports draw performance figures from them.
 * :func:`evaluate_model` measures a saved model on any dataset (external validation when it was
   built from another source).
 * :func:`predict_frame` gives each row's risk at every horizon.
@@ -30,6 +32,7 @@ from prognosis.artifacts import (
     MetricsFile,
     ModelInfo,
     SplitInfo,
+    ValidationPredictions,
 )
 from prognosis.cohort.definition import parse_recorded_definition
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
@@ -157,17 +160,18 @@ def fit_model(
     final_rows = folds[0][0] if split.kind == "temporal" else np.arange(len(y))
     if split.kind == "temporal":  # the saved model predicts at the horizons: inside its data
         _check_horizons(horizons, y[final_rows], f"the training rows before {split.cutoff}")
-    results = None
+    results = validation = None
     if folds:
         say(f"validate: {split.describe()}")
         predictions, train_rows = _validate(model, params, seed, X, y, folds, competing, say)
         test_rows = np.concatenate([test for _, test in folds])
         y_train = y_observed if split.kind == "cv" else y_observed[train_rows]
+        scores = predictions.risk_score()
         say("compute metrics")
         results = evaluate_predictions(
             y_train,
             y_observed[test_rows],
-            predictions.risk_score(),
+            scores,
             predictions.survival,
             chosen,
             competing=observed.competing,
@@ -186,6 +190,7 @@ def fit_model(
                 f"temporal split: {excluded} rows indexed on or after {split.cutoff} belong to "
                 "persons first indexed before it; they are used on neither side"
             )
+        validation = _validation_predictions(split, folds, observed, predictions, scores, results)
     say("fit the final model" + (" on all rows" if split.kind != "temporal" else ""))
     pipeline = _fit(model, params, seed, X.iloc[final_rows], y[final_rows])
     metrics = MetricsFile(
@@ -204,7 +209,52 @@ def fit_model(
         training_manifest=dataset.manifest,
         training_target=y[final_rows],
         metrics=metrics,
+        validation=validation,
     )
+
+
+def _validation_predictions(
+    split: Split,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    observed: CohortDataset,
+    predictions: _Predictions,
+    scores: np.ndarray,
+    results: Metrics,
+) -> ValidationPredictions:
+    """The test rows' predictions that ``results`` measured, in the order of the dataset's
+    rows: risk scores, and risks at the horizons evaluated (``1 - survival``, the outcome's
+    cumulative incidence under competing risks, as the metrics took them)."""
+    test_rows = np.concatenate([test for _, test in folds])
+    fold = np.concatenate([np.full(len(test), k) for k, (_, test) in enumerate(folds, start=1)])
+    horizons = tuple(float(entry.horizon) for entry in results.horizons)
+    risk = (
+        1.0 - predictions.survival(np.asarray(horizons))
+        if horizons
+        else np.empty((len(test_rows), 0))
+    )
+    order = np.argsort(test_rows, kind="stable")
+    rows = test_rows[order]
+    frame = observed.frame
+    return ValidationPredictions(
+        design=split.kind,
+        dataset_sha256=_dataset_sha256(observed),
+        horizons=horizons,
+        row=rows,
+        fold=fold[order],
+        time=frame["time"].to_numpy(dtype=float)[rows],
+        event=frame["event"].to_numpy().astype(np.int64)[rows],
+        risk_score=scores[order],
+        risk=risk[order],
+    )
+
+
+def _dataset_sha256(dataset: CohortDataset) -> str | None:
+    """The SHA-256 of the dataset's ``dataset.parquet``: as its manifest records it, else of
+    the file (``None`` for rows that are not a file on disk)."""
+    recorded = (dataset.manifest.files or {}).get("dataset.parquet")
+    if recorded or not (dataset.path / "dataset.parquet").exists():
+        return recorded
+    return dataset.file_sha256
 
 
 def _validate(

@@ -11,6 +11,7 @@ build the real gi_bleed_nsaid cohort on Eunomia.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedKFold
-from sksurv.metrics import concordance_index_censored
+from sksurv.metrics import concordance_index_censored, cumulative_dynamic_auc
 from sksurv.nonparametric import cumulative_incidence_competing_risks
 
 from prognosis.artifacts import FeatureRange, SplitInfo
@@ -462,3 +463,96 @@ def test_a_competing_risk_model_predicts_the_incidence_of_each_cause(tmp_path: P
         assert predictions[column].mean() == pytest.approx(incidence[cause, at], abs=0.01)
     # and each person's two incidences and survival from both causes add up to at most 1
     assert (predictions["risk_730"] + predictions["incidence_competing_730"] <= 1).all()
+
+
+# -- validation predictions -------------------------------------------------------------------
+def _sklearn_folds(frame: pd.DataFrame, k: int, seed: int = 0):
+    """The documented folds (docs/validation.md), with scikit-learn itself: StratifiedKFold over
+    persons (one row each here) on whether they have an event, numbered from 1."""
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return enumerate(folds.split(np.zeros(len(frame)), frame["event"] > 0), start=1)
+
+
+def test_cv_saves_the_out_of_fold_predictions_of_each_fold_model(planted: CohortDataset) -> None:
+    saved = fit_model(planted, "cox", [730, 365], parse_split("cv:3"), seed=0, n_boot=2)
+    X, y, frame = planted.X, planted.y, planted.frame
+    fold, score, risk = np.zeros(len(X), int), np.zeros(len(X)), np.zeros((len(X), 2))
+    for number, (train, test) in _sklearn_folds(frame, 3):
+        fold_model = make_model("cox", seed=0).fit(X.iloc[train], y[train])
+        fold[test], score[test] = number, fold_model.predict(X.iloc[test])
+        risk[test] = np.column_stack([fold_model.predict_risk(X.iloc[test], h) for h in (365, 730)])
+
+    validation = saved.validation
+    assert validation is not None
+    assert (validation.design, validation.horizons) == ("cv", (365.0, 730.0))
+    np.testing.assert_array_equal(validation.row, np.arange(len(frame)))
+    np.testing.assert_array_equal(validation.fold, fold)
+    np.testing.assert_array_equal(validation.time, frame["time"].to_numpy(dtype=float))
+    np.testing.assert_array_equal(validation.event, frame["event"].to_numpy())
+    np.testing.assert_allclose(validation.risk_score, score, rtol=1e-12)
+    np.testing.assert_allclose(validation.risk, risk, rtol=1e-12)
+    digest = hashlib.sha256((planted.path / "dataset.parquet").read_bytes()).hexdigest()
+    assert validation.dataset_sha256 == digest
+
+
+def test_metrics_are_recomputed_from_the_saved_validation_predictions_alone(
+    planted: CohortDataset,
+) -> None:
+    saved = fit_model(planted, "cox", [365, 730], parse_split("cv:3"), seed=0, n_boot=2)
+    validation, results = saved.validation, saved.metrics.results
+    event, time = validation.event == 1, validation.time
+    c = concordance_index_censored(event, time, validation.risk_score)[0]
+    assert results.harrell_c.estimate == pytest.approx(c, abs=1e-12)
+    # scikit-survival's cumulative/dynamic AUC weights by G(T) rather than G(T-): equal to
+    # about 3e-4 on whole days (docs/validation.md)
+    target = np.array(list(zip(event, time, strict=True)), dtype=[("e", "?"), ("t", "<f8")])
+    auc, _ = cumulative_dynamic_auc(target, target, validation.risk, [365.0, 730.0])
+    for entry, expected in zip(results.horizons, auc, strict=True):
+        assert entry.time_dependent_auc.estimate == pytest.approx(expected, abs=2e-3)
+        j = validation.horizons.index(entry.horizon)
+        assert entry.marginal.mean_predicted == pytest.approx(validation.risk[:, j].mean())
+
+
+def test_temporal_split_saves_the_test_rows_predictions_of_the_early_model(
+    tmp_path: Path,
+) -> None:
+    frame = planted_frame()
+    dataset = load_dataset(write_dataset(tmp_path, frame))
+    saved = fit_model(dataset, "cox", [365], parse_split(f"temporal:{CUTOFF}"), seed=0, n_boot=2)
+    before = np.array([day < CUTOFF for day in frame["index_date"]])
+    early = make_model("cox", seed=0).fit(dataset.X[before], dataset.y[before])
+    later = dataset.X[~before]
+
+    validation = saved.validation
+    assert validation.design == "temporal" and validation.horizons == (365.0,)
+    np.testing.assert_array_equal(validation.row, np.flatnonzero(~before))
+    assert (validation.fold == 1).all()
+    np.testing.assert_allclose(validation.risk_score, early.predict(later), rtol=1e-12)
+    np.testing.assert_allclose(validation.risk[:, 0], early.predict_risk(later, 365), rtol=1e-12)
+
+
+def test_split_none_keeps_no_validation_predictions(planted_fit) -> None:
+    assert planted_fit.validation is None
+
+
+def test_competing_validation_predictions_keep_the_event_codes_and_give_incidences(
+    tmp_path: Path,
+) -> None:
+    frame = _competing_frame(600, 6)
+    dataset = load_dataset(write_dataset(tmp_path / "competing", frame))
+    saved = fit_model(dataset, "cause-specific-cox", [365], parse_split("cv:3"), n_boot=0)
+    X, y = dataset.X, dataset.y
+    incidence = np.zeros(len(X))
+    for _, (train, test) in _sklearn_folds(frame, 3):
+        fold_model = make_model("cause-specific-cox", seed=0).fit(X.iloc[train], y[train])
+        incidence[test] = fold_model.predict_cumulative_incidence(X.iloc[test], 1, [365.0])[:, 0]
+    validation = saved.validation
+    np.testing.assert_array_equal(validation.event, frame["event"].to_numpy())
+    assert set(validation.event) == {0, 1, 2}
+    np.testing.assert_allclose(validation.risk[:, 0], incidence, rtol=1e-10)
+
+    # fitted with the deaths censored: the events are still recorded as they happened
+    ignoring = fit_model(
+        dataset, "cox", [365], parse_split("cv:3"), n_boot=0, censor_competing=True
+    )
+    np.testing.assert_array_equal(ignoring.validation.event, frame["event"].to_numpy())

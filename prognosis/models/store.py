@@ -8,6 +8,10 @@ Layout of ``MODEL_DIR/`` (format ``prognosis-model/2``)::
     training_manifest.json  the manifest of the dataset it was trained on
     training_target.parquet time and event of the training rows (IPCW weights need them)
     metrics.json          validation metrics (out-of-fold, temporal or none)
+    validation_predictions.parquet  the predictions those metrics measured, one row per
+                          validated row (its position in the training dataset, fold, time,
+                          event, risk score, risk at each horizon; no person id); absent for
+                          ``--split none`` (:class:`~prognosis.artifacts.ValidationPredictions`)
     preprocess.skops      the fitted preprocessing steps, a skops file (scikit-learn's imputers,
                           encoders and scalers, and ours)
     estimator.json        the fitted estimator's class, parameters and learned values that are
@@ -17,6 +21,9 @@ Layout of ``MODEL_DIR/`` (format ``prognosis-model/2``)::
                           bytes); for scikit-survival models a skops file (``model``, as bytes)
     manifest.json         the format, when it was written, and the SHA-256 of every file above
     manifest.hmac         only when signed (below): HMAC-SHA256 of the bytes of manifest.json
+
+Every file is owner-only (0600, in a 0700 folder: :func:`prognosis.outputs.atomic_directory`
+of a private output), as the training target and validation predictions are person-level data.
 
 Nothing in a model directory runs code when it is loaded. There is no pickle: JSON is read as
 JSON; ``estimator.npz`` with ``allow_pickle=False`` (an array that would need pickle is an
@@ -67,15 +74,18 @@ from prognosis.artifacts import (
     MetricsFile,
     ModelInfo,
     ModelManifest,
+    ValidationPredictions,
     read_features,
     read_manifest,
     read_metrics,
     read_model_info,
+    read_validation_predictions,
     write_features,
     write_manifest,
     write_metrics,
     write_model_info,
     write_model_manifest,
+    write_validation_predictions,
 )
 from prognosis.exceptions import ModelDirectoryError, PrognosisError
 from prognosis.json_files import json_kind, parse_json, read_json
@@ -103,12 +113,14 @@ _SIGNATURE = "manifest.hmac"
 _PREPROCESS = "preprocess.skops"
 _ESTIMATOR = "estimator.json"
 _ARRAYS = "estimator.npz"
+_VALIDATION = "validation_predictions.parquet"
 
 
 @dataclass
 class SavedModel:
     """A model directory's contents, loaded and verified; its JSON files as their types
-    (:mod:`prognosis.artifacts`)."""
+    (:mod:`prognosis.artifacts`). ``validation`` holds the predictions the validation measured
+    (``None`` for a model fitted with ``--split none``, or saved before they were kept)."""
 
     pipeline: Any
     info: ModelInfo
@@ -117,6 +129,7 @@ class SavedModel:
     training_manifest: DatasetManifest
     training_target: np.ndarray
     metrics: MetricsFile
+    validation: ValidationPredictions | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -148,6 +161,8 @@ def save_model(model_dir: Path, model: SavedModel) -> None:
             {"time": model.training_target["time"], "event": model.training_target["event"]}
         )
         target.to_parquet(folder / "training_target.parquet", index=False)
+        if model.validation is not None:
+            write_validation_predictions(folder / _VALIDATION, model.validation)
         _save_pipeline(folder, model.pipeline)
         files = sorted(path.name for path in folder.iterdir())
         write_model_manifest(
@@ -210,6 +225,7 @@ def load_model(model_dir: Path) -> SavedModel:
         ),
         training_target=_training_target(folder / "training_target.parquet"),
         metrics=read_metrics(folder / "metrics.json", error=ModelDirectoryError),
+        validation=_validation(folder / _VALIDATION, info),
     )
 
 
@@ -349,6 +365,19 @@ def _training_target(path: Path) -> np.ndarray:
             f"{path}: cannot read ({type(error).__name__}: {error})"
         ) from None
     return target
+
+
+def _validation(path: Path, info: ModelInfo) -> ValidationPredictions | None:
+    """The validation predictions, of the design ``model.json`` names (none: ``None``)."""
+    if not path.is_file():  # --split none, or a model saved before they were kept
+        return None
+    validation = read_validation_predictions(path, error=ModelDirectoryError)
+    if validation.design != info.split.kind:
+        raise ModelDirectoryError(
+            f"{path}: predictions of a {validation.design} validation, but model.json says "
+            f"the model was validated by {info.split.kind}"
+        )
+    return validation
 
 
 def _feature_schema(path: Path) -> list[dict[str, str]]:

@@ -26,6 +26,7 @@ from prognosis.artifacts import (
     Interval,
     Metrics,
     MetricsFile,
+    ValidationPredictions,
     read_metrics,
     read_model_manifest,
     to_json,
@@ -45,6 +46,7 @@ from prognosis.report.describe import (
 )
 from prognosis.report.privacy import (
     HIDDEN,
+    SUPPRESSED,
     CountTable,
     protect,
     redact_source,
@@ -56,7 +58,14 @@ from prognosis.report.table_one import TableOne, table_one
 from prognosis.report.tripod import TODO, TripodItem, tripod_items
 from prognosis.training import check_schema, evaluate_model, is_training_data
 
-__all__ = ["ModelReport", "build_model_report", "write_model_report"]
+__all__ = [
+    "CurvePredictions",
+    "ModelReport",
+    "build_model_report",
+    "curve_predictions",
+    "outcome_events",
+    "write_model_report",
+]
 
 _CALIBRATION = (
     ("slope", "Calibration slope"),
@@ -75,12 +84,35 @@ class AttritionRow:
     dropped: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class CurvePredictions:
+    """The predictions the observed-risk curves are cut into thirds on, and what they are.
+
+    ``rows``: positions in the report's dataset that the curves describe; ``risk``: one
+    predicted risk by ``horizon`` per row of ``rows`` (the risk score where no horizon was
+    evaluated: ``horizon`` None); ``kind``: "validation (out-of-fold) predictions", "temporal
+    test rows", "apparent (in-sample)" or "out-of-sample (external)"; ``source``: the caption's
+    sentence on where they come from; ``everyone``: the name of the curve of all ``rows``.
+    """
+
+    rows: np.ndarray
+    risk: np.ndarray
+    horizon: float | None
+    kind: str
+    source: str
+    everyone: str = "All persons"
+
+
+@dataclass(frozen=True, eq=False)
 class RiskCurves:
     chart: charts.Chart
     caption: str
     at_risk_times: list[str]
     at_risk: list[tuple[str, list[str]]]
+    predictions: str  # what the thirds are cut on (CurvePredictions.kind)
+    rows: np.ndarray  # the dataset rows described
+    third: np.ndarray | None  # per row of ``rows``: 0, 1, 2 (lowest to highest); None: no thirds
+    curves: tuple[charts.Curve, ...]  # the observed risks drawn
 
 
 @dataclass(frozen=True)
@@ -165,16 +197,16 @@ def build_model_report(
         dataset.manifest
     )
     statements = describe_definition(definition, saved.features) if definition else None
-    risk = saved.pipeline.predict_risk(X, saved.info.horizons[0])
+    predictions = curve_predictions(saved, dataset, X, origin=Path(model_dir))
     cohort = saved.info.cohort or dataset.manifest.cohort or dataset.path.name
     table1 = table_one(dataset.frame, saved.features)
     return ModelReport(
         title=f"{cohort}: {saved.info.model} prognosis model",
-        summary=_summary(saved, table1, cohort),
+        summary=_summary(saved, table1, cohort, dataset.frame),
         definition=statements,
         attrition=attrition_rows(dataset.attrition),
         table1=table1,
-        curves=_curves(dataset, risk, saved.info.horizons[0]),
+        curves=_curves(dataset, predictions),
         metrics=_metric_section(chosen, origin) if chosen else None,
         metrics_missing=origin,
         coefficients=coefficient_table(
@@ -273,14 +305,16 @@ def _metrics(
     return measured, f"the saved model evaluated on this dataset (source: {source})"
 
 
-def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str, str]]:
+def _summary(
+    saved: SavedModel, table1: TableOne, cohort: str, frame: pd.DataFrame
+) -> list[tuple[str, str]]:
     sizes = dict(zip(table1.columns, table1.sizes, strict=True))
     summary = [
         ("Cohort", str(cohort)),
         ("Model", str(saved.info.model)),
         ("Horizons", ", ".join(horizon_text(h) for h in saved.info.horizons)),
         ("Persons in this dataset", sizes["Overall"]),
-        ("Outcome events", sizes["Outcome"]),
+        *outcome_events(frame, saved.info.horizons, sizes["Outcome"]),
         ("Validation", str(saved.metrics.split or "none")),
     ]
     if saved.info.competing_censored:
@@ -294,6 +328,49 @@ def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str
             )
         )
     return summary
+
+
+def outcome_events(
+    frame: pd.DataFrame, horizons: Sequence[float], total: str
+) -> list[tuple[str, str]]:
+    """The summary's outcome events: within each horizon, then in all follow-up.
+
+    A row counts within horizon h when its outcome (event 1) happened by day h of follow-up.
+    ``total``: Table 1's text of all the outcome events, repeated as it shows it. What a reader
+    knows: each horizon's count = the one before + the events between the two (never shown),
+    and the total = the last horizon's + the events after it; small counts (1 to 4) show as
+    ``<5`` and what would give one away by subtraction as ``hidden``
+    (:func:`~prognosis.report.privacy.protect`).
+    """
+    time = frame["time"].to_numpy(dtype=float)
+    outcome = frame["event"].to_numpy() == 1
+    horizons = sorted(float(h) for h in horizons)
+    values = {f"h{k}": int(np.sum(outcome & (time <= h))) for k, h in enumerate(horizons)}
+    values["after"] = int(outcome.sum()) - values[f"h{len(horizons) - 1}"]
+    values["all"] = int(outcome.sum())
+    sums = [(f"h{k}", (f"h{k - 1}", f"b{k}")) for k in range(1, len(horizons))]
+    values.update({f"b{k}": values[f"h{k}"] - values[f"h{k - 1}"] for k in range(1, len(horizons))})
+    sums.append(("all", (f"h{len(horizons) - 1}", "after")))
+    implicit = {"after", *(f"b{k}" for k in range(1, len(horizons)))}
+    # the total is Table 1's figure: fixed where shown there, unknown (hidden: 5 or more) else
+    shown = total not in (HIDDEN, SUPPRESSED)
+    published = protect(
+        CountTable(
+            values,
+            sums=sums,
+            implicit=frozenset(implicit if shown else {*implicit, "all"}),
+            structural=frozenset({"all"} if shown else ()),
+            five_or_more=frozenset({"all"} if total == HIDDEN else ()),
+        )
+    )
+    follow_up = f"{time.max():g} days" if time.size else "0 days"
+    return [
+        *(
+            (f"Outcome events within {horizon_text(h)}", published.text(f"h{k}"))
+            for k, h in enumerate(horizons)
+        ),
+        (f"Outcome events in all follow-up (up to {follow_up})", total),
+    ]
 
 
 def attrition_rows(steps: Sequence[AttritionStep]) -> list[AttritionRow]:
@@ -346,17 +423,92 @@ def attrition_rows(steps: Sequence[AttritionStep]) -> list[AttritionRow]:
     ]
 
 
-def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCurves:
+def curve_predictions(
+    saved: SavedModel, dataset: CohortDataset, X: pd.DataFrame, *, origin: Path
+) -> CurvePredictions:
+    """What the observed-risk curves of ``dataset`` are cut into thirds on.
+
+    On the training dataset (:func:`~prognosis.training.is_training_data`): the validation
+    predictions saved with the model (out-of-fold for ``cv``, the test rows of a temporal
+    split), at its first horizon; without them (``--split none``) the saved model's own
+    predictions, apparent (in-sample). On any other dataset: the saved model's predictions,
+    out-of-sample.
+
+    Raises
+    ------
+    ModelDirectoryError
+        When the validation predictions (in ``origin``) name rows that are not those of
+        ``dataset``: another time or event than the dataset's row, or a row past its end.
+    """
+    first = float(saved.info.horizons[0])
+    everything = np.arange(len(dataset.frame))
+    validation = saved.validation
+    if not is_training_data(saved, dataset):
+        return CurvePredictions(
+            everything,
+            saved.pipeline.predict_risk(X, first),
+            first,
+            "out-of-sample (external)",
+            "out-of-sample predictions of the saved model on this dataset, which it was not "
+            "fitted on",
+        )
+    if validation is None:
+        return CurvePredictions(
+            everything,
+            saved.pipeline.predict_risk(X, first),
+            first,
+            "apparent (in-sample)",
+            "apparent (in-sample) predictions of the saved model on the rows it was fitted on, "
+            "not validated: optimistic, a separation of the thirds here does not show that the "
+            "model discriminates",
+        )
+    _check_rows(validation, dataset, origin / "validation_predictions.parquet")
+    horizon = first if first in validation.horizons else next(iter(validation.horizons), None)
+    risk = validation.risk_score if horizon is None else validation.risk_at(horizon)
+    if validation.design == "temporal":
+        source = (
+            "validation predictions on the temporal test rows (persons first indexed on or "
+            f"after {saved.info.split.cutoff}) by the model fitted on those indexed before"
+        )
+        return CurvePredictions(
+            validation.row, risk, horizon, validation.label, source, "All test persons"
+        )
+    source = (
+        "validation (out-of-fold) predictions: each row predicted by the model of the "
+        "cross-validation fold that did not see it"
+    )
+    return CurvePredictions(validation.row, risk, horizon, validation.label, source)
+
+
+def _check_rows(validation: ValidationPredictions, dataset: CohortDataset, path: Path) -> None:
     frame = dataset.frame
-    y = dataset.y
+    inside = validation.row < len(frame)
+    rows = validation.row[inside]
+    same = (
+        inside.all()
+        and np.array_equal(frame["time"].to_numpy(dtype=float)[rows], validation.time)
+        and np.array_equal(frame["event"].to_numpy()[rows], validation.event)
+    )
+    if not same:
+        raise ModelDirectoryError(
+            f"{path}: its rows are not those of {dataset.path / 'dataset.parquet'} (a row past "
+            "its end, or another time or event), though the model was fitted on that file: "
+            "the model directory was changed; refit the model"
+        )
+
+
+def _curves(dataset: CohortDataset, predictions: CurvePredictions) -> RiskCurves:
+    frame = dataset.frame.iloc[predictions.rows]
+    y = dataset.subset(predictions.rows).y
     competing = dataset.competing
+    risk = predictions.risk
     times = np.linspace(0.0, float(frame["time"].max()), 150)
-    groups: list[tuple[str, np.ndarray]] = [("All persons", np.ones(len(frame), dtype=bool))]
+    groups: list[tuple[str, np.ndarray]] = [(predictions.everyone, np.ones(len(frame), dtype=bool))]
+    third = None
     if np.unique(risk).size >= 3:
-        thirds = np.quantile(risk, [1 / 3, 2 / 3])
-        bands = np.digitize(risk, thirds, right=True)
+        third = np.digitize(risk, np.quantile(risk, [1 / 3, 2 / 3]), right=True)
         names = ("Lowest", "Middle", "Highest")
-        groups += [(f"{names[k]} third of predicted risk", bands == k) for k in range(3)]
+        groups += [(f"{names[k]} third of predicted risk", third == k) for k in range(3)]
     step = svg.day_step(float(times[-1]))
     marks = np.arange(0.0, float(times[-1]) + 1e-9, step)
     at_risk = at_risk_rows(groups, frame["time"].to_numpy(float), marks)
@@ -371,15 +523,24 @@ def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCur
     # the estimator is named in the caption: an axis label that long is cut off
     ylabel = "Observed cumulative incidence" if competing else "Observed risk"
     chart = charts.risk_curves_chart(curves, ylabel=ylabel, name="observed")
+    at = (
+        f"predicted risk at {horizon_text(predictions.horizon)}"
+        if predictions.horizon is not None
+        else "the model's risk score"
+    )
     return RiskCurves(
         chart=chart,
         caption=(
             f"Observed risk of the outcome since index ({what}), with pointwise 95% intervals, "
-            f"for all persons and by thirds of the model's predicted risk at "
-            f"{horizon_text(horizon)} (predictions of the saved model on these rows)."
+            f"for {predictions.everyone.lower()} and by thirds of the model's {at}, cut on "
+            f"{predictions.source}."
         ),
         at_risk_times=[f"{t:g}" for t in marks],
         at_risk=at_risk,
+        predictions=predictions.kind,
+        rows=predictions.rows,
+        third=third,
+        curves=tuple(curves),
     )
 
 

@@ -4,8 +4,13 @@ The cohort and model are the report tests' (``built``, tests/report/conftest.py)
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from prognosis.cli import main
@@ -62,3 +67,25 @@ def test_report_errors_are_printed_not_raised(built: Built, tmp_path: Path) -> N
     result = CliRunner().invoke(main, [*bad_ids, "--ids", "12,abc"])
     assert result.exit_code == 1
     assert "--ids takes whole numbers" in result.output
+
+
+def test_report_model_refuses_an_ill_formed_validation_file_by_name(
+    built: Built, tmp_path: Path
+) -> None:
+    model = Path(shutil.copytree(built.model, tmp_path / "model"))
+    path = model / "validation_predictions.parquet"
+    table = pq.read_table(path)
+    risks = table.column("risk_180").to_pylist()
+    risks[0] = 2.0
+    pq.write_table(
+        table.set_column(table.column_names.index("risk_180"), "risk_180", pa.array(risks)), path
+    )
+    manifest = json.loads((model / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()  # re-hashed
+    (model / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    args = ["report", "model", str(model), str(built.dataset), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "validation_predictions.parquet: column 'risk_180': expected risks from 0 to 1" in text
+    assert "Traceback" not in result.output

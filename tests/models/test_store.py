@@ -22,6 +22,8 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import skops.io
 import xgboost
@@ -662,3 +664,154 @@ def test_saving_replaces_an_older_model_directory(cox_dir: Path, tmp_path: Path)
     save_model(target, model)
     assert {path.name for path in target.iterdir()} == LAYOUT
     load_model(target)
+
+
+# -- validation predictions --------------------------------------------------------------------
+VALIDATION = "validation_predictions.parquet"
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """(dataset, a Cox model fitted with 3-fold cross-validation, its directory)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(KEY, raising=False)
+        dataset = _dataset(False)
+        model = fit_model(dataset, "cox", [180, 365], parse_split("cv:3"), seed=3, n_boot=0)
+        folder = tmp_path_factory.mktemp("validated") / "model"
+        save_model(folder, model)
+    return dataset, model, folder
+
+
+@pytest.fixture
+def validated_copy(validated: tuple, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(validated[2], tmp_path / "model"))
+
+
+def test_validation_predictions_are_saved_hashed_owner_only_and_read_back(validated) -> None:
+    dataset, model, folder = validated
+    assert {path.name for path in folder.iterdir()} == LAYOUT | {VALIDATION}
+    path = folder / VALIDATION
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["files"][VALIDATION] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path.stat().st_mode & 0o777 == 0o600 and folder.stat().st_mode & 0o777 == 0o700
+    stored = pd.read_parquet(path)
+    # positions in the training dataset, no person id
+    columns = ["row", "fold", "time", "event", "risk_score", "risk_180", "risk_365"]
+    assert list(stored.columns) == columns
+    np.testing.assert_array_equal(stored["row"], np.arange(len(dataset.frame)))
+    np.testing.assert_array_equal(stored["time"], dataset.frame["time"])
+    assert sorted(set(stored["fold"])) == [1, 2, 3]
+    loaded = load_model(folder).validation
+    assert (loaded.design, loaded.horizons) == ("cv", (180.0, 365.0))
+    for name in ("row", "fold", "time", "event", "risk_score", "risk"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model.validation, name))
+
+
+def test_a_model_fitted_without_validation_has_no_validation_predictions(cox_dir: Path) -> None:
+    assert not (cox_dir / VALIDATION).exists()
+    assert load_model(cox_dir).validation is None
+
+
+def test_a_changed_validation_file_is_refused_by_its_hash(validated_copy: Path) -> None:
+    _flip_a_byte(validated_copy / VALIDATION)
+    with pytest.raises(ModelDirectoryError, match=rf"{VALIDATION} was modified"):
+        load_model(validated_copy)
+
+
+def _set(name: str, values: object):
+    def change(table: pa.Table) -> pa.Table:
+        return table.set_column(table.column_names.index(name), name, pa.array(values))
+
+    return change
+
+
+def _header(**fields: object):
+    def change(table: pa.Table) -> pa.Table:
+        header = json.loads(table.schema.metadata[b"prognosis.validation"])
+        return table.replace_schema_metadata(
+            {b"prognosis.validation": json.dumps({**header, **fields}).encode()}
+        )
+
+    return change
+
+
+def _with(table: pa.Table, name: str, column: int, value: object) -> list:
+    values = table.column(name).to_pylist()
+    values[column] = value
+    return values
+
+
+ILL_FORMED = {  # what is done to the table, and the message
+    "risk above 1": (
+        lambda t: _set("risk_180", _with(t, "risk_180", 4, 1.5))(t),
+        r"column 'risk_180': expected risks from 0 to 1, found 1\.5 \(entry 4\)",
+    ),
+    "a row twice": (
+        lambda t: _set("row", _with(t, "row", 1, 0))(t),
+        r"column 'row': a row of the training dataset appears twice",
+    ),
+    "a negative row": (
+        lambda t: _set("row", _with(t, "row", 0, -1))(t),
+        r"column 'row': expected positions from 0, found -1 \(entry 0\)",
+    ),
+    "a missing risk score": (
+        lambda t: _set("risk_score", _with(t, "risk_score", 2, None))(t),
+        r"column 'risk_score': expected numbers, found missing values",
+    ),
+    "rows as decimals": (
+        lambda t: _set("row", [float(v) for v in t.column("row").to_pylist()])(t),
+        r"column 'row': expected integers, found values of type double",
+    ),
+    "a time of 0": (
+        lambda t: _set("time", _with(t, "time", 3, 0.0))(t),
+        r"column 'time': expected times above 0 days, found 0\.0 \(entry 3\)",
+    ),
+    "a person id added": (
+        lambda t: t.append_column("person_id", pa.array(range(t.num_rows))),
+        r"expected the columns row, fold, time, event, risk_score, risk_180, risk_365, found "
+        r"row, .*, risk_365, person_id",
+    ),
+    "no fold": (
+        lambda t: t.drop_columns(["fold"]),
+        r"expected the columns row, fold, .* found row, time,",
+    ),
+    "no metadata": (
+        lambda t: t.replace_schema_metadata({}),
+        r"schema metadata prognosis\.validation is missing",
+    ),
+    "an unknown design": (
+        _header(design="bootstrap"),
+        r"design 'bootstrap' is not one of cv, temporal",
+    ),
+    "another design than model.json's": (
+        _header(design="temporal"),
+        r"predictions of a temporal validation, but model\.json says .* by cv",
+    ),
+    "horizons that are not numbers": (
+        _header(horizons=["180", 365]),
+        r"horizons must be a list of positive numbers of days",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ILL_FORMED))
+def test_an_ill_formed_validation_file_is_refused_naming_the_file_and_column(
+    validated_copy: Path, case: str
+) -> None:
+    change, message = ILL_FORMED[case]
+    path = validated_copy / VALIDATION
+    pq.write_table(change(pq.read_table(path)), path)
+    _rehash(validated_copy)
+    with pytest.raises(
+        ModelDirectoryError, match=rf"{VALIDATION.replace('.', '[.]')}: .*{message}"
+    ):
+        load_model(validated_copy)
+
+
+def test_garbage_in_the_validation_file_is_refused_naming_it(validated_copy: Path) -> None:
+    (validated_copy / VALIDATION).write_bytes(np.random.default_rng(0).bytes(300))
+    _rehash(validated_copy)
+    with pytest.raises(
+        ModelDirectoryError, match=rf"{VALIDATION.replace('.', '[.]')}: cannot read"
+    ):
+        load_model(validated_copy)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,15 +12,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from lifelines import KaplanMeierFitter
 
 from prognosis.artifacts import EvaluatedOn, MetricsFile
 from prognosis.dataset import CohortDataset, load_dataset
-from prognosis.exceptions import PrognosisError
-from prognosis.models.store import load_model
+from prognosis.evaluation.validation import parse_split
+from prognosis.exceptions import ModelDirectoryError, PrognosisError
+from prognosis.models.store import load_model, save_model
 from prognosis.report import model_report
 from prognosis.report.render import render_page
 from prognosis.report.shap_drivers import Unavailable
+from prognosis.training import fit_model
 from tests.report.conftest import Built
+from tests.report.linear_audit import System, exposed
+from tests.support.planted import planted_survival
 
 
 def _html(built: Built) -> str:
@@ -125,7 +132,10 @@ def test_competing_events_give_cumulative_incidence_curves(tmp_path: Path) -> No
         }
     )
     dataset = CohortDataset(tmp_path, frame)
-    curves = model_report._curves(dataset, rng.random(60), 365.0)
+    predictions = model_report.CurvePredictions(
+        np.arange(60), rng.random(60), 365.0, "out-of-sample (external)", "test predictions"
+    )
+    curves = model_report._curves(dataset, predictions)
     assert "Aalen-Johansen" in curves.caption
     assert curves.at_risk[0][0] == "All persons"
 
@@ -146,3 +156,196 @@ def test_the_auc_chart_is_drawn_for_several_horizons_only(built: Built) -> None:
     assert _metric_section(metrics, "test").auc is not None
     one = dataclasses.replace(metrics, horizons=metrics.horizons[:1])
     assert _metric_section(one, "test").auc is None  # the table gives its one AUC
+
+
+# -- which predictions the observed-risk curves are cut on --------------------------------------
+NOISE = [f"noise_{k}" for k in range(8)]
+
+
+def _planted_dataset(folder: Path, *, beta: dict[str, float], n: int = 600, seed: int = 0) -> Path:
+    """A dataset folder of planted exponential times (baseline hazard 1/900 per day, censoring
+    uniform from day 100 to 1500, whole days) with eight standard normal features; its
+    manifest records the hash of dataset.parquet, as ``prognosis cohort build`` writes it."""
+    rng = np.random.default_rng(seed)
+    data = planted_survival(
+        n,
+        seed=rng,
+        features=dict.fromkeys(NOISE, "normal"),
+        beta=beta,
+        base_hazard=1 / 900,
+        censor_between=(100.0, 1500.0),
+        whole_days=True,
+    )
+    start = dt.date(2014, 1, 1)
+    frame = data.frame(
+        person_id=np.arange(1, n + 1),
+        index_date=[start + dt.timedelta(days=int(d)) for d in rng.integers(0, 4 * 365, n)],
+        censor_reason=np.where(data.event == 1, None, "end_of_observation"),
+    )
+    frame = frame[["person_id", "index_date", "time", "event", "censor_reason", *NOISE]]
+    folder.mkdir(parents=True)
+    frame.astype({"time": int}).to_parquet(folder / "dataset.parquet", index=False)
+    digest = hashlib.sha256((folder / "dataset.parquet").read_bytes()).hexdigest()
+    (folder / "features.json").write_text("[]", encoding="utf-8")
+    manifest = {"cohort": "planted", "source": "planted", "files": {"dataset.parquet": digest}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fitted:
+    dataset: CohortDataset
+    model: Path
+    report: model_report.ModelReport
+
+
+def _fit_and_report(root: Path, split: str, beta: dict[str, float]) -> _Fitted:
+    dataset = load_dataset(_planted_dataset(root / "dataset", beta=beta))
+    saved = fit_model(dataset, "cox", [365, 730], parse_split(split), seed=0, n_boot=5)
+    save_model(root / "model", saved)
+    report = model_report.build_model_report(root / "model", dataset, n_boot=5)
+    return _Fitted(dataset, root / "model", report)
+
+
+@pytest.fixture(scope="module")
+def no_signal(tmp_path_factory: pytest.TempPathFactory) -> _Fitted:
+    """Eight features independent of the event times, a Cox model validated by 5-fold CV."""
+    return _fit_and_report(tmp_path_factory.mktemp("no_signal"), "cv", {})
+
+
+def _km(frame: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    """1 - Kaplan-Meier by lifelines, read at ``times``."""
+    fitter = KaplanMeierFitter().fit(frame["time"], frame["event"] == 1)
+    return 1.0 - fitter.survival_function_at_times(times).to_numpy()
+
+
+def test_curves_are_cut_on_the_saved_out_of_fold_predictions(no_signal: _Fitted) -> None:
+    validation = load_model(no_signal.model).validation
+    curves = no_signal.report.curves
+    assert curves.predictions == "validation (out-of-fold) predictions"
+    assert "cut on validation (out-of-fold) predictions" in curves.caption
+    np.testing.assert_array_equal(curves.rows, np.arange(len(no_signal.dataset.frame)))
+    # thirds of the saved out-of-fold risk at the first horizon, cut here by pandas
+    thirds = pd.qcut(validation.risk_at(365.0), 3, labels=False)
+    np.testing.assert_array_equal(curves.third, thirds)
+    # each third's curve is lifelines' Kaplan-Meier on those rows
+    frame = no_signal.dataset.frame
+    for k, curve in enumerate(curves.curves[1:]):
+        np.testing.assert_allclose(curve.estimate, _km(frame[thirds == k], curve.times), atol=1e-12)
+    html = render_page("model.html.jinja2", report=no_signal.report, title="t")
+    assert "Thirds of predicted risk from: <strong>validation (out-of-fold) predictions" in html
+
+
+def test_a_model_without_signal_shows_overlapping_thirds(no_signal: _Fitted) -> None:
+    saved = load_model(no_signal.model)
+    assert saved.metrics.results.harrell_c.estimate < 0.56  # planted: no signal at all
+    curves = no_signal.report.curves.curves
+    assert [c.label.split(" (")[0] for c in curves[1:]] == [
+        "Lowest third of predicted risk",
+        "Middle third of predicted risk",
+        "Highest third of predicted risk",
+    ]
+    for day in (365.0, 730.0):
+        at = [np.searchsorted(c.times, day, side="right") - 1 for c in curves[1:]]
+        lowers = [c.lower[j] for c, j in zip(curves[1:], at, strict=True)]
+        uppers = [c.upper[j] for c, j in zip(curves[1:], at, strict=True)]
+        assert max(lowers) < min(uppers), (day, lowers, uppers)  # every pair of intervals meets
+
+
+def test_without_validation_the_curves_are_labelled_apparent(tmp_path: Path) -> None:
+    fitted = _fit_and_report(tmp_path, "none", {"noise_0": 0.8})
+    saved = load_model(fitted.model)
+    curves = fitted.report.curves
+    assert saved.validation is None
+    assert curves.predictions == "apparent (in-sample)"
+    assert "cut on apparent (in-sample) predictions of the saved model" in curves.caption
+    risk = saved.pipeline.predict_risk(fitted.dataset.X, 365.0)
+    np.testing.assert_array_equal(curves.third, pd.qcut(risk, 3, labels=False))
+    html = render_page("model.html.jinja2", report=fitted.report, title="t")
+    assert "Thirds of predicted risk from: <strong>apparent (in-sample)</strong>" in html
+
+
+def test_another_dataset_gives_out_of_sample_curves(no_signal: _Fitted, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(no_signal.dataset.path, other)
+    frame = pd.read_parquet(other / "dataset.parquet").iloc[100:]
+    frame.to_parquet(other / "dataset.parquet", index=False)
+    dataset = load_dataset(other)
+    saved = load_model(no_signal.model)
+    found = model_report.curve_predictions(saved, dataset, dataset.X, origin=no_signal.model)
+    assert found.kind == "out-of-sample (external)"
+    np.testing.assert_allclose(found.risk, saved.pipeline.predict_risk(dataset.X, 365.0))
+
+
+def test_a_temporal_split_draws_the_test_rows_only(tmp_path: Path) -> None:
+    fitted = _fit_and_report(tmp_path, "temporal:2016-01-01", {"noise_0": 0.8})
+    frame = fitted.dataset.frame
+    tested = np.flatnonzero(pd.to_datetime(frame["index_date"]) >= "2016-01-01")
+    curves = fitted.report.curves
+    assert curves.predictions == "temporal test rows"
+    assert "persons first indexed on or after 2016-01-01" in curves.caption
+    np.testing.assert_array_equal(curves.rows, tested)
+    name, counts = curves.at_risk[0]
+    assert name == "All test persons"
+    followed = frame["time"].iloc[tested].to_numpy()
+    expected = [f"{int((followed >= float(t)).sum()):,}" for t in curves.at_risk_times]
+    # a thin tail (1 or 2 persons followed past four years) hides much of this table
+    assert all(text in (hand, "<5", "hidden") for text, hand in zip(counts, expected, strict=True))
+    validation = load_model(fitted.model).validation
+    np.testing.assert_array_equal(validation.row, tested)
+    np.testing.assert_array_equal(curves.third, pd.qcut(validation.risk_at(365.0), 3, labels=False))
+
+
+def test_validation_rows_that_are_not_the_datasets_are_refused(no_signal: _Fitted) -> None:
+    saved = load_model(no_signal.model)
+    saved.validation = dataclasses.replace(saved.validation, time=saved.validation.time + 1)
+    dataset = no_signal.dataset
+    with pytest.raises(
+        ModelDirectoryError, match=r"validation_predictions\.parquet: its rows are not those of"
+    ):
+        model_report.curve_predictions(saved, dataset, dataset.X, origin=no_signal.model)
+
+
+# -- the summary's outcome events by horizon -------------------------------------------------------
+def test_summary_counts_outcome_events_within_each_horizon(built: Built) -> None:
+    frame = pd.read_parquet(built.dataset / "dataset.parquet")
+    outcome = frame["event"] == 1
+    summary = dict(built.report.summary)
+    within = {h: int((outcome & (frame["time"] <= h)).sum()) for h in (180, 365)}
+    assert min(within.values()) >= 5 and within[365] - within[180] >= 5  # all shown
+    assert summary["Outcome events within 180 days"] == f"{within[180]:,}"
+    assert summary["Outcome events within 1 year"] == f"{within[365]:,}"
+    longest = frame["time"].max()
+    assert summary[f"Outcome events in all follow-up (up to {longest:g} days)"] == (
+        f"{int(outcome.sum()):,}"
+    )
+
+
+@pytest.mark.parametrize(
+    "days",
+    [
+        [100] * 20 + [300] * 2 + [500] * 18,  # 2 between the horizons
+        [100] * 3 + [300] * 30 + [500] * 7,  # 3 within the first
+        [100] * 20 + [300] * 16 + [500] * 4,  # 4 after the last
+    ],
+)
+def test_outcome_events_by_horizon_leave_no_small_count_solvable(days: list[int]) -> None:
+    time = np.array([*days, *[600] * 60])
+    event = np.array([1] * len(days) + [0] * 60)
+    frame = pd.DataFrame({"time": time, "event": event})
+    total = f"{len(days):,}"
+    shown = dict(model_report.outcome_events(frame, [180.0, 365.0], total))
+    system = System()
+    system.read("h0", shown["Outcome events within 180 days"])
+    system.read("h1", shown["Outcome events within 1 year"])
+    system.read("all", shown["Outcome events in all follow-up (up to 600 days)"])
+    system.sum_of("h1", ["h0", "between"])
+    system.sum_of("all", ["h1", "after"])
+    truth = {
+        "h0": int(np.sum(event[time <= 180])),
+        "between": int(np.sum(event[(time > 180) & (time <= 365)])),
+        "after": int(np.sum(event[time > 365])),
+    }
+    truth["h1"] = truth["h0"] + truth["between"]
+    assert exposed(system, truth) == []
+    assert "<5" in shown.values() or "hidden" in shown.values()

@@ -305,7 +305,7 @@ def test_model_report_tables_leave_no_small_count_solvable(built: Built) -> None
     assert exposed(system, truth, structural=by_construction) == []
     summary = dict(built.report.summary)
     assert summary["Persons in this dataset"] == table.sizes[0]
-    assert summary["Outcome events"] == table.sizes[1]
+    assert summary["Outcome events in all follow-up (up to 730 days)"] == table.sizes[1]
 
 
 # --- calibration groups -----------------------------------------------------------------------
