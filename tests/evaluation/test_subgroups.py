@@ -12,6 +12,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lifelines import AalenJohansenFitter, KaplanMeierFitter
 from lifelines.utils import concordance_index
 from rich.console import Console
@@ -19,9 +21,14 @@ from sksurv.metrics import cumulative_dynamic_auc
 from sksurv.util import Surv
 
 from prognosis.artifacts import Concept, Feature, Metrics, Subgroup, from_json, to_json
-from prognosis.evaluation.subgroups import check_subgroup_columns, grouping_frame
+from prognosis.evaluation.subgroups import (
+    check_subgroup_columns,
+    grouping_frame,
+    subgroup_metrics,
+)
 from prognosis.evaluation.summary import evaluate_predictions, format_subgroups
 from prognosis.exceptions import SubgroupError
+from tests.report.linear_audit import System, exposed
 from tests.support.planted import Cause, planted_survival
 
 HORIZONS = [2.0, 5.0]
@@ -268,3 +275,50 @@ def test_a_column_with_too_many_values_is_refused() -> None:
     frame = pd.DataFrame({"site": [f"s{k}" for k in range(30)]})
     with pytest.raises(SubgroupError, match=r"'site': has 30 distinct values; at most 20"):
         check_subgroup_columns(frame, (), ["site"])
+
+
+# -- the counts, as an attacker reads them (tests/report/linear_audit.py) ---------------------
+def _audit(sizes: list[tuple[int, int]]) -> list[str]:
+    """Groups of ``(rows, outcome events)`` (events at day 1, the others censored at day 10;
+    horizon 2): the counts ``subgroup_metrics`` publishes, solved for the small ones."""
+    site = np.repeat([f"s{k}" for k in range(len(sizes))], [n for n, _ in sizes])
+    event = np.concatenate([np.arange(n) < e for n, e in sizes])
+    y = Surv.from_arrays(event, np.where(event, 1.0, 10.0))
+    risk = np.random.default_rng(0).random(event.size)
+    entries, _ = subgroup_metrics(
+        y, risk, 1.0 - risk[:, None], [2.0], pd.DataFrame({"site": site}), n_boot=0
+    )
+    system, truth = System(), {}
+    for name, total in (("n", event.size), ("events", event.sum()), ("at", event.sum())):
+        system.read(name, f"{total}")
+    for k, (entry, (n, e)) in enumerate(zip(entries, sizes, strict=True)):
+        for cell, field in (("n", "n"), ("events", "events"), ("at", "events_at_horizon")):
+            value = entry[field]
+            text = (
+                f"{value}" if value is not None else "<5" if field in entry["small"] else "hidden"
+            )
+            system.read(f"{cell}{k}", text)
+        system.sum_of(f"n{k}", [f"events{k}", f"without{k}"])
+        system.not_less(f"events{k}", f"at{k}")
+        truth |= {f"n{k}": n, f"events{k}": e, f"at{k}": e, f"without{k}": n - e}
+    for cell in ("n", "events", "at"):
+        system.sum_of(cell, [f"{cell}{k}" for k in range(len(sizes))])
+    return exposed(system, truth)
+
+
+def test_one_group_of_3_events_beside_two_larger_is_not_solvable() -> None:
+    assert _audit([(40, 3), (200, 30), (220, 35)]) == []
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 30), st.integers(0, 30)).map(lambda t: (t[0], min(t))),
+        min_size=2,
+        max_size=5,
+    ).filter(lambda groups: min(sum(e for _, e in groups), sum(n - e for n, e in groups)) >= 5)
+)
+def test_no_small_count_of_random_groups_can_be_worked_out(sizes: list[tuple[int, int]]) -> None:
+    # the totals (5 or more events and rows without one, as the overall metrics show) are
+    # published; every group's counts beside them are solved for
+    assert _audit(sizes) == []
