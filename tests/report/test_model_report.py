@@ -162,6 +162,8 @@ def test_the_subgroups_section_shows_the_stored_validation_by_group(built: Built
         if entry.harrell_c is not None:
             c = entry.harrell_c
             assert f"{c.estimate:.3f} ({c.lower:.3f} to {c.upper:.3f})" in html
+    items = {item.topic: item for item in built.report.tripod}
+    assert items["Fairness and subgroups"].known[0].startswith("Performance by Sex, ")
 
 
 def test_subgroups_of_another_dataset_equal_scikit_survival_on_the_groups_rows(
