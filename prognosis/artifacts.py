@@ -76,6 +76,8 @@ __all__ = [
     "ModelManifest",
     "RecordedDefinition",
     "SplitInfo",
+    "Subgroup",
+    "SubgroupHorizon",
     "ValidationPredictions",
     "from_json",
     "read_attrition",
@@ -380,6 +382,43 @@ class HorizonMetrics:
 
 
 @dataclass(frozen=True)
+class SubgroupHorizon:
+    """A subgroup's metrics at one horizon (days): the time-dependent AUC, and calibration in
+    the large: the mean predicted risk, the observed risk (Kaplan-Meier, Aalen-Johansen under
+    competing risks) and their ``difference`` (predicted - observed; positive: the model
+    over-predicts), each with its interval (``None`` estimates where the group's follow-up does
+    not reach the horizon)."""
+
+    horizon: float
+    time_dependent_auc: Interval
+    mean_predicted: Interval
+    observed: Interval
+    difference: Interval
+
+
+@dataclass(frozen=True)
+class Subgroup:
+    """Performance in one group of one variable (``variable`` "Sex", ``group`` "female").
+
+    ``n`` rows, ``events`` outcome events over the follow-up, ``events_at_horizon`` by the first
+    horizon; each ``None`` where it may not be published: 1 to 4 (named in ``small``, shown as
+    ``<5``), or hidden so that no small count can be worked out by subtraction
+    (:mod:`prognosis.evaluation.subgroups`). ``suppressed`` says why a group's metrics were not
+    computed ("fewer than 5 events"); ``harrell_c`` is then ``None`` and ``horizons`` empty.
+    """
+
+    variable: str
+    group: str
+    n: int | None
+    events: int | None
+    events_at_horizon: int | None
+    small: tuple[str, ...]
+    suppressed: str | None
+    harrell_c: Interval | None
+    horizons: tuple[SubgroupHorizon, ...]
+
+
+@dataclass(frozen=True)
 class Metrics:
     """Every metric of one evaluation (:func:`prognosis.evaluation.summary.evaluate_predictions`).
 
@@ -410,6 +449,9 @@ class Metrics:
     integrated_brier: IntegratedBrier | None
     horizons: tuple[HorizonMetrics, ...]
     notes: tuple[str, ...]
+    #: performance by sex, age band, index concept and ``--subgroup`` columns; absent from
+    #: files written before subgroups were measured
+    subgroups: tuple[Subgroup, ...] | None = field(default=None, metadata=OPTIONAL)
 
     def with_notes(self, *notes: str) -> Metrics:
         """The same metrics with ``notes`` added at the end."""

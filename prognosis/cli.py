@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -48,6 +48,15 @@ class _ModelChoice(click.Choice):
 
         return MODEL_NAMES
 
+
+_SUBGROUP = click.option(
+    "--subgroup",
+    "subgroups",
+    multiple=True,
+    metavar="COLUMN",
+    help="A categorical feature column whose groups are also measured (repeatable); sex, age "
+    "bands and index concept always are.",
+)
 
 _OVERWRITE = click.option(
     "--overwrite", is_flag=True, help="Replace a previous output of this command at --out."
@@ -244,6 +253,7 @@ def _print_attrition(attrition: list[dict]) -> None:
     help="Treat competing events as censoring at their date (a cause-specific model of the "
     "outcome, for single-event models; its risks ignore the competing events).",
 )
+@_SUBGROUP
 @click.option("--quiet", is_flag=True)
 def fit(
     dataset_dir: Path,
@@ -256,11 +266,12 @@ def fit(
     overwrite: bool,
     censoring_model: str,
     censor_competing: bool,
+    subgroups: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Fit a survival model on DATASET_DIR and save it, with its validation metrics, to OUT."""
     options = workflow.FitOptions(
-        model_name, horizons, split, seed, n_boot, censoring_model, censor_competing
+        model_name, horizons, split, seed, n_boot, censoring_model, censor_competing, subgroups
     )
     with _steps(quiet) as steps:
         fitted = workflow.fit(dataset_dir, options, out, overwrite=overwrite, progress=steps)
@@ -269,12 +280,15 @@ def fit(
     results.print(f"model → {out}")
 
 
-def _metrics_table(metrics: MetricsFile) -> str:
-    from prognosis.evaluation.summary import format_table, performance_title
+def _metrics_table(metrics: MetricsFile) -> Group | str:
+    from prognosis.evaluation.summary import format_subgroups, format_table, performance_title
 
     if metrics.results is None:
         return ""
-    return format_table(metrics.results, title=performance_title(metrics))
+    title = performance_title(metrics)
+    by_group = format_subgroups(metrics.results, title=title)
+    table = format_table(metrics.results, title=title)
+    return table if by_group is None else Group(table, by_group)
 
 
 @main.command()
@@ -287,6 +301,7 @@ def _metrics_table(metrics: MetricsFile) -> str:
 @click.option(
     "--censoring-model", default="km", show_default=True, help="km or cox:COL,COL (see fit)."
 )
+@_SUBGROUP
 def evaluate(
     model_dir: Path,
     dataset_dir: Path,
@@ -295,6 +310,7 @@ def evaluate(
     seed: int,
     n_boot: int,
     censoring_model: str,
+    subgroups: tuple[str, ...],
 ) -> None:
     """Measure a saved model on DATASET_DIR (held-out or external data)."""
     with _errors():
@@ -306,6 +322,7 @@ def evaluate(
             seed=seed,
             n_boot=n_boot,
             censoring_model=censoring_model,
+            subgroups=subgroups,
         )
     results.print(_metrics_table(metrics))
     results.print(f"metrics → {out}")

@@ -20,6 +20,7 @@ __all__ = [
     "ScoringWarning",
     "SourceError",
     "SplitError",
+    "SubgroupError",
     "TargetError",
     "UnknownModelError",
 ]
@@ -59,6 +60,10 @@ class DatasetError(PrognosisError):
 
 class SplitError(PrognosisError, ValueError):
     """A split is malformed or leaves a side empty."""
+
+
+class SubgroupError(PrognosisError, ValueError):
+    """A subgroup column (``--subgroup``) that is unknown or not categorical."""
 
 
 class ExplanationError(PrognosisError, ValueError):

@@ -37,6 +37,7 @@ from prognosis.artifacts import (
 from prognosis.cohort.definition import parse_recorded_definition
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.censoring import censoring_frame
+from prognosis.evaluation.subgroups import check_subgroup_columns, grouping_frame
 from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.evaluation.validation import Split, persons_of, split_rows, temporal_overlap
 from prognosis.exceptions import PrognosisError, SchemaError
@@ -131,11 +132,14 @@ def fit_model(
     progress: Progress | None = None,
     censor_competing: bool = False,
     censoring_covariates: Sequence[str] = (),
+    subgroup_columns: Sequence[str] = (),
 ) -> SavedModel:
     """Fit ``model`` on ``dataset``, validated as ``split`` says.
 
     ``censoring_covariates``: columns of a Cox model of the censoring time that gives the
     validation's IPCW weights (``--censoring-model cox:...``); empty: Kaplan-Meier.
+    ``subgroup_columns``: categorical columns whose groups are validated too, besides sex, age
+    bands and index concept (``--subgroup``; :mod:`prognosis.evaluation.subgroups`).
 
     ``censor_competing`` recodes competing events as censored for the fits (a cause-specific
     model of the outcome), so that a single-event model can be fitted to a dataset with
@@ -153,6 +157,7 @@ def fit_model(
     check_target(y, competing=competing)
     y_observed = observed.y
     censoring_frame(dataset.frame, censoring_covariates)  # unknown columns fail before any work
+    check_subgroup_columns(dataset.frame, dataset.features, subgroup_columns)
     chosen = _check_horizons(horizons, y)
     make_model(model, seed=seed, **params)  # unknown names and parameters fail before any work
     started = time.perf_counter()
@@ -182,6 +187,9 @@ def fit_model(
                 dataset.frame.iloc[test_rows], censoring_covariates
             ),
             model_follow_up=predictions.follow_up(),
+            subgroups=grouping_frame(
+                dataset.frame.iloc[test_rows], dataset.features, subgroup_columns
+            ),
         )
         if censor_competing:
             results = results.with_notes(IGNORING_COMPETING)
@@ -350,14 +358,18 @@ def evaluate_model(
     n_boot: int = 200,
     seed: int = 0,
     censoring_covariates: Sequence[str] = (),
+    subgroup_columns: Sequence[str] = (),
 ) -> MetricsFile:
-    """Metrics of a saved model on ``dataset`` (held-out, temporal or external data).
+    """Metrics of a saved model on ``dataset`` (held-out, temporal or external data), also by
+    sex, age band, index concept and each of ``subgroup_columns``
+    (:mod:`prognosis.evaluation.subgroups`).
 
     The predictions are measured against the outcome as it happened: with the competing events
     of ``dataset`` as competing events (Aalen-Johansen), also for a single-event model, whose
     risks then ignore them (the notes say so).
     """
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
+    check_subgroup_columns(dataset.frame, dataset.features, subgroup_columns)
     model_competing = saved.info.competing
     predictions = _Predictions([(saved.pipeline, X, np.arange(len(X)))], len(X), model_competing)
     competing = model_competing or dataset.competing
@@ -374,6 +386,7 @@ def evaluate_model(
         groups=persons_of(dataset.frame),
         censoring_covariates=censoring_frame(dataset.frame, censoring_covariates),
         model_follow_up=saved.pipeline.max_time_,
+        subgroups=grouping_frame(dataset.frame, dataset.features, subgroup_columns),
     )
     if competing and not model_competing:
         metrics = metrics.with_notes(IGNORING_COMPETING)

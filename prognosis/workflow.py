@@ -163,6 +163,9 @@ class FitOptions:
         ``km`` or ``cox:COL,COL``: the censoring weights of the validation.
     censor_competing
         Treat competing events as censoring (a cause-specific model of the outcome).
+    subgroups
+        Categorical feature columns whose groups are validated too, besides sex, age bands
+        and index concept (:mod:`prognosis.evaluation.subgroups`).
     """
 
     model: str
@@ -172,6 +175,7 @@ class FitOptions:
     n_boot: int = 200
     censoring_model: str = "km"
     censor_competing: bool = False
+    subgroups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,7 @@ def fit(
             progress=progress,
             censor_competing=options.censor_competing,
             censoring_covariates=parse_censoring_model(options.censoring_model),
+            subgroup_columns=options.subgroups,
         )
         save_model(out, saved)
     return Fitted(out=Path(out), saved=saved)
@@ -231,11 +236,13 @@ def evaluate(
     seed: int = 0,
     n_boot: int = 200,
     censoring_model: str = "km",
+    subgroups: Sequence[str] = (),
 ) -> MetricsFile:
     """Measure the saved model in ``model_dir`` on ``dataset_dir`` (held-out or external data)
     and write the metrics to the JSON file ``out``; return them.
 
-    See :func:`prognosis.training.evaluate_model`.
+    ``subgroups``: categorical columns measured by group, besides sex, age bands and index
+    concept. See :func:`prognosis.training.evaluate_model`.
     """
     from prognosis import training
     from prognosis.artifacts import write_metrics
@@ -251,6 +258,7 @@ def evaluate(
             n_boot=n_boot,
             seed=seed,
             censoring_covariates=parse_censoring_model(censoring_model),
+            subgroup_columns=tuple(subgroups),
         )
         write_metrics(out, metrics)
     return metrics

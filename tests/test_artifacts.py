@@ -25,6 +25,7 @@ from prognosis.artifacts import (
     FeatureWindow,
     Interval,
     MetricsFile,
+    Subgroup,
     from_json,
     read_attrition,
     read_features,
@@ -104,7 +105,8 @@ def test_an_evaluations_metrics_round_trip_byte_for_byte(
 def test_the_evaluation_file_leads_with_what_was_evaluated(cox: dict[str, Path]) -> None:
     keys = list(json.loads(cox["evaluation"].read_text(encoding="utf-8")))
     assert keys[:5] == ["model", "dataset", "source", "in_sample", "n_train"]
-    assert keys[-1] == "notes" and "split" not in keys and "fit_seconds" not in keys
+    assert keys[-2:] == ["notes", "subgroups"]
+    assert "split" not in keys and "fit_seconds" not in keys
     stored = list(json.loads((cox["model"] / "metrics.json").read_text(encoding="utf-8")))
     assert (stored[0], stored[1], stored[-1]) == ("split", "n_train", "fit_seconds")
 
@@ -160,6 +162,27 @@ def test_a_feature_needs_only_its_name_in_code_and_every_key_in_the_file() -> No
     }
     with pytest.raises(PrognosisError, match=r"features\.json: field \[0\]\.kind: missing"):
         from_json(tuple[Feature, ...], [{"name": "bmi"}], origin="features.json")
+
+
+def test_a_metrics_file_from_before_subgroups_still_reads(
+    cox: dict[str, Path], tmp_path: Path
+) -> None:
+    data = json.loads(cox["evaluation"].read_text(encoding="utf-8"))
+    assert [s["variable"] for s in data["subgroups"]][:2] == ["Sex", "Sex"]
+    del data["subgroups"]
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    old = read_metrics(path)
+    assert old.results.subgroups is None
+    assert old.results.harrell_c == read_metrics(cox["evaluation"]).results.harrell_c
+    assert "subgroups" not in to_json(old)  # written back as it was: absent, not null
+
+
+def test_subgroups_read_as_values(cox: dict[str, Path]) -> None:
+    subgroups = read_metrics(cox["evaluation"]).results.subgroups
+    assert all(isinstance(s, Subgroup) for s in subgroups)
+    female = next(s for s in subgroups if (s.variable, s.group) == ("Sex", "female"))
+    assert female.harrell_c.estimate is not None and female.horizons[0].horizon == 365
 
 
 # -- malformed files: the file and the field --------------------------------------------------

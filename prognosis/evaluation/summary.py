@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 from rich.table import Table
 
-from prognosis.artifacts import Interval, Metrics, MetricsFile, from_json
+from prognosis.artifacts import Interval, Metrics, MetricsFile, Subgroup, from_json
 from prognosis.evaluation.bootstrap import BootstrapResult, bootstrap_ci
 from prognosis.evaluation.calibration import calibration_at, calibration_summary
 from prognosis.evaluation.censoring import CensoringModel, CoxCensoring, fit_cox_censoring
@@ -36,9 +37,10 @@ from prognosis.evaluation.metrics import (
     time_dependent_auc,
     uno_c,
 )
+from prognosis.evaluation.subgroups import MIN_EVENTS, subgroup_metrics
 from prognosis.models.target import check_target
 
-__all__ = ["evaluate_predictions", "format_table", "performance_title"]
+__all__ = ["evaluate_predictions", "format_subgroups", "format_table", "performance_title"]
 
 Survival = Callable[[np.ndarray], np.ndarray] | np.ndarray
 _IBS_POINTS = 100  # most times on the integrated Brier score's grid
@@ -73,6 +75,7 @@ def evaluate_predictions(
     groups: np.ndarray | None = None,
     censoring_covariates: pd.DataFrame | None = None,
     model_follow_up: float | None = None,
+    subgroups: pd.DataFrame | None = None,
 ) -> Metrics:
     """Evaluate test predictions: a :class:`~prognosis.artifacts.Metrics` (NaN becomes None).
 
@@ -99,6 +102,10 @@ def evaluate_predictions(
     model_follow_up : the shortest training follow-up of the models that made the
         predictions, when shorter than ``y_train``'s (the fold models of a cross-validation);
         the horizons and the integrated Brier grid stay inside it (:func:`evaluation_times`)
+    subgroups : one group label per test row and grouping variable
+        (:func:`prognosis.evaluation.subgroups.grouping_frame`): the same predictions are then
+        also measured within each group (:func:`~prognosis.evaluation.subgroups.subgroup_metrics`)
+        at the evaluated horizons; None: no subgroups
     thresholds : threshold probabilities of the decision curves
     min_at_risk : horizons are clipped where fewer test rows remain followed
         (:func:`evaluation_times`); the integrated Brier score starts at the time of this
@@ -111,7 +118,7 @@ def evaluate_predictions(
         ``follow_up``, ``harrell_c``, ``uno_c``, ``integrated_brier``, ``horizons`` (one entry
         per evaluated horizon: time-dependent AUC, Brier score, the mean predicted against the
         observed risk (Kaplan-Meier, or Aalen-Johansen under competing risks) as ``marginal``,
-        calibration, decision curve) and ``notes``.
+        calibration, decision curve), ``notes`` and, with ``subgroups``, ``subgroups``.
     """
     train = check_target(y_train, competing=competing)
     test = check_target(y_test, competing=competing)
@@ -150,6 +157,20 @@ def evaluate_predictions(
         notes.append(_COMPETING_NOTE)
     notes.extend(_skipped(result))
     result["notes"] = notes
+    if subgroups is not None:  # after _skipped: a group's intervals carry their own counts
+        times = np.array(sorted(source.evaluated))
+        result["subgroups"], more = subgroup_metrics(
+            y_test,
+            risk,
+            source.at(times) if times.size else np.empty((risk.size, 0)),
+            times,
+            subgroups,
+            n_boot=n_boot,
+            seed=seed,
+            alpha=alpha,
+            groups=groups,
+        )
+        notes.extend(more)
     # one value from here on: the dict above has the keys and order of metrics.json
     return from_json(
         Metrics, _json_ready(result), origin="evaluate_predictions", error=EvaluationError
@@ -199,6 +220,69 @@ def format_table(results: Metrics, *, title: str = "Performance") -> Table:
         for name, value in rows:
             table.add_row(name, horizon, *_cells(value))
     return table
+
+
+def format_subgroups(results: Metrics, *, title: str = "Performance") -> Table | None:
+    """A terminal table of the subgroups of ``results`` (None when there are none).
+
+    One section per variable, one row per group: rows, events by the first horizon, Harrell's
+    C, and at the first horizon the AUC and calibration in the large (mean predicted risk
+    against the observed risk), with intervals; counts as ``metrics.json`` publishes them
+    (``<5``, ``hidden``), and why a group was suppressed.
+    """
+    if not results.subgroups:
+        return None
+    level = round(100 * (1 - results.bootstrap.alpha))
+    horizon = next((h.horizon for s in results.subgroups for h in s.horizons), None)
+    at = "" if horizon is None else f" at {horizon:.4g}"
+    table = Table(
+        title=f"{title}: by subgroup",
+        caption=(
+            f"{level}% CI in parentheses; predicted: the mean predicted risk{at}; every "
+            "horizon in metrics.json and the model report"
+        ),
+    )
+    table.add_column("Group")
+    for name in ("Rows", f"Events{at}", "Harrell's C", f"AUC{at}", "Predicted", "Observed"):
+        table.add_column(name, justify="right")
+    variable = None
+    for entry in results.subgroups:
+        if entry.variable != variable:
+            if variable is not None:
+                table.add_section()
+            variable = entry.variable
+            table.add_row(f"[bold]{escape(variable)}[/bold]")
+        counts = (_count(entry, "n"), _count(entry, "events_at_horizon"))
+        group = f"  {escape(entry.group)}"
+        if entry.harrell_c is None:
+            table.add_row(group, *counts, entry.suppressed or "n/a")
+            continue
+        cells = [_with_ci(entry.harrell_c, "{:.3f}")]
+        if entry.horizons:
+            first = entry.horizons[0]
+            cells += [
+                _with_ci(first.time_dependent_auc, "{:.3f}"),
+                _with_ci(first.mean_predicted, "{:.1%}", interval=False),
+                _with_ci(first.observed, "{:.1%}").replace("%-", "-").replace("%)", ")"),
+            ]
+        table.add_row(group, *counts, *cells)
+    return table
+
+
+def _count(entry: Subgroup, name: str) -> str:
+    value = getattr(entry, name)
+    if value is not None:
+        return f"{value:,}"
+    return f"<{MIN_EVENTS}" if name in entry.small else "hidden"
+
+
+def _with_ci(value: Interval, form: str, *, interval: bool = True) -> str:
+    if value.estimate is None:
+        return "n/a"
+    text = form.format(value.estimate)
+    if not interval or value.lower is None or value.upper is None:
+        return text
+    return f"{text} ({form.format(value.lower)}-{form.format(value.upper)})"
 
 
 @dataclass(frozen=True)

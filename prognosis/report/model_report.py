@@ -26,6 +26,8 @@ from prognosis.artifacts import (
     Interval,
     Metrics,
     MetricsFile,
+    Subgroup,
+    SubgroupHorizon,
     ValidationPredictions,
     read_metrics,
     read_model_manifest,
@@ -137,6 +139,36 @@ class MetricSection:
 
 
 @dataclass(frozen=True)
+class SubgroupCells:
+    auc: Interval
+    predicted: str  # percentages with their intervals
+    observed: str
+    difference: str
+
+
+@dataclass(frozen=True)
+class SubgroupRow:
+    variable: str
+    group: str
+    n: str
+    events: str
+    suppressed: str | None
+    harrell_c: Interval | None
+    horizons: list[SubgroupCells]
+
+
+@dataclass(frozen=True)
+class SubgroupSection:
+    kind: str  # "Validation" or "Apparent (in-sample)"
+    origin: str
+    level: int
+    horizons: list[str]
+    first_horizon: str
+    observed: str  # the estimator of the observed risk
+    rows: list[SubgroupRow]
+
+
+@dataclass(frozen=True)
 class Shap:
     bars: charts.Chart
     swarm: charts.Chart
@@ -170,6 +202,7 @@ class ModelReport:
     tripod: list[TripodItem]
     todo: str
     provenance: Provenance
+    subgroups: SubgroupSection | None = None
 
 
 def build_model_report(
@@ -227,6 +260,7 @@ def build_model_report(
         ),
         todo=TODO,
         provenance=_provenance(Path(model_dir), saved, dataset),
+        subgroups=_subgroup_section(chosen, origin) if chosen else None,
     )
 
 
@@ -667,6 +701,63 @@ def _panel(entry: HorizonMetrics, label: str, total: int | None) -> HorizonPanel
             up_to=max(0.1, 1.5 * max((g.mean_predicted for g in calibration.table), default=0.5)),
         ),
     )
+
+
+def _subgroup_section(metrics: Metrics, origin: str) -> SubgroupSection | None:
+    """The subgroups of ``metrics`` as the report shows them: counts as ``metrics.json``
+    publishes them (``<5``, ``hidden``: :mod:`prognosis.evaluation.subgroups`), labelled
+    apparent when the figures were measured on the training rows."""
+    if not metrics.subgroups:
+        return None
+    horizons = next((s.horizons for s in metrics.subgroups if s.horizons), ())
+    labels = [horizon_text(h.horizon) for h in horizons]
+    return SubgroupSection(
+        kind="Apparent (in-sample)" if origin.startswith("apparent") else "Validation",
+        origin=origin,
+        level=round(100 * (1 - metrics.bootstrap.alpha)),
+        horizons=labels,
+        first_horizon=labels[0] if labels else "the first horizon",
+        observed="Aalen-Johansen" if metrics.competing else "Kaplan-Meier",
+        rows=[_subgroup_row(entry) for entry in metrics.subgroups],
+    )
+
+
+def _subgroup_row(entry: Subgroup) -> SubgroupRow:
+    def count(name: str) -> str:
+        value = getattr(entry, name)
+        if value is not None:
+            return f"{value:,}"
+        return "<5" if name in entry.small else HIDDEN
+
+    return SubgroupRow(
+        variable=entry.variable,
+        group=entry.group,
+        n=count("n"),
+        events=count("events_at_horizon"),
+        suppressed=entry.suppressed,
+        harrell_c=entry.harrell_c,
+        horizons=[_subgroup_cells(at) for at in entry.horizons],
+    )
+
+
+def _subgroup_cells(at: SubgroupHorizon) -> SubgroupCells:
+    return SubgroupCells(
+        auc=at.time_dependent_auc,
+        predicted=_percent_interval(at.mean_predicted, "%"),
+        observed=_percent_interval(at.observed, "%"),
+        difference=_percent_interval(at.difference, " pp"),
+    )
+
+
+def _percent_interval(value: Interval, unit: str) -> str:
+    """``18.0% (17.5% to 18.4%)``, or in percentage points ``-0.1 pp (-1.8 to 1.6)``."""
+    if value.estimate is None:
+        return "n/a"
+    text = f"{100 * value.estimate:.1f}{unit}"
+    if value.lower is None or value.upper is None:
+        return text
+    tail = unit if unit == "%" else ""
+    return f"{text} ({100 * value.lower:.1f}{tail} to {100 * value.upper:.1f}{tail})"
 
 
 def _pct(value: float | None) -> str:

@@ -112,9 +112,9 @@ def tripod_items(
         ),
         TripodItem(
             "Fairness and subgroups",
-            [],
-            "performance in relevant subgroups (e.g. by "
-            "sex, age, ethnicity, site) and any unequal treatment found",
+            _subgroups(facts),
+            "performance in other relevant subgroups (e.g. ethnicity, site) and any unequal "
+            "treatment found",
         ),
         TripodItem(
             "Model output and intended use",
@@ -274,6 +274,17 @@ def _validation(facts: _Facts) -> list[str]:
         "Calibration, time-dependent AUC, Brier scores and decision curves: see the sections above."
     )
     return known
+
+
+def _subgroups(facts: _Facts) -> list[str]:
+    groups = facts.metrics.subgroups if facts.metrics else None
+    if not groups:
+        return []
+    variables = ", ".join(dict.fromkeys(s.variable for s in groups))
+    return [
+        f"Performance by {variables} (Harrell's C, time-dependent AUC, calibration in the "
+        "large, with intervals; groups under 5 events not measured): see Subgroups."
+    ]
 
 
 def _ci(value: Interval) -> str:

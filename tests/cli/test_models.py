@@ -131,6 +131,60 @@ def test_evaluate_writes_metrics_json_with_the_concordance(
     assert metrics["n_test"] == len(frame)
 
 
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ("nope", "--subgroup 'nope': no such column in the dataset"),
+        ("age", "--subgroup 'age': is continuous (statistic 'age' in features.json)"),
+        ("peptic_ulcer_all_before_count", "is continuous (statistic 'count' in features.json)"),
+    ],
+)
+def test_fit_refuses_a_subgroup_column_before_any_work(
+    gi_bleed: Path, tmp_path: Path, column: str, message: str
+) -> None:
+    out = tmp_path / "model"
+    result = _run(
+        "fit", gi_bleed, "--model", "cox", "--horizon", "365", "--subgroup", column, "--out", out
+    )
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_evaluate_refuses_a_subgroup_column_naming_it(
+    model_dir: Path, gi_bleed: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "metrics.json"
+    result = _run("evaluate", model_dir, gi_bleed, "--out", out, "--subgroup", "time")
+    assert result.exit_code == 1
+    assert "--subgroup 'time': is part of the outcome" in " ".join(result.output.split())
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_evaluate_measures_each_subgroup_as_scikit_survival_does_on_its_rows(
+    model_dir: Path, gi_bleed: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "metrics.json"
+    column = "peptic_ulcer_prior_year"
+    result = _run(
+        "evaluate", model_dir, gi_bleed, "--out", out, "--n-boot", "3", "--subgroup", column
+    )
+    assert result.exit_code == 0, result.output
+    assert _says(result, "by subgroup") and _says(result, "female")
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    dataset = load_dataset(gi_bleed)
+    frame = dataset.frame
+    risk = load_model(model_dir).pipeline.predict(dataset.X)
+    label = next(f.label for f in dataset.features if f.name == column)
+    for entry in (s for s in metrics["subgroups"] if s["variable"] == label):
+        rows = (frame[column] == 1).to_numpy() == (entry["group"] == "yes")
+        event, time = (frame["event"] == 1).to_numpy()[rows], frame["time"].to_numpy()[rows]
+        expected = concordance_index_censored(event, time, risk[rows])[0]
+        assert entry["n"] == rows.sum() and entry["events"] == event.sum()
+        assert entry["harrell_c"]["estimate"] == pytest.approx(expected, abs=1e-12)
+
+
 # -- predict ----------------------------------------------------------------------------------
 def test_predict_writes_one_risk_per_dataset_row(predictions, gi_bleed: Path) -> None:
     frame = pd.read_parquet(gi_bleed / "dataset.parquet")

@@ -349,3 +349,47 @@ def test_outcome_events_by_horizon_leave_no_small_count_solvable(days: list[int]
     truth["h1"] = truth["h0"] + truth["between"]
     assert exposed(system, truth) == []
     assert "<5" in shown.values() or "hidden" in shown.values()
+
+
+def test_the_subgroups_section_shows_the_stored_validation_by_group(built: Built) -> None:
+    html = _html(built)
+    assert '<a href="#subgroups">Subgroups</a>' in html and '<section id="subgroups">' in html
+    section = built.report.subgroups
+    assert section is not None and section.kind == "Validation"
+    assert section.horizons == ["180 days", "1 year"]
+    stored = load_model(built.model).metrics.results.subgroups
+    assert [(row.variable, row.group) for row in section.rows] == [
+        (s.variable, s.group) for s in stored
+    ]
+    for entry in stored:
+        if entry.harrell_c is not None:
+            c = entry.harrell_c
+            assert f"{c.estimate:.3f} ({c.lower:.3f} to {c.upper:.3f})" in html
+    items = {item.topic: item for item in built.report.tripod}
+    assert items["Fairness and subgroups"].known[0].startswith("Performance by Sex, ")
+
+
+def test_subgroups_of_another_dataset_equal_scikit_survival_on_the_groups_rows(
+    built: Built, tmp_path: Path
+) -> None:
+    from sksurv.metrics import concordance_index_censored
+
+    other = tmp_path / "other"
+    shutil.copytree(built.dataset, other)
+    frame = pd.read_parquet(other / "dataset.parquet").iloc[:200]  # not the training rows
+    frame.to_parquet(other / "dataset.parquet", index=False)
+    dataset = load_dataset(other)
+    saved = load_model(built.model)
+    measured, origin = model_report._metrics(saved, dataset, None, n_boot=5, seed=0)
+    assert origin.startswith("the saved model evaluated on this dataset")
+    section = model_report._subgroup_section(measured, origin)
+    frame = dataset.frame
+    risk = saved.pipeline.predict(dataset.X)
+    by_group = {(row.variable, row.group): row for row in section.rows}
+    for group, rows in (("female", frame["sex_male"] == 0), ("male", frame["sex_male"] == 1)):
+        rows = rows.to_numpy()
+        event, time = (frame["event"] == 1).to_numpy()[rows], frame["time"].to_numpy()[rows]
+        expected = concordance_index_censored(event, time, risk[rows])[0]
+        row = by_group[("Sex", group)]
+        assert row.harrell_c.estimate == pytest.approx(expected, abs=1e-12)
+        assert row.n == f"{rows.sum():,}"
