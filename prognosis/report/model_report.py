@@ -367,9 +367,12 @@ def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCur
         followed = times[times <= y["time"][mask].max()]  # each curve ends with its follow-up
         estimate, lower, upper = observed_risk(y[mask], followed)
         curves.append(charts.Curve(f"{name} (n = {counts[0]})", followed, estimate, lower, upper))
-    what = "Cumulative incidence (Aalen-Johansen)" if competing else "1 \u2212 Kaplan-Meier"
-    # the estimator is named in the caption: an axis label that long is cut off
-    ylabel = "Observed cumulative incidence" if competing else "Observed risk"
+    what = (
+        "cumulative incidence, Aalen-Johansen, competing events as they happened"
+        if competing
+        else "1 \u2212 Kaplan-Meier"
+    )
+    ylabel = "Cumulative incidence (Aalen-Johansen)" if competing else "Observed risk"
     chart = charts.risk_curves_chart(curves, ylabel=ylabel, name="observed")
     return RiskCurves(
         chart=chart,
