@@ -146,3 +146,27 @@ def test_the_auc_chart_is_drawn_for_several_horizons_only(built: Built) -> None:
     assert _metric_section(metrics, "test").auc is not None
     one = dataclasses.replace(metrics, horizons=metrics.horizons[:1])
     assert _metric_section(one, "test").auc is None  # the table gives its one AUC
+
+
+def test_table_one_shows_the_standardized_difference_of_each_characteristic(built: Built) -> None:
+    frame = pd.read_parquet(built.dataset / "dataset.parquet")
+    saved = load_model(built.model)
+    html = _html(built)
+    assert "SMD<br>outcome vs no event (censored)" in html
+    rows = {row.label: row for row in built.report.table1.rows}
+    checked = 0
+    for feature in saved.features:
+        values = frame[feature.name].astype(float)
+        one, none = values[frame["event"] == 1].dropna(), values[frame["event"] == 0].dropna()
+        row = rows[feature.label or feature.name]
+        if row.smd == "hidden" or min(len(one), len(none)) < 5:
+            continue
+        if set(values.dropna().unique()) <= {0.0, 1.0}:
+            p, q = one.mean(), none.mean()
+            expected = (p - q) / np.sqrt((p * (1 - p) + q * (1 - q)) / 2)
+        else:
+            expected = (one.mean() - none.mean()) / np.sqrt((one.var() + none.var()) / 2)
+        assert row.smd == f"{expected:+.2f}", row.label
+        assert f'<td class="num">{row.smd}</td></tr>' in html
+        checked += 1
+    assert checked >= 2
