@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from prognosis.artifacts import (
     AttritionStep,
@@ -138,6 +139,7 @@ class ModelReport:
     tripod: list[TripodItem]
     todo: str
     provenance: Provenance
+    attrition_flow: Markup | None = None  # the attrition table as boxes and arrows
 
 
 def build_model_report(
@@ -168,11 +170,13 @@ def build_model_report(
     risk = saved.pipeline.predict_risk(X, saved.info.horizons[0])
     cohort = saved.info.cohort or dataset.manifest.cohort or dataset.path.name
     table1 = table_one(dataset.frame, saved.features)
+    attrition = attrition_rows(dataset.attrition)
     return ModelReport(
         title=f"{cohort}: {saved.info.model} prognosis model",
         summary=_summary(saved, table1, cohort),
         definition=statements,
-        attrition=attrition_rows(dataset.attrition),
+        attrition=attrition,
+        attrition_flow=attrition_flow(attrition),
         table1=table1,
         curves=_curves(dataset, risk, saved.info.horizons[0]),
         metrics=_metric_section(chosen, origin) if chosen else None,
@@ -344,6 +348,18 @@ def attrition_rows(steps: Sequence[AttritionStep]) -> list[AttritionRow]:
         )
         for i, step in enumerate(steps)
     ]
+
+
+def attrition_flow(rows: Sequence[AttritionRow]) -> Markup | None:
+    """The flow diagram of the attrition table: the same texts, so the same protection."""
+    if not rows:
+        return None
+    return svg.attrition_flow_svg(
+        [
+            svg.FlowStep(row.description, row.persons, None if k == 0 else row.dropped)
+            for k, row in enumerate(rows)
+        ]
+    )
 
 
 def _curves(dataset: CohortDataset, risk: np.ndarray, horizon: float) -> RiskCurves:

@@ -29,6 +29,12 @@
       const box = text.getBoundingClientRect();
       if (box.width > 0 && !inside(box, frame)) problems.push(`chart ${k}: text cut at the edge: ${name(text)}`);
     });
+    chart.querySelectorAll("g.flow-box").forEach((box) => {
+      const frame = box.querySelector("rect").getBoundingClientRect();
+      box.querySelectorAll("text").forEach((text) => {
+        if (!inside(text.getBoundingClientRect(), frame)) problems.push(`chart ${k}: text outside its box: ${name(text)}`);
+      });
+    });
     const plots = [...chart.querySelectorAll('g[id*="-axes_"] > g[id*="-patch_"]')].map((g) => g.getBoundingClientRect());
     chart.querySelectorAll('g[id*="-legend_"]').forEach((legend) => {
       legends += 1;

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from xml.etree import ElementTree
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from prognosis.artifacts import EvaluatedOn, MetricsFile
+from prognosis.artifacts import AttritionStep, EvaluatedOn, MetricsFile
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import load_model
@@ -170,3 +171,38 @@ def test_table_one_shows_the_standardized_difference_of_each_characteristic(buil
         assert f'<td class="num">{row.smd}</td></tr>' in html
         checked += 1
     assert checked >= 2
+
+
+def _flow_boxes(flow: str) -> list[list[str]]:
+    """The texts of each box of a flow diagram, top to bottom (side boxes after their arrow)."""
+    root = ElementTree.fromstring(flow)
+    return [[t.text or "" for t in box.iter("text")] for box in root.iter("g")]
+
+
+def test_attrition_flow_has_one_box_per_step_and_the_exclusions_beside_it(built: Built) -> None:
+    rows = built.report.attrition
+    flow = str(built.report.attrition_flow)
+    assert flow in _html(built)
+    boxes = _flow_boxes(flow)
+    main = [box for box in boxes if box[0] != "Persons excluded"]
+    side = [box for box in boxes if box[0] == "Persons excluded"]
+    assert [box[-1] for box in main] == [f"{row.persons} persons" for row in rows]
+    assert [box[-1] for box in side] == [row.dropped for row in rows[1:]]
+    assert " ".join(main[0][:-1]) == rows[0].description
+    view = ElementTree.fromstring(flow).get("viewBox").split()
+    assert float(view[2]) <= 390  # drawn for a phone's width, and scaled to its container
+
+
+def test_attrition_flow_is_protected_and_escaped_exactly_as_the_table() -> None:
+    steps = [
+        AttritionStep("index_events", "Index events: <b>drug</b> & more", 2630, 2630, 0, 0),
+        AttritionStep("prior", "At least 365 days of prior observation", 2627, 2627, 3, 3),
+    ]
+    rows = model_report.attrition_rows(steps)
+    flow = str(model_report.attrition_flow(rows))
+    assert "&lt;b&gt;drug&lt;/b&gt; &amp; more" in flow and "<b>" not in flow
+    texts = [text for box in _flow_boxes(flow) for text in box]
+    assert "hidden persons" in texts and "<5" in texts  # as the table: 2,630 hidden, 3 as <5
+    assert (rows[0].persons, rows[1].dropped) == ("hidden", "<5")
+    assert not any("2,630" in text or text == "3" for text in texts)
+    assert model_report.attrition_flow([]) is None
