@@ -41,9 +41,11 @@ from prognosis.report import charts, shap_drivers, svg
 from prognosis.report.coefficients import Coefficients, coefficient_table
 from prognosis.report.describe import (
     Statement,
+    cause_names,
     describe_definition,
     parse_recorded_definition,
 )
+from prognosis.report.incidence import CauseIncidence, observed_incidence
 from prognosis.report.privacy import (
     HIDDEN,
     CountTable,
@@ -140,6 +142,7 @@ class ModelReport:
     todo: str
     provenance: Provenance
     attrition_flow: Markup | None = None  # the attrition table as boxes and arrows
+    incidence: CauseIncidence | None = None  # every cause, observed (competing risks only)
 
 
 def build_model_report(
@@ -177,6 +180,9 @@ def build_model_report(
         definition=statements,
         attrition=attrition,
         attrition_flow=attrition_flow(attrition),
+        incidence=observed_incidence(
+            dataset.y, cause_names(definition, _codes(dataset)), saved.info.horizons
+        ),
         table1=table1,
         curves=_curves(dataset, risk, saved.info.horizons[0]),
         metrics=_metric_section(chosen, origin) if chosen else None,
@@ -348,6 +354,10 @@ def attrition_rows(steps: Sequence[AttritionStep]) -> list[AttritionRow]:
         )
         for i, step in enumerate(steps)
     ]
+
+
+def _codes(dataset: CohortDataset) -> list[int]:
+    return sorted(int(code) for code in np.unique(dataset.frame["event"]) if code > 0)
 
 
 def attrition_flow(rows: Sequence[AttritionRow]) -> Markup | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 from xml.etree import ElementTree
@@ -19,7 +20,7 @@ from prognosis.models.store import load_model
 from prognosis.report import model_report
 from prognosis.report.render import render_page
 from prognosis.report.shap_drivers import Unavailable
-from tests.report.conftest import Built
+from tests.report.conftest import Built, CompetingBuilt
 
 
 def _html(built: Built) -> str:
@@ -206,3 +207,42 @@ def test_attrition_flow_is_protected_and_escaped_exactly_as_the_table() -> None:
     assert (rows[0].persons, rows[1].dropped) == ("hidden", "<5")
     assert not any("2,630" in text or text == "3" for text in texts)
     assert model_report.attrition_flow([]) is None
+
+
+def _aalen_johansen(event: np.ndarray, time: np.ndarray, cause: int, horizon: float) -> float:
+    """By hand: the sum over event times t <= horizon of S(t-) d_cause(t) / n(t), with S the
+    Kaplan-Meier survival from any event."""
+    survival, total = 1.0, 0.0
+    for t in np.unique(time[(time <= horizon) & (event > 0)]):
+        at_risk = np.sum(time >= t)
+        total += survival * np.sum((time == t) & (event == cause)) / at_risk
+        survival *= 1 - np.sum((time == t) & (event > 0)) / at_risk
+    return total
+
+
+def test_competing_report_shows_the_observed_incidence_of_every_cause(
+    competing_built: CompetingBuilt,
+) -> None:
+    frame = pd.read_parquet(competing_built.dataset / "dataset.parquet")
+    event, time = frame["event"].to_numpy(), frame["time"].to_numpy(float)
+    incidence = competing_built.report.incidence
+    assert incidence is not None
+    assert incidence.horizons == ["1 year", "3 years"]
+    rows = dict(incidence.rows)
+    assert list(rows) == ["stroke (outcome)", "death (competing event)"]
+    for name, cause in (("stroke (outcome)", 1), ("death (competing event)", 2)):
+        for text, horizon in zip(rows[name], (365.0, 1095.0), strict=True):
+            estimate, lower, upper = (float(v) for v in re.findall(r"([\d.]+)%", text))
+            assert estimate == pytest.approx(
+                100 * _aalen_johansen(event, time, cause, horizon), abs=0.051
+            )
+            assert lower < estimate < upper
+    html = competing_built.model_report.read_text(encoding="utf-8")
+    assert "Cumulative incidence of each cause" in html
+    assert "Cumulative incidence (Aalen-Johansen)</text>" in html  # the whole axis label
+    assert f'<td>stroke (outcome)</td><td class="num">{rows["stroke (outcome)"][0]}' in html
+
+
+def test_single_event_report_has_no_cause_section(built: Built) -> None:
+    assert built.report.incidence is None
+    assert "Cumulative incidence of each cause" not in _html(built)
