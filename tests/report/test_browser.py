@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.report.conftest import Built
+from tests.report.conftest import Built, CompetingBuilt
 from tests.support.browser import Browser, Visit
 
 MODEL_HEADINGS = [
@@ -101,6 +101,17 @@ def test_no_text_overflows_its_box_and_no_legend_sits_on_the_data(
         assert found["problems"] == [], f"{path.name} at {width}px"
         if path == built.model_report:
             assert found["legends"] >= 3 and found["charts"] >= 5  # the check saw the charts
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_competing_risk_reports_fit_their_boxes(
+    competing_built: CompetingBuilt, browser: Browser, width: int
+) -> None:
+    """The same check on the synthetic competing-risk cohort: its long axis label
+    ("Cumulative incidence (Aalen-Johansen)") whole, the cause chart's legend off the data."""
+    for path in (competing_built.model_report, competing_built.pages[0]):
+        found = browser.evaluate(path, LAYOUT, width=width)
+        assert found["problems"] == [], f"{path.name} at {width}px"
 
 
 def test_the_layout_check_sees_overflow_cut_labels_and_covered_data(

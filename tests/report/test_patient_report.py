@@ -201,3 +201,24 @@ def test_patient_incidence_is_the_models_for_each_cause_at_full_precision(
 def test_a_single_event_model_shows_no_incidence_table(built: Built) -> None:
     page = built.pages[0].read_text("utf-8")
     assert 'id="incidence"' not in page
+
+
+def test_index_lists_patients_by_risk_with_their_percentile_among_every_scored_row(
+    built: Built,
+) -> None:
+    saved = load_model(built.model)
+    frame = load_dataset(built.dataset).frame
+    cohort = saved.pipeline.predict_risk(check_schema(saved, frame, origin="test"), 180.0)
+    index = (built.patients / "index.html").read_text("utf-8")
+    rows = re.findall(
+        r'<td class="pseudonym"><a href="([^"]+)\.html">.*?</a></td>(.*?)</tr>', index, re.DOTALL
+    )
+    by_name = {pseudonym(int(p), KEY): k for k, p in enumerate(frame["person_id"])}
+    assert len(rows) == len(built.pages) == 5
+    risks = [cohort[by_name[name]] for name, _ in rows]
+    assert risks == sorted(risks, reverse=True)  # highest first
+    for (name, cells), risk in zip(rows, risks, strict=True):
+        # the share of all 240 rows of the dataset below this one, not of the 5 listed
+        percentile = round(100 * np.mean(cohort < risk))
+        assert re.findall(r'<td class="num">([^<]+)</td>', cells)[-1] == str(percentile)
+    assert "Risk percentile in the cohort (180 days)" in index
