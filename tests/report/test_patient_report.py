@@ -217,7 +217,7 @@ def test_index_lists_patients_by_risk_with_their_percentile_among_every_scored_r
     assert len(rows) == len(built.pages) == 5
     risks = [cohort[by_name[name]] for name, _ in rows]
     assert risks == sorted(risks, reverse=True)  # highest first
-    for (name, cells), risk in zip(rows, risks, strict=True):
+    for (_, cells), risk in zip(rows, risks, strict=True):
         # the share of all 240 rows of the dataset below this one, not of the 5 listed
         percentile = round(100 * np.mean(cohort < risk))
         assert re.findall(r'<td class="num">([^<]+)</td>', cells)[-1] == str(percentile)
