@@ -172,10 +172,11 @@ def calibration_chart(
     observed = np.array([g.observed for g in groups], dtype=float)
     lower = np.array([_or_nan(g.observed_lower) for g in groups], dtype=float)
     upper = np.array([_or_nan(g.observed_upper) for g in groups], dtype=float)
-    top = float(np.nanmax(np.r_[predicted, observed, upper, 0.05])) * 1.08
+    smooth = np.asarray(curve, dtype=float).reshape(-1, 2)
+    # the axes hold every group and the whole smoothed curve: none of it drawn past an edge
+    top = float(np.nanmax(np.r_[predicted, observed, upper, smooth.ravel(), 0.05])) * 1.08
     ax.plot([0, top], [0, top], linestyle=":", color="#555555", label="Perfect calibration")
-    if len(curve):
-        smooth = np.asarray(curve, dtype=float)
+    if len(smooth):
         ax.plot(
             smooth[:, 0],
             smooth[:, 1],
