@@ -2,9 +2,10 @@
 
 :func:`build_model_report` gathers the cohort definition in words, attrition (a table and a
 flow diagram), Table 1 (with standardized differences), observed risk curves (and, under
-competing risks, the cumulative incidence of every cause), the metrics with their intervals, calibration, time-dependent AUC and decision
-curves per horizon, global SHAP, the TRIPOD+AI checklist and provenance into a
-:class:`ModelReport`; :func:`write_model_report` renders it into one self-contained HTML file.
+competing risks, the cumulative incidence of every cause), the metrics with their intervals,
+calibration, time-dependent AUC and decision curves per horizon, global SHAP, the TRIPOD+AI
+checklist and provenance into a :class:`ModelReport`; :func:`write_model_report` renders it
+into one self-contained HTML file.
 """
 
 from __future__ import annotations
