@@ -17,7 +17,7 @@ from prognosis.artifacts import AttritionStep, EvaluatedOn, MetricsFile
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import load_model
-from prognosis.report import model_report
+from prognosis.report import model_report, svg
 from prognosis.report.render import render_page
 from prognosis.report.shap_drivers import Unavailable
 from tests.report.conftest import Built, CompetingBuilt
@@ -246,3 +246,13 @@ def test_competing_report_shows_the_observed_incidence_of_every_cause(
 def test_single_event_report_has_no_cause_section(built: Built) -> None:
     assert built.report.incidence is None
     assert "Cumulative incidence of each cause" not in _html(built)
+
+
+def test_attrition_flow_wraps_long_descriptions_into_three_lines_at_most() -> None:
+    long = "no record of " + "a very long concept name " * 8
+    flow = str(
+        svg.attrition_flow_svg([svg.FlowStep(long, "1,234"), svg.FlowStep("b", "1,000", "234")])
+    )
+    first = _flow_boxes(flow)[0]
+    assert len(first) == 4 and first[2].endswith("\u2026") and first[3] == "1,234 persons"
+    assert all(len(line) <= 32 for line in first[:3])
