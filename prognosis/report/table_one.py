@@ -139,7 +139,8 @@ def table_one(frame: pd.DataFrame, features: Sequence[Feature]) -> TableOne:
         "SMD: standardized mean difference between the outcome and the no-event columns "
         "(Austin 2009; means and SDs for numbers, proportions for yes/no features; positive "
         "when the outcome column has more; above 0.1 in size is commonly read as a "
-        f"noticeable difference), {HIDDEN} where a figure it rests on is not shown.",
+        f"noticeable difference), {HIDDEN} where a figure it rests on is not shown, \u2014 "
+        "where neither column varies.",
     ]
     return TableOne(
         columns=[name for name, _ in groups],
@@ -233,9 +234,8 @@ def standardized_difference(first: np.ndarray, second: np.ndarray, *, binary: bo
     """Austin's standardized mean difference of ``first`` against ``second`` (NaN ignored).
 
     Numbers: ``(m1 - m2) / sqrt((s1² + s2²) / 2)`` with sample standard deviations; binary
-    (0/1) values: ``(p1 - p2) / sqrt((p1 (1 - p1) + p2 (1 - p2)) / 2)``. NaN when the pooled
-    spread is zero and the groups differ (0 when they do not), or when a group has too few
-    values (none; for numbers, one).
+    (0/1) values: ``(p1 - p2) / sqrt((p1 (1 - p1) + p2 (1 - p2)) / 2)``. NaN (undefined) when
+    neither group varies, or when a group has too few values (none; for numbers, one).
 
     Parameters
     ----------
@@ -254,9 +254,7 @@ def standardized_difference(first: np.ndarray, second: np.ndarray, *, binary: bo
         difference, spread = p - q, (p * (1 - p) + q * (1 - q)) / 2
     else:
         difference, spread = a.mean() - b.mean(), (a.var(ddof=1) + b.var(ddof=1)) / 2
-    if spread > 0:
-        return float(difference / np.sqrt(spread))
-    return 0.0 if difference == 0 else float("nan")
+    return float(difference / np.sqrt(spread)) if spread > 0 else float("nan")
 
 
 def _smd_text(values: np.ndarray, pair: list[np.ndarray], *, binary: bool) -> str:

@@ -154,7 +154,7 @@ def test_table_one_shows_the_standardized_difference_of_each_characteristic(buil
     frame = pd.read_parquet(built.dataset / "dataset.parquet")
     saved = load_model(built.model)
     html = _html(built)
-    assert "SMD<br>outcome vs no event (censored)" in html
+    assert "SMD<br>outcome vs<br>no event (censored)" in html
     rows = {row.label: row for row in built.report.table1.rows}
     checked = 0
     for feature in saved.features:

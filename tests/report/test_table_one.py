@@ -123,6 +123,14 @@ def test_standardized_difference_is_hidden_beside_a_summary_of_few_values() -> N
 
 def test_standardized_difference_of_identical_or_constant_groups() -> None:
     same = np.array([1.0, 1.0, 1.0])
-    assert standardized_difference(same, same, binary=False) == 0.0
+    # neither group varies: undefined, shown as a dash
+    assert np.isnan(standardized_difference(same, same, binary=False))
     assert np.isnan(standardized_difference(same, same + 1, binary=False))
+    assert np.isnan(standardized_difference(np.zeros(9), np.zeros(7), binary=True))
     assert np.isnan(standardized_difference(np.ones(4), np.zeros(4), binary=True))
+
+
+def test_a_feature_nobody_has_gets_a_dash_not_a_zero_difference() -> None:
+    frame = pd.concat([_frame()] * 10, ignore_index=True).assign(never=0.0)
+    row = _row(table_one(frame, [*FEATURES, Feature("never", label="Never seen")]), "Never seen")
+    assert row.cells == ["0 (0.0%)"] * 3 and row.smd == "\u2014"
