@@ -23,6 +23,8 @@ incidence of cause 1 under competing risks). Observed risk comes from the data:
     smoothed curve being a cubic regression spline of the pseudo-observations in
     cloglog(p) (the summaries of Austin, Harrell & van Klaveren 2020, "Graphical calibration
     curves and the integrated calibration index (ICI) for survival models", Stat Med 39:2714).
+    The summaries use every row; the curve the report draws spans only the 1st to 99th
+    percentile of the predictions (``CURVE_RANGE``), never beyond the data.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from prognosis.evaluation.metrics import (
 from prognosis.models.target import SurvivalTarget, check_target
 
 __all__ = [
+    "CURVE_RANGE",
     "Calibration",
     "CalibrationGroup",
     "calibration_at",
@@ -53,6 +56,7 @@ __all__ = [
 
 _EPS = 1e-8  # predicted risks are clipped to [eps, 1 - eps] before cloglog
 _CURVE_POINTS = 50
+CURVE_RANGE = (0.01, 0.99)  # quantiles of the predictions the smoothed curve spans
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ class CalibrationGroup:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Calibration at one horizon; ``curve`` holds (predicted, smoothed observed) points."""
+    """Calibration at one horizon; ``curve`` holds (predicted, smoothed observed) points,
+    over the 1st to 99th percentile of the predictions only (:data:`CURVE_RANGE`)."""
 
     horizon: float
     groups: tuple[CalibrationGroup, ...]
@@ -114,8 +119,7 @@ def calibration_at(
     target, risk, horizon = _checked(y, predicted_risk, horizon)
     fit = _Fit.build(target.event, target.time, risk, horizon)
     order = np.argsort(risk, kind="stable")
-    points = np.unique(np.linspace(0, risk.size - 1, min(_CURVE_POINTS, risk.size)).round())
-    chosen = order[points.astype(int)]
+    chosen = _curve_rows(risk, order)
     count = max(1, min(n_groups, risk.size // max(1, min_group_size)))
     groups = tuple(
         _group(number, members, target, risk, horizon, conf_level)
@@ -132,6 +136,17 @@ def calibration_at(
         e90=e90,
         curve=tuple(zip(risk[chosen].tolist(), fit.smoothed[chosen].tolist(), strict=True)),
     )
+
+
+def _curve_rows(risk: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Up to 50 rows, evenly spaced in rank, whose predictions lie within the 1st to 99th
+    percentile of ``risk``: the smoothed curve is drawn only where predictions are, and not
+    over the sparse extreme percent at either end, where a spline follows a handful of rows."""
+    low, high = np.quantile(risk, list(CURVE_RANGE))
+    ranked = risk[order]
+    inside = order[(ranked >= low) & (ranked <= high)]
+    points = np.unique(np.linspace(0, inside.size - 1, min(_CURVE_POINTS, inside.size)).round())
+    return inside[points.astype(int)]
 
 
 def calibration_summary(y: np.ndarray, predicted_risk: np.ndarray, horizon: float) -> np.ndarray:

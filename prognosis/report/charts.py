@@ -6,6 +6,7 @@ matplotlib; the XML prolog, metadata, comments and namespace URLs are stripped, 
 names no network address, and ids are prefixed (and hashes salted) with the chart's name, so
 that several charts share a page and the output is the same on every run. Lines differ by dash
 pattern and marker as well as colour (Okabe-Ito palette): no meaning rests on colour alone.
+Legends sit below the axes, outside them, never on the data.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def risk_curves_chart(
     span = max(float(np.max(c.times)) for c in curves) if curves else 1.0
     ax.xaxis.set_major_locator(MultipleLocator(svg.day_step(span)))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    fig.legend(loc="outside lower center", ncols=2)
+    _legend_below(fig, ncols=2)
     labels = ", ".join(curve.label for curve in curves)
     return _finish(fig, name, f"{ylabel} over time: {labels}")
 
@@ -171,11 +172,18 @@ def calibration_chart(
     observed = np.array([g.observed for g in groups], dtype=float)
     lower = np.array([_or_nan(g.observed_lower) for g in groups], dtype=float)
     upper = np.array([_or_nan(g.observed_upper) for g in groups], dtype=float)
-    top = float(np.nanmax(np.r_[predicted, observed, upper, 0.05])) * 1.08
+    smooth = np.asarray(curve, dtype=float).reshape(-1, 2)
+    # the axes hold every group and the whole smoothed curve: none of it drawn past an edge
+    top = float(np.nanmax(np.r_[predicted, observed, upper, smooth.ravel(), 0.05])) * 1.08
     ax.plot([0, top], [0, top], linestyle=":", color="#555555", label="Perfect calibration")
-    if len(curve):
-        smooth = np.asarray(curve, dtype=float)
-        ax.plot(smooth[:, 0], smooth[:, 1], color=PALETTE[1], linestyle="--", label="Smoothed")
+    if len(smooth):
+        ax.plot(
+            smooth[:, 0],
+            smooth[:, 1],
+            color=PALETTE[1],
+            linestyle="--",
+            label="Smoothed (1st\u201399th percentile of predictions)",
+        )
     ax.errorbar(
         predicted,
         observed,
@@ -192,8 +200,14 @@ def calibration_chart(
     ax.set_ylabel(f"Observed risk by {horizon}")
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.legend(loc="upper left")
+    _legend_below(fig, ncols=1)
     return _finish(fig, name, f"Calibration plot at {horizon}: observed against predicted risk")
+
+
+def _legend_below(fig: Figure, *, ncols: int) -> None:
+    """The legend under the axes, outside them (constrained layout makes room): never on the
+    data."""
+    fig.legend(loc="outside lower center", ncols=ncols)
 
 
 def _or_nan(value: float | None) -> float:
@@ -228,7 +242,7 @@ def interval_chart(
         )
     if reference is not None:
         ax.axvline(reference, color="#555555", linestyle=":", label=reference_label)
-        ax.legend(loc="lower right")
+        _legend_below(fig, ncols=1)
     ax.set_yticks(range(len(rows)), [row[0] for row in rows])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.invert_yaxis()
@@ -272,7 +286,7 @@ def decision_chart(
     ax.set_xlabel(f"Threshold probability of the outcome by {horizon}")
     ax.set_ylabel("Net benefit")
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.legend(loc="upper right")
+    _legend_below(fig, ncols=3)
     return _finish(fig, name, f"Decision curve at {horizon}: net benefit by threshold")
 
 

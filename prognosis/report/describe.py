@@ -19,7 +19,7 @@ from prognosis.cohort.definition import (
     parse_recorded_definition,
 )
 
-__all__ = ["Statement", "describe_definition", "parse_recorded_definition"]
+__all__ = ["Statement", "cause_names", "describe_definition", "parse_recorded_definition"]
 
 DOMAIN_WORDS = {
     Domain.CONDITION: "condition records",
@@ -188,3 +188,32 @@ def _predictors(definition: CohortDefinition, sets: dict[str, str]) -> str:
     if not items:
         return "No predictors are defined."
     return f"Measured only from records {day}: " + "; ".join(items) + "."
+
+
+def cause_names(definition: CohortDefinition | None, codes: Sequence[int]) -> dict[int, str]:
+    """What each event code stands for, in words: 1 the outcome, 2, 3, ... the competing events
+    in definition order (their label, else their name), ``competing event k`` when the
+    definition is not recorded or names fewer."""
+    names: dict[int, str] = {}
+    competing = list(definition.competing_events) if definition is not None else []
+    for code in codes:
+        if code == 1:
+            names[code] = _outcome_words(definition)
+        elif 0 <= code - 2 < len(competing):
+            event = competing[code - 2]
+            names[code] = str(event.label or event.name.replace("_", " "))
+        else:
+            names[code] = f"competing event {code - 1}"
+    return names
+
+
+def _outcome_words(definition: CohortDefinition | None) -> str:
+    if definition is None:
+        return "the outcome"
+    outcome = definition.outcome
+    named = definition.concept_sets.get(outcome.concept_set or "")
+    return str(
+        outcome.label
+        or (named.label if named and named.label else None)
+        or (outcome.concept_set or "death").replace("_", " ")
+    )

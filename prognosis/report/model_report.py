@@ -1,9 +1,11 @@
 """The model report: everything ``reports/NAME/index.html`` shows, assembled as data.
 
-:func:`build_model_report` gathers the cohort definition in words, attrition, Table 1, observed
-risk curves, the metrics with their intervals, calibration, time-dependent AUC and decision
-curves per horizon, global SHAP, the TRIPOD+AI checklist and provenance into a
-:class:`ModelReport`; :func:`write_model_report` renders it into one self-contained HTML file.
+:func:`build_model_report` gathers the cohort definition in words, attrition (a table and a
+flow diagram), Table 1 (with standardized differences), observed risk curves (and, under
+competing risks, the cumulative incidence of every cause), the metrics with their intervals,
+calibration, time-dependent AUC and decision curves per horizon, global SHAP, the TRIPOD+AI
+checklist and provenance into a :class:`ModelReport`; :func:`write_model_report` renders it
+into one self-contained HTML file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from prognosis.artifacts import (
     AttritionStep,
@@ -43,9 +46,11 @@ from prognosis.report import charts, shap_drivers, svg
 from prognosis.report.coefficients import Coefficients, coefficient_table
 from prognosis.report.describe import (
     Statement,
+    cause_names,
     describe_definition,
     parse_recorded_definition,
 )
+from prognosis.report.incidence import CauseIncidence, observed_incidence
 from prognosis.report.privacy import (
     HIDDEN,
     SUPPRESSED,
@@ -203,6 +208,8 @@ class ModelReport:
     todo: str
     provenance: Provenance
     subgroups: SubgroupSection | None = None
+    attrition_flow: Markup | None = None  # the attrition table as boxes and arrows
+    incidence: CauseIncidence | None = None  # every cause, observed (competing risks only)
 
 
 def build_model_report(
@@ -233,11 +240,16 @@ def build_model_report(
     predictions = curve_predictions(saved, dataset, X, origin=Path(model_dir))
     cohort = saved.info.cohort or dataset.manifest.cohort or dataset.path.name
     table1 = table_one(dataset.frame, saved.features)
+    attrition = attrition_rows(dataset.attrition)
     return ModelReport(
         title=f"{cohort}: {saved.info.model} prognosis model",
         summary=_summary(saved, table1, cohort, dataset.frame),
         definition=statements,
-        attrition=attrition_rows(dataset.attrition),
+        attrition=attrition,
+        attrition_flow=attrition_flow(attrition),
+        incidence=observed_incidence(
+            dataset.y, cause_names(definition, _codes(dataset)), saved.info.horizons
+        ),
         table1=table1,
         curves=_curves(dataset, predictions),
         metrics=_metric_section(chosen, origin) if chosen else None,
@@ -457,6 +469,22 @@ def attrition_rows(steps: Sequence[AttritionStep]) -> list[AttritionRow]:
     ]
 
 
+def _codes(dataset: CohortDataset) -> list[int]:
+    return sorted(int(code) for code in np.unique(dataset.frame["event"]) if code > 0)
+
+
+def attrition_flow(rows: Sequence[AttritionRow]) -> Markup | None:
+    """The flow diagram of the attrition table: the same texts, so the same protection."""
+    if not rows:
+        return None
+    return svg.attrition_flow_svg(
+        [
+            svg.FlowStep(row.description, row.persons, None if k == 0 else row.dropped)
+            for k, row in enumerate(rows)
+        ]
+    )
+
+
 def curve_predictions(
     saved: SavedModel, dataset: CohortDataset, X: pd.DataFrame, *, origin: Path
 ) -> CurvePredictions:
@@ -553,9 +581,12 @@ def _curves(dataset: CohortDataset, predictions: CurvePredictions) -> RiskCurves
         followed = times[times <= y["time"][mask].max()]  # each curve ends with its follow-up
         estimate, lower, upper = observed_risk(y[mask], followed)
         curves.append(charts.Curve(f"{name} (n = {counts[0]})", followed, estimate, lower, upper))
-    what = "Cumulative incidence (Aalen-Johansen)" if competing else "1 \u2212 Kaplan-Meier"
-    # the estimator is named in the caption: an axis label that long is cut off
-    ylabel = "Observed cumulative incidence" if competing else "Observed risk"
+    what = (
+        "cumulative incidence, Aalen-Johansen, competing events as they happened"
+        if competing
+        else "1 \u2212 Kaplan-Meier"
+    )
+    ylabel = "Cumulative incidence (Aalen-Johansen)" if competing else "Observed risk"
     chart = charts.risk_curves_chart(curves, ylabel=ylabel, name="observed")
     at = (
         f"predicted risk at {horizon_text(predictions.horizon)}"

@@ -12,7 +12,7 @@ both files are owner-only (0600) from their creation, and the mapping is merged 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory
 from prognosis.report import shap_drivers, svg
 from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
+from prognosis.report.incidence import PatientIncidence, patient_incidence
 from prognosis.report.privacy import redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
 from prognosis.report.render import render_page
@@ -65,6 +66,7 @@ class PatientPage:
     waterfall: Markup | None
     driver_horizon: str
     inputs: list[Input]
+    incidence: list[PatientIncidence] = field(default_factory=list)  # competing risks: each cause
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,7 @@ def _pages(
     ordered = np.sort(at_horizons, axis=0)
     explained = shap_drivers.explain_rows(saved, X.iloc[rows], background=background)
     inputs = _input_rows(saved, X.iloc[rows])
+    incidence = patient_incidence(saved, X.iloc[rows])
     risk_word = risk_words(saved.info)
     pages = []
     for k, row in enumerate(rows):
@@ -261,6 +264,7 @@ def _pages(
                 waterfall=_waterfall(drivers),
                 driver_horizon=horizon_text(horizons[0]),
                 inputs=inputs[k],
+                incidence=incidence[k],
             )
         )
     return pages

@@ -1,23 +1,33 @@
-"""Hand-written SVG for the two charts of a patient page: the risk curve and the waterfall.
+"""Hand-written SVG: the two charts of a patient page (risk curve, waterfall) and the
+model report's attrition flow diagram.
 
 Patient pages are rendered by the thousand (``make bench`` asks for 1,000 in under a minute),
 and a matplotlib figure costs about a hundred times more than these few lines of SVG, so these
 two simple charts are drawn directly. Every text is escaped (:func:`markupsafe.escape`); the
 result names no URL, and meaning never rests on colour alone: the patient's line is solid and
 the cohort's dashed, both labelled at their ends, and each waterfall bar carries ▲ or ▼ and a
-signed number.
+signed number. The flow diagram shows only the texts it is given (the attrition table's,
+already protected), wrapped to fit its boxes.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from markupsafe import Markup, escape
 
-__all__ = ["WaterfallBar", "day_step", "risk_curve_svg", "waterfall_svg"]
+__all__ = [
+    "FlowStep",
+    "WaterfallBar",
+    "attrition_flow_svg",
+    "day_step",
+    "risk_curve_svg",
+    "waterfall_svg",
+]
 
 UP, DOWN, PATIENT, COHORT = "#B23A00", "#0060A0", "#0060A0", "#555555"
 
@@ -209,3 +219,87 @@ def _row_label(x: float, y_bottom: float, text: str, *, bold: bool = False) -> s
     short = text if len(text) <= 52 else text[:51] + "…"
     weight = ' font-weight="bold"' if bold else ""
     return f'<text x="{x}" y="{y_bottom - 9}" font-size="11"{weight}>{escape(short)}</text>'
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """One box of the flow diagram: the criterion, the persons left, the persons it dropped
+    (texts as the attrition table shows them: ``1,234``, ``<5``, ``hidden``)."""
+
+    description: str
+    persons: str
+    dropped: str | None = None  # None for the first step, which drops no one
+
+
+_FLOW_WIDTH, _BOX_W, _SIDE_X, _LINE, _GAP, _WRAP = 360, 210, 236, 14, 40, 32
+
+
+def attrition_flow_svg(steps: Sequence[FlowStep]) -> Markup:
+    """Boxes and arrows, top to bottom: one box per step with the persons left after it, and
+    from each arrow between two boxes a side arrow to the persons that step excluded.
+
+    360 units wide, scaled to its container (``chart-svg``), so it fits a 390-px phone screen;
+    every text is escaped, and descriptions are wrapped to the boxes (three lines at most).
+    """
+    out: list[str] = []
+    y = 4.0
+    for k, step in enumerate(steps):
+        lines = textwrap.wrap(step.description, _WRAP) or [""]
+        if len(lines) > 3:
+            lines = [*lines[:2], lines[2][: _WRAP - 1] + "\u2026"]
+        if k:  # the arrow down into this box, and the side arrow to the excluded persons
+            top, middle = y - _GAP, y - _GAP / 2
+            out.append(_arrow_down(_BOX_W / 2 + 4, top, y))
+            out.append(_arrow_right(_BOX_W / 2 + 4, _SIDE_X, middle))
+            out.append(
+                _box(
+                    _SIDE_X,
+                    middle - 17,
+                    _FLOW_WIDTH - 4 - _SIDE_X,
+                    34,
+                    ["Persons excluded"],
+                    str(step.dropped),
+                    fill="#f4f4f4",
+                )
+            )
+        height = _LINE * (len(lines) + 1) + 12
+        out.append(_box(4, y, _BOX_W, height, lines, f"{step.persons} persons", fill="#ffffff"))
+        y += height + _GAP
+    total = y - _GAP + 4
+    label = "; ".join(f"{s.description}: {s.persons} persons" for s in steps)
+    return Markup(
+        f'<svg viewBox="0 0 {_FLOW_WIDTH} {_f(total)}" class="chart-svg flow" role="img" '
+        f'aria-label="Attrition flow: {escape(label)}">{"".join(out)}</svg>'
+    )
+
+
+def _box(x: float, y: float, w: float, h: float, lines: list[str], count: str, *, fill: str) -> str:
+    texts = [
+        f'<text x="{_f(x + 8)}" y="{_f(y + _LINE * (i + 1))}">{escape(line)}</text>'
+        for i, line in enumerate(lines)
+    ]
+    texts.append(
+        f'<text x="{_f(x + 8)}" y="{_f(y + _LINE * (len(lines) + 1) + 2)}" '
+        f'font-weight="bold">{escape(count)}</text>'
+    )
+    return (
+        f'<g class="flow-box" font-size="11" fill="#1a1a1a"><rect x="{_f(x)}" y="{_f(y)}" '
+        f'width="{_f(w)}" height="{_f(h)}" rx="3" fill="{fill}" stroke="#333333"/>'
+        f"{''.join(texts)}</g>"
+    )
+
+
+def _arrow_down(x: float, y1: float, y2: float) -> str:
+    return (
+        f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(y1)}" y2="{_f(y2 - 5)}" stroke="#333333"/>'
+        f'<polygon points="{_f(x - 4)},{_f(y2 - 6)} {_f(x + 4)},{_f(y2 - 6)} {_f(x)},{_f(y2)}" '
+        'fill="#333333"/>'
+    )
+
+
+def _arrow_right(x1: float, x2: float, y: float) -> str:
+    return (
+        f'<line x1="{_f(x1)}" x2="{_f(x2 - 5)}" y1="{_f(y)}" y2="{_f(y)}" stroke="#333333"/>'
+        f'<polygon points="{_f(x2 - 6)},{_f(y - 4)} {_f(x2 - 6)},{_f(y + 4)} {_f(x2)},{_f(y)}" '
+        'fill="#333333"/>'
+    )

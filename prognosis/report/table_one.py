@@ -4,10 +4,20 @@ Binary features (only 0 and 1) show n (%); counts and skewed features the median
 other numbers the mean (SD). The statistic is chosen once, on the whole cohort, so every column
 of a row shows the same one. Counts from 1 to 4 show as ``<5``, and a summary of fewer than 5
 persons is not shown at all.
+
+The last column is the standardized mean difference (SMD) of each characteristic between the
+outcome and the no-event columns (Austin 2009, "Balance diagnostics for comparing the
+distribution of baseline covariates between treatment groups in propensity-score matched
+samples", Stat Med 28:3083): ``(m1 - m2) / sqrt((s1² + s2²) / 2)`` for numbers (means and
+sample SDs, whatever the row's statistic), ``(p1 - p2) / sqrt((p1 (1 - p1) + p2 (1 - p2)) / 2)``
+for binary features (proportions among the persons with a value). Signed: positive when the
+outcome column has more. An SMD rests on the same figures as the row's cells, and is hidden
+wherever one of them is: a small or hidden count, or a summary of fewer than 5 values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,9 +28,10 @@ from prognosis.artifacts import Feature
 from prognosis.dataset import SURVIVAL_COLUMNS
 from prognosis.report.privacy import HIDDEN, MIN_CELL, SUPPRESSED, CountTable, Published, protect
 
-__all__ = ["TableOne", "TableOneRow", "table_one"]
+__all__ = ["TableOne", "TableOneRow", "standardized_difference", "table_one"]
 
 _HIDDEN = f"n {SUPPRESSED}"
+OUTCOME, NO_EVENT = "Outcome", "No event (censored)"
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,7 @@ class TableOneRow:
     statistic: str
     cells: list[str]
     indent: bool = False
+    smd: str = ""  # outcome against no event; "" where it does not apply
 
 
 @dataclass(frozen=True)
@@ -37,13 +49,14 @@ class TableOne:
     sizes: list[str]
     rows: list[TableOneRow]
     notes: list[str]
+    smd_columns: tuple[str, str] = (OUTCOME, NO_EVENT)  # the two columns the SMD compares
 
 
 def _groups(event: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    groups = [("Overall", np.ones(event.shape, dtype=bool)), ("Outcome", event == 1)]
+    groups = [("Overall", np.ones(event.shape, dtype=bool)), (OUTCOME, event == 1)]
     if np.any(event >= 2):
         groups.append(("Competing event", event >= 2))
-    groups.append(("No event (censored)", event == 0))
+    groups.append((NO_EVENT, event == 0))
     return groups
 
 
@@ -123,6 +136,11 @@ def table_one(frame: pd.DataFrame, features: Sequence[Feature]) -> TableOne:
         f"could be worked out as {HIDDEN}; means, medians and spreads of fewer than {MIN_CELL} "
         f"persons are not shown ({_HIDDEN}).",
         "Outcome: the outcome occurred during follow-up; No event: follow-up ended without it.",
+        "SMD: standardized mean difference between the outcome and the no-event columns "
+        "(Austin 2009; means and SDs for numbers, proportions for yes/no features; positive "
+        "when the outcome column has more; above 0.1 in size is commonly read as a "
+        f"noticeable difference), {HIDDEN} where a figure it rests on is not shown, \u2014 "
+        "where neither column varies.",
     ]
     return TableOne(
         columns=[name for name, _ in groups],
@@ -164,14 +182,24 @@ def _feature_rows(
 ) -> list[TableOneRow]:
     present = np.isfinite(values)
     names = [name for name, _ in groups]
+    pair = [mask for name, mask in groups if name in (OUTCOME, NO_EVENT)]
     if _binary(values):
         cells = [published.percent(f"{key}|yes|{g}", f"n|{g}") for g in names]
-        rows = [TableOneRow(label, "n (%)", cells)]
+        # proportions among persons with a value: the yes, size and missing counts, all shown
+        needed = [f"{key}|{part}|{g}" for g in (OUTCOME, NO_EVENT) for part in ("yes", "missing")]
+        needed += [f"n|{OUTCOME}", f"n|{NO_EVENT}"]
+        shown = all(published.shown(c) for c in needed if c in published.values)
+        smd = _smd_text(values, pair, binary=True) if shown else HIDDEN
+        rows = [TableOneRow(label, "n (%)", cells, smd=smd)]
     else:
         skewed = entry.statistic == "count" or abs(_skew(values[present])) > 1
         counted = [f"{key}|present|{g}" if not present.all() else f"n|{g}" for g in names]
         hidden = [cell in published.hidden for cell in counted]
-        rows = [_numeric_row(label, values, groups, "median" if skewed else "mean", hidden)]
+        row = _numeric_row(label, values, groups, "median" if skewed else "mean", hidden)
+        # shown beside two shown summaries (5 or more values in each column)
+        enough = all(np.isfinite(values[mask]).sum() >= MIN_CELL for mask in pair)
+        smd = _smd_text(values, pair, binary=False) if enough else HIDDEN
+        rows = [dataclasses.replace(row, smd=smd)]
     if not present.all():
         cells = [published.percent(f"{key}|missing|{g}", f"n|{g}") for g in names]
         rows.append(TableOneRow("missing", "n (%)", cells, indent=True))
@@ -200,6 +228,38 @@ def _numeric_row(
         else:
             cells.append(f"{_fmt(chosen.mean())} ({_fmt(chosen.std(ddof=1))})")
     return TableOneRow(label, "median [IQR]" if kind == "median" else "mean (SD)", cells)
+
+
+def standardized_difference(first: np.ndarray, second: np.ndarray, *, binary: bool) -> float:
+    """Austin's standardized mean difference of ``first`` against ``second`` (NaN ignored).
+
+    Numbers: ``(m1 - m2) / sqrt((s1² + s2²) / 2)`` with sample standard deviations; binary
+    (0/1) values: ``(p1 - p2) / sqrt((p1 (1 - p1) + p2 (1 - p2)) / 2)``. NaN (undefined) when
+    neither group varies, or when a group has too few values (none; for numbers, one).
+
+    Parameters
+    ----------
+    first, second : the values of the two groups
+    binary : whether the values are 0/1 (proportions) or numbers (means)
+
+    Returns
+    -------
+    float
+    """
+    a, b = first[np.isfinite(first)], second[np.isfinite(second)]
+    if min(a.size, b.size) < (1 if binary else 2):
+        return float("nan")
+    if binary:
+        p, q = a.mean(), b.mean()
+        difference, spread = p - q, (p * (1 - p) + q * (1 - q)) / 2
+    else:
+        difference, spread = a.mean() - b.mean(), (a.var(ddof=1) + b.var(ddof=1)) / 2
+    return float(difference / np.sqrt(spread)) if spread > 0 else float("nan")
+
+
+def _smd_text(values: np.ndarray, pair: list[np.ndarray], *, binary: bool) -> str:
+    value = standardized_difference(values[pair[0]], values[pair[1]], binary=binary)
+    return "\u2014" if not np.isfinite(value) else f"{value:+.2f}"
 
 
 def _skew(values: np.ndarray) -> float:

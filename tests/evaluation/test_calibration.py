@@ -98,6 +98,20 @@ def test_competing_risk_calibration_uses_the_cumulative_incidence() -> None:
     assert all(g.mean_predicted > g.observed_upper for g in wrong.groups)
 
 
+def test_smoothed_curve_spans_only_the_middle_98_percent_of_the_predictions() -> None:
+    y, risk = planted(4000)
+    # a few extreme predictions far from the rest: the curve must not be drawn out to them
+    risk = risk.copy()
+    risk[:5] = 0.999
+    curve = np.array(calibration_at(y, risk, HORIZON).curve)
+    sorted_risk = np.sort(risk)
+    first, last = sorted_risk[40], sorted_risk[3959]  # rank 40 of 4000: the 1st percentile
+    assert curve[0, 0] == pytest.approx(first, abs=1e-3)
+    assert curve[-1, 0] == pytest.approx(last, abs=1e-3)
+    assert curve[:, 0].max() < 0.99  # the planted outliers lie outside it
+    assert np.all(np.diff(curve[:, 0]) >= 0) and len(curve) == 50
+
+
 def test_few_rows_get_fewer_groups() -> None:
     y, risk = planted(70)
     groups = calibration_at(y, risk, HORIZON, min_group_size=20).groups

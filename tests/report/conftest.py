@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import load_dataset
 from prognosis.evaluation.validation import parse_split
 from prognosis.exceptions import DataQualityWarning
 from prognosis.models.store import save_model
 from prognosis.report import ModelReport, build_model_report, write_patient_reports
 from prognosis.report.render import render_page, write_page
+from prognosis.synth import generate_cdm
 from prognosis.training import fit_model
 from tests.report.cohort_data import DISTINCT_PERSON, HORIZONS, build_test_cohort
 from tests.support.browser import Browser, BrowserUnavailable, headless_chromium
@@ -80,3 +82,54 @@ def browser() -> Iterator[Browser]:
             pytest.fail(f"PROGNOSIS_REQUIRE_BROWSER=1 but no browser can be started: {missing}")
         print(f"skipping browser tests: {missing}")
         pytest.skip(str(missing))
+
+
+@dataclass(frozen=True)
+class CompetingBuilt:
+    dataset: Path
+    model: Path
+    report: ModelReport
+    model_report: Path
+    patients: Path
+    pages: list[Path]
+    ids: list[int]
+
+
+@pytest.fixture(scope="session")
+def competing_built(tmp_path_factory: pytest.TempPathFactory) -> CompetingBuilt:
+    """cohorts/synth_af_stroke.yaml (stroke, death competing) on a synthetic CDM of 3,000
+    persons, a cause-specific Cox model fitted on it (ridge 0.1: a few rare drugs separate the
+    causes), its model report and three patient pages."""
+    root = tmp_path_factory.mktemp("competing")
+    generate_cdm(root / "cdm.duckdb", persons=3000, seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
+        definition = load_definition(Path("cohorts/synth_af_stroke.yaml"))
+        build_cohort(definition, parse_source(f"{root}/cdm.duckdb"), root / "cohort")
+    dataset = load_dataset(root / "cohort")
+    saved = fit_model(
+        dataset,
+        "cause-specific-cox",
+        [365.0, 1095.0],
+        parse_split("none"),
+        params={"penalizer": 0.1},
+        n_boot=0,
+    )
+    save_model(root / "model", saved)
+    report = build_model_report(root / "model", dataset)
+    out = root / "reports"
+    model_report = write_page(
+        out / "index.html", render_page("model.html.jinja2", report=report, title=report.title)
+    )
+    ids = [int(p) for p in dataset.frame["person_id"].iloc[[0, 1, 2]]]
+    written = write_patient_reports(
+        root / "model",
+        root / "cohort",
+        out / "patients",
+        mapping_dir=root / "private",
+        ids=ids,
+        key=KEY,
+    )
+    return CompetingBuilt(
+        root / "cohort", root / "model", report, model_report, written.out_dir, written.pages, ids
+    )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.report.conftest import Built
+import pytest
+
+from tests.report.conftest import Built, CompetingBuilt
 from tests.support.browser import Browser, Visit
 
 MODEL_HEADINGS = [
@@ -82,3 +84,51 @@ def test_the_harness_sees_requests_and_errors(browser: Browser, tmp_path: Path) 
     visit = browser.visit(page, screenshot=tmp_path / "bad.png")
     assert visit.network_requests == ["http://192.0.2.1/pixel.png"]
     assert any("planted error" in message for message in visit.console_errors)
+
+
+LAYOUT = (Path(__file__).parent / "layout.js").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_no_text_overflows_its_box_and_no_legend_sits_on_the_data(
+    built: Built, browser: Browser, width: int
+) -> None:
+    """At desktop width and on a 390-px phone: no text wider than its box (wide tables scroll
+    inside their wrapper, on purpose), nothing past the page's edge, every chart text and legend
+    inside its chart, and no legend over the plotted area of its axes."""
+    for path in (built.model_report, built.pages[0], built.patients / "index.html"):
+        found = browser.evaluate(path, LAYOUT, width=width)
+        assert found["problems"] == [], f"{path.name} at {width}px"
+        if path == built.model_report:
+            assert found["legends"] >= 3 and found["charts"] >= 5  # the check saw the charts
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_competing_risk_reports_fit_their_boxes(
+    competing_built: CompetingBuilt, browser: Browser, width: int
+) -> None:
+    """The same check on the synthetic competing-risk cohort: its long axis label
+    ("Cumulative incidence (Aalen-Johansen)") whole, the cause chart's legend off the data."""
+    for path in (competing_built.model_report, competing_built.pages[0]):
+        found = browser.evaluate(path, LAYOUT, width=width)
+        assert found["problems"] == [], f"{path.name} at {width}px"
+
+
+def test_the_layout_check_sees_overflow_cut_labels_and_covered_data(
+    browser: Browser, tmp_path: Path
+) -> None:
+    page = tmp_path / "cut.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>cut</title></head><body>"
+        '<p style="width:80px;white-space:nowrap;overflow:hidden">a label far too long for it</p>'
+        '<svg viewBox="0 0 100 50" width="100" height="50">'
+        '<text x="60" y="20">cut at the edge</text>'
+        '<g id="chart-a-axes_1"><g id="chart-a-patch_2"><rect x="0" y="0" width="100" '
+        'height="40"/></g></g><g id="chart-a-legend_1"><rect x="10" y="10" width="20" '
+        'height="10"/></g></svg></body></html>',
+        encoding="utf-8",
+    )
+    problems = browser.evaluate(page, LAYOUT, width=390)["problems"]
+    assert any(p.startswith('text overflows its box: p "a label far') for p in problems)
+    assert any("text cut at the edge" in p for p in problems)
+    assert any("legend on the plotted area" in p for p in problems)

@@ -6,7 +6,11 @@ from pathlib import Path
 
 from prognosis.artifacts import Concept, DatasetManifest, Feature, RecordedDefinition
 from prognosis.cohort import load_definition
-from prognosis.report.describe import describe_definition, parse_recorded_definition
+from prognosis.report.describe import (
+    cause_names,
+    describe_definition,
+    parse_recorded_definition,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = [Feature("x", concepts=(Concept(1118084, "celecoxib"),))]
@@ -42,3 +46,13 @@ def test_missing_or_invalid_definition_in_manifest_gives_none() -> None:
     assert parse_recorded_definition(DatasetManifest()) is None
     bad = RecordedDefinition(path=None, sha256="0" * 64, content={"name": "BAD NAME"})
     assert parse_recorded_definition(DatasetManifest(definition=bad)) is None
+
+
+def test_cause_names_follow_the_definitions_outcome_and_competing_events() -> None:
+    definition = load_definition(ROOT / "cohorts" / "synth_af_stroke.yaml")
+    assert cause_names(definition, [1, 2, 3]) == {
+        1: "stroke",  # the concept set's name: neither outcome nor set has a label
+        2: "death",
+        3: "competing event 2",  # a code the definition does not name
+    }
+    assert cause_names(None, [1, 2]) == {1: "the outcome", 2: "competing event 1"}

@@ -6,24 +6,26 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 
-from prognosis.artifacts import EvaluatedOn, MetricsFile
+from prognosis.artifacts import AttritionStep, EvaluatedOn, MetricsFile
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.validation import parse_split
 from prognosis.exceptions import ModelDirectoryError, PrognosisError
 from prognosis.models.store import load_model, save_model
-from prognosis.report import model_report
+from prognosis.report import model_report, svg
 from prognosis.report.render import render_page
 from prognosis.report.shap_drivers import Unavailable
 from prognosis.training import fit_model
-from tests.report.conftest import Built
+from tests.report.conftest import Built, CompetingBuilt
 from tests.report.linear_audit import System, exposed
 from tests.support.planted import planted_survival
 
@@ -393,3 +395,111 @@ def test_subgroups_of_another_dataset_equal_scikit_survival_on_the_groups_rows(
         row = by_group[("Sex", group)]
         assert row.harrell_c.estimate == pytest.approx(expected, abs=1e-12)
         assert row.n == f"{rows.sum():,}"
+
+
+def test_table_one_shows_the_standardized_difference_of_each_characteristic(built: Built) -> None:
+    frame = pd.read_parquet(built.dataset / "dataset.parquet")
+    saved = load_model(built.model)
+    html = _html(built)
+    assert "SMD<br>outcome vs<br>no event (censored)" in html
+    rows = {row.label: row for row in built.report.table1.rows}
+    checked = 0
+    for feature in saved.features:
+        values = frame[feature.name].astype(float)
+        one, none = values[frame["event"] == 1].dropna(), values[frame["event"] == 0].dropna()
+        row = rows[feature.label or feature.name]
+        if row.smd == "hidden" or min(len(one), len(none)) < 5:
+            continue
+        if set(values.dropna().unique()) <= {0.0, 1.0}:
+            p, q = one.mean(), none.mean()
+            expected = (p - q) / np.sqrt((p * (1 - p) + q * (1 - q)) / 2)
+        else:
+            expected = (one.mean() - none.mean()) / np.sqrt((one.var() + none.var()) / 2)
+        assert row.smd == f"{expected:+.2f}", row.label
+        assert f'<td class="num">{row.smd}</td></tr>' in html
+        checked += 1
+    assert checked >= 2
+
+
+def _flow_boxes(flow: str) -> list[list[str]]:
+    """The texts of each box of a flow diagram, top to bottom (side boxes after their arrow)."""
+    root = ElementTree.fromstring(flow)
+    return [[t.text or "" for t in box.iter("text")] for box in root.iter("g")]
+
+
+def test_attrition_flow_has_one_box_per_step_and_the_exclusions_beside_it(built: Built) -> None:
+    rows = built.report.attrition
+    flow = str(built.report.attrition_flow)
+    assert flow in _html(built)
+    boxes = _flow_boxes(flow)
+    main = [box for box in boxes if box[0] != "Persons excluded"]
+    side = [box for box in boxes if box[0] == "Persons excluded"]
+    assert [box[-1] for box in main] == [f"{row.persons} persons" for row in rows]
+    assert [box[-1] for box in side] == [row.dropped for row in rows[1:]]
+    assert " ".join(main[0][:-1]) == rows[0].description
+    view = ElementTree.fromstring(flow).get("viewBox").split()
+    assert float(view[2]) <= 390  # drawn for a phone's width, and scaled to its container
+
+
+def test_attrition_flow_is_protected_and_escaped_exactly_as_the_table() -> None:
+    steps = [
+        AttritionStep("index_events", "Index events: <b>drug</b> & more", 2630, 2630, 0, 0),
+        AttritionStep("prior", "At least 365 days of prior observation", 2627, 2627, 3, 3),
+    ]
+    rows = model_report.attrition_rows(steps)
+    flow = str(model_report.attrition_flow(rows))
+    assert "&lt;b&gt;drug&lt;/b&gt; &amp; more" in flow and "<b>" not in flow
+    texts = [text for box in _flow_boxes(flow) for text in box]
+    assert "hidden persons" in texts and "<5" in texts  # as the table: 2,630 hidden, 3 as <5
+    assert (rows[0].persons, rows[1].dropped) == ("hidden", "<5")
+    assert not any("2,630" in text or text == "3" for text in texts)
+    assert model_report.attrition_flow([]) is None
+
+
+def _aalen_johansen(event: np.ndarray, time: np.ndarray, cause: int, horizon: float) -> float:
+    """By hand: the sum over event times t <= horizon of S(t-) d_cause(t) / n(t), with S the
+    Kaplan-Meier survival from any event."""
+    survival, total = 1.0, 0.0
+    for t in np.unique(time[(time <= horizon) & (event > 0)]):
+        at_risk = np.sum(time >= t)
+        total += survival * np.sum((time == t) & (event == cause)) / at_risk
+        survival *= 1 - np.sum((time == t) & (event > 0)) / at_risk
+    return total
+
+
+def test_competing_report_shows_the_observed_incidence_of_every_cause(
+    competing_built: CompetingBuilt,
+) -> None:
+    frame = pd.read_parquet(competing_built.dataset / "dataset.parquet")
+    event, time = frame["event"].to_numpy(), frame["time"].to_numpy(float)
+    incidence = competing_built.report.incidence
+    assert incidence is not None
+    assert incidence.horizons == ["1 year", "3 years"]
+    rows = dict(incidence.rows)
+    assert list(rows) == ["stroke (outcome)", "death (competing event)"]
+    for name, cause in (("stroke (outcome)", 1), ("death (competing event)", 2)):
+        for text, horizon in zip(rows[name], (365.0, 1095.0), strict=True):
+            estimate, lower, upper = (float(v) for v in re.findall(r"([\d.]+)%", text))
+            assert estimate == pytest.approx(
+                100 * _aalen_johansen(event, time, cause, horizon), abs=0.051
+            )
+            assert lower < estimate < upper
+    html = competing_built.model_report.read_text(encoding="utf-8")
+    assert "Cumulative incidence of each cause" in html
+    assert "Cumulative incidence (Aalen-Johansen)</text>" in html  # the whole axis label
+    assert f'<td>stroke (outcome)</td><td class="num">{rows["stroke (outcome)"][0]}' in html
+
+
+def test_single_event_report_has_no_cause_section(built: Built) -> None:
+    assert built.report.incidence is None
+    assert "Cumulative incidence of each cause" not in _html(built)
+
+
+def test_attrition_flow_wraps_long_descriptions_into_three_lines_at_most() -> None:
+    long = "no record of " + "a very long concept name " * 8
+    flow = str(
+        svg.attrition_flow_svg([svg.FlowStep(long, "1,234"), svg.FlowStep("b", "1,000", "234")])
+    )
+    first = _flow_boxes(flow)[0]
+    assert len(first) == 4 and first[2].endswith("\u2026") and first[3] == "1,234 persons"
+    assert all(len(line) <= 32 for line in first[:3])

@@ -14,12 +14,13 @@ from prognosis.dataset import load_dataset
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import load_model
 from prognosis.report import patient_report, write_patient_reports
+from prognosis.report.incidence import patient_incidence
 from prognosis.report.pseudonyms import pseudonym
 from prognosis.report.render import render_page
 from prognosis.report.shap_drivers import Unavailable
-from prognosis.training import check_schema
+from prognosis.training import check_schema, predict_frame
 from tests.report.cohort_data import DISTINCT_PERSON
-from tests.report.conftest import KEY, Built
+from tests.report.conftest import KEY, Built, CompetingBuilt
 
 
 def test_pages_are_named_by_keyed_pseudonyms(built: Built) -> None:
@@ -152,3 +153,72 @@ def test_risks_ignoring_competing_events_say_so_beside_the_observed_incidence(
         alive *= 1 - np.sum((time == t) & (event > 0)) / at_risk
     shown = re.search(r"Aalen-Johansen\): 2 years ([\d.]+)%", page)
     assert shown and float(shown.group(1)) == pytest.approx(100 * expected, abs=0.05)
+
+
+def test_patient_page_shows_the_predicted_incidence_of_every_cause(
+    competing_built: CompetingBuilt,
+) -> None:
+    saved = load_model(competing_built.model)
+    frame = load_dataset(competing_built.dataset).frame
+    X = check_schema(saved, frame, origin="test")
+    predicted = predict_frame(saved, frame, origin="test")  # what `prognosis predict` writes
+    for person in competing_built.ids:
+        row = int(np.flatnonzero(frame["person_id"].to_numpy() == person)[0])
+        stroke = saved.pipeline.predict_cumulative_incidence(X.iloc[[row]], 1, [365.0, 1095.0])[0]
+        death = saved.pipeline.predict_cumulative_incidence(X.iloc[[row]], 2, [365.0, 1095.0])[0]
+        assert predicted.loc[row, "incidence_death_1095"] == pytest.approx(death[1])
+        assert predicted.loc[row, "risk_365"] == pytest.approx(stroke[0])
+        page = (competing_built.patients / f"{pseudonym(person, KEY)}.html").read_text("utf-8")
+        table = page[page.index('id="incidence"') :]
+        table = table[: table.index("</table>")]
+        cells = dict(
+            re.findall(r"<tr><td>([^<]+)</td>((?:<td class=\"num\">[^<]+</td>)+)</tr>", table)
+        )
+        values = {name: re.findall(r">([^<]+)</td>", rest) for name, rest in cells.items()}
+        assert values == {
+            "stroke (outcome)": [f"{100 * v:.1f}%" for v in stroke],
+            "death (competing event)": [f"{100 * v:.1f}%" for v in death],
+            "none of these": [
+                f"{100 * (1 - a - b):.1f}%" for a, b in zip(stroke, death, strict=True)
+            ],
+        }
+        assert "risk_&lt;days&gt; and incidence_death_&lt;days&gt; of prognosis predict" in page
+
+
+def test_patient_incidence_is_the_models_for_each_cause_at_full_precision(
+    competing_built: CompetingBuilt,
+) -> None:
+    saved = load_model(competing_built.model)
+    X = check_schema(saved, load_dataset(competing_built.dataset).frame.iloc[:20], origin="test")
+    entries = patient_incidence(saved, X)
+    for cause, k in ((1, 0), (2, 1)):
+        expected = saved.pipeline.predict_cumulative_incidence(X, cause, [365.0, 1095.0])
+        assert np.array([e[k].values for e in entries]) == pytest.approx(expected, abs=1e-12)
+    totals = np.array([[sum(e.values[h] for e in page) for h in range(2)] for page in entries])
+    assert totals == pytest.approx(1.0)
+
+
+def test_a_single_event_model_shows_no_incidence_table(built: Built) -> None:
+    page = built.pages[0].read_text("utf-8")
+    assert 'id="incidence"' not in page
+
+
+def test_index_lists_patients_by_risk_with_their_percentile_among_every_scored_row(
+    built: Built,
+) -> None:
+    saved = load_model(built.model)
+    frame = load_dataset(built.dataset).frame
+    cohort = saved.pipeline.predict_risk(check_schema(saved, frame, origin="test"), 180.0)
+    index = (built.patients / "index.html").read_text("utf-8")
+    rows = re.findall(
+        r'<td class="pseudonym"><a href="([^"]+)\.html">.*?</a></td>(.*?)</tr>', index, re.DOTALL
+    )
+    by_name = {pseudonym(int(p), KEY): k for k, p in enumerate(frame["person_id"])}
+    assert len(rows) == len(built.pages) == 5
+    risks = [cohort[by_name[name]] for name, _ in rows]
+    assert risks == sorted(risks, reverse=True)  # highest first
+    for (_, cells), risk in zip(rows, risks, strict=True):
+        # the share of all 240 rows of the dataset below this one, not of the 5 listed
+        percentile = round(100 * np.mean(cohort < risk))
+        assert re.findall(r'<td class="num">([^<]+)</td>', cells)[-1] == str(percentile)
+    assert "Risk percentile in the cohort (180 days)" in index

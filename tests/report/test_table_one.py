@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 
 from prognosis.artifacts import Feature
-from prognosis.report.table_one import TableOne, TableOneRow, table_one
+from prognosis.report.table_one import (
+    TableOne,
+    TableOneRow,
+    standardized_difference,
+    table_one,
+)
 
 FEATURES = [
     Feature("age", label="Age at index (years)", statistic="age"),
@@ -84,3 +89,48 @@ def test_missing_values_get_their_own_row_and_few_values_no_summary() -> None:
     # 9 = 3 + 6, and the outcome column's shown zeros (no visits, none missing): with any size
     # shown the 3 could be worked out, so all three are hidden
     assert few.sizes == ["hidden", "hidden", "hidden"]
+
+
+def test_standardized_differences_equal_austins_formulas_by_hand() -> None:
+    table = table_one(_frame(), FEATURES)
+    assert table.smd_columns == ("Outcome", "No event (censored)")
+    # age: means 55 and 45, both SDs sqrt(14): 10 / sqrt(14) = 2.6726
+    assert _row(table, "Age at index (years)").smd == "+2.67"
+    # visits (a median row, compared by means): 0,0,0,1,2,9 (mean 2, var 12.4) against
+    # 0,0,0,0,1,1 (mean 1/3, var 4/15): (5/3) / sqrt((12.4 + 4/15) / 2) = 0.6623
+    assert _row(table, "Visits").smd == "+0.66"
+    # lab: 1,2,4,5,6 (mean 3.6, var 4.3) against 7..12 (mean 9.5, var 3.5); the missing value
+    # left out: -5.9 / sqrt(3.9) = -2.9876
+    assert _row(table, "Last lab value").smd == "-2.99"
+    # follow-up is not a baseline characteristic, a missing row no comparison
+    assert _row(table, "Follow-up, days").smd == ""
+    assert _row(table, "missing").smd == ""
+
+
+def test_binary_standardized_difference_uses_proportions_and_hides_beside_hidden_counts() -> None:
+    # 1 of 6 men without an event is under 5: the counts are hidden, and so is the SMD
+    assert _row(table_one(_frame(), FEATURES), "Male sex").smd == "hidden"
+    ten_times = pd.concat([_frame()] * 10, ignore_index=True)
+    # p1 = 60/60, p2 = 10/60: (5/6) / sqrt((0 + (1/6)(5/6)) / 2) = sqrt(10) = 3.1623
+    assert _row(table_one(ten_times, FEATURES), "Male sex").smd == "+3.16"
+
+
+def test_standardized_difference_is_hidden_beside_a_summary_of_few_values() -> None:
+    few = table_one(_frame().iloc[[0, 1, 2, 6, 7, 8, 9, 10, 11]], FEATURES)
+    # 3 outcome persons: no mean shown, so no SMD either
+    assert _row(few, "Age at index (years)").smd == "hidden"
+
+
+def test_standardized_difference_of_identical_or_constant_groups() -> None:
+    same = np.array([1.0, 1.0, 1.0])
+    # neither group varies: undefined, shown as a dash
+    assert np.isnan(standardized_difference(same, same, binary=False))
+    assert np.isnan(standardized_difference(same, same + 1, binary=False))
+    assert np.isnan(standardized_difference(np.zeros(9), np.zeros(7), binary=True))
+    assert np.isnan(standardized_difference(np.ones(4), np.zeros(4), binary=True))
+
+
+def test_a_feature_nobody_has_gets_a_dash_not_a_zero_difference() -> None:
+    frame = pd.concat([_frame()] * 10, ignore_index=True).assign(never=0.0)
+    row = _row(table_one(frame, [*FEATURES, Feature("never", label="Never seen")]), "Never seen")
+    assert row.cells == ["0 (0.0%)"] * 3 and row.smd == "\u2014"
