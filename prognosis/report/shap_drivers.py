@@ -53,6 +53,7 @@ __all__ = [
     "Waterfall",
     "explain_rows",
     "global_explanation",
+    "rounded_points",
 ]
 
 
@@ -104,6 +105,46 @@ class Waterfall:
     n_other: int
     risk: float
     horizon: float
+
+    @property
+    def shown(self) -> list[float]:
+        """The drivers' contributions, then other's, in percentage points with one decimal,
+        rounded so that they add up to the risk minus the reference as the page shows them
+        (:func:`rounded_points`); other's is 0 when every factor is shown."""
+        values = [d.contribution for d in self.drivers]
+        if self.n_other:
+            return rounded_points(self.reference, self.risk, [*values, self.other])
+        return [*rounded_points(self.reference, self.risk, values), 0.0]
+
+
+def rounded_points(
+    reference: float, risk: float, values: list[float], decimals: int = 1
+) -> list[float]:
+    """``values`` (probabilities) as percentage points rounded to ``decimals``, adding up
+    exactly to the rounded risk minus the rounded reference (largest remainders).
+
+    Parameters
+    ----------
+    reference, risk : float
+        Probabilities, shown as percentages with ``decimals`` decimals.
+    values : list of float
+        Contributions adding up to ``risk - reference``.
+    decimals : int
+
+    Returns
+    -------
+    list of float
+        Percentage points, each within one unit of the last decimal of its value.
+    """
+    unit = 10.0**decimals
+    target = round(float(f"{100 * risk:.{decimals}f}") * unit) - round(
+        float(f"{100 * reference:.{decimals}f}") * unit
+    )
+    raw = np.asarray(values, dtype=float) * 100 * unit
+    floors = np.floor(raw)
+    extra = int(np.clip(target - floors.sum(), 0, len(raw)))
+    floors[np.argsort(-(raw - floors), kind="stable")[:extra]] += 1
+    return [float(v) / unit for v in floors]
 
 
 def _labels(saved: SavedModel) -> dict[str, Feature]:

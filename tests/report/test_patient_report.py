@@ -17,6 +17,7 @@ from prognosis.report import patient_report, write_patient_reports
 from prognosis.report.pseudonyms import pseudonym
 from prognosis.report.render import render_page
 from prognosis.report.shap_drivers import Unavailable
+from prognosis.scoring import background_rows
 from prognosis.training import check_schema
 from tests.report.cohort_data import DISTINCT_PERSON
 from tests.report.conftest import KEY, Built
@@ -152,3 +153,84 @@ def test_risks_ignoring_competing_events_say_so_beside_the_observed_incidence(
         alive *= 1 - np.sum((time == t) & (event > 0)) / at_risk
     shown = re.search(r"Aalen-Johansen\): 2 years ([\d.]+)%", page)
     assert shown and float(shown.group(1)) == pytest.approx(100 * expected, abs=0.05)
+
+
+def _page_of(built: Built, person: int) -> str:
+    return (built.patients / f"{pseudonym(person, KEY)}.html").read_text("utf-8")
+
+
+def _drivers_table(page: str) -> list[tuple[str, str]]:
+    table = re.search(r'<table class="drivers">(.*?)</table>', page, re.DOTALL)
+    assert table is not None
+    rows = re.findall(
+        r"<tr><td[^>]*>(.*?)</td>.*?<td class=\"num\">(.*?)</td></tr>", table[1], re.S
+    )
+    return [tuple(re.sub(r"</?strong>", "", cell) for cell in row) for row in rows]
+
+
+def test_drivers_are_risk_points_from_the_reference_to_the_patients_risk(built: Built) -> None:
+    saved = load_model(built.model)
+    frame = load_dataset(built.dataset).frame
+    X = check_schema(saved, frame, origin="test")
+    row = int(np.flatnonzero(frame["person_id"].to_numpy() == DISTINCT_PERSON)[0])
+    rows = _drivers_table(_page_of(built, DISTINCT_PERSON))
+    assert rows[0][0] == "Reference risk" and rows[-1][0] == "This patient"
+    # the Cox model's risk at the mean of the 100 reference rows (its SHAP base value)
+    background = check_schema(saved, background_rows(frame, 100, 0), origin="test")
+    reference = saved.pipeline.predict_risk(background.mean().to_frame().T, 180.0)[0]
+    risk = saved.pipeline.predict_risk(X.iloc[[row]], 180.0)[0]
+    assert rows[0][1] == f"{100 * reference:.1f}%" and rows[-1][1] == f"{100 * risk:.1f}%"
+    points = [round(float(value) * 10) for _, value in rows[1:-1]]  # tenths of a point
+    assert sum(points) == round(1000 * risk) - round(1000 * reference)  # adds up as printed
+    assert len(points) >= 2 and "Percentage points of 180-day risk" in _page_of(
+        built, DISTINCT_PERSON
+    )
+    assert "How the drivers are computed:" in _page_of(built, DISTINCT_PERSON)
+
+
+def test_risk_interval_on_the_page_is_the_delta_method_of_lifelines_fit(built: Built) -> None:
+    # lifelines refitted on the model's own inputs: eta +/- 1.96 se(eta) carried to the risk
+    # with the Breslow baseline held fixed, se(eta)^2 = d' V d
+    from lifelines import CoxPHFitter
+
+    saved = load_model(built.model)
+    frame = load_dataset(built.dataset).frame
+    inputs = saved.pipeline[:-1].transform(check_schema(saved, frame, origin="test"))
+    target = saved.training_target
+    assert len(target) == len(inputs)
+    data = inputs.assign(time=target["time"], event=(target["event"] == 1).astype(int))
+    fitter = CoxPHFitter().fit(data, "time", "event")
+    row = int(np.flatnonzero(frame["person_id"].to_numpy() == DISTINCT_PERSON)[0])
+    offset = inputs.iloc[row].to_numpy() - inputs.mean().to_numpy()
+    eta = offset @ fitter.params_.to_numpy()
+    se = np.sqrt(offset @ fitter.variance_matrix_.to_numpy() @ offset)
+    page = _page_of(built, DISTINCT_PERSON)
+    for label, days in (("180 days", 180.0), ("1 year", 365.0)):
+        hazard = fitter.baseline_cumulative_hazard_.iloc[:, 0]
+        h0 = float(hazard[hazard.index <= days].iloc[-1])
+        low, high = (1 - np.exp(-h0 * np.exp(eta + k * 1.959963984540054 * se)) for k in (-1, 1))
+        cell = re.search(rf"<tr><td>{label}</td><td class=\"num\">(.*?)</td>", page, re.S)
+        assert cell is not None
+        assert f"95% interval {100 * low:.1f}%\u2013{100 * high:.1f}%" in cell[1]
+    assert "uncertainty in the model&#39;s coefficients" in page
+
+
+def test_a_family_without_an_interval_says_so_in_one_line(tmp_path: Path) -> None:
+    from prognosis.evaluation.validation import parse_split
+    from prognosis.models.store import save_model
+    from prognosis.training import fit_model
+    from tests.test_training import _competing_frame, write_dataset
+
+    dataset_dir = write_dataset(tmp_path / "data", _competing_frame(300, 3))
+    saved = fit_model(
+        load_dataset(dataset_dir), "coxnet", [365], parse_split("none"), censor_competing=True
+    )
+    save_model(tmp_path / "model", saved)
+    written = write_patient_reports(
+        tmp_path / "model", dataset_dir, tmp_path / "pages", mapping_dir=tmp_path / "private",
+        sample=1, key=KEY,
+    )  # fmt: skip
+    page = written.pages[0].read_text(encoding="utf-8")
+    assert "No interval for this model family (coxnet)" in page
+    assert "95% interval" not in page
+    assert "How the drivers are computed:" in page
