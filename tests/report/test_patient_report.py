@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from prognosis.scoring import background_rows
 from prognosis.training import check_schema
 from tests.report.cohort_data import DISTINCT_PERSON
 from tests.report.conftest import KEY, Built
+from tests.support.browser import Browser
 
 
 def test_pages_are_named_by_keyed_pseudonyms(built: Built) -> None:
@@ -162,10 +164,11 @@ def _page_of(built: Built, person: int) -> str:
 def _drivers_table(page: str) -> list[tuple[str, str]]:
     table = re.search(r'<table class="drivers">(.*?)</table>', page, re.DOTALL)
     assert table is not None
-    rows = re.findall(
-        r"<tr><td[^>]*>(.*?)</td>.*?<td class=\"num\">(.*?)</td></tr>", table[1], re.S
-    )
-    return [tuple(re.sub(r"</?strong>", "", cell) for cell in row) for row in rows]
+    rows = re.findall(r'<tr><td[^>]*>(.*?)</td><td class="points">(.*?)</td></tr>', table[1])
+    plain = [
+        (re.sub(r"<[^>]+>", "", label), re.sub(r"<[^>]+>", "", value)) for label, value in rows
+    ]
+    return [(label, value.split()[-1]) for label, value in plain]  # "▲ raises +6.5" -> "+6.5"
 
 
 def test_drivers_are_risk_points_from_the_reference_to_the_patients_risk(built: Built) -> None:
@@ -182,10 +185,9 @@ def test_drivers_are_risk_points_from_the_reference_to_the_patients_risk(built: 
     assert rows[0][1] == f"{100 * reference:.1f}%" and rows[-1][1] == f"{100 * risk:.1f}%"
     points = [round(float(value) * 10) for _, value in rows[1:-1]]  # tenths of a point
     assert sum(points) == round(1000 * risk) - round(1000 * reference)  # adds up as printed
-    assert len(points) >= 2 and "Percentage points of 180-day risk" in _page_of(
-        built, DISTINCT_PERSON
-    )
-    assert "How the drivers are computed:" in _page_of(built, DISTINCT_PERSON)
+    page = _page_of(built, DISTINCT_PERSON)
+    assert len(points) >= 2 and "Change in 180-day risk (percentage points)" in page
+    assert "How the drivers are computed:" in page
 
 
 def test_risk_interval_on_the_page_is_the_delta_method_of_lifelines_fit(built: Built) -> None:
@@ -234,3 +236,30 @@ def test_a_family_without_an_interval_says_so_in_one_line(tmp_path: Path) -> Non
     assert "No interval for this model family (coxnet)" in page
     assert "95% interval" not in page
     assert "How the drivers are computed:" in page
+
+
+_OVERFLOWING = """() => {
+  const cells = [...document.querySelectorAll('table.drivers td, table.drivers th')];
+  const wrap = document.querySelector('table.drivers').parentElement;
+  return {
+    cells: cells.filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent),
+    table: wrap.scrollWidth - wrap.clientWidth,
+    page: document.documentElement.scrollWidth,
+  };
+}"""
+
+
+def test_driver_labels_fit_a_phone_width_without_cuts(built: Built, browser: Browser) -> None:
+    page = built.patients / f"{pseudonym(DISTINCT_PERSON, KEY)}.html"
+    found = browser.evaluate(page, _OVERFLOWING, width=390)
+    assert found == {"cells": [], "table": 0, "page": 390}
+    text = page.read_text("utf-8")
+    labels = [unescape(x) for x in re.findall(r'<td class="driver-label">(.*?)</td>', text)]
+    assert any(len(label) > 52 for label in labels), "no label longer than a waterfall line"
+    lines = [unescape(x) for x in re.findall(r'<tspan x="[^"]*" y="[^"]*">(.*?)</tspan>', text)]
+    assert lines, "the long labels take two lines in the waterfall"
+    words = {word for label in labels for word in label.split()}
+    for line in lines:  # each line ends at a word, or with "…" after one
+        assert len(line) <= 52
+        assert all(word in words or word.endswith("…") for word in line.split())
+        assert all(word[:-1] in words for word in line.split() if word.endswith("…"))

@@ -119,6 +119,17 @@ class Browser:
             page.close()
         return visit
 
+    def evaluate(self, path: Path, script: str, *, width: int = 1280) -> Any:
+        """Load ``path`` at ``width`` CSS pixels and return what ``script`` (a JavaScript
+        expression, e.g. an arrow function) evaluates to there."""
+        page = self._context.new_page()
+        try:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(Path(path).resolve().as_uri(), wait_until="networkidle")
+            return page.evaluate(script)
+        finally:
+            page.close()
+
     def print_pdf_pages(self, path: Path, pdf: Path) -> int:
         """Print ``path`` with print styles to ``pdf``; the size in bytes."""
         page = self._context.new_page()
