@@ -112,6 +112,8 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
     variance_ : array (n_causes, n_features, n_features) or None
         lifelines' estimated covariance of each cause's coefficients (None for a model saved
         without it), for :meth:`predict_risk_interval`.
+    training_mean_ : array (n_features,) or None
+        The training inputs' means, where the interval holds the baselines fixed.
     """
 
     _competing = True
@@ -149,6 +151,7 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
         self.coef_ = np.vstack(coefs)
         self.hazard_jumps_ = np.vstack(jumps)
         self.variance_ = np.stack(variances)
+        self.training_mean_ = X.mean(axis=0)
 
     def predict_cumulative_incidence(self, X: Any, cause: int, times: Any) -> np.ndarray:
         """CIF of ``cause`` for each row and each time: an array (n_samples, n_times).
@@ -198,22 +201,27 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
         log(H0) + eta): its gradient in every cause's coefficients (central differences), with
         the causes' covariances (independent: each cause has its own partial likelihood), gives
         se(g); ``g +/- z se`` is carried back to the incidence. The baseline hazards are held
-        fixed.
+        fixed at the training means (as ``cox`` holds its baseline there): a coefficient moved
+        by ``delta`` moves a row's log hazard by ``(x - training_mean_) * delta``.
 
         Returns
         -------
         ndarray (n, 2) or None
             Lower and upper incidence per row; None for a model saved without ``variance_``.
         """
-        if getattr(self, "variance_", None) is None:
+        if getattr(self, "variance_", None) is None or self.training_mean_ is None:
             return None
         X = self._validate(X)
         grid = self.check_prediction_times([horizon])
         cause = self.causes_.index(1)
 
+        fitted = X @ self.coef_.T
+        offset = X - self.training_mean_
+
         def g(coef: np.ndarray) -> np.ndarray:
+            log_hazard = fitted + offset @ (coef - self.coef_).T
             _, incidence = cumulative_incidence(
-                X @ coef.T, self.hazard_jumps_, self.event_times_, grid
+                log_hazard, self.hazard_jumps_, self.event_times_, grid
             )
             with np.errstate(divide="ignore"):
                 return np.log(-np.log1p(-incidence[:, cause, 0]))
@@ -234,6 +242,7 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
         arrays = {"coef": self.coef_, "hazard_jumps": self.hazard_jumps_}
         if getattr(self, "variance_", None) is not None:
             arrays["variance"] = self.variance_
+            arrays["training_mean"] = self.training_mean_
         for cause in self.causes_:
             put_table(state, arrays, f"summary_{cause}", self.summary_[cause])
         return state, arrays
@@ -244,6 +253,8 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
         self.hazard_jumps_ = np.asarray(arrays["hazard_jumps"], dtype=float)
         variance = arrays.get("variance")  # absent from models saved before it was kept
         self.variance_ = None if variance is None else np.asarray(variance, dtype=float)
+        mean = arrays.get("training_mean")
+        self.training_mean_ = None if mean is None else np.asarray(mean, dtype=float)
         self.summary_ = {
             cause: get_table(state, arrays, f"summary_{cause}") for cause in self.causes_
         }
