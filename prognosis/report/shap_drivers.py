@@ -271,17 +271,18 @@ class RowExplanations:
         return self._at[horizon]
 
     def waterfall(
-        self, i: int, horizon: float, *, up: int = 5, down: int = 5
+        self, i: int, horizon: float, *, up: int = 5, down: int = 5, least: float = 5e-4
     ) -> Waterfall | Unavailable:
         """Row ``i``'s risk by ``horizon``: the ``up`` largest rises and ``down`` largest falls
-        (features grouped), the rest as other, from the reference risk to the patient's."""
+        (features grouped) of at least ``least`` (a probability: 0.05 percentage points, what
+        one decimal shows), the rest as other, from the reference risk to the patient's."""
         points = self.risk_points(horizon)
         if isinstance(points, Unavailable):
             return points
         values = group_sums(points.values[i : i + 1], self.groups)[0]
         order = np.argsort(-values, kind="stable")
-        rises = [g for g in order[:up] if values[g] > 0]
-        falls = [g for g in order[::-1][:down] if values[g] < 0]
+        rises = [g for g in order[:up] if values[g] >= least]
+        falls = [g for g in order[::-1][:down] if values[g] <= -least]
         drivers = [self._driver(i, g, float(values[g])) for g in rises + falls]
         shown = float(sum(d.contribution for d in drivers))
         return Waterfall(
