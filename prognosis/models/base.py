@@ -44,7 +44,12 @@ overrides (:mod:`prognosis.explain` calls the hooks and never asks which family 
 * ``shap_values(X, reference)``: exact SHAP values of that output on model-input rows;
 * ``risk_without(shap, horizon, risk=, inputs=, fold=)``: one row's risk with each feature's
   contribution taken away;
+* ``risk_contributions(shap, horizon, risk=, inputs=, fold=)``: rows' SHAP values carried to
+  the risk by a horizon (probability units), adding up exactly to the risk minus a reference
+  risk; the default rescales the output's SHAP values (the "rescale" rule);
 * ``survival_shap_values(X, times)``: exact SHAP values of S(t), where the family has them;
+* ``predict_risk_interval(X, horizon, level=)``: an interval for each row's risk, or None for a
+  family without one (the default);
 * ``linear_coefficients()`` and ``summary_table()``: for the linear families.
 
 The defaults say the family has no such method (:class:`~prognosis.exceptions.ExplanationError`,
@@ -89,6 +94,9 @@ Fold = Callable[[np.ndarray], np.ndarray]
 
 #: Returns one row's model inputs (1, q), preprocessed when first called.
 Inputs = Callable[[], np.ndarray]
+
+#: Below this total SHAP value, :meth:`SurvivalEstimator.risk_contributions` uses F's slope.
+_FLAT = 1e-6
 
 
 @dataclass(frozen=True)
@@ -369,6 +377,80 @@ class SurvivalEstimator(BaseEstimator):
             f"no exact way to turn {type(self).__name__}'s SHAP values into risks"
         )
 
+    def risk_contributions(
+        self, shap: np.ndarray, horizon: float, *, risk: np.ndarray, inputs: Inputs, fold: Fold
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows' SHAP values carried to their risk by ``horizon``: probability units that add up
+        exactly to each row's risk minus its reference risk.
+
+        The default maps the output explained by :attr:`shap_output` to the risk with the
+        family's :meth:`risk_without` (F, monotone in the output): the reference risk is F at
+        the SHAP base value, ``F(base)``, and feature j gets its share of the move in
+        proportion to its SHAP value (the "rescale" rule)::
+
+            points_j = shap_j * (F(base + sum(shap)) - F(base)) / sum(shap)
+
+        so that ``F(base) + sum(points) = F(base + sum(shap))``, the row's risk. Where
+        ``sum(shap)`` is next to 0 the ratio is F's slope at the base value. A family that
+        explains the risk itself (exact SHAP of S(t)) overrides this.
+
+        Parameters
+        ----------
+        shap : ndarray (n, p)
+            Each row's SHAP value of each dataset feature, in the unit of :attr:`shap_output`.
+        horizon : float
+            Days since index.
+        risk : ndarray (n,)
+            The rows' predicted risk by ``horizon`` (``predict_risk``).
+        inputs : callable
+            Returns the rows' model inputs (n, q), preprocessed when first called.
+        fold : callable
+            Sums model-column values (n, q, ...) into dataset features (n, p, ...).
+
+        Returns
+        -------
+        reference : ndarray (n,)
+            Each row's reference risk.
+        points : ndarray (n, p)
+            Each feature's contribution to the risk, as a probability (0.01 = 1 point);
+            ``reference + points.sum(axis=1)`` equals ``risk``.
+
+        Raises
+        ------
+        ExplanationError
+            When the family has no way to carry its SHAP values to a risk.
+        """
+        shap = np.asarray(shap, dtype=float)
+        reference = np.empty(len(shap))
+        points = np.empty_like(shap)
+        for i, values in enumerate(shap):
+            total = float(values.sum())
+            at_base, past_base = self.risk_without(  # F(base) and F(base + _FLAT)
+                np.array([total, total - _FLAT]),
+                horizon,
+                risk=float(risk[i]),
+                inputs=_row_of(inputs, i),
+                fold=fold,
+            )
+            flat = abs(total) <= _FLAT  # then the ratio is F's slope at the base value
+            scale = (past_base - at_base) / _FLAT if flat else (float(risk[i]) - at_base) / total
+            reference[i] = at_base
+            points[i] = values * scale
+        return reference, points
+
+    def predict_risk_interval(
+        self, X: Any, horizon: float, *, level: float = 0.95
+    ) -> np.ndarray | None:
+        """An interval for each row's risk by ``horizon``, where the family has one.
+
+        Returns
+        -------
+        ndarray (n, 2) or None
+            Lower and upper ends per row; None for a family without an interval (the
+            default), or a model saved without what it needs.
+        """
+        return None
+
     def survival_shap_values(
         self, X: np.ndarray, times: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -418,6 +500,11 @@ class SurvivalEstimator(BaseEstimator):
 
     def _predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+
+def _row_of(inputs: Inputs, i: int) -> Inputs:
+    """Row ``i`` of ``inputs()``, as a one-row :data:`Inputs`."""
+    return lambda: inputs()[i : i + 1]
 
 
 def columns_problem(fitted: Any, given: Any) -> str:
@@ -507,3 +594,9 @@ class SurvivalPipeline(Pipeline):
 
     def predict_cumulative_incidence(self, X: Any, cause: int, times: Any) -> np.ndarray:
         return self.steps[-1][1].predict_cumulative_incidence(self._transformed(X), cause, times)
+
+    def predict_risk_interval(
+        self, X: Any, horizon: float, *, level: float = 0.95
+    ) -> np.ndarray | None:
+        """The model's interval for each row's risk by ``horizon`` (n, 2), or None."""
+        return self.steps[-1][1].predict_risk_interval(self._transformed(X), horizon, level=level)

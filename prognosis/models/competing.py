@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
+from scipy.stats import norm
 from sklearn.utils.validation import check_is_fitted
 
 from prognosis.models.base import Fold, Inputs, ShapOutput, SurvivalEstimator
@@ -43,6 +44,16 @@ from prognosis.models.target import (
 )
 
 __all__ = ["CauseSpecificCox"]
+
+_STEP = 1e-5  # of a coefficient, for the central differences of the interval's delta method
+
+
+def _bounds(g: np.ndarray, se: np.ndarray, level: float) -> np.ndarray:
+    """log(-log(1 - p)) +/- z se, back to probabilities p: an array (n, 2)."""
+    z = float(norm.ppf(0.5 + level / 2))
+    spread = np.column_stack([g - z * se, g + z * se])
+    with np.errstate(over="ignore"):
+        return np.nan_to_num(1.0 - np.exp(-np.exp(spread)), nan=0.0)
 
 
 def _fit_cause(frame: pd.DataFrame, cause: int, penalizer: float, step_size: float) -> CoxPHFitter:
@@ -98,6 +109,11 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
         ``hazard_ratio``, ``hazard_ratio_lower_95``, ``hazard_ratio_upper_95``, ``p`` per feature.
     hazard_jumps_ : array (n_causes, n_event_times)
         Breslow baseline hazard increments of each cause on ``event_times_``.
+    variance_ : array (n_causes, n_features, n_features) or None
+        lifelines' estimated covariance of each cause's coefficients (None for a model saved
+        without it), for :meth:`predict_risk_interval`.
+    training_mean_ : array (n_features,) or None
+        The training inputs' means, where the interval holds the baselines fixed.
     """
 
     _competing = True
@@ -115,13 +131,15 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
         frame = lifelines_frame(X, feature_names(self)).assign(**{TIME: target.time})
         self.causes_ = target.causes
         self.summary_ = {}
-        coefs, jumps = [], []
+        coefs, jumps, variances = [], [], []
         for cause in self.causes_:
             events = target.event == cause
             fitter = _fit_cause(
                 frame.assign(**{EVENT: events.astype(int)}), cause, self.penalizer, self.step_size
             )
             coef = fitter.params_.to_numpy()
+            names = list(fitter.params_.index)
+            variances.append(fitter.variance_matrix_.loc[names, names].to_numpy(dtype=float))
             times, cumulative = breslow_cumulative_hazard(target.time, events, X @ coef)
             jumps.append(
                 np.diff(
@@ -132,6 +150,8 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
             self.summary_[cause] = cox_summary(fitter)
         self.coef_ = np.vstack(coefs)
         self.hazard_jumps_ = np.vstack(jumps)
+        self.variance_ = np.stack(variances)
+        self.training_mean_ = X.mean(axis=0)
 
     def predict_cumulative_incidence(self, X: Any, cause: int, times: Any) -> np.ndarray:
         """CIF of ``cause`` for each row and each time: an array (n_samples, n_times).
@@ -172,12 +192,57 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
         )
         return incidence[:, cause, 0]
 
+    def predict_risk_interval(
+        self, X: Any, horizon: float, *, level: float = 0.95
+    ) -> np.ndarray | None:
+        """An interval for each row's cause-1 cumulative incidence by ``horizon``.
+
+        The delta method on g = log(-log(1 - CIF_1)) (for one cause, the Cox model's
+        log(H0) + eta): its gradient in every cause's coefficients (central differences), with
+        the causes' covariances (independent: each cause has its own partial likelihood), gives
+        se(g); ``g +/- z se`` is carried back to the incidence. The baseline hazards are held
+        fixed at the training means (as ``cox`` holds its baseline there): a coefficient moved
+        by ``delta`` moves a row's log hazard by ``(x - training_mean_) * delta``.
+
+        Returns
+        -------
+        ndarray (n, 2) or None
+            Lower and upper incidence per row; None for a model saved without ``variance_``.
+        """
+        if getattr(self, "variance_", None) is None or self.training_mean_ is None:
+            return None
+        X = self._validate(X)
+        grid = self.check_prediction_times([horizon])
+        cause = self.causes_.index(1)
+
+        fitted = X @ self.coef_.T
+        offset = X - self.training_mean_
+
+        def g(coef: np.ndarray) -> np.ndarray:
+            log_hazard = fitted + offset @ (coef - self.coef_).T
+            _, incidence = cumulative_incidence(
+                log_hazard, self.hazard_jumps_, self.event_times_, grid
+            )
+            with np.errstate(divide="ignore"):
+                return np.log(-np.log1p(-incidence[:, cause, 0]))
+
+        slopes = np.empty((*self.coef_.shape, len(X)))  # d g / d coef, per cause and feature
+        for k, j in np.ndindex(*self.coef_.shape):
+            step = np.zeros_like(self.coef_)
+            step[k, j] = _STEP
+            slopes[k, j] = (g(self.coef_ + step) - g(self.coef_ - step)) / (2 * _STEP)
+        variance = np.einsum("kjn,kjl,kln->n", slopes, self.variance_, slopes)
+        return _bounds(g(self.coef_), np.sqrt(variance), level)
+
     def _linear_output(self, X: np.ndarray) -> np.ndarray:
         return self.predict(X)
 
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state: dict[str, Any] = {"causes": [int(cause) for cause in self.causes_]}
         arrays = {"coef": self.coef_, "hazard_jumps": self.hazard_jumps_}
+        if getattr(self, "variance_", None) is not None:
+            arrays["variance"] = self.variance_
+            arrays["training_mean"] = self.training_mean_
         for cause in self.causes_:
             put_table(state, arrays, f"summary_{cause}", self.summary_[cause])
         return state, arrays
@@ -186,6 +251,10 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
         self.causes_ = [int(cause) for cause in state["causes"]]
         self.coef_ = np.asarray(arrays["coef"], dtype=float)
         self.hazard_jumps_ = np.asarray(arrays["hazard_jumps"], dtype=float)
+        variance = arrays.get("variance")  # absent from models saved before it was kept
+        self.variance_ = None if variance is None else np.asarray(variance, dtype=float)
+        mean = arrays.get("training_mean")
+        self.training_mean_ = None if mean is None else np.asarray(mean, dtype=float)
         self.summary_ = {
             cause: get_table(state, arrays, f"summary_{cause}") for cause in self.causes_
         }

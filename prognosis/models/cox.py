@@ -24,6 +24,7 @@ import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import proportional_hazard_test
+from scipy.stats import norm
 from sklearn.model_selection import StratifiedKFold
 from sksurv.exceptions import NoComparablePairException
 from sksurv.linear_model import CoxnetSurvivalAnalysis
@@ -261,6 +262,9 @@ class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
         global test.
     step_size_ : float
         The Newton step size that converged.
+    variance_ : ndarray (n_features, n_features) or None
+        lifelines' estimated covariance of ``coef_`` (None for a model saved without it), for
+        :meth:`predict_risk_interval`.
     """
 
     shap_output = ShapOutput("log hazard", 1, LINEAR_SHAP)
@@ -290,6 +294,8 @@ class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
         self.step_size_ = options["step_size"] if options else STEP_SIZES[0]
         names = feature_names(self)
         self.coef_ = fitter.params_.reindex(names).to_numpy(dtype=float)
+        variance = fitter.variance_matrix_.reindex(index=names, columns=names)
+        self.variance_ = variance.to_numpy(dtype=float)
         self.training_mean_ = X.mean(axis=0)  # lifelines centres its fit on these means
         self.summary_ = cox_summary(fitter)
         self.proportional_hazards_test_ = ph_test(fitter, frame)
@@ -299,6 +305,36 @@ class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
 
     def _predict_score(self, X: np.ndarray) -> np.ndarray:
         return (X - self.training_mean_) @ self.coef_
+
+    def predict_risk_interval(
+        self, X: Any, horizon: float, *, level: float = 0.95
+    ) -> np.ndarray | None:
+        """An interval for each row's risk by ``horizon``, from the coefficients' uncertainty.
+
+        The log partial hazard ``eta = (x - training_mean_) @ coef_`` has the standard error
+        ``sqrt(d' V d)`` (``d = x - training_mean_``, ``V = variance_``); its normal interval
+        ``eta +/- z se`` is carried to the risk ``1 - exp(-H0(h) exp(eta))``, which rises with
+        eta, with the Breslow baseline ``H0`` held fixed (its own uncertainty is left out).
+
+        Returns
+        -------
+        ndarray (n, 2) or None
+            Lower and upper risk per row; None for a model saved without ``variance_``.
+        """
+        if getattr(self, "variance_", None) is None:
+            return None
+        X = self._validate(X)
+        grid = self.check_prediction_times([horizon])
+        offset = X - self.training_mean_
+        se = np.sqrt(np.einsum("ij,jk,ik->i", offset, self.variance_, offset))
+        z = float(norm.ppf(0.5 + level / 2))
+        baseline = step_function(
+            self.baseline_times_, self.baseline_cumulative_hazard_[None, :], grid, before=0.0
+        )[0, 0]
+        eta = offset @ self.coef_
+        bounds = np.column_stack([eta - z * se, eta + z * se])
+        with np.errstate(over="ignore"):
+            return 1.0 - np.exp(-baseline * np.exp(bounds))
 
     def linear_coefficients(self) -> np.ndarray:
         """The log hazard ratio of each input column (``coef_``)."""
@@ -338,6 +374,8 @@ class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
             "baseline_times": self.baseline_times_,
             "baseline_cumulative_hazard": self.baseline_cumulative_hazard_,
         }
+        if getattr(self, "variance_", None) is not None:
+            arrays["variance"] = self.variance_
         put_table(state, arrays, "summary", self.summary_)
         put_table(state, arrays, "proportional_hazards_test", self.proportional_hazards_test_)
         return state, arrays
@@ -350,6 +388,8 @@ class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
         self.baseline_cumulative_hazard_ = np.asarray(
             arrays["baseline_cumulative_hazard"], dtype=float
         )
+        variance = arrays.get("variance")  # absent from models saved before it was kept
+        self.variance_ = None if variance is None else np.asarray(variance, dtype=float)
         self.summary_ = get_table(state, arrays, "summary")
         self.proportional_hazards_test_ = get_table(state, arrays, "proportional_hazards_test")
 

@@ -119,6 +119,16 @@ class RandomSurvivalForest(_SksurvShell):
         values, _ = self.survival_shap_values(inputs(), np.array([horizon]))
         return np.clip(risk + fold(values)[0, :, 0], 0.0, 1.0)  # S(h) less a share in [0, 1]
 
+    def risk_contributions(
+        self, shap: np.ndarray, horizon: float, *, risk: np.ndarray, inputs: Inputs, fold: Fold
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The risk by ``horizon`` explained directly: exact TreeSHAP of S(horizon), sign
+        reversed; the reference risk is 1 minus its base value (the trees' cover's mean S),
+        the same for every row. ``shap`` (of the risk score) is not used."""
+        values, base = self.survival_shap_values(inputs(), np.array([horizon]))
+        points = -fold(values)[:, :, 0]
+        return np.full(len(points), 1.0 - float(np.ravel(base)[0])), points
+
     def _make(self) -> SksurvRandomSurvivalForest:
         return SksurvRandomSurvivalForest(
             n_estimators=self.n_estimators,

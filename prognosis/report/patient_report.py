@@ -49,6 +49,7 @@ class HorizonRisk:
     risk: float
     cohort_mean: float
     lower_share: int  # percent of the cohort with a lower predicted risk
+    interval: tuple[float, float] | None = None  # the risk's 95% interval, where there is one
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class PatientPage:
     driver_horizon: str
     inputs: list[Input]
     incidence: list[PatientIncidence] = field(default_factory=list)  # competing risks: each cause
+    interval_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,7 @@ def _pages(
     inputs = _input_rows(saved, X.iloc[rows])
     incidence = patient_incidence(saved, X.iloc[rows])
     risk_word = risk_words(saved.info)
+    intervals = [saved.pipeline.predict_risk_interval(X.iloc[rows], h) for h in horizons]
     pages = []
     for k, row in enumerate(rows):
         risks = [
@@ -240,6 +243,7 @@ def _pages(
                 lower_share=round(
                     100 * np.searchsorted(ordered[:, j], at_horizons[row, j], side="left") / len(X)
                 ),
+                interval=_interval(intervals[j], k),
             )
             for j, h in enumerate(horizons)
         ]
@@ -261,22 +265,51 @@ def _pages(
                     horizon_labels=[horizon_text(h) for h in horizons],
                 ),
                 drivers=drivers,
-                waterfall=_waterfall(drivers),
-                driver_horizon=horizon_text(horizons[0]),
+                waterfall=_waterfall(drivers, risk_word),
+                driver_horizon=horizon_text(horizons[0], before_noun=True),
                 inputs=inputs[k],
                 incidence=incidence[k],
+                interval_note=_interval_note(intervals[0] is not None, saved.info.model),
             )
         )
     return pages
 
 
-def _waterfall(drivers: shap_drivers.Waterfall | shap_drivers.Unavailable) -> Markup | None:
+def _interval(bounds: np.ndarray | None, k: int) -> tuple[float, float] | None:
+    return None if bounds is None else (float(bounds[k, 0]), float(bounds[k, 1]))
+
+
+def _interval_note(available: bool, model: str) -> str:
+    if available:
+        return (
+            "The 95% interval beside each risk reflects the uncertainty in the model's "
+            "coefficients (their estimated covariance, the baseline held fixed); it is not "
+            "the range of outcomes for this patient."
+        )
+    return f"No interval for this model family ({model}): it does not estimate one."
+
+
+def _waterfall(
+    drivers: shap_drivers.Waterfall | shap_drivers.Unavailable, risk_word: str
+) -> Markup | None:
     if isinstance(drivers, shap_drivers.Unavailable):
         return None
-    bars = [svg.WaterfallBar(d.label, d.contribution) for d in drivers.drivers]
+    shown = [v / 100 for v in drivers.shown]  # rounded to add up as printed
+    bars = [
+        svg.WaterfallBar(d.label, d.contribution, shown[k]) for k, d in enumerate(drivers.drivers)
+    ]
     if drivers.n_other:
-        bars.append(svg.WaterfallBar(f"{drivers.n_other} other factors together", drivers.other))
-    return svg.waterfall_svg(drivers.base, bars, drivers.final, scale=drivers.scale)
+        other = f"{drivers.n_other} other factors together"
+        bars.append(svg.WaterfallBar(other, drivers.other, shown[-1]))
+    horizon = horizon_text(drivers.horizon, before_noun=True)
+    return svg.waterfall_svg(
+        drivers.reference,
+        bars,
+        drivers.risk,
+        scale=f"{horizon} {risk_word}, percentage points",
+        points=True,
+        start_label=f"Reference {risk_word}",
+    )
 
 
 def _input_rows(saved: SavedModel, X: pd.DataFrame) -> list[list[Input]]:

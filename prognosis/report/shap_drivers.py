@@ -1,5 +1,6 @@
 """What drives the reports' predictions: SHAP values (:mod:`prognosis.explain`) summarised
-as the model report's feature importance and beeswarm, and as each patient's waterfall.
+as the model report's feature importance and beeswarm (in the model's own unit, e.g. log
+hazard), and as each patient's waterfall of drivers in percentage points of risk.
 
 No other report module imports :mod:`prognosis.explain`. What is used of it::
 
@@ -7,9 +8,11 @@ No other report module imports :mod:`prognosis.explain`. What is used of it::
         .feature_names (p,)  .values (n, p)  .base_values (n,)  .data (DataFrame, n x p)
         .output (the unit of the values: "log hazard", "log time", "risk score")
         .sign   (+1: a positive value raises the risk; -1: it lowers it, e.g. log time)
-        .row(i) (row i as a one-row Explanation)
-    risk_effects(pipeline, x_row, explanation_row, horizons, *, features, top) -> [Effect]
-        Effect: .feature .label .risk_without .risk_with .horizon
+    explain_risk(pipeline, X, explanation, horizon) -> RiskExplanation
+        .values (n, p) contributions to the risk by horizon (probabilities)
+        .reference (n,) .risk (n,): reference + values.sum(1) == risk, exactly
+    feature_groups(names, entries) -> [FeatureGroup]; group_sums; group_label
+        features of one concept and window as one driver (features.json metadata)
 
 When a model cannot be explained (:mod:`prognosis.explain` raises
 :class:`~prognosis.exceptions.ExplanationError`), the functions here return
@@ -19,14 +22,24 @@ this module oriented so that positive means "towards higher risk".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from prognosis.artifacts import Feature
 from prognosis.exceptions import ExplanationError
-from prognosis.explain import Effect, Explanation, explain_model, risk_effects
+from prognosis.explain import (
+    Explanation,
+    FeatureGroup,
+    RiskExplanation,
+    explain_model,
+    explain_risk,
+    feature_groups,
+    group_label,
+    group_sums,
+)
 from prognosis.models.store import SavedModel
 from prognosis.scoring import background_rows as sample_rows
 from prognosis.training import check_schema
@@ -40,6 +53,7 @@ __all__ = [
     "Waterfall",
     "explain_rows",
     "global_explanation",
+    "rounded_points",
 ]
 
 
@@ -71,27 +85,66 @@ class GlobalExplanation:
 
 @dataclass(frozen=True)
 class Driver:
-    """A factor moving one patient's prediction: label with value, its contribution, and the
-    risk by ``horizon`` without it (its SHAP value taken away) and with it."""
+    """A factor moving one patient's risk: one feature, or the features of one concept and
+    window together, with the patient's values in words and its contribution to the risk
+    (a probability: 0.01 is one percentage point; positive raises the risk)."""
 
-    feature: str
+    features: tuple[str, ...]
     label: str
     contribution: float
-    risk_without: float
-    risk_with: float
-    horizon: float
 
 
 @dataclass(frozen=True)
 class Waterfall:
-    """base + Σ drivers + other = final, on the explanation's scale (positive = higher risk)."""
+    """``reference + sum(drivers) + other == risk``, exactly: the patient's risk by
+    ``horizon`` built up from the reference risk (probabilities)."""
 
-    base: float
+    reference: float
     drivers: list[Driver]
     other: float
     n_other: int
-    final: float
-    scale: str
+    risk: float
+    horizon: float
+
+    @property
+    def shown(self) -> list[float]:
+        """The drivers' contributions, then other's, in percentage points with one decimal,
+        rounded so that they add up to the risk minus the reference as the page shows them
+        (:func:`rounded_points`); other's is 0 when every factor is shown."""
+        values = [d.contribution for d in self.drivers]
+        if self.n_other:
+            return rounded_points(self.reference, self.risk, [*values, self.other])
+        return [*rounded_points(self.reference, self.risk, values), 0.0]
+
+
+def rounded_points(
+    reference: float, risk: float, values: list[float], decimals: int = 1
+) -> list[float]:
+    """``values`` (probabilities) as percentage points rounded to ``decimals``, adding up
+    exactly to the rounded risk minus the rounded reference (largest remainders).
+
+    Parameters
+    ----------
+    reference, risk : float
+        Probabilities, shown as percentages with ``decimals`` decimals.
+    values : list of float
+        Contributions adding up to ``risk - reference``.
+    decimals : int
+
+    Returns
+    -------
+    list of float
+        Percentage points, each within one unit of the last decimal of its value.
+    """
+    unit = 10.0**decimals
+    target = round(float(f"{100 * risk:.{decimals}f}") * unit) - round(
+        float(f"{100 * reference:.{decimals}f}") * unit
+    )
+    raw = np.asarray(values, dtype=float) * 100 * unit
+    floors = np.floor(raw)
+    extra = int(np.clip(target - floors.sum(), 0, len(raw)))
+    floors[np.argsort(-(raw - floors), kind="stable")[:extra]] += 1
+    return [float(v) / unit for v in floors]
 
 
 def _labels(saved: SavedModel) -> dict[str, Feature]:
@@ -193,54 +246,61 @@ def global_explanation(
 
 @dataclass
 class RowExplanations:
-    """Explanations of chosen rows, turned into one waterfall per row on demand."""
+    """Explanations of chosen rows, turned into one waterfall of risk points per row on demand
+    (the contributions to the risk by a horizon are computed once per horizon, for all rows)."""
 
     saved: SavedModel
     X: pd.DataFrame
     explained: _Explained
+    _at: dict[float, RiskExplanation | Unavailable] = field(default_factory=dict, repr=False)
 
-    def waterfall(self, i: int, horizon: float, *, up: int = 5, down: int = 5) -> Waterfall:
-        """Row ``i``: the ``up`` largest rises and ``down`` largest falls, the rest as other."""
-        values = self.explained.values[i]
+    @functools.cached_property
+    def groups(self) -> list[FeatureGroup]:
+        """The drivers: features of one concept and window together (``features.json``)."""
+        return feature_groups(self.explained.names, _labels(self.saved))
+
+    def risk_points(self, horizon: float) -> RiskExplanation | Unavailable:
+        """Every row's contributions to its risk by ``horizon``, per dataset feature."""
+        if horizon not in self._at:
+            try:
+                self._at[horizon] = explain_risk(
+                    self.saved.pipeline, self.X, self.explained.raw, horizon
+                )
+            except ExplanationError as error:
+                self._at[horizon] = Unavailable(str(error))
+        return self._at[horizon]
+
+    def waterfall(
+        self, i: int, horizon: float, *, up: int = 5, down: int = 5, least: float = 5e-4
+    ) -> Waterfall | Unavailable:
+        """Row ``i``'s risk by ``horizon``: the ``up`` largest rises and ``down`` largest falls
+        (features grouped) of at least ``least`` (a probability: 0.05 percentage points, what
+        one decimal shows), the rest as other, from the reference risk to the patient's."""
+        points = self.risk_points(horizon)
+        if isinstance(points, Unavailable):
+            return points
+        values = group_sums(points.values[i : i + 1], self.groups)[0]
         order = np.argsort(-values, kind="stable")
-        rises = [j for j in order[:up] if values[j] > 0]
-        falls = [j for j in order[::-1][:down] if values[j] < 0]
-        chosen = rises + falls
-        effects = self._effects(i, horizon, len(values) if chosen else 0)
-        drivers = [self._driver(i, j, effects[self.explained.names[j]]) for j in chosen]
-        base = float(self.explained.base[i])
-        shown = float(sum(values[j] for j in chosen))
-        total = float(values.sum())
+        rises = [g for g in order[:up] if values[g] >= least]
+        falls = [g for g in order[::-1][:down] if values[g] <= -least]
+        drivers = [self._driver(i, g, float(values[g])) for g in rises + falls]
+        shown = float(sum(d.contribution for d in drivers))
         return Waterfall(
-            base=base,
+            reference=float(points.reference[i]),
             drivers=drivers,
-            other=total - shown,
-            n_other=len(values) - len(chosen),
-            final=base + total,
-            scale=self.explained.scale,
+            other=float(values.sum()) - shown,
+            n_other=len(values) - len(drivers),
+            risk=float(points.risk[i]),
+            horizon=float(horizon),
         )
 
-    def _effects(self, i: int, horizon: float, top: int) -> dict[str, Effect]:
-        if top == 0:
-            return {}
-        effects = risk_effects(
-            self.saved.pipeline,
-            self.X.iloc[[i]],
-            self.explained.raw.row(i),
-            [horizon],
-            features=self.saved.features,
-            top=top,
-        )
-        return {effect.feature: effect for effect in effects}
-
-    def _driver(self, i: int, j: int, effect: Effect) -> Driver:
+    def _driver(self, i: int, g: int, contribution: float) -> Driver:
+        group = self.groups[g]
+        label = group_label(group, [self.explained.data[i, j] for j in group.members])
         return Driver(
-            feature=self.explained.names[j],
-            label=effect.label,
-            contribution=float(self.explained.values[i, j]),
-            risk_without=effect.risk_without,
-            risk_with=effect.risk_with,
-            horizon=effect.horizon,
+            features=tuple(e.name for e in group.entries),
+            label=label,
+            contribution=contribution,
         )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "day_step",
     "risk_curve_svg",
     "waterfall_svg",
+    "wrap_label",
 ]
 
 UP, DOWN, PATIENT, COHORT = "#B23A00", "#0060A0", "#0060A0", "#555555"
@@ -159,16 +160,41 @@ class WaterfallBar:
 
     label: str
     contribution: float
+    shown: float | None = None  # the value printed, when rounded apart (same unit)
 
 
-def waterfall_svg(base: float, bars: Sequence[WaterfallBar], final: float, *, scale: str) -> Markup:
-    """Bars from the cohort's average output to this patient's, one per factor, in order."""
+def waterfall_svg(
+    base: float,
+    bars: Sequence[WaterfallBar],
+    final: float,
+    *,
+    scale: str,
+    points: bool = False,
+    start_label: str = "Cohort average",
+) -> Markup:
+    """Bars from the reference to this patient's value, one per factor, in order.
+
+    Parameters
+    ----------
+    base, final : float
+        Where the bars start (the reference) and end (this patient).
+    bars : sequence of WaterfallBar
+        The factors; ``base + sum(contributions) == final``.
+    scale : str
+        The unit, named under the axis.
+    points : bool
+        Values are probabilities: ``base`` and ``final`` read as percentages, the bars as
+        percentage points ("+2.3 pp"); otherwise all read as signed numbers (``+0.400``).
+    start_label : str
+        The first row's name.
+    """
     row, left, bar_left, bar_right, width = 26, 8, 330, 590, 680
     height = row * (len(bars) + 2) + 40
     path = np.cumsum([base, *[bar.contribution for bar in bars]])
     low, high = float(min(path.min(), final)), float(max(path.max(), final))
-    pad = (high - low) * 0.08 or 0.5
+    pad = (high - low) * 0.08 or (0.005 if points else 0.5)
     low, high = low - pad, high + pad
+    level, move = (_percent, _points) if points else (_signed, _unsigned)
 
     def x(value: float) -> float:
         return bar_left + (bar_right - bar_left) * (value - low) / (high - low)
@@ -179,35 +205,21 @@ def waterfall_svg(base: float, bars: Sequence[WaterfallBar], final: float, *, sc
         f'{escape(scale)}">',
         f'<line x1="{_f(x(base))}" x2="{_f(x(base))}" y1="{row // 2}" y2="{height - 30}" '
         'stroke="#999999" stroke-dasharray="3 3"/>',
-        _row_label(left, row, "Cohort average", bold=True),
-        f'<text x="{width - 4}" y="{row - 9}" text-anchor="end" font-size="11">{base:+.3f}</text>',
+        _row_label(left, row, start_label, bold=True),
+        f'<text x="{width - 4}" y="{row - 9}" text-anchor="end" font-size="11">'
+        f"{level(base)}</text>",
     ]
     start = base
     for i, bar in enumerate(bars, start=1):
-        end = start + bar.contribution
-        y_top = row * i + 6
-        up = bar.contribution >= 0
-        colour, mark = (UP, "▲") if up else (DOWN, "▼")
-        x0, x1 = sorted((x(start), x(end)))
-        out.append(f"<g><title>{escape(bar.label)}: {bar.contribution:+.3f}</title>")
-        out.append(_row_label(left, row * (i + 1), bar.label))
-        out.append(
-            f'<rect x="{_f(x0)}" y="{y_top}" width="{_f(max(x1 - x0, 1.0))}" height="{row - 10}"'
-            f' fill="{colour}"/>'
-        )
-        sign = "+" if up else "\u2212"
-        out.append(  # the values in a column of their own, right of the bars
-            f'<text x="{width - 4}" y="{row * (i + 1) - 9}" text-anchor="end" '
-            f'font-size="11" fill="{colour}">{mark} {sign}{abs(bar.contribution):.3f}</text></g>'
-        )
-        start = end
+        out.append(_bar(bar, i, row, width, (x(start), x(start + bar.contribution)), move))
+        start += bar.contribution
     y_final = row * (len(bars) + 1) + 6
     out.append(_row_label(left, row * (len(bars) + 2), "This patient", bold=True))
     out.append(
         f'<line x1="{_f(x(final))}" x2="{_f(x(final))}" y1="{y_final}" y2="{y_final + row - 10}" '
         f'stroke="#000000" stroke-width="3"/>'
         f'<text x="{width - 4}" y="{row * (len(bars) + 2) - 9}" text-anchor="end" '
-        f'font-size="11" font-weight="bold">{final:+.3f}</text>'
+        f'font-size="11" font-weight="bold">{level(final)}</text>'
         f'<text x="{(bar_left + bar_right) / 2}" y="{height - 8}" text-anchor="middle" '
         f'font-size="11">{escape(scale)} (right = higher risk)</text>'
         "</svg>"
@@ -215,10 +227,99 @@ def waterfall_svg(base: float, bars: Sequence[WaterfallBar], final: float, *, sc
     return Markup("".join(out))
 
 
+def _bar(
+    bar: WaterfallBar,
+    i: int,
+    row: int,
+    width: int,
+    ends: tuple[float, float],
+    move: Callable[[float], str],
+) -> str:
+    """Row ``i``: the label (full text in the tooltip), the bar, and its signed value."""
+    y_top = row * i + 6
+    up = bar.contribution >= 0
+    colour, mark = (UP, "▲") if up else (DOWN, "▼")
+    x0, x1 = sorted(ends)
+    printed = bar.contribution if bar.shown is None else bar.shown
+    sign = "+" if printed > 0 or (printed == 0 and up) else "\u2212"
+    value = f"{mark} {sign}{move(abs(printed))}"
+    return (
+        f"<g><title>{escape(bar.label)}: {sign}{move(abs(printed))}</title>"
+        + _row_label(8, row * (i + 1), bar.label)
+        + f'<rect x="{_f(x0)}" y="{y_top}" width="{_f(max(x1 - x0, 1.0))}" height="{row - 10}"'
+        f' fill="{colour}"/>'
+        # the values in a column of their own, right of the bars
+        f'<text x="{width - 4}" y="{row * (i + 1) - 9}" text-anchor="end" '
+        f'font-size="11" fill="{colour}">{value}</text></g>'
+    )
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:.1f} pp"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.3f}"
+
+
+def _unsigned(value: float) -> str:
+    return f"{value:.3f}"
+
+
+#: Characters of a label line that fit left of the bars at font size 11.
+_LINE = 52
+
+
+def wrap_label(text: str, width: int = _LINE, lines: int = 2) -> list[str]:
+    """``text`` in at most ``lines`` lines of ``width`` characters, broken between words; a
+    longer text ends its last line with "…" after a whole word (never inside one).
+
+    Parameters
+    ----------
+    text : str
+    width, lines : int
+
+    Returns
+    -------
+    list of str
+        The lines, at least one.
+    """
+    words, out, current = text.split(), [], ""
+    for k, word in enumerate(words):
+        joined = f"{current} {word}" if current else word
+        if len(joined) <= width or not current:
+            current = joined
+            continue
+        out.append(current)
+        current = word
+        if len(out) == lines - 1 and len(" ".join([current, *words[k + 1 :]])) > width:
+            return [*out, _cut(" ".join([current, *words[k + 1 :]]), width)]
+    return [*out, _cut(current, width)] if current else out or [""]
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` shortened to whole words within ``width - 1`` characters, then "…"."""
+    if len(text) <= width:
+        return text
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space > 0 else head).rstrip(" ,;:") + "…"
+
+
 def _row_label(x: float, y_bottom: float, text: str, *, bold: bool = False) -> str:
-    short = text if len(text) <= 52 else text[:51] + "…"
     weight = ' font-weight="bold"' if bold else ""
-    return f'<text x="{x}" y="{y_bottom - 9}" font-size="11"{weight}>{escape(short)}</text>'
+    parts = wrap_label(text)
+    if len(parts) == 1:
+        return f'<text x="{x}" y="{y_bottom - 9}" font-size="11"{weight}>{escape(parts[0])}</text>'
+    spans = "".join(
+        f'<tspan x="{x}" y="{y_bottom - 15 + 11 * k}">{escape(part)}</tspan>'
+        for k, part in enumerate(parts)
+    )
+    return f'<text font-size="10.5"{weight}>{spans}</text>'
 
 
 @dataclass(frozen=True)

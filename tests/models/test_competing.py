@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from prognosis.exceptions import PredictionHorizonError
@@ -130,3 +131,49 @@ def test_incidence_past_the_training_follow_up_raises(planted, model) -> None:
         model.predict_cumulative_incidence(planted["X"][:5], 2, [1.0, end + 1.0])
     with pytest.raises(PredictionHorizonError, match=rf"cannot predict at {end + 1:g} days"):
         model.predict_risk(planted["X"][:5], end + 1.0)
+
+
+# -- an interval for each row's cumulative incidence ----------------------------------------
+def test_incidence_interval_matches_draws_of_every_causes_coefficients(planted) -> None:
+    # the delta method against Monte Carlo: coefficients of both causes drawn from lifelines'
+    # covariance of each cause's own fit, the baselines held fixed at the training means, the
+    # incidence recomputed, and the draws' 2.5% and 97.5% quantiles compared with the interval.
+    # The features are shifted away from 0 so that where the baselines are held matters.
+    from lifelines import CoxPHFitter
+
+    from prognosis.models.survival import cumulative_incidence
+
+    X = planted["X"] + np.array([0.0, 5.0, -3.0])
+    model = CauseSpecificCox().fit(X, make_competing_target(planted["event"], planted["time"]))
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(time=planted["time"])
+    draws = []
+    for cause in (1, 2):
+        fit = CoxPHFitter().fit(frame.assign(event=planted["event"] == cause), "time", "event")
+        np.testing.assert_allclose(fit.params_.to_numpy(), model.coef_[cause - 1], atol=1e-4)
+        draws.append(rng.multivariate_normal(fit.params_, fit.variance_matrix_, size=20_000))
+    rows = X[:6]
+    offset = rows - X.mean(axis=0)
+    moved = [
+        (rows @ model.coef_[k])[:, None] + offset @ (draws[k] - model.coef_[k]).T for k in (0, 1)
+    ]
+    _, incidence = cumulative_incidence(
+        np.stack(moved, axis=-1).reshape(-1, 2),  # (6 x draws, 2 causes)
+        model.hazard_jumps_,
+        model.event_times_,
+        np.array([100.0]),
+    )
+    risks = incidence[:, 0, 0].reshape(len(rows), -1)
+    expected = np.quantile(risks, [0.025, 0.975], axis=1).T
+    found = model.predict_risk_interval(rows, 100.0)
+    np.testing.assert_allclose(found, expected, rtol=0.03)
+    risk = model.predict_risk(rows, 100.0)
+    assert np.all((found[:, 0] < risk) & (risk < found[:, 1]))
+    assert np.all(found[:, 1] - found[:, 0] < 0.2 * risk)  # 3,000 rows: a narrow interval
+
+
+def test_a_competing_model_saved_without_its_covariance_has_no_interval(planted, model) -> None:
+    state, arrays = model.to_state()
+    arrays.pop("variance")
+    loaded = CauseSpecificCox.from_state(state, arrays)
+    assert loaded.predict_risk_interval(planted["X"][:3], 100.0) is None

@@ -211,3 +211,50 @@ def test_coxnet_picks_the_alpha_with_the_best_cross_validated_concordance():
     # With little shrinkage the coxnet signs agree with R's unpenalised fit for prio and age.
     coef = dict(zip(pipeline[:-1].get_feature_names_out(), model.model_.coef_.ravel(), strict=True))
     assert coef["prio"] > 0 > coef["age"]
+
+
+# -- an interval for each row's risk --------------------------------------------------------
+def test_one_covariate_risk_interval_is_the_hand_delta_method_on_the_log_hazard():
+    rossi = load_rossi()
+    X, y = rossi[["prio"]], make_target(rossi["arrest"], rossi["week"])
+    model = CoxPH().fit(X, y)
+    fitter = CoxPHFitter().fit(rossi[["prio", "week", "arrest"]], "week", "arrest")
+    beta, se = float(fitter.params_["prio"]), float(fitter.standard_errors_["prio"])
+    hazard = fitter.baseline_cumulative_hazard_.iloc[:, 0]
+    h0 = float(hazard[hazard.index <= 30].iloc[-1])
+    offset = X["prio"].to_numpy() - X["prio"].mean()
+    eta, spread = beta * offset, 1.959963984540054 * se * np.abs(offset)
+    expected = 1 - np.exp(-h0 * np.exp(np.column_stack([eta - spread, eta + spread])))
+    found = model.predict_risk_interval(X, 30.0)
+    np.testing.assert_allclose(found, expected, rtol=1e-6)
+    risk = model.predict_risk(X, 30.0)
+    assert np.all((found[:, 0] <= risk + 1e-12) & (risk <= found[:, 1] + 1e-12))
+    narrow = model.predict_risk_interval(X, 30.0, level=0.5)
+    assert np.all(narrow[:, 1] - narrow[:, 0] <= found[:, 1] - found[:, 0] + 1e-15)
+
+
+def test_risk_interval_matches_draws_of_the_coefficients(rossi_model):
+    # 95% of the risks computed with coefficients drawn from lifelines' estimated covariance
+    # (baseline held fixed) lie inside the interval
+    X, y = _rossi()
+    frame = X.assign(week=y["time"], arrest=y["event"].astype(int))
+    fitter = CoxPHFitter().fit(frame, "week", "arrest")
+    draws = np.random.default_rng(0).multivariate_normal(
+        fitter.params_.to_numpy(), fitter.variance_matrix_.to_numpy(), size=40_000
+    )
+    hazard = fitter.baseline_cumulative_hazard_.iloc[:, 0]
+    h0 = float(hazard[hazard.index <= 52].iloc[-1])
+    rows = X.iloc[:5]
+    offset = rows.to_numpy() - X.mean().to_numpy()
+    risks = 1 - np.exp(-h0 * np.exp(offset @ draws.T))  # (5, draws)
+    expected = np.quantile(risks, [0.025, 0.975], axis=1).T
+    np.testing.assert_allclose(rossi_model.predict_risk_interval(rows, 52.0), expected, rtol=0.02)
+
+
+def test_a_model_saved_without_its_covariance_has_no_interval(rossi_model):
+    state, arrays = rossi_model.to_state()
+    assert "variance" in arrays
+    arrays.pop("variance")
+    loaded = CoxPH.from_state(state, arrays)
+    assert loaded.predict_risk_interval(_rossi()[0], 52.0) is None
+    np.testing.assert_array_equal(loaded.predict(_rossi()[0]), rossi_model.predict(_rossi()[0]))

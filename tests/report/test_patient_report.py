@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,11 @@ from prognosis.report.incidence import patient_incidence
 from prognosis.report.pseudonyms import pseudonym
 from prognosis.report.render import render_page
 from prognosis.report.shap_drivers import Unavailable
+from prognosis.scoring import background_rows
 from prognosis.training import check_schema, predict_frame
 from tests.report.cohort_data import DISTINCT_PERSON
 from tests.report.conftest import KEY, Built, CompetingBuilt
+from tests.support.browser import Browser
 
 
 def test_pages_are_named_by_keyed_pseudonyms(built: Built) -> None:
@@ -222,3 +225,111 @@ def test_index_lists_patients_by_risk_with_their_percentile_among_every_scored_r
         percentile = round(100 * np.mean(cohort < risk))
         assert re.findall(r'<td class="num">([^<]+)</td>', cells)[-1] == str(percentile)
     assert "Risk percentile in the cohort (180 days)" in index
+
+
+def _page_of(built: Built, person: int) -> str:
+    return (built.patients / f"{pseudonym(person, KEY)}.html").read_text("utf-8")
+
+
+def _drivers_table(page: str) -> list[tuple[str, str]]:
+    table = re.search(r'<table class="drivers">(.*?)</table>', page, re.DOTALL)
+    assert table is not None
+    rows = re.findall(r'<tr><td[^>]*>(.*?)</td><td class="points">(.*?)</td></tr>', table[1])
+    plain = [
+        (re.sub(r"<[^>]+>", "", label), re.sub(r"<[^>]+>", "", value)) for label, value in rows
+    ]
+    return [(label, value.split()[-1]) for label, value in plain]  # "▲ raises +6.5" -> "+6.5"
+
+
+def test_drivers_are_risk_points_from_the_reference_to_the_patients_risk(built: Built) -> None:
+    saved = load_model(built.model)
+    frame = load_dataset(built.dataset).frame
+    X = check_schema(saved, frame, origin="test")
+    row = int(np.flatnonzero(frame["person_id"].to_numpy() == DISTINCT_PERSON)[0])
+    rows = _drivers_table(_page_of(built, DISTINCT_PERSON))
+    assert rows[0][0] == "Reference risk" and rows[-1][0] == "This patient"
+    # the Cox model's risk at the mean of the 100 reference rows (its SHAP base value)
+    background = check_schema(saved, background_rows(frame, 100, 0), origin="test")
+    reference = saved.pipeline.predict_risk(background.mean().to_frame().T, 180.0)[0]
+    risk = saved.pipeline.predict_risk(X.iloc[[row]], 180.0)[0]
+    assert rows[0][1] == f"{100 * reference:.1f}%" and rows[-1][1] == f"{100 * risk:.1f}%"
+    points = [round(float(value) * 10) for _, value in rows[1:-1]]  # tenths of a point
+    assert sum(points) == round(1000 * risk) - round(1000 * reference)  # adds up as printed
+    page = _page_of(built, DISTINCT_PERSON)
+    assert len(points) >= 2 and "Change in 180-day risk (percentage points)" in page
+    assert "How the drivers are computed:" in page
+
+
+def test_risk_interval_on_the_page_is_the_delta_method_of_lifelines_fit(built: Built) -> None:
+    # lifelines refitted on the model's own inputs: eta +/- 1.96 se(eta) carried to the risk
+    # with the Breslow baseline held fixed, se(eta)^2 = d' V d
+    from lifelines import CoxPHFitter
+
+    saved = load_model(built.model)
+    frame = load_dataset(built.dataset).frame
+    inputs = saved.pipeline[:-1].transform(check_schema(saved, frame, origin="test"))
+    target = saved.training_target
+    assert len(target) == len(inputs)
+    data = inputs.assign(time=target["time"], event=(target["event"] == 1).astype(int))
+    fitter = CoxPHFitter().fit(data, "time", "event")
+    row = int(np.flatnonzero(frame["person_id"].to_numpy() == DISTINCT_PERSON)[0])
+    offset = inputs.iloc[row].to_numpy() - inputs.mean().to_numpy()
+    eta = offset @ fitter.params_.to_numpy()
+    se = np.sqrt(offset @ fitter.variance_matrix_.to_numpy() @ offset)
+    page = _page_of(built, DISTINCT_PERSON)
+    for label, days in (("180 days", 180.0), ("1 year", 365.0)):
+        hazard = fitter.baseline_cumulative_hazard_.iloc[:, 0]
+        h0 = float(hazard[hazard.index <= days].iloc[-1])
+        low, high = (1 - np.exp(-h0 * np.exp(eta + k * 1.959963984540054 * se)) for k in (-1, 1))
+        cell = re.search(rf"<tr><td>{label}</td><td class=\"num\">(.*?)</td>", page, re.S)
+        assert cell is not None
+        assert f"95% interval {100 * low:.1f}%\u2013{100 * high:.1f}%" in cell[1]
+    assert "uncertainty in the model&#39;s coefficients" in page
+
+
+def test_a_family_without_an_interval_says_so_in_one_line(tmp_path: Path) -> None:
+    from prognosis.evaluation.validation import parse_split
+    from prognosis.models.store import save_model
+    from prognosis.training import fit_model
+    from tests.test_training import _competing_frame, write_dataset
+
+    dataset_dir = write_dataset(tmp_path / "data", _competing_frame(300, 3))
+    saved = fit_model(
+        load_dataset(dataset_dir), "coxnet", [365], parse_split("none"), censor_competing=True
+    )
+    save_model(tmp_path / "model", saved)
+    written = write_patient_reports(
+        tmp_path / "model", dataset_dir, tmp_path / "pages", mapping_dir=tmp_path / "private",
+        sample=1, key=KEY,
+    )  # fmt: skip
+    page = written.pages[0].read_text(encoding="utf-8")
+    assert "No interval for this model family (coxnet)" in page
+    assert "95% interval" not in page
+    assert "How the drivers are computed:" in page
+
+
+_OVERFLOWING = """() => {
+  const cells = [...document.querySelectorAll('table.drivers td, table.drivers th')];
+  const wrap = document.querySelector('table.drivers').parentElement;
+  return {
+    cells: cells.filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent),
+    table: wrap.scrollWidth - wrap.clientWidth,
+    page: document.documentElement.scrollWidth,
+  };
+}"""
+
+
+def test_driver_labels_fit_a_phone_width_without_cuts(built: Built, browser: Browser) -> None:
+    page = built.patients / f"{pseudonym(DISTINCT_PERSON, KEY)}.html"
+    found = browser.evaluate(page, _OVERFLOWING, width=390)
+    assert found == {"cells": [], "table": 0, "page": 390}
+    text = page.read_text("utf-8")
+    labels = [unescape(x) for x in re.findall(r'<td class="driver-label">(.*?)</td>', text)]
+    assert any(len(label) > 52 for label in labels), "no label longer than a waterfall line"
+    lines = [unescape(x) for x in re.findall(r'<tspan x="[^"]*" y="[^"]*">(.*?)</tspan>', text)]
+    assert lines, "the long labels take two lines in the waterfall"
+    words = {word for label in labels for word in label.split()}
+    for line in lines:  # each line ends at a word, or with "…" after one
+        assert len(line) <= 52
+        assert all(word in words or word.endswith("…") for word in line.split())
+        assert all(word[:-1] in words for word in line.split() if word.endswith("…"))
