@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+#: Called as ``(done, total)`` after each bootstrap resample of an evaluation.
+Count = Callable[[int, int], None]
 
 
 #: The note of every evaluation of a model fitted with competing events censored.
@@ -128,8 +130,12 @@ def fit_model(
     progress: Progress | None = None,
     censor_competing: bool = False,
     censoring_covariates: Sequence[str] = (),
+    bootstrap_progress: Count | None = None,
 ) -> SavedModel:
     """Fit ``model`` on ``dataset``, validated as ``split`` says.
+
+    ``progress`` is called as each step starts, ``bootstrap_progress`` after each bootstrap
+    resample of the validation metrics (:func:`evaluate_predictions`).
 
     ``censoring_covariates``: columns of a Cox model of the censoring time that gives the
     validation's IPCW weights (``--censoring-model cox:...``); empty: Kaplan-Meier.
@@ -178,6 +184,7 @@ def fit_model(
                 dataset.frame.iloc[test_rows], censoring_covariates
             ),
             model_follow_up=predictions.follow_up(),
+            progress=bootstrap_progress,
         )
         if censor_competing:
             results = results.with_notes(IGNORING_COMPETING)
@@ -300,8 +307,11 @@ def evaluate_model(
     n_boot: int = 200,
     seed: int = 0,
     censoring_covariates: Sequence[str] = (),
+    bootstrap_progress: Count | None = None,
 ) -> MetricsFile:
     """Metrics of a saved model on ``dataset`` (held-out, temporal or external data).
+
+    ``bootstrap_progress`` is called after each bootstrap resample (:func:`evaluate_predictions`).
 
     The predictions are measured against the outcome as it happened: with the competing events
     of ``dataset`` as competing events (Aalen-Johansen), also for a single-event model, whose
@@ -324,6 +334,7 @@ def evaluate_model(
         groups=persons_of(dataset.frame),
         censoring_covariates=censoring_frame(dataset.frame, censoring_covariates),
         model_follow_up=saved.pipeline.max_time_,
+        progress=bootstrap_progress,
     )
     if competing and not model_competing:
         metrics = metrics.with_notes(IGNORING_COMPETING)

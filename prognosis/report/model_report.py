@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -32,6 +32,7 @@ from prognosis.artifacts import (
 )
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
+from prognosis.evaluation.verdict import Basis, Verdict, basis_of, judge
 from prognosis.exceptions import ModelDirectoryError, PrognosisError
 from prognosis.horizons import horizon_text
 from prognosis.models.store import SavedModel, load_model
@@ -41,6 +42,7 @@ from prognosis.report.coefficients import Coefficients, coefficient_table
 from prognosis.report.describe import (
     Statement,
     describe_definition,
+    outcome_words,
     parse_recorded_definition,
 )
 from prognosis.report.privacy import (
@@ -56,7 +58,11 @@ from prognosis.report.table_one import TableOne, table_one
 from prognosis.report.tripod import TODO, TripodItem, tripod_items
 from prognosis.training import check_schema, evaluate_model, is_training_data
 
-__all__ = ["ModelReport", "build_model_report", "write_model_report"]
+__all__ = ["ModelReport", "WrittenModelReport", "build_model_report", "write_model_report"]
+
+#: Called with a message as each step starts; called as ``(done, total)`` along a long one.
+Steps = Callable[[str], None]
+Count = Callable[[int, int], None]
 
 _CALIBRATION = (
     ("slope", "Calibration slope"),
@@ -126,6 +132,7 @@ class Provenance:
 @dataclass(frozen=True)
 class ModelReport:
     title: str
+    verdict: Verdict  # the block at the top of the page
     summary: list[tuple[str, str]]
     definition: list[Statement] | None
     attrition: list[AttritionRow]
@@ -140,6 +147,19 @@ class ModelReport:
     provenance: Provenance
 
 
+@dataclass(frozen=True)
+class WrittenModelReport:
+    """A model report written by :func:`write_model_report`: its page and what it shows."""
+
+    page: Path
+    report: ModelReport
+
+    @property
+    def verdict(self) -> Verdict:
+        """The verdict at the top of the page."""
+        return self.report.verdict
+
+
 def build_model_report(
     model_dir: Path,
     dataset: CohortDataset,
@@ -147,6 +167,8 @@ def build_model_report(
     metrics: MetricsFile | None = None,
     n_boot: int = 200,
     seed: int = 0,
+    progress: Steps | None = None,
+    count: Count | None = None,
 ) -> ModelReport:
     """Assemble the model report of the model in ``model_dir`` on ``dataset``.
 
@@ -157,31 +179,50 @@ def build_model_report(
         validation metrics stored with the model, otherwise the model is evaluated on it
     metrics : metrics from ``prognosis evaluate`` to show instead
     n_boot, seed : bootstrap of that evaluation, when one is needed
+    progress : called with a message as each step starts
+    count : called as ``count(done, total)`` after each bootstrap resample of that evaluation
     """
+    say = progress or (lambda _message: None)
     saved = load_model(model_dir)
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
-    chosen, origin = _metrics(saved, dataset, metrics, n_boot, seed)
+    chosen, origin, (basis, basis_text) = _metrics(
+        saved, dataset, metrics, n_boot=n_boot, seed=seed, say=say, count=count
+    )
     definition = parse_recorded_definition(saved.training_manifest) or parse_recorded_definition(
         dataset.manifest
     )
     statements = describe_definition(definition, saved.features) if definition else None
     risk = saved.pipeline.predict_risk(X, saved.info.horizons[0])
     cohort = saved.info.cohort or dataset.manifest.cohort or dataset.path.name
+    say("describe the cohort: Table 1, observed risk curves")
     table1 = table_one(dataset.frame, saved.features)
+    curves = _curves(dataset, risk, saved.info.horizons[0])
+    say("explain the model (SHAP values of the cohort)")
+    shap = _shap(saved, dataset.frame, seed)
+    say("assemble the report")
     return ModelReport(
         title=f"{cohort}: {saved.info.model} prognosis model",
+        verdict=judge(
+            chosen,
+            basis=basis,
+            basis_text=basis_text,
+            model=saved.info.model,
+            outcome=outcome_words(definition),
+            cohort=str(cohort),
+            horizons=saved.info.horizons,
+        ),
         summary=_summary(saved, table1, cohort),
         definition=statements,
         attrition=attrition_rows(dataset.attrition),
         table1=table1,
-        curves=_curves(dataset, risk, saved.info.horizons[0]),
+        curves=curves,
         metrics=_metric_section(chosen, origin) if chosen else None,
         metrics_missing=origin,
         coefficients=coefficient_table(
             saved.pipeline.steps[-1][1],
             {feature.name: feature.label or feature.name for feature in saved.features},
         ),
-        shap=_shap(saved, dataset.frame, seed),
+        shap=shap,
         tripod=tripod_items(
             info=saved.info,
             manifest=saved.training_manifest
@@ -207,17 +248,27 @@ def write_model_report(
     n_boot: int = 200,
     seed: int = 0,
     overwrite: bool = False,
-) -> Path:
-    """Render the model report into ``out_dir/index.html`` (atomically); return its path.
+    progress: Steps | None = None,
+    count: Count | None = None,
+) -> WrittenModelReport:
+    """Render the model report into ``out_dir/index.html`` (atomically).
 
     ``out_dir`` is checked first: new, empty, holding only other prognosis outputs (the patient
-    reports), or a previous model report (replaced only with ``overwrite``).
+    reports), or a previous model report (replaced only with ``overwrite``). ``progress`` and
+    ``count``: see :func:`build_model_report`.
+
+    Returns
+    -------
+    WrittenModelReport
+        The page written and the report it shows (with its verdict).
     """
     out_dir = Path(out_dir)
     with claim_output(
         out_dir, OutputKind.MODEL_REPORT, overwrite=overwrite, protect=[model_dir, dataset_dir]
     ):
-        return _write_model_report(model_dir, dataset_dir, out_dir, metrics_path, n_boot, seed)
+        return _write_model_report(
+            model_dir, dataset_dir, out_dir, metrics_path, n_boot, seed, progress, count
+        )
 
 
 def _write_model_report(
@@ -227,50 +278,77 @@ def _write_model_report(
     metrics_path: Path | None,
     n_boot: int,
     seed: int,
-) -> Path:
+    progress: Steps | None,
+    count: Count | None,
+) -> WrittenModelReport:
     metrics = None
     if metrics_path is not None:
         hint = "pass the metrics.json that `prognosis evaluate --out` wrote"
         metrics = read_metrics(Path(metrics_path), error=PrognosisError, hint=hint)
+    if progress is not None:
+        progress("read the model and the dataset")
     report = build_model_report(
-        Path(model_dir), load_dataset(dataset_dir), metrics=metrics, n_boot=n_boot, seed=seed
+        Path(model_dir),
+        load_dataset(dataset_dir),
+        metrics=metrics,
+        n_boot=n_boot,
+        seed=seed,
+        progress=progress,
+        count=count,
     )
+    if progress is not None:
+        progress("render the page")
     html = render_page("model.html.jinja2", report=report, title=report.title)
     page = write_page(out_dir / "index.html", html)
     write_marker(out_dir, OutputKind.MODEL_REPORT)
-    return page
+    return WrittenModelReport(page=page, report=report)
 
 
 def _metrics(
     saved: SavedModel,
     dataset: CohortDataset,
     given: MetricsFile | None,
+    *,
     n_boot: int,
     seed: int,
-) -> tuple[Metrics | None, str]:
+    say: Steps,
+    count: Count | None,
+) -> tuple[Metrics | None, str, tuple[Basis, str]]:
+    """The metrics the report shows, where they come from, and what they rest on (the
+    verdict's basis)."""
     if given is not None:
         where = (given.evaluated and given.evaluated.dataset) or (
             "the dataset given to prognosis evaluate"
         )
         if given.evaluated is not None and given.evaluated.in_sample:
-            return given.results, (
+            return (
+                given.results,
                 f"apparent (in-sample) performance, from prognosis evaluate on {where}, the "
-                "rows the model was fitted on: optimistic, not a validation"
+                "rows the model was fitted on: optimistic, not a validation",
+                basis_of(given),
             )
-        return given.results, f"from prognosis evaluate on {where}"
+        return given.results, f"from prognosis evaluate on {where}", basis_of(given)
     if is_training_data(saved, dataset):
         if saved.metrics.results is not None:
             return (
                 saved.metrics.results,
                 f"{saved.metrics.split or 'validation'} on the training cohort",
+                basis_of(saved.metrics),
             )
-        return None, (
+        return (
+            None,
             "the model was fit without validation (--split none); run prognosis "
-            "evaluate on held-out or external data and pass --metrics"
+            "evaluate on held-out or external data and pass --metrics",
+            basis_of(saved.metrics),
         )
-    measured = evaluate_model(saved, dataset, n_boot=n_boot, seed=seed).results
+    say(f"evaluate the model on this dataset ({n_boot} bootstrap resamples)")
+    measured = evaluate_model(saved, dataset, n_boot=n_boot, seed=seed, bootstrap_progress=count)
     source = redact_source(dataset.manifest.source)
-    return measured, f"the saved model evaluated on this dataset (source: {source})"
+    return (
+        measured.results,
+        f"the saved model evaluated on this dataset (source: {source})",
+        basis_of(measured),
+    )
 
 
 def _summary(saved: SavedModel, table1: TableOne, cohort: str) -> list[tuple[str, str]]:
