@@ -185,9 +185,8 @@ def build_model_report(
     say = progress or (lambda _message: None)
     saved = load_model(model_dir)
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
-    chosen, origin, (basis, basis_text) = _metrics(
-        saved, dataset, metrics, n_boot=n_boot, seed=seed, say=say, count=count
-    )
+    chosen, origin = _metrics(saved, dataset, metrics, n_boot, seed, say, count)
+    basis, basis_text = _basis(saved, dataset, metrics)
     definition = parse_recorded_definition(saved.training_manifest) or parse_recorded_definition(
         dataset.manifest
     )
@@ -308,46 +307,48 @@ def _metrics(
     saved: SavedModel,
     dataset: CohortDataset,
     given: MetricsFile | None,
-    *,
     n_boot: int,
     seed: int,
-    say: Steps,
-    count: Count | None,
-) -> tuple[Metrics | None, str, tuple[Basis, str]]:
-    """The metrics the report shows, where they come from, and what they rest on (the
-    verdict's basis)."""
+    say: Steps | None = None,
+    count: Count | None = None,
+) -> tuple[Metrics | None, str]:
     if given is not None:
         where = (given.evaluated and given.evaluated.dataset) or (
             "the dataset given to prognosis evaluate"
         )
         if given.evaluated is not None and given.evaluated.in_sample:
-            return (
-                given.results,
+            return given.results, (
                 f"apparent (in-sample) performance, from prognosis evaluate on {where}, the "
-                "rows the model was fitted on: optimistic, not a validation",
-                basis_of(given),
+                "rows the model was fitted on: optimistic, not a validation"
             )
-        return given.results, f"from prognosis evaluate on {where}", basis_of(given)
+        return given.results, f"from prognosis evaluate on {where}"
     if is_training_data(saved, dataset):
         if saved.metrics.results is not None:
             return (
                 saved.metrics.results,
                 f"{saved.metrics.split or 'validation'} on the training cohort",
-                basis_of(saved.metrics),
             )
-        return (
-            None,
+        return None, (
             "the model was fit without validation (--split none); run prognosis "
-            "evaluate on held-out or external data and pass --metrics",
-            basis_of(saved.metrics),
+            "evaluate on held-out or external data and pass --metrics"
         )
-    say(f"evaluate the model on this dataset ({n_boot} bootstrap resamples)")
+    if say is not None:
+        say(f"evaluate the model on this dataset ({n_boot} bootstrap resamples)")
     measured = evaluate_model(saved, dataset, n_boot=n_boot, seed=seed, bootstrap_progress=count)
     source = redact_source(dataset.manifest.source)
-    return (
-        measured.results,
-        f"the saved model evaluated on this dataset (source: {source})",
-        basis_of(measured),
+    return measured.results, f"the saved model evaluated on this dataset (source: {source})"
+
+
+def _basis(
+    saved: SavedModel, dataset: CohortDataset, given: MetricsFile | None
+) -> tuple[Basis, str]:
+    """What the metrics of :func:`_metrics` rest on: the verdict's basis."""
+    if given is not None:
+        return basis_of(given)
+    if is_training_data(saved, dataset):
+        return basis_of(saved.metrics)
+    return Basis.VALIDATED, (
+        f"validated on this dataset ({dataset.path.name}), not the rows the model was fitted on"
     )
 
 
