@@ -210,11 +210,11 @@ def warning_lines(verdict: Verdict) -> list[str]:
 
 
 def _ci(value: Interval, level: int, digits: int = 2) -> str:
-    """``0.43, 95 % CI 0.38-0.49`` (the estimate alone without an interval)."""
+    """``0.43, 95 % CI 0.38 to 0.49`` (the estimate alone without an interval)."""
     text = f"{value.estimate:.{digits}f}"
     if value.lower is None or value.upper is None:
         return f"{text}, no interval"
-    return f"{text}, {level} % CI {value.lower:.{digits}f}-{value.upper:.{digits}f}"
+    return f"{text}, {level} % CI {value.lower:.{digits}f} to {value.upper:.{digits}f}"
 
 
 def _chance(c: Interval, level: int) -> list[VerdictWarning]:

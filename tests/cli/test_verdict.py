@@ -30,6 +30,7 @@ from sksurv.metrics import concordance_index_censored
 import prognosis.cli
 from prognosis.cli import _Steps, main
 from prognosis.models.store import load_model
+from tests.support.browser import Browser
 from tests.support.planted import planted_survival
 
 N = 300
@@ -126,7 +127,7 @@ def test_fit_of_a_model_without_signal_warns_on_stderr(no_signal: Fitted) -> Non
     metrics = json.loads((no_signal.model / "metrics.json").read_text(encoding="utf-8"))
     c = metrics["harrell_c"]
     expected = (
-        f"{CHANCE_WARNING} {c['estimate']:.2f}, 95 % CI {c['lower']:.2f}-{c['upper']:.2f}): "
+        f"{CHANCE_WARNING} {c['estimate']:.2f}, 95 % CI {c['lower']:.2f} to {c['upper']:.2f}): "
         "do not use these risks for decisions"
     )
     assert expected in _one_line(no_signal.result.stderr)
@@ -182,7 +183,7 @@ def test_the_model_report_opens_with_the_warning(no_signal: Fitted, tmp_path: Pa
     assert alerts[0].startswith("Warning: discrimination is no better than chance (Harrell's C")
     assert all("not validated" not in alert for alert in alerts)  # its figures are out-of-fold
     assert html.index('role="alert"') < html.index('id="summary"')  # above the Summary
-    assert "Discrimination, validated (out-of-sample)" in html
+    assert "Discrimination (validated, out-of-sample)" in html
 
 
 def test_every_patient_page_and_the_index_show_the_warning(no_signal: Fitted, tmp_path) -> None:
@@ -215,6 +216,28 @@ def test_the_strong_models_reports_carry_no_warning(strong: Fitted, tmp_path: Pa
     assert "…" not in result.stderr and "WARNING" not in result.output
     for page in (tmp_path / "p").glob("*.html"):
         assert _alerts(page.read_text(encoding="utf-8")) == []
+
+
+def test_the_warning_reads_in_chromium_on_desktop_and_phone(
+    no_signal: Fitted, browser: Browser, tmp_path: Path
+) -> None:
+    report, patients = tmp_path / "report", tmp_path / "patients"
+    assert (
+        _run("report", "model", no_signal.model, no_signal.dataset, "--out", report).exit_code == 0
+    )
+    result = _run(
+        "report", "patients", no_signal.model, no_signal.dataset, "--out", patients,
+        "--sample", "1", "--mapping-dir", tmp_path / "private", "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = next(p for p in patients.glob("*.html") if p.name != "index.html")
+    for path in (report / "index.html", page, patients / "index.html"):
+        for width in (1280, 390):
+            shot = tmp_path / f"{path.parent.name}-{path.stem}-{width}.png"
+            visit = browser.visit(path, screenshot=shot, width=width)
+            assert visit.console_errors == [] and visit.page_errors == []
+            assert visit.scroll_width <= width, f"{path.name} is {visit.scroll_width}px wide"
+            assert visit.headings[1] == "Verdict on this model"  # after the title, first
 
 
 # -- the progress bar ---------------------------------------------------------------------------

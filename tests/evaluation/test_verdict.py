@@ -133,7 +133,7 @@ def test_the_chance_warning_line_gives_the_figures_and_what_to_do(metrics: Metri
     verdict = _judge(_with_c(metrics, _interval(0.43, 0.38, 0.49)))
     assert warning_lines(verdict) == [
         "WARNING: discrimination is no better than chance (Harrell's C 0.43, 95 % CI "
-        "0.38-0.49): do not use these risks for decisions"
+        "0.38 to 0.49): do not use these risks for decisions"
     ]
 
 
