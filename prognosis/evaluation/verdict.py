@@ -59,8 +59,9 @@ SLOPE_TOO_HIGH = 1.25
 ICI_SHARE = 0.5
 
 
-class Basis(enum.Enum):
-    """What the figures of a verdict rest on."""
+class Basis(enum.StrEnum):
+    """What the figures of a verdict rest on (a string: a verdict converts to JSON with
+    :func:`prognosis.artifacts.to_json`)."""
 
     VALIDATED = "validated"  # out-of-fold, after a temporal cut-off, or on another dataset
     APPARENT = "apparent"  # the rows the model was fitted on: optimistic

@@ -9,11 +9,12 @@ rule meets exactly the values it is about.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
-from prognosis.artifacts import EvaluatedOn, Interval, Marginal, Metrics, MetricsFile
+from prognosis.artifacts import EvaluatedOn, Interval, Marginal, Metrics, MetricsFile, to_json
 from prognosis.evaluation.bootstrap import bootstrap_ci
 from prognosis.evaluation.metrics import harrell_c
 from prognosis.evaluation.summary import evaluate_predictions
@@ -96,6 +97,14 @@ def test_good_validated_metrics_give_no_warning(metrics: Metrics) -> None:
     assert verdict.warnings == ()
     assert verdict.validated and verdict.basis is Basis.VALIDATED
     assert warning_lines(verdict) == []
+
+
+def test_a_verdict_is_plain_json(metrics: Metrics) -> None:
+    verdict = _judge(_with_c(metrics, _interval(0.43, 0.38, 0.49)), Basis.APPARENT)
+    data = json.loads(json.dumps(to_json(verdict), allow_nan=False))
+    assert data["basis"] == "apparent"
+    assert data["harrell_c"]["estimate"] == 0.43
+    assert [w["kind"] for w in data["warnings"]] == ["chance", "not_validated"]
 
 
 def test_the_verdict_shows_the_first_horizons_auc_and_calibration(metrics: Metrics) -> None:
