@@ -61,6 +61,10 @@ Progress = Callable[[str], None]
 #: CLI's progress bar.
 Count = Callable[[int, int], None]
 
+#: The first step of the modelling commands: importing scikit-learn, lifelines, xgboost, ...
+#: takes seconds, and a command should not be silent while it does.
+LOADING = "load the modelling libraries"
+
 #: Where ``cohort build`` writes without ``--out``, and ``report patients`` keeps pseudonyms.
 DATASETS = Path("data/cohorts")
 PSEUDONYMS = Path("data/pseudonyms")
@@ -228,6 +232,7 @@ def fit(
     measured.
     """
     say = progress or (lambda _message: None)
+    say(LOADING)
     from prognosis import training
     from prognosis.dataset import load_dataset
     from prognosis.evaluation.censoring import parse_censoring_model
@@ -273,6 +278,7 @@ def evaluate(
     :func:`prognosis.training.evaluate_model`.
     """
     say = progress or (lambda _message: None)
+    say(LOADING)
     from prognosis import training
     from prognosis.artifacts import write_metrics
     from prognosis.dataset import load_dataset
@@ -383,6 +389,7 @@ def explain(
     of the dataset chosen by ``seed`` (:func:`prognosis.scoring.background_rows`);
     ``progress`` is called as each step starts."""
     say = progress or (lambda _message: None)
+    say(LOADING)
     from prognosis import scoring
     from prognosis.dataset import load_dataset
     from prognosis.models.store import load_model
@@ -424,6 +431,8 @@ def compare(
     PrognosisError
         When a name is not in the registry (before the dataset is read).
     """
+    if progress is not None:
+        progress(LOADING)
     from prognosis import training
     from prognosis.dataset import load_dataset
     from prognosis.evaluation.validation import parse_split
@@ -463,6 +472,8 @@ def report_model(
     bootstrap resample when the model is evaluated on the dataset. See
     :func:`prognosis.report.write_model_report`.
     """
+    if progress is not None:
+        progress(LOADING)
     from prognosis.report import write_model_report
 
     return write_model_report(
@@ -505,6 +516,8 @@ def report_patients(
 
     See :func:`prognosis.report.write_patient_reports`.
     """
+    if progress is not None:
+        progress(LOADING)
     from prognosis.report import write_patient_reports
 
     return write_patient_reports(
