@@ -218,6 +218,46 @@ def test_the_strong_models_reports_carry_no_warning(strong: Fitted, tmp_path: Pa
         assert _alerts(page.read_text(encoding="utf-8")) == []
 
 
+def test_apparent_metrics_given_to_the_report_are_labelled_and_warned(
+    strong: Fitted, tmp_path: Path
+) -> None:
+    metrics = tmp_path / "apparent.json"
+    result = _run("evaluate", strong.model, strong.dataset, "--out", metrics, "--n-boot", "5")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "report"
+    result = _run(
+        "report", "model", strong.model, strong.dataset, "--out", out, "--metrics", metrics
+    )
+    assert result.exit_code == 0, result.output
+    assert "WARNING: not validated: these figures are apparent" in _one_line(result.stderr)
+    html = (out / "index.html").read_text(encoding="utf-8")
+    (alert,) = _alerts(html)
+    assert alert.startswith("Warning: not validated: these figures are apparent")
+    assert "Discrimination (apparent, in-sample)" in html
+
+
+def test_a_good_model_on_a_dataset_without_signal_warns_with_its_c_there(
+    strong: Fitted, no_signal: Fitted, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    result = _run(
+        "report", "model", strong.model, no_signal.dataset, "--out", out, "--n-boot", "20"
+    )
+    assert result.exit_code == 0, result.output
+    assert "  … evaluate the model on this dataset (20 bootstrap resamples)" in result.stderr
+    # the strong model's C on the other rows, computed here from its scores
+    frame = pd.read_parquet(no_signal.dataset / "dataset.parquet")
+    risk = load_model(strong.model).pipeline.predict(frame[["x", "noise"]])
+    c = concordance_index_censored(frame["event"] == 1, frame["time"], risk)[0]
+    html = (out / "index.html").read_text(encoding="utf-8")
+    alerts = _alerts(html)
+    assert alerts[0].startswith(
+        f"Warning: discrimination is no better than chance (Harrell's C {c:.2f}, 95 % CI"
+    )
+    assert "validated on this dataset (dataset), not the rows the model was fitted on" in html
+    assert f"{CHANCE_WARNING} {c:.2f}" in _one_line(result.stderr)
+
+
 def test_the_warning_reads_in_chromium_on_desktop_and_phone(
     no_signal: Fitted, browser: Browser, tmp_path: Path
 ) -> None:
