@@ -12,15 +12,12 @@ strong one must not warn.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import hashlib
 import io
 import json
 import re
 from html import unescape
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
@@ -30,48 +27,14 @@ from sksurv.metrics import concordance_index_censored
 import prognosis.cli
 from prognosis.cli import _Steps, main
 from prognosis.models.store import load_model
-from tests.support.browser import Browser
-from tests.support.planted import planted_survival
+from tests.support.planted_dataset import write_planted_dataset
 
-N = 300
 CHANCE_WARNING = "WARNING: discrimination is no better than chance (Harrell's C"
 ALERT = re.compile(r'<p class="verdict-warning" role="alert">(.*?)</p>', re.S)
 
 
 def _run(*args: object) -> Result:
     return CliRunner().invoke(main, [str(arg) for arg in args])
-
-
-def _dataset(folder: Path, beta: float, seed: int) -> Path:
-    """A dataset folder of planted exponential times (hazard 1/900 per day times
-    exp(beta x)), uniform censoring between days 100 and 1500, whole days."""
-    data = planted_survival(
-        N,
-        seed=seed,
-        features={"x": "normal", "noise": "normal"},
-        beta={"x": beta, "noise": 0.0},
-        base_hazard=1 / 900,
-        censor_between=(100.0, 1500.0),
-        whole_days=True,
-    )
-    frame = pd.DataFrame(
-        {
-            "person_id": np.arange(1, N + 1),
-            "index_date": [dt.date(2016, 1, 1)] * N,
-            "time": np.maximum(data.time, 1).astype(int),
-            "event": data.event,
-            "censor_reason": np.where(data.event == 1, None, "end_of_observation"),
-            "x": data.X["x"],
-            "noise": data.X["noise"],
-        }
-    )
-    folder.mkdir(parents=True)
-    frame.to_parquet(folder / "dataset.parquet", index=False)
-    # the dataset's hash, as `cohort build` records it: `evaluate` knows the training rows
-    digest = hashlib.sha256((folder / "dataset.parquet").read_bytes()).hexdigest()
-    manifest = {"cohort": "planted", "files": {"dataset.parquet": digest}}
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +45,7 @@ class Fitted:
 
 
 def _fit(root: Path, beta: float, seed: int, *extra: str) -> Fitted:
-    dataset = _dataset(root / "dataset", beta, seed)
+    dataset = write_planted_dataset(root / "dataset", beta=beta, seed=seed)
     model = root / "model"
     result = _run(
         "fit", dataset, "--model", "cox", "--horizon", "365", "--split", "cv:3",
@@ -256,28 +219,6 @@ def test_a_good_model_on_a_dataset_without_signal_warns_with_its_c_there(
     )
     assert "validated on this dataset (dataset), not the rows the model was fitted on" in html
     assert f"{CHANCE_WARNING} {c:.2f}" in _one_line(result.stderr)
-
-
-def test_the_warning_reads_in_chromium_on_desktop_and_phone(
-    no_signal: Fitted, browser: Browser, tmp_path: Path
-) -> None:
-    report, patients = tmp_path / "report", tmp_path / "patients"
-    assert (
-        _run("report", "model", no_signal.model, no_signal.dataset, "--out", report).exit_code == 0
-    )
-    result = _run(
-        "report", "patients", no_signal.model, no_signal.dataset, "--out", patients,
-        "--sample", "1", "--mapping-dir", tmp_path / "private", "--quiet",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    page = next(p for p in patients.glob("*.html") if p.name != "index.html")
-    for path in (report / "index.html", page, patients / "index.html"):
-        for width in (1280, 390):
-            shot = tmp_path / f"{path.parent.name}-{path.stem}-{width}.png"
-            visit = browser.visit(path, screenshot=shot, width=width)
-            assert visit.console_errors == [] and visit.page_errors == []
-            assert visit.scroll_width <= width, f"{path.name} is {visit.scroll_width}px wide"
-            assert visit.headings[1] == "Verdict on this model"  # after the title, first
 
 
 # -- the progress bar ---------------------------------------------------------------------------
