@@ -16,6 +16,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 from rich.console import Console, Group
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from prognosis import workflow
@@ -25,6 +34,7 @@ from prognosis.exceptions import DataQualityWarning, PrognosisError
 if TYPE_CHECKING:
     from prognosis.artifacts import MetricsFile
     from prognosis.cohort import BuildResult
+    from prognosis.evaluation.verdict import Verdict
 
 __all__ = ["main"]
 
@@ -89,25 +99,67 @@ def _data_warnings(quiet: bool) -> Iterator[None]:
 
 
 class _Steps:
-    """Prints each build step with its duration (unless quiet)."""
+    """Progress on stderr (unless quiet): each step's line as it starts, its duration as it
+    ends, and, along a long step (bootstrap, pages), a bar with a time estimate.
+
+    The bar is drawn only on a terminal: in a log (stderr redirected) it would be a stream of
+    redraws, so there each step's two lines are all.
+    """
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.current: str | None = None
         self.started = time.perf_counter()
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def __call__(self, message: str) -> None:
         self._finish()
         self.current, self.started = message, time.perf_counter()
+        if not self.quiet:
+            console.print(f"  [cyan]…[/cyan] {escape(message)}", soft_wrap=True)
+
+    def count(self, done: int, total: int) -> None:
+        """Advance the current step's bar to ``done`` of ``total``."""
+        if self.quiet or not console.is_terminal:
+            return
+        if self.bar is None or self.task is None:
+            self.bar = Progress(
+                TextColumn("    {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(escape(self.current or ""), total=total)
+        self.bar.update(self.task, completed=done, total=total)
 
     def _finish(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = self.task = None
         if self.current is not None and not self.quiet:
             elapsed = time.perf_counter() - self.started
-            console.print(f"  [green]✓[/green] {self.current} [dim]{elapsed:.2f} s[/dim]")
+            console.print(
+                f"  [green]✓[/green] {escape(self.current)} [dim]{elapsed:.2f} s[/dim]",
+                soft_wrap=True,
+            )
         self.current = None
 
     def close(self) -> None:
         self._finish()
+
+
+def _print_verdict(verdict: Verdict) -> None:
+    """The verdict's warnings on stderr, whatever ``--quiet`` says."""
+    from prognosis.evaluation.verdict import warning_lines
+
+    for line in warning_lines(verdict):
+        console.print(f"[bold yellow]{escape(line)}[/bold yellow]", soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -254,7 +306,7 @@ def _print_attrition(attrition: list[dict]) -> None:
     "outcome, for single-event models; its risks ignore the competing events).",
 )
 @_SUBGROUP
-@click.option("--quiet", is_flag=True)
+@click.option("--quiet", is_flag=True, help="No progress or metrics table (warnings still print).")
 def fit(
     dataset_dir: Path,
     model_name: str,
@@ -274,10 +326,13 @@ def fit(
         model_name, horizons, split, seed, n_boot, censoring_model, censor_competing, subgroups
     )
     with _steps(quiet) as steps:
-        fitted = workflow.fit(dataset_dir, options, out, overwrite=overwrite, progress=steps)
+        fitted = workflow.fit(
+            dataset_dir, options, out, overwrite=overwrite, progress=steps, count=steps.count
+        )
     if not quiet and fitted.validated:
         results.print(_metrics_table(fitted.saved.metrics))
     results.print(f"model → {out}")
+    _print_verdict(fitted.verdict)
 
 
 def _metrics_table(metrics: MetricsFile) -> Group | str:
@@ -302,6 +357,7 @@ def _metrics_table(metrics: MetricsFile) -> Group | str:
     "--censoring-model", default="km", show_default=True, help="km or cox:COL,COL (see fit)."
 )
 @_SUBGROUP
+@click.option("--quiet", is_flag=True, help="No progress (errors and warnings still print).")
 def evaluate(
     model_dir: Path,
     dataset_dir: Path,
@@ -311,9 +367,10 @@ def evaluate(
     n_boot: int,
     censoring_model: str,
     subgroups: tuple[str, ...],
+    quiet: bool,
 ) -> None:
     """Measure a saved model on DATASET_DIR (held-out or external data)."""
-    with _errors():
+    with _steps(quiet) as steps:
         metrics = workflow.evaluate(
             model_dir,
             dataset_dir,
@@ -323,9 +380,13 @@ def evaluate(
             n_boot=n_boot,
             censoring_model=censoring_model,
             subgroups=subgroups,
+            progress=steps,
+            count=steps.count,
         )
+        verdict = workflow.verdict(model_dir, metrics)
     results.print(_metrics_table(metrics))
     results.print(f"metrics → {out}")
+    _print_verdict(verdict)
 
 
 @main.command()
@@ -368,15 +429,22 @@ def predict(
 @_OVERWRITE
 @click.option("--background-rows", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Picks the background.")
+@click.option("--quiet", is_flag=True, help="No progress (errors and warnings still print).")
 def explain(
-    model_dir: Path, dataset: str, out: Path, overwrite: bool, background_rows: int, seed: int
+    model_dir: Path,
+    dataset: str,
+    out: Path,
+    overwrite: bool,
+    background_rows: int,
+    seed: int,
+    quiet: bool,
 ) -> None:
     """SHAP values of every row of DATASET (a dataset folder, or spark://MASTER?path=DIR).
 
     Writes person_id, index_date, base_value and shap_<feature> per feature, in the model's
     output unit, against BACKGROUND_ROWS reference rows of the dataset.
     """
-    with _errors():
+    with _steps(quiet) as steps:
         scored = workflow.explain(
             model_dir,
             dataset,
@@ -384,6 +452,7 @@ def explain(
             overwrite=overwrite,
             background_rows=background_rows,
             seed=seed,
+            progress=steps,
         )
     results.print(f"SHAP values of {scored.rows} rows → {out}")
 
@@ -396,6 +465,7 @@ def explain(
 @click.option("--seed", type=int, default=0, show_default=True)
 @_n_boot(0, "Bootstrap resamples; 0: no intervals.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
+@click.option("--quiet", is_flag=True, help="No progress (errors and warnings still print).")
 def compare(
     dataset_dir: Path,
     models: str,
@@ -404,11 +474,14 @@ def compare(
     seed: int,
     n_boot: int,
     as_json: bool,
+    quiet: bool,
 ) -> None:
     """Fit several models on the same folds and print one table."""
     names = [name.strip() for name in models.split(",") if name.strip()]
-    with _errors():
-        rows = workflow.compare(dataset_dir, names, horizons, split=split, seed=seed, n_boot=n_boot)
+    with _steps(quiet) as steps:
+        rows = workflow.compare(
+            dataset_dir, names, horizons, split=split, seed=seed, n_boot=n_boot, progress=steps
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -462,6 +535,7 @@ def report() -> None:
 )
 @_n_boot(200, "Bootstrap resamples, when the model must be evaluated on DATASET_DIR.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress (errors and warnings still print).")
 def report_model(
     model_dir: Path,
     dataset_dir: Path,
@@ -470,10 +544,11 @@ def report_model(
     metrics_path: Path | None,
     n_boot: int,
     seed: int,
+    quiet: bool,
 ) -> None:
     """Write OUT/index.html: the model in MODEL_DIR on the cohort in DATASET_DIR."""
-    with _errors():
-        path = workflow.report_model(
+    with _steps(quiet) as steps:
+        written = workflow.report_model(
             model_dir,
             dataset_dir,
             out,
@@ -481,8 +556,11 @@ def report_model(
             n_boot=n_boot,
             seed=seed,
             overwrite=overwrite,
+            progress=steps,
+            count=steps.count,
         )
-    results.print(f"model report → {path}", soft_wrap=True)
+    results.print(f"model report → {written.page}", soft_wrap=True)
+    _print_verdict(written.verdict)
 
 
 @report.command("patients")
@@ -499,6 +577,7 @@ def report_model(
     help="Private folder for the pseudonym key and mapping "
     "[data/pseudonyms/DATASET_DIR name]; never inside --out.",
 )
+@click.option("--quiet", is_flag=True, help="No progress (errors and warnings still print).")
 def report_patients(
     model_dir: Path,
     dataset_dir: Path,
@@ -508,9 +587,10 @@ def report_patients(
     sample: int | None,
     seed: int,
     mapping_dir: Path | None,
+    quiet: bool,
 ) -> None:
     """One page per patient plus OUT/index.html, patients named by pseudonyms."""
-    with _errors():
+    with _steps(quiet) as steps:
         written = workflow.report_patients(
             model_dir,
             dataset_dir,
@@ -520,11 +600,15 @@ def report_patients(
             seed=seed,
             mapping_dir=mapping_dir,
             overwrite=overwrite,
+            progress=steps,
+            count=steps.count,
         )
     for page in written.pages if len(written.pages) <= 20 else []:
         results.print(str(page), soft_wrap=True)
     results.print(f"{len(written.pages)} patient reports, index → {written.index}", soft_wrap=True)
     results.print(f"private pseudonym mapping (not linked) → {written.mapping}", soft_wrap=True)
+    if written.verdict is not None:
+        _print_verdict(written.verdict)
 
 
 def _person_ids(texts: tuple[str, ...]) -> list[int]:

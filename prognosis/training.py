@@ -60,6 +60,8 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+#: Called as ``(done, total)`` after each bootstrap resample of an evaluation.
+Count = Callable[[int, int], None]
 
 
 #: The note of every evaluation of a model fitted with competing events censored.
@@ -133,8 +135,12 @@ def fit_model(
     censor_competing: bool = False,
     censoring_covariates: Sequence[str] = (),
     subgroup_columns: Sequence[str] = (),
+    bootstrap_progress: Count | None = None,
 ) -> SavedModel:
     """Fit ``model`` on ``dataset``, validated as ``split`` says.
+
+    ``progress`` is called as each step starts, ``bootstrap_progress`` after each bootstrap
+    resample of the validation metrics (:func:`evaluate_predictions`).
 
     ``censoring_covariates``: columns of a Cox model of the censoring time that gives the
     validation's IPCW weights (``--censoring-model cox:...``); empty: Kaplan-Meier.
@@ -190,6 +196,7 @@ def fit_model(
             subgroups=grouping_frame(
                 dataset.frame.iloc[test_rows], dataset.features, subgroup_columns
             ),
+            progress=bootstrap_progress,
         )
         if censor_competing:
             results = results.with_notes(IGNORING_COMPETING)
@@ -359,10 +366,13 @@ def evaluate_model(
     seed: int = 0,
     censoring_covariates: Sequence[str] = (),
     subgroup_columns: Sequence[str] = (),
+    bootstrap_progress: Count | None = None,
 ) -> MetricsFile:
     """Metrics of a saved model on ``dataset`` (held-out, temporal or external data), also by
     sex, age band, index concept and each of ``subgroup_columns``
     (:mod:`prognosis.evaluation.subgroups`).
+
+    ``bootstrap_progress`` is called after each bootstrap resample (:func:`evaluate_predictions`).
 
     The predictions are measured against the outcome as it happened: with the competing events
     of ``dataset`` as competing events (Aalen-Johansen), also for a single-event model, whose
@@ -387,6 +397,7 @@ def evaluate_model(
         censoring_covariates=censoring_frame(dataset.frame, censoring_covariates),
         model_follow_up=saved.pipeline.max_time_,
         subgroups=grouping_frame(dataset.frame, dataset.features, subgroup_columns),
+        progress=bootstrap_progress,
     )
     if competing and not model_competing:
         metrics = metrics.with_notes(IGNORING_COMPETING)

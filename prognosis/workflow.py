@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from prognosis.artifacts import MetricsFile
+    from prognosis.evaluation.verdict import Verdict
     from prognosis.models.store import SavedModel
     from prognosis.report import PatientReports
+    from prognosis.report.model_report import WrittenModelReport
     from prognosis.synth import SynthTruth
 
 __all__ = [
@@ -50,10 +52,18 @@ __all__ = [
     "report_model",
     "report_patients",
     "synthesize",
+    "verdict",
 ]
 
 #: Called with a short message as each step starts (the CLI prints them with their durations).
 Progress = Callable[[str], None]
+#: Called as ``(done, total)`` along a long step (bootstrap resamples, pages written): the
+#: CLI's progress bar.
+Count = Callable[[int, int], None]
+
+#: The first step of the modelling commands: importing scikit-learn, lifelines, xgboost, ...
+#: takes seconds, and a command should not be silent while it does.
+LOADING = "load the modelling libraries"
 
 #: Where ``cohort build`` writes without ``--out``, and ``report patients`` keeps pseudonyms.
 DATASETS = Path("data/cohorts")
@@ -190,6 +200,24 @@ class Fitted:
         """Whether the model carries validation metrics (not with ``--split none``)."""
         return self.saved.metrics.results is not None
 
+    @property
+    def verdict(self) -> Verdict:
+        """The verdict on the model from its validation metrics (:func:`verdict`)."""
+        return verdict(self.saved)
+
+
+def verdict(model: Path | SavedModel, metrics: MetricsFile | None = None) -> Verdict:
+    """The verdict on a saved model (a model directory or a loaded one): what it predicts, its
+    discrimination and calibration, and its warnings, from its own metrics or from
+    ``metrics`` (``prognosis evaluate``'s); see :func:`prognosis.evaluation.verdict.judge`."""
+    from prognosis.evaluation.verdict import verdict_of
+    from prognosis.models.store import SavedModel, load_model
+    from prognosis.report.describe import outcome_words, parse_recorded_definition
+
+    saved = model if isinstance(model, SavedModel) else load_model(model)
+    outcome = outcome_words(parse_recorded_definition(saved.training_manifest))
+    return verdict_of(metrics or saved.metrics, saved.info, outcome=outcome)
+
 
 def fit(
     dataset_dir: Path,
@@ -198,12 +226,17 @@ def fit(
     *,
     overwrite: bool = False,
     progress: Progress | None = None,
+    count: Count | None = None,
 ) -> Fitted:
     """Fit ``options.model`` on the dataset folder ``dataset_dir``, validate it as
     ``options.split`` says, and save it with its metrics into the model directory ``out``.
 
-    See :func:`prognosis.training.fit_model` for what is fitted and measured.
+    ``progress`` is called as each step starts, ``count`` after each bootstrap resample of the
+    validation metrics. See :func:`prognosis.training.fit_model` for what is fitted and
+    measured.
     """
+    say = progress or (lambda _message: None)
+    say(LOADING)
     from prognosis import training
     from prognosis.dataset import load_dataset
     from prognosis.evaluation.censoring import parse_censoring_model
@@ -211,8 +244,10 @@ def fit(
     from prognosis.models.store import save_model
 
     with claim_output(out, OutputKind.MODEL, overwrite=overwrite, protect=[dataset_dir]):
+        say("read the dataset")
+        dataset = load_dataset(dataset_dir)
         saved = training.fit_model(
-            load_dataset(dataset_dir),
+            dataset,
             options.model,
             options.horizons,
             parse_split(options.split),
@@ -222,7 +257,9 @@ def fit(
             censor_competing=options.censor_competing,
             censoring_covariates=parse_censoring_model(options.censoring_model),
             subgroup_columns=options.subgroups,
+            bootstrap_progress=count,
         )
+        say("save the model")
         save_model(out, saved)
     return Fitted(out=Path(out), saved=saved)
 
@@ -237,13 +274,19 @@ def evaluate(
     n_boot: int = 200,
     censoring_model: str = "km",
     subgroups: Sequence[str] = (),
+    progress: Progress | None = None,
+    count: Count | None = None,
 ) -> MetricsFile:
     """Measure the saved model in ``model_dir`` on ``dataset_dir`` (held-out or external data)
     and write the metrics to the JSON file ``out``; return them.
 
     ``subgroups``: categorical columns measured by group, besides sex, age bands and index
     concept. See :func:`prognosis.training.evaluate_model`.
+    ``progress`` is called as each step starts, ``count`` after each bootstrap resample. See
+    :func:`prognosis.training.evaluate_model`.
     """
+    say = progress or (lambda _message: None)
+    say(LOADING)
     from prognosis import training
     from prognosis.artifacts import write_metrics
     from prognosis.dataset import load_dataset
@@ -252,13 +295,17 @@ def evaluate(
 
     protect = [model_dir, dataset_dir]
     with claim_output(out, OutputKind.METRICS, overwrite=overwrite, protect=protect):
+        say("read the model and the dataset")
+        saved, dataset = load_model(model_dir), load_dataset(dataset_dir)
+        say(f"evaluate ({n_boot} bootstrap resamples)")
         metrics = training.evaluate_model(
-            load_model(model_dir),
-            load_dataset(dataset_dir),
+            saved,
+            dataset,
             n_boot=n_boot,
             seed=seed,
             censoring_covariates=parse_censoring_model(censoring_model),
             subgroup_columns=tuple(subgroups),
+            bootstrap_progress=count,
         )
         write_metrics(out, metrics)
     return metrics
@@ -343,11 +390,15 @@ def explain(
     overwrite: bool = False,
     background_rows: int = 100,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Scored:
     """SHAP values of every row of ``dataset`` (a dataset folder or ``spark://...?path=DIR``),
     written to the Parquet file ``out``: ``person_id``, ``index_date``, ``base_value`` and
     ``shap_<feature>``, in the model's output unit, against ``background_rows`` reference rows
-    of the dataset chosen by ``seed`` (:func:`prognosis.scoring.background_rows`)."""
+    of the dataset chosen by ``seed`` (:func:`prognosis.scoring.background_rows`);
+    ``progress`` is called as each step starts."""
+    say = progress or (lambda _message: None)
+    say(LOADING)
     from prognosis import scoring
     from prognosis.dataset import load_dataset
     from prognosis.models.store import load_model
@@ -361,11 +412,11 @@ def explain(
                 "explain", model_dir, dataset, out, background_rows=background_rows, seed=seed
             )
             return Scored(out=Path(out), rows=rows, on_spark=True)
-        loaded = load_dataset(dataset)
+        say("read the model and the dataset")
+        loaded, saved = load_dataset(dataset), load_model(model_dir)
         background = scoring.background_rows(loaded.frame, background_rows, seed)
-        frame = scoring.explain_frame(
-            load_model(model_dir), loaded.frame, background=background, origin=dataset
-        )
+        say(f"SHAP values of {len(loaded.frame)} rows")
+        frame = scoring.explain_frame(saved, loaded.frame, background=background, origin=dataset)
         write_parquet_output(frame, out, OutputKind.SHAP_VALUES)
     return Scored(out=Path(out), rows=len(frame))
 
@@ -378,16 +429,19 @@ def compare(
     split: str = "cv",
     seed: int = 0,
     n_boot: int = 0,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Fit each of ``models`` on the same folds of ``dataset_dir``: one row per model, in
     the order given, with its metrics at the first horizon (see
-    :func:`prognosis.training.compare_models`).
+    :func:`prognosis.training.compare_models`); ``progress`` is called as each step starts.
 
     Raises
     ------
     PrognosisError
         When a name is not in the registry (before the dataset is read).
     """
+    if progress is not None:
+        progress(LOADING)
     from prognosis import training
     from prognosis.dataset import load_dataset
     from prognosis.evaluation.validation import parse_split
@@ -403,6 +457,7 @@ def compare(
         parse_split(split),
         seed=seed,
         n_boot=n_boot,
+        progress=progress,
     )
 
 
@@ -416,12 +471,18 @@ def report_model(
     n_boot: int = 200,
     seed: int = 0,
     overwrite: bool = False,
-) -> Path:
-    """Write the model report ``out/index.html``; return its path.
+    progress: Progress | None = None,
+    count: Count | None = None,
+) -> WrittenModelReport:
+    """Write the model report ``out/index.html``; return the page and its verdict.
 
     ``metrics_path``: a ``metrics.json`` of ``prognosis evaluate``, shown instead of the
-    model's stored metrics. See :func:`prognosis.report.write_model_report`.
+    model's stored metrics. ``progress`` is called as each step starts, ``count`` after each
+    bootstrap resample when the model is evaluated on the dataset. See
+    :func:`prognosis.report.write_model_report`.
     """
+    if progress is not None:
+        progress(LOADING)
     from prognosis.report import write_model_report
 
     return write_model_report(
@@ -432,6 +493,8 @@ def report_model(
         n_boot=n_boot,
         seed=seed,
         overwrite=overwrite,
+        progress=progress,
+        count=count,
     )
 
 
@@ -445,6 +508,8 @@ def report_patients(
     seed: int = 0,
     mapping_dir: Path | None = None,
     overwrite: bool = False,
+    progress: Progress | None = None,
+    count: Count | None = None,
 ) -> PatientReports:
     """Write one page per patient and ``out/index.html``, patients named by pseudonyms.
 
@@ -455,9 +520,13 @@ def report_patients(
     mapping_dir
         The private folder of the pseudonym key and mapping, never inside ``out``; default
         ``data/pseudonyms/<name of dataset_dir>``.
+    progress, count
+        Called as each step starts, and as ``(done, total)`` after each page is written.
 
     See :func:`prognosis.report.write_patient_reports`.
     """
+    if progress is not None:
+        progress(LOADING)
     from prognosis.report import write_patient_reports
 
     return write_patient_reports(
@@ -469,4 +538,6 @@ def report_patients(
         seed=seed,
         mapping_dir=mapping_dir or PSEUDONYMS / Path(dataset_dir).name,
         overwrite=overwrite,
+        progress=progress,
+        count=count,
     )

@@ -262,9 +262,12 @@ def test_compare_gives_one_row_per_model(gi_bleed: Path) -> None:
 
 # -- reports -----------------------------------------------------------------------------------
 def test_report_model_writes_the_page(cox: workflow.Fitted, gi_bleed: Path, tmp_path: Path) -> None:
-    page = workflow.report_model(cox.out, gi_bleed, tmp_path / "report")
-    assert page == tmp_path / "report" / "index.html"
-    assert "fit without validation (--split none)" in page.read_text(encoding="utf-8")
+    written = workflow.report_model(cox.out, gi_bleed, tmp_path / "report")
+    assert written.page == tmp_path / "report" / "index.html"
+    html = written.page.read_text(encoding="utf-8")
+    assert "fit without validation (--split none)" in html
+    assert [w.kind for w in written.verdict.warnings] == ["not_validated"]
+    assert 'role="alert"><strong>Warning:</strong> not validated' in html
 
 
 def test_report_patients_keeps_pseudonyms_in_data_pseudonyms_by_default(

@@ -57,6 +57,7 @@ def bootstrap_ci(
     seed: int = 0,
     alpha: float = 0.05,
     groups: np.ndarray | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> BootstrapResult:
     """Point estimate of ``metric_fn(y_test, *predictions)`` with a bias-corrected percentile
     interval from a cluster bootstrap of ``groups``.
@@ -73,6 +74,8 @@ def bootstrap_ci(
     alpha : 1 - confidence level (0.05: a 95% interval)
     groups : the person (cluster) of each test row; persons are resampled, each with all of
         their rows. None: every row is its own person.
+    progress : called once after each resample (``n_boot`` times), e.g. to advance a
+        progress bar; nothing is printed here
 
     Returns
     -------
@@ -102,6 +105,8 @@ def bootstrap_ci(
         value = _replicate(metric_fn, y_test[rows], [a[rows] for a in arrays])
         if value is not None and value.shape == estimate.shape:
             replicates.append(value)
+        if progress is not None:
+            progress()
     if replicates:
         lower, upper, extended = _corrected_interval(np.stack(replicates), estimate, alpha)
     else:

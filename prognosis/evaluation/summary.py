@@ -76,6 +76,7 @@ def evaluate_predictions(
     censoring_covariates: pd.DataFrame | None = None,
     model_follow_up: float | None = None,
     subgroups: pd.DataFrame | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Metrics:
     """Evaluate test predictions: a :class:`~prognosis.artifacts.Metrics` (NaN becomes None).
 
@@ -110,6 +111,9 @@ def evaluate_predictions(
     min_at_risk : horizons are clipped where fewer test rows remain followed
         (:func:`evaluation_times`); the integrated Brier score starts at the time of this
         many outcome events, so that resamples reach it
+    progress : called as ``progress(done, total)`` after each bootstrap resample of every
+        metric (``total``: all the resamples of this evaluation), e.g. to advance a
+        progress bar
 
     Returns
     -------
@@ -127,7 +131,10 @@ def evaluate_predictions(
         y_train, y_test, horizons, min_at_risk=min_at_risk, model_follow_up=model_follow_up
     )
     source = _Source.build(survival, times, test.time.size)
-    boot = partial(bootstrap_ci, n_boot=n_boot, seed=seed, alpha=alpha, groups=groups)
+    tick = _ticker(progress, n_boot, len(source.evaluated))
+    boot = partial(
+        bootstrap_ci, n_boot=n_boot, seed=seed, alpha=alpha, groups=groups, progress=tick
+    )
     weights = _Weights.build(test, censoring_covariates)
     notes = [*times.notes, *source.notes]
     tau = max(source.evaluated) if source.evaluated else None
@@ -171,10 +178,34 @@ def evaluate_predictions(
             groups=groups,
         )
         notes.extend(more)
+    if progress is not None:  # the integrated Brier score may have been skipped
+        total = _bootstrap_calls(len(source.evaluated)) * n_boot
+        progress(total, total)
     # one value from here on: the dict above has the keys and order of metrics.json
     return from_json(
         Metrics, _json_ready(result), origin="evaluate_predictions", error=EvaluationError
     )
+
+
+def _bootstrap_calls(horizons: int) -> int:
+    """How many metrics are bootstrapped: the two C indices; with horizons, the AUC, the Brier
+    scores, the integrated Brier score, and calibration and net benefit per horizon."""
+    return 2 + (3 + 2 * horizons if horizons else 0)
+
+
+def _ticker(
+    progress: Callable[[int, int], None] | None, n_boot: int, horizons: int
+) -> Callable[[], None] | None:
+    """A callback for :func:`bootstrap_ci` that counts every resample of the evaluation."""
+    if progress is None:
+        return None
+    total, done = _bootstrap_calls(horizons) * n_boot, [0]
+
+    def tick() -> None:
+        done[0] += 1
+        progress(done[0], total)
+
+    return tick
 
 
 def performance_title(metrics: MetricsFile) -> str:

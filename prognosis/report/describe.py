@@ -19,7 +19,13 @@ from prognosis.cohort.definition import (
     parse_recorded_definition,
 )
 
-__all__ = ["Statement", "cause_names", "describe_definition", "parse_recorded_definition"]
+__all__ = [
+    "Statement",
+    "cause_names",
+    "describe_definition",
+    "outcome_words",
+    "parse_recorded_definition",
+]
 
 DOMAIN_WORDS = {
     Domain.CONDITION: "condition records",
@@ -67,6 +73,20 @@ def describe_definition(
     statements.append(Statement("Follow-up", _follow_up(definition)))
     statements.append(Statement("Predictors", _predictors(definition, sets)))
     return statements
+
+
+def outcome_words(definition: CohortDefinition | None) -> str:
+    """The outcome in words: its label, its concept set's label or name ("upper GI bleed"),
+    or "the outcome" without a definition."""
+    if definition is None:
+        return "the outcome"
+    out = definition.outcome
+    named = definition.concept_sets.get(out.concept_set or "")
+    return str(
+        out.label
+        or (named.label if named and named.label else None)
+        or ((out.concept_set or "death").replace("_", " "))
+    )
 
 
 def _concept_names(features: Sequence[Feature]) -> dict[int, str]:

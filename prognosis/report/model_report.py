@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -38,6 +38,7 @@ from prognosis.artifacts import (
 )
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
+from prognosis.evaluation.verdict import Basis, Verdict, basis_of, judge
 from prognosis.exceptions import ModelDirectoryError, PrognosisError
 from prognosis.horizons import horizon_text
 from prognosis.models.store import SavedModel, load_model
@@ -48,6 +49,7 @@ from prognosis.report.describe import (
     Statement,
     cause_names,
     describe_definition,
+    outcome_words,
     parse_recorded_definition,
 )
 from prognosis.report.incidence import CauseIncidence, observed_incidence
@@ -68,11 +70,16 @@ from prognosis.training import check_schema, evaluate_model, is_training_data
 __all__ = [
     "CurvePredictions",
     "ModelReport",
+    "WrittenModelReport",
     "build_model_report",
     "curve_predictions",
     "outcome_events",
     "write_model_report",
 ]
+
+#: Called with a message as each step starts; called as ``(done, total)`` along a long one.
+Steps = Callable[[str], None]
+Count = Callable[[int, int], None]
 
 _CALIBRATION = (
     ("slope", "Calibration slope"),
@@ -195,6 +202,7 @@ class Provenance:
 @dataclass(frozen=True)
 class ModelReport:
     title: str
+    verdict: Verdict  # the block at the top of the page
     summary: list[tuple[str, str]]
     definition: list[Statement] | None
     attrition: list[AttritionRow]
@@ -212,6 +220,19 @@ class ModelReport:
     incidence: CauseIncidence | None = None  # every cause, observed (competing risks only)
 
 
+@dataclass(frozen=True)
+class WrittenModelReport:
+    """A model report written by :func:`write_model_report`: its page and what it shows."""
+
+    page: Path
+    report: ModelReport
+
+    @property
+    def verdict(self) -> Verdict:
+        """The verdict at the top of the page."""
+        return self.report.verdict
+
+
 def build_model_report(
     model_dir: Path,
     dataset: CohortDataset,
@@ -219,6 +240,8 @@ def build_model_report(
     metrics: MetricsFile | None = None,
     n_boot: int = 200,
     seed: int = 0,
+    progress: Steps | None = None,
+    count: Count | None = None,
 ) -> ModelReport:
     """Assemble the model report of the model in ``model_dir`` on ``dataset``.
 
@@ -229,20 +252,38 @@ def build_model_report(
         validation metrics stored with the model, otherwise the model is evaluated on it
     metrics : metrics from ``prognosis evaluate`` to show instead
     n_boot, seed : bootstrap of that evaluation, when one is needed
+    progress : called with a message as each step starts
+    count : called as ``count(done, total)`` after each bootstrap resample of that evaluation
     """
+    say = progress or (lambda _message: None)
     saved = load_model(model_dir)
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
-    chosen, origin = _metrics(saved, dataset, metrics, n_boot, seed)
+    chosen, origin = _metrics(saved, dataset, metrics, n_boot, seed, say, count)
+    basis, basis_text = _basis(saved, dataset, metrics)
     definition = parse_recorded_definition(saved.training_manifest) or parse_recorded_definition(
         dataset.manifest
     )
     statements = describe_definition(definition, saved.features) if definition else None
     predictions = curve_predictions(saved, dataset, X, origin=Path(model_dir))
     cohort = saved.info.cohort or dataset.manifest.cohort or dataset.path.name
+    say("describe the cohort: Table 1, observed risk curves")
     table1 = table_one(dataset.frame, saved.features)
     attrition = attrition_rows(dataset.attrition)
+    curves = _curves(dataset, predictions)
+    say("explain the model (SHAP values of the cohort)")
+    shap = _shap(saved, dataset.frame, seed)
+    say("assemble the report")
     return ModelReport(
         title=f"{cohort}: {saved.info.model} prognosis model",
+        verdict=judge(
+            chosen,
+            basis=basis,
+            basis_text=basis_text,
+            model=saved.info.model,
+            outcome=outcome_words(definition),
+            cohort=str(cohort),
+            horizons=saved.info.horizons,
+        ),
         summary=_summary(saved, table1, cohort, dataset.frame),
         definition=statements,
         attrition=attrition,
@@ -251,14 +292,14 @@ def build_model_report(
             dataset.y, cause_names(definition, _codes(dataset)), saved.info.horizons
         ),
         table1=table1,
-        curves=_curves(dataset, predictions),
+        curves=curves,
         metrics=_metric_section(chosen, origin) if chosen else None,
         metrics_missing=origin,
         coefficients=coefficient_table(
             saved.pipeline.steps[-1][1],
             {feature.name: feature.label or feature.name for feature in saved.features},
         ),
-        shap=_shap(saved, dataset.frame, seed),
+        shap=shap,
         tripod=tripod_items(
             info=saved.info,
             manifest=saved.training_manifest
@@ -285,17 +326,27 @@ def write_model_report(
     n_boot: int = 200,
     seed: int = 0,
     overwrite: bool = False,
-) -> Path:
-    """Render the model report into ``out_dir/index.html`` (atomically); return its path.
+    progress: Steps | None = None,
+    count: Count | None = None,
+) -> WrittenModelReport:
+    """Render the model report into ``out_dir/index.html`` (atomically).
 
     ``out_dir`` is checked first: new, empty, holding only other prognosis outputs (the patient
-    reports), or a previous model report (replaced only with ``overwrite``).
+    reports), or a previous model report (replaced only with ``overwrite``). ``progress`` and
+    ``count``: see :func:`build_model_report`.
+
+    Returns
+    -------
+    WrittenModelReport
+        The page written and the report it shows (with its verdict).
     """
     out_dir = Path(out_dir)
     with claim_output(
         out_dir, OutputKind.MODEL_REPORT, overwrite=overwrite, protect=[model_dir, dataset_dir]
     ):
-        return _write_model_report(model_dir, dataset_dir, out_dir, metrics_path, n_boot, seed)
+        return _write_model_report(
+            model_dir, dataset_dir, out_dir, metrics_path, n_boot, seed, progress, count
+        )
 
 
 def _write_model_report(
@@ -305,18 +356,30 @@ def _write_model_report(
     metrics_path: Path | None,
     n_boot: int,
     seed: int,
-) -> Path:
+    progress: Steps | None,
+    count: Count | None,
+) -> WrittenModelReport:
     metrics = None
     if metrics_path is not None:
         hint = "pass the metrics.json that `prognosis evaluate --out` wrote"
         metrics = read_metrics(Path(metrics_path), error=PrognosisError, hint=hint)
+    if progress is not None:
+        progress("read the model and the dataset")
     report = build_model_report(
-        Path(model_dir), load_dataset(dataset_dir), metrics=metrics, n_boot=n_boot, seed=seed
+        Path(model_dir),
+        load_dataset(dataset_dir),
+        metrics=metrics,
+        n_boot=n_boot,
+        seed=seed,
+        progress=progress,
+        count=count,
     )
+    if progress is not None:
+        progress("render the page")
     html = render_page("model.html.jinja2", report=report, title=report.title)
     page = write_page(out_dir / "index.html", html)
     write_marker(out_dir, OutputKind.MODEL_REPORT)
-    return page
+    return WrittenModelReport(page=page, report=report)
 
 
 def _metrics(
@@ -325,6 +388,8 @@ def _metrics(
     given: MetricsFile | None,
     n_boot: int,
     seed: int,
+    say: Steps | None = None,
+    count: Count | None = None,
 ) -> tuple[Metrics | None, str]:
     if given is not None:
         where = (given.evaluated and given.evaluated.dataset) or (
@@ -346,9 +411,24 @@ def _metrics(
             "the model was fit without validation (--split none); run prognosis "
             "evaluate on held-out or external data and pass --metrics"
         )
-    measured = evaluate_model(saved, dataset, n_boot=n_boot, seed=seed).results
+    if say is not None:
+        say(f"evaluate the model on this dataset ({n_boot} bootstrap resamples)")
+    measured = evaluate_model(saved, dataset, n_boot=n_boot, seed=seed, bootstrap_progress=count)
     source = redact_source(dataset.manifest.source)
-    return measured, f"the saved model evaluated on this dataset (source: {source})"
+    return measured.results, f"the saved model evaluated on this dataset (source: {source})"
+
+
+def _basis(
+    saved: SavedModel, dataset: CohortDataset, given: MetricsFile | None
+) -> tuple[Basis, str]:
+    """What the metrics of :func:`_metrics` rest on: the verdict's basis."""
+    if given is not None:
+        return basis_of(given)
+    if is_training_data(saved, dataset):
+        return basis_of(saved.metrics)
+    return Basis.VALIDATED, (
+        f"validated on this dataset ({dataset.path.name}), not the rows the model was fitted on"
+    )
 
 
 def _summary(

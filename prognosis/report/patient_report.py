@@ -11,7 +11,7 @@ both files are owner-only (0600) from their creation, and the mapping is merged 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +22,14 @@ from markupsafe import Markup
 from prognosis.artifacts import Feature, ModelInfo
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.metrics import observed_risk
+from prognosis.evaluation.verdict import Verdict, verdict_of
 from prognosis.exceptions import PrognosisError
 from prognosis.horizons import horizon_text
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory
 from prognosis.report import shap_drivers, svg
-from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
+from prognosis.report.describe import DOMAIN_WORDS, outcome_words, parse_recorded_definition
 from prognosis.report.incidence import PatientIncidence, patient_incidence
 from prognosis.report.privacy import redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
@@ -83,6 +84,7 @@ class Context:
     horizons: list[str]
     note: list[str]
     observed: list[tuple[str, float]]  # (horizon, Aalen-Johansen incidence) when risks ignore
+    verdict: Verdict  # shown at the top of every page
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class PatientReports:
     index: Path
     pages: list[Path]
     mapping: Path
+    verdict: Verdict | None = None
 
 
 def write_patient_reports(
@@ -104,6 +107,8 @@ def write_patient_reports(
     seed: int = 0,
     key: bytes | None = None,
     overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+    count: Callable[[int, int], None] | None = None,
 ) -> PatientReports:
     """Write one page per chosen patient and ``index.html`` into ``out_dir``.
 
@@ -119,12 +124,28 @@ def write_patient_reports(
     seed : also picks the 100 reference rows the drivers are explained against, the same rows
         as ``prognosis explain --seed`` (:func:`prognosis.scoring.background_rows`)
     key : the pseudonym key (bytes), instead of the key file
+    progress : called with a message as each step starts
+    count : called as ``count(done, total)`` after each page is rendered
+
+    Returns
+    -------
+    PatientReports
+        The pages, the index, the mapping file and the model's verdict (shown on every page).
     """
     out_dir, mapping_dir = Path(out_dir), Path(mapping_dir)
     protect = [model_dir, dataset_dir]
     with claim_output(out_dir, OutputKind.PATIENT_REPORTS, overwrite=overwrite, protect=protect):
         return _write_patient_reports(
-            model_dir, dataset_dir, out_dir, mapping_dir, ids, sample, seed, key
+            model_dir,
+            dataset_dir,
+            out_dir,
+            mapping_dir,
+            ids,
+            sample,
+            seed,
+            key,
+            progress or (lambda _message: None),
+            count or (lambda _done, _total: None),
         )
 
 
@@ -137,12 +158,15 @@ def _write_patient_reports(
     sample: int | None,
     seed: int,
     key: bytes | None,
+    say: Callable[[str], None],
+    count: Callable[[int, int], None],
 ) -> PatientReports:
     if mapping_dir.resolve().is_relative_to(out_dir.resolve()):
         raise PrognosisError(
             f"the pseudonym mapping folder {mapping_dir} lies inside the report folder "
             f"{out_dir}; keep it apart so that sharing the reports does not share the mapping"
         )
+    say("read the model and the dataset")
     saved, dataset = load_model(model_dir), load_dataset(dataset_dir)
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
     rows = _select(dataset.frame, ids, sample, seed)
@@ -154,10 +178,12 @@ def _write_patient_reports(
     background = check_schema(
         saved, background_rows(dataset.frame, _BACKGROUND_ROWS, seed), origin="the background rows"
     )
+    say(f"predict every row and explain {len(rows)} patients (SHAP values)")
     pages = _pages(saved, X, rows, names, background)
     written = []
+    say(f"write {len(pages)} patient pages")
     with atomic_directory(out_dir) as folder:
-        for page in pages:
+        for done, page in enumerate(pages, start=1):
             html = render_page(
                 "patient.html.jinja2",
                 page=page,
@@ -166,6 +192,7 @@ def _write_patient_reports(
             )
             (folder / f"{page.pseudonym}.html").write_text(html, encoding="utf-8")
             written.append(out_dir / f"{page.pseudonym}.html")
+            count(done, len(pages))
         index = render_page(
             "patients_index.html.jinja2",
             context=context,
@@ -175,7 +202,7 @@ def _write_patient_reports(
         (folder / "index.html").write_text(index, encoding="utf-8")
         write_marker(folder, OutputKind.PATIENT_REPORTS)
     mapping = _write_mapping(mapping_dir, dataset.frame, rows, names)
-    return PatientReports(out_dir, out_dir / "index.html", written, mapping)
+    return PatientReports(out_dir, out_dir / "index.html", written, mapping, context.verdict)
 
 
 def _select(
@@ -336,16 +363,9 @@ def _value(value: float, entry: Feature) -> str:
 def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
     info = saved.info
     definition = parse_recorded_definition(saved.training_manifest)
-    outcome = "the outcome"
+    outcome = outcome_words(definition)
     entry = "entry into the cohort (the index date)"
     if definition is not None:
-        out = definition.outcome
-        named = definition.concept_sets.get(out.concept_set or "")
-        outcome = (
-            out.label
-            or (named.label if named and named.label else None)
-            or ((out.concept_set or "death").replace("_", " "))
-        )
         index = definition.index
         start = definition.concept_sets[index.concept_set]
         entry = (
@@ -382,6 +402,7 @@ def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
         horizons=horizons,
         note=note,
         observed=_observed(saved, dataset),
+        verdict=verdict_of(saved.metrics, info, outcome=str(outcome), cohort=cohort),
     )
 
 
