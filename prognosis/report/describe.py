@@ -19,7 +19,12 @@ from prognosis.cohort.definition import (
     parse_recorded_definition,
 )
 
-__all__ = ["Statement", "describe_definition", "parse_recorded_definition"]
+__all__ = [
+    "Statement",
+    "describe_definition",
+    "outcome_and_entry",
+    "parse_recorded_definition",
+]
 
 DOMAIN_WORDS = {
     Domain.CONDITION: "condition records",
@@ -188,3 +193,28 @@ def _predictors(definition: CohortDefinition, sets: dict[str, str]) -> str:
     if not items:
         return "No predictors are defined."
     return f"Measured only from records {day}: " + "; ".join(items) + "."
+
+
+def outcome_and_entry(definition: CohortDefinition | None) -> tuple[str, str]:
+    """What the model predicts, in words: the outcome, and the entry its time runs from.
+
+    ``("test bleed", "the first record of test drug A or B in drug exposures")``; generic
+    words when the definition is not recorded.
+    """
+    if definition is None:
+        return "the outcome", "entry into the cohort (the index date)"
+    out = definition.outcome
+    named = definition.concept_sets.get(out.concept_set or "")
+    outcome = (
+        out.label
+        or (named.label if named and named.label else None)
+        or ((out.concept_set or "death").replace("_", " "))
+    )
+    index = definition.index
+    start = definition.concept_sets[index.concept_set]
+    entry = (
+        f"the {'first ' if index.occurrence == 'first' else ''}record of "
+        f"{start.label or index.concept_set.replace('_', ' ')} in "
+        f"{DOMAIN_WORDS[index.domain]}"
+    )
+    return str(outcome), entry

@@ -12,7 +12,7 @@ both files are owner-only (0600) from their creation, and the mapping is merged 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +28,16 @@ from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory
 from prognosis.report import shap_drivers, svg
-from prognosis.report.describe import DOMAIN_WORDS, parse_recorded_definition
+from prognosis.report.calibration_context import (
+    CalibrationContext,
+    NoCalibrationContext,
+    ValidationCalibration,
+)
+from prognosis.report.describe import outcome_and_entry, parse_recorded_definition
 from prognosis.report.privacy import redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
 from prognosis.report.render import render_page
+from prognosis.report.report_json import predicts, write_report_json
 from prognosis.scoring import background_rows
 from prognosis.training import check_schema
 
@@ -65,6 +71,8 @@ class PatientPage:
     waterfall: Markup | None
     driver_horizon: str
     inputs: list[Input]
+    # what validation observed for risks like this one, at each horizon
+    calibration: list[CalibrationContext | NoCalibrationContext] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,7 @@ def _write_patient_reports(
         saved, background_rows(dataset.frame, _BACKGROUND_ROWS, seed), origin="the background rows"
     )
     pages = _pages(saved, X, rows, names, background)
+    ordered = sorted(pages, key=lambda p: (-p.risks[0].risk, p.pseudonym))  # highest first
     written = []
     with atomic_directory(out_dir) as folder:
         for page in pages:
@@ -165,10 +174,20 @@ def _write_patient_reports(
         index = render_page(
             "patients_index.html.jinja2",
             context=context,
-            pages=sorted(pages, key=lambda p: (-p.risks[0].risk, p.pseudonym)),  # highest first
+            pages=ordered,
             title=f"Patient risk reports: {context.cohort}",
         )
         (folder / "index.html").write_text(index, encoding="utf-8")
+        what = predicts(
+            saved.info,
+            cohort=context.cohort,
+            outcome=context.outcome,
+            entry=context.entry,
+            quantity=context.risk_word,
+        )
+        write_report_json(
+            folder / "report.json", "patients", what, {"context": context, "patients": ordered}
+        )
         write_marker(folder, OutputKind.PATIENT_REPORTS)
     mapping = _write_mapping(mapping_dir, dataset.frame, rows, names)
     return PatientReports(out_dir, out_dir / "index.html", written, mapping)
@@ -227,6 +246,7 @@ def _pages(
     explained = shap_drivers.explain_rows(saved, X.iloc[rows], background=background)
     inputs = _input_rows(saved, X.iloc[rows])
     risk_word = risk_words(saved.info)
+    validation = ValidationCalibration.of(saved.metrics)
     pages = []
     for k, row in enumerate(rows):
         risks = [
@@ -261,6 +281,7 @@ def _pages(
                 waterfall=_waterfall(drivers),
                 driver_horizon=horizon_text(horizons[0]),
                 inputs=inputs[k],
+                calibration=validation.contexts(horizons, at_horizons[row]),
             )
         )
     return pages
@@ -298,24 +319,7 @@ def _value(value: float, entry: Feature) -> str:
 
 def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
     info = saved.info
-    definition = parse_recorded_definition(saved.training_manifest)
-    outcome = "the outcome"
-    entry = "entry into the cohort (the index date)"
-    if definition is not None:
-        out = definition.outcome
-        named = definition.concept_sets.get(out.concept_set or "")
-        outcome = (
-            out.label
-            or (named.label if named and named.label else None)
-            or ((out.concept_set or "death").replace("_", " "))
-        )
-        index = definition.index
-        start = definition.concept_sets[index.concept_set]
-        entry = (
-            f"the {'first ' if index.occurrence == 'first' else ''}record of "
-            f"{start.label or index.concept_set.replace('_', ' ')} in "
-            f"{DOMAIN_WORDS[index.domain]}"
-        )
+    outcome, entry = outcome_and_entry(parse_recorded_definition(saved.training_manifest))
     cohort = str(info.cohort or dataset.manifest.cohort or dataset.path.name)
     horizons = [horizon_text(h) for h in info.horizons]
     results = saved.metrics.results
