@@ -31,7 +31,7 @@ from prognosis.report.calibration_context import (
     ValidationCalibration,
 )
 from prognosis.report.charts import Chart
-from prognosis.report.patient_report import HorizonRisk, PatientPage, _context
+from prognosis.report.patient_report import Context, HorizonRisk, PatientPage, _context
 from prognosis.report.pseudonyms import pseudonym
 from prognosis.report.render import render_page
 from prognosis.report.report_json import EXCLUDED, FORMAT, report_data
@@ -176,6 +176,14 @@ def test_markup_characters_are_escaped_in_the_file_and_intact_once_parsed(
     assert any(label.startswith(SCRIPT_NAME) for label in labels)
 
 
+def test_every_patient_page_field_is_written_but_the_charts(patients_json: dict[str, Any]) -> None:
+    fields = {spec.name for spec in dataclasses.fields(PatientPage)}
+    for patient in patients_json["report"]["patients"]:
+        assert set(patient) == fields - {"curve", "waterfall"}  # the SVG of the page
+    context = {spec.name for spec in dataclasses.fields(Context)}
+    assert set(patients_json["report"]["context"]) == context
+
+
 def test_a_value_report_json_cannot_hold_is_an_error_naming_where() -> None:
     @dataclasses.dataclass(frozen=True)
     class Section:
@@ -228,9 +236,9 @@ def test_observed_risk_curves_are_kaplan_meier_of_each_group(
     curves = model_json["report"]["curves"]["observed"]
     assert len(curves) == 4
     for curve in curves:
-        name, n = re.fullmatch(r"(.*) \(n = (\d+)\)", curve["label"]).groups()
+        name, n = re.fullmatch(r"(.*) \(n = ([\d,]+)\)", curve["label"]).groups()
         mask = members[name]
-        assert int(n) == mask.sum()
+        assert int(n.replace(",", "")) == mask.sum()
         time = frame["time"].to_numpy(float)[mask]
         event = frame["event"].to_numpy()[mask] == 1
         fitted = KaplanMeierFitter().fit(time, event)
