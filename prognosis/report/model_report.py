@@ -247,7 +247,8 @@ def write_model_report(
     """Render the model report into ``out_dir/index.html`` (atomically); return its path.
 
     Its numbers go beside it into ``out_dir/report.json``
-    (:func:`~prognosis.report.report_json.write_report_json`, written first, also atomically).
+    (:func:`~prognosis.report.report_json.write_report_json`, written just before, also
+    atomically).
     ``out_dir`` is checked first: new, empty, holding only other prognosis outputs (the patient
     reports), or a previous model report (replaced only with ``overwrite``).
     """
