@@ -2,7 +2,10 @@
 
 :func:`write_patient_reports` predicts every row of the cohort once (for percentiles and the
 cohort's average curve), explains the chosen rows in one call, and renders one page each into
-``out_dir`` (written atomically as a whole). The mapping from pseudonym to ``person_id`` goes to
+``out_dir`` (written atomically as a whole), with the index and ``report.json`` (every page's
+numbers: :mod:`prognosis.report.report_json`). Each page sets the patient's risk against the
+model's validation calibration table (:mod:`prognosis.report.calibration_context`).
+The mapping from pseudonym to ``person_id`` goes to
 ``mapping_dir/mapping.csv``, with the pseudonym key beside it: the folder is owner-only (0700),
 both files are owner-only (0600) from their creation, and the mapping is merged under a lock
 (:func:`~prognosis.report.pseudonyms.update_mapping`), so concurrent runs lose nothing.
@@ -109,7 +112,7 @@ def write_patient_reports(
     key: bytes | None = None,
     overwrite: bool = False,
 ) -> PatientReports:
-    """Write one page per chosen patient and ``index.html`` into ``out_dir``.
+    """Write one page per chosen patient, ``index.html`` and ``report.json`` into ``out_dir``.
 
     Parameters
     ----------
