@@ -22,6 +22,7 @@ import pandas as pd
 from prognosis.artifacts import (
     AttritionStep,
     DatasetManifest,
+    DecisionCurve,
     HorizonMetrics,
     Interval,
     Metrics,
@@ -117,6 +118,10 @@ class HorizonPanel:
     summary: list[tuple[str, Interval]]
     groups: list[CalibrationRow]
     decision: charts.Chart
+    smoothed: tuple[
+        tuple[float | None, ...], ...
+    ]  # the calibration curve drawn: (predicted, observed)
+    net_benefit: DecisionCurve  # the decision curve drawn, with its interval
 
 
 @dataclass(frozen=True)
@@ -537,6 +542,8 @@ def _panel(entry: HorizonMetrics, label: str, total: int | None) -> HorizonPanel
             name=f"decision-{key}",
             up_to=max(0.1, 1.5 * max((g.mean_predicted for g in calibration.table), default=0.5)),
         ),
+        smoothed=calibration.curve,
+        net_benefit=entry.decision_curve,
     )
 
 

@@ -215,6 +215,8 @@ def test_metrics_are_those_of_metrics_json(
         summary = dict(panel["summary"])  # pairs (measure, interval)
         assert summary["Calibration slope"] == entry["calibration"]["slope"]
         assert summary["ICI"] == entry["calibration"]["ici"]
+        assert panel["smoothed"] == entry["calibration"]["curve"]
+        assert panel["net_benefit"] == entry["decision_curve"]
         for shown, group in zip(panel["groups"], entry["calibration"]["table"], strict=True):
             assert shown == {**group, "n": str(group["n"])}  # groups of 20 and more are shown
 
