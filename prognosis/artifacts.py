@@ -329,7 +329,10 @@ class Marginal:
 
 @dataclass(frozen=True)
 class CalibrationGroup:
-    """One row of a calibration table (a group of rows by predicted risk)."""
+    """One row of a calibration table (a group of rows by predicted risk).
+
+    ``predicted_min`` and ``predicted_max`` are the smallest and largest predicted risk in the
+    group; files written before they were recorded lack them (``None``)."""
 
     group: int
     n: int
@@ -337,6 +340,8 @@ class CalibrationGroup:
     observed: float | None
     observed_lower: float | None
     observed_upper: float | None
+    predicted_min: float | None = field(default=None, metadata=OPTIONAL)
+    predicted_max: float | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)

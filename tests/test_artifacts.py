@@ -18,6 +18,7 @@ import pytest
 from prognosis.artifacts import (
     MODEL_FORMAT,
     AttritionStep,
+    CalibrationGroup,
     Concept,
     DatasetManifest,
     EvaluatedOn,
@@ -138,6 +139,22 @@ def test_a_hand_written_metrics_file_reads_as_values() -> None:
     assert from_json(MetricsFile, none) == MetricsFile(split=none["split"], fit_seconds=1.5)
     assert to_json(from_json(MetricsFile, none)) == none  # absent, not null
     assert from_json(Interval, interval) == Interval(0.7, 0.6, 0.8, 0, False)
+
+
+def test_a_calibration_group_written_before_its_predicted_range_still_reads() -> None:
+    old = {
+        "group": 1,
+        "n": 40,
+        "mean_predicted": 0.1,
+        "observed": 0.12,
+        "observed_lower": 0.05,
+        "observed_upper": 0.2,
+    }
+    group = from_json(CalibrationGroup, old)
+    assert (group.predicted_min, group.predicted_max) == (None, None)
+    assert to_json(group) == old  # absent, not null: the old file's bytes do not move
+    new = from_json(CalibrationGroup, {**old, "predicted_min": 0.02, "predicted_max": 0.3})
+    assert (new.predicted_min, new.predicted_max) == (0.02, 0.3)
 
 
 def test_whole_numbers_stay_whole_so_the_bytes_do_not_move() -> None:

@@ -88,6 +88,8 @@ def _reports_complete(out: Path) -> str:
     assert json.loads((out / "prognosis-output.json").read_text()) == {"kind": "patient_reports"}
     pages = sorted(p.name for p in out.glob("P-*.html"))
     assert len(pages) == 3 and (out / "index.html").is_file()
+    numbers = json.loads((out / "report.json").read_text(encoding="utf-8"))  # complete JSON
+    assert len(numbers["report"]["patients"]) == 3
     return " ".join(pages)
 
 

@@ -5,7 +5,9 @@ incidence of cause 1 under competing risks). Observed risk comes from the data:
 
 * the **table** groups rows by predicted risk (deciles, or fewer groups when rows are few) and
   estimates the observed risk of each group by Kaplan-Meier 1 - S(h), or by Aalen-Johansen
-  under competing risks, with a log-log 95% interval (scikit-survival estimators);
+  under competing risks, with a log-log 95% interval (scikit-survival estimators); each group
+  records its mean, smallest and largest predicted risk (the range a patient's risk is placed
+  in by the patient reports);
 * **slope, intercept and the smoothed curve** regress jackknife pseudo-observations of the
   observed risk on the predictions (Andersen & Pohar Perme 2010, "Pseudo-observations in
   survival analysis", Stat Methods Med Res 19:71; for calibration under censoring and
@@ -61,7 +63,8 @@ CURVE_RANGE = (0.01, 0.99)  # quantiles of the predictions the smoothed curve sp
 
 @dataclass(frozen=True)
 class CalibrationGroup:
-    """One row of the calibration table."""
+    """One row of the calibration table: its rows' predicted risks (mean, smallest and largest)
+    and their observed risk with its interval."""
 
     group: int
     n: int
@@ -69,6 +72,8 @@ class CalibrationGroup:
     observed: float
     observed_lower: float
     observed_upper: float
+    predicted_min: float
+    predicted_max: float
 
 
 @dataclass(frozen=True)
@@ -333,6 +338,8 @@ def _group(
         observed=float(observed[0]),
         observed_lower=float(low[0]),
         observed_upper=float(high[0]),
+        predicted_min=float(risk[members].min()),
+        predicted_max=float(risk[members].max()),
     )
 
 

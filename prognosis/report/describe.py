@@ -23,6 +23,7 @@ __all__ = [
     "Statement",
     "cause_names",
     "describe_definition",
+    "outcome_and_entry",
     "outcome_words",
     "parse_recorded_definition",
 ]
@@ -218,7 +219,7 @@ def cause_names(definition: CohortDefinition | None, codes: Sequence[int]) -> di
     competing = list(definition.competing_events) if definition is not None else []
     for code in codes:
         if code == 1:
-            names[code] = _outcome_words(definition)
+            names[code] = outcome_words(definition)
         elif 0 <= code - 2 < len(competing):
             event = competing[code - 2]
             names[code] = str(event.label or event.name.replace("_", " "))
@@ -227,13 +228,20 @@ def cause_names(definition: CohortDefinition | None, codes: Sequence[int]) -> di
     return names
 
 
-def _outcome_words(definition: CohortDefinition | None) -> str:
+
+def outcome_and_entry(definition: CohortDefinition | None) -> tuple[str, str]:
+    """What the model predicts, in words: the outcome, and the entry its time runs from.
+
+    ``("test bleed", "the first record of test drug A or B in drug exposures")``; generic
+    words when the definition is not recorded.
+    """
     if definition is None:
-        return "the outcome"
-    outcome = definition.outcome
-    named = definition.concept_sets.get(outcome.concept_set or "")
-    return str(
-        outcome.label
-        or (named.label if named and named.label else None)
-        or (outcome.concept_set or "death").replace("_", " ")
+        return "the outcome", "entry into the cohort (the index date)"
+    index = definition.index
+    start = definition.concept_sets[index.concept_set]
+    entry = (
+        f"the {'first ' if index.occurrence == 'first' else ''}record of "
+        f"{start.label or index.concept_set.replace('_', ' ')} in "
+        f"{DOMAIN_WORDS[index.domain]}"
     )
+    return outcome_words(definition), entry

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,8 @@ from markupsafe import Markup
 
 from prognosis.artifacts import (
     AttritionStep,
-    CalibrationGroup,
     DatasetManifest,
+    DecisionCurve,
     HorizonMetrics,
     Interval,
     Metrics,
@@ -44,15 +45,17 @@ from prognosis.horizons import horizon_text
 from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.report import charts, shap_drivers, svg
+from prognosis.report.calibration_context import calibration_group_sizes
 from prognosis.report.coefficients import Coefficients, coefficient_table
 from prognosis.report.describe import (
     Statement,
     cause_names,
     describe_definition,
-    outcome_words,
+    outcome_and_entry,
     parse_recorded_definition,
 )
 from prognosis.report.incidence import CauseIncidence, observed_incidence
+from prognosis.report.patient_report import risk_words
 from prognosis.report.privacy import (
     HIDDEN,
     SUPPRESSED,
@@ -63,6 +66,7 @@ from prognosis.report.privacy import (
     suppress_small_counts_in_text,
 )
 from prognosis.report.render import render_page, write_page
+from prognosis.report.report_json import Predicts, predicts, write_report_json
 from prognosis.report.table_one import TableOne, table_one
 from prognosis.report.tripod import TODO, TripodItem, tripod_items
 from prognosis.training import check_schema, evaluate_model, is_training_data
@@ -126,7 +130,29 @@ class RiskCurves:
     predictions: str  # what the thirds are cut on (CurvePredictions.kind)
     rows: np.ndarray  # the dataset rows described
     third: np.ndarray | None  # per row of ``rows``: 0, 1, 2 (lowest to highest); None: no thirds
-    curves: tuple[charts.Curve, ...]  # the observed risks drawn
+    observed: list[charts.Curve]  # the curves drawn: times, estimate, pointwise interval
+
+
+class MetricRow(NamedTuple):
+    """One row of the performance table."""
+
+    metric: str
+    horizon: str
+    value: Interval
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """One group of the calibration table as shown: its persons protected (text)."""
+
+    group: int
+    n: str
+    mean_predicted: float | None
+    observed: float | None
+    observed_lower: float | None
+    observed_upper: float | None
+    predicted_min: float | None
+    predicted_max: float | None
 
 
 @dataclass(frozen=True)
@@ -134,8 +160,12 @@ class HorizonPanel:
     horizon: str
     calibration: charts.Chart
     summary: list[tuple[str, Interval]]
-    groups: list[dict[str, str]]
+    groups: list[CalibrationRow]
     decision: charts.Chart
+    smoothed: tuple[
+        tuple[float | None, ...], ...
+    ]  # the calibration curve drawn: (predicted, observed)
+    net_benefit: DecisionCurve  # the decision curve drawn, with its interval
 
 
 @dataclass(frozen=True)
@@ -144,7 +174,7 @@ class MetricSection:
     n_test: str
     n_events: str
     level: int
-    rows: list[tuple[str, str, Interval]]  # metric, horizon, estimate and interval
+    rows: list[MetricRow]
     auc: charts.Chart | None
     panels: list[HorizonPanel]
     notes: list[str]
@@ -203,6 +233,7 @@ class Provenance:
 class ModelReport:
     title: str
     verdict: Verdict  # the block at the top of the page
+    predicts: Predicts
     summary: list[tuple[str, str]]
     definition: list[Statement] | None
     attrition: list[AttritionRow]
@@ -273,6 +304,7 @@ def build_model_report(
     say("explain the model (SHAP values of the cohort)")
     shap = _shap(saved, dataset.frame, seed)
     say("assemble the report")
+    outcome, entry = outcome_and_entry(definition)
     return ModelReport(
         title=f"{cohort}: {saved.info.model} prognosis model",
         verdict=judge(
@@ -280,9 +312,16 @@ def build_model_report(
             basis=basis,
             basis_text=basis_text,
             model=saved.info.model,
-            outcome=outcome_words(definition),
+            outcome=outcome,
             cohort=str(cohort),
             horizons=saved.info.horizons,
+        ),
+        predicts=predicts(
+            saved.info,
+            cohort=str(cohort),
+            outcome=outcome,
+            entry=entry,
+            quantity=risk_words(saved.info),
         ),
         summary=_summary(saved, table1, cohort, dataset.frame),
         definition=statements,
@@ -331,6 +370,9 @@ def write_model_report(
 ) -> WrittenModelReport:
     """Render the model report into ``out_dir/index.html`` (atomically).
 
+    Its numbers go beside it into ``out_dir/report.json``
+    (:func:`~prognosis.report.report_json.write_report_json`, written just before, also
+    atomically).
     ``out_dir`` is checked first: new, empty, holding only other prognosis outputs (the patient
     reports), or a previous model report (replaced only with ``overwrite``). ``progress`` and
     ``count``: see :func:`build_model_report`.
@@ -377,6 +419,7 @@ def _write_model_report(
     if progress is not None:
         progress("render the page")
     html = render_page("model.html.jinja2", report=report, title=report.title)
+    write_report_json(out_dir / "report.json", "model", report.predicts, report)
     page = write_page(out_dir / "index.html", html)
     write_marker(out_dir, OutputKind.MODEL_REPORT)
     return WrittenModelReport(page=page, report=report)
@@ -654,7 +697,7 @@ def _curves(dataset: CohortDataset, predictions: CurvePredictions) -> RiskCurves
     step = svg.day_step(float(times[-1]))
     marks = np.arange(0.0, float(times[-1]) + 1e-9, step)
     at_risk = at_risk_rows(groups, frame["time"].to_numpy(float), marks)
-    curves = []
+    curves: list[charts.Curve] = []
     for (name, mask), (_, counts) in zip(groups, at_risk, strict=True):
         if not np.any(y["event"][mask] == 1):
             continue
@@ -685,7 +728,7 @@ def _curves(dataset: CohortDataset, predictions: CurvePredictions) -> RiskCurves
         predictions=predictions.kind,
         rows=predictions.rows,
         third=third,
-        curves=tuple(curves),
+        observed=curves,
     )
 
 
@@ -723,17 +766,17 @@ def at_risk_rows(
 
 def _metric_section(metrics: Metrics, origin: str) -> MetricSection:
     level = round(100 * (1 - metrics.bootstrap.alpha))
-    rows: list[tuple[str, str, Interval]] = [("Harrell's C", "", metrics.harrell_c)]
+    rows = [MetricRow("Harrell's C", "", metrics.harrell_c)]
     uno = metrics.uno_c
-    rows.append(("Uno's C", f"up to {uno.tau:g} days" if uno.tau else "", uno))
+    rows.append(MetricRow("Uno's C", f"up to {uno.tau:g} days" if uno.tau else "", uno))
     ibs = metrics.integrated_brier
     if ibs:
-        rows.append(("Integrated Brier score", f"{ibs.start:g} to {ibs.stop:g} days", ibs))
+        rows.append(MetricRow("Integrated Brier score", f"{ibs.start:g} to {ibs.stop:g} days", ibs))
     panels, auc_rows = [], []
     for entry in metrics.horizons:
         label = horizon_text(entry.horizon)
-        rows.append(("Time-dependent AUC", label, entry.time_dependent_auc))
-        rows.append(("Brier score", label, entry.brier))
+        rows.append(MetricRow("Time-dependent AUC", label, entry.time_dependent_auc))
+        rows.append(MetricRow("Brier score", label, entry.brier))
         auc = entry.time_dependent_auc
         auc_rows.append((label, auc.estimate, auc.lower, auc.upper))
         panels.append(_panel(entry, label, metrics.n_test))
@@ -763,36 +806,27 @@ def _metric_section(metrics: Metrics, origin: str) -> MetricSection:
 def _evaluated(metrics: Metrics) -> str:
     """The persons evaluated, hidden where a calibration table would give a small group away."""
     total = metrics.n_test
-    shown = {_group_sizes(entry.calibration.table, total)[1] for entry in metrics.horizons}
+    shown = {
+        calibration_group_sizes(entry.calibration.table, total)[1] for entry in metrics.horizons
+    }
     return HIDDEN if HIDDEN in shown else suppress(total)
-
-
-def _group_sizes(table: Sequence[CalibrationGroup], total: int | None) -> tuple[list[str], str]:
-    """The persons of each calibration group, protected: with the number of persons evaluated
-    shown, the groups' sizes add up to it when they cover every one of them. Returns the groups'
-    text and the total's, as the metrics section must then show it."""
-    values = {f"g{k}": int(g.n) for k, g in enumerate(table)}
-    sums: list[tuple[str, tuple[str, ...]]] = []
-    if total is not None and sum(values.values()) == int(total):
-        values["total"] = int(total)
-        sums.append(("total", tuple(f"g{k}" for k in range(len(table)))))
-    published = protect(CountTable(values, sums=sums, keep=frozenset({"total"})))
-    shown_total = published.text("total") if "total" in values else suppress(total)
-    return [published.text(f"g{k}") for k in range(len(table))], shown_total
 
 
 def _panel(entry: HorizonMetrics, label: str, total: int | None) -> HorizonPanel:
     key = f"{entry.horizon:g}"
     calibration = entry.calibration
-    sizes, _ = _group_sizes(calibration.table, total)
+    sizes, _ = calibration_group_sizes(calibration.table, total)
     groups = [
-        {
-            "group": str(g.group),
-            "n": size,
-            "predicted": _pct(g.mean_predicted),
-            "observed": _pct(g.observed),
-            "interval": f"{_pct(g.observed_lower)} to {_pct(g.observed_upper)}",
-        }
+        CalibrationRow(
+            group=int(g.group),
+            n=size,
+            mean_predicted=g.mean_predicted,
+            observed=g.observed,
+            observed_lower=g.observed_lower,
+            observed_upper=g.observed_upper,
+            predicted_min=g.predicted_min,
+            predicted_max=g.predicted_max,
+        )
         for g, size in zip(calibration.table, sizes, strict=True)
     ]
     return HorizonPanel(
@@ -811,6 +845,8 @@ def _panel(entry: HorizonMetrics, label: str, total: int | None) -> HorizonPanel
             name=f"decision-{key}",
             up_to=max(0.1, 1.5 * max((g.mean_predicted for g in calibration.table), default=0.5)),
         ),
+        smoothed=calibration.curve,
+        net_benefit=entry.decision_curve,
     )
 
 
@@ -869,10 +905,6 @@ def _percent_interval(value: Interval, unit: str) -> str:
         return text
     tail = unit if unit == "%" else ""
     return f"{text} ({100 * value.lower:.1f}{tail} to {100 * value.upper:.1f}{tail})"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
 def _shap(saved: SavedModel, frame: pd.DataFrame, seed: int) -> Shap | shap_drivers.Unavailable:

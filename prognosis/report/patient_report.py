@@ -2,7 +2,10 @@
 
 :func:`write_patient_reports` predicts every row of the cohort once (for percentiles and the
 cohort's average curve), explains the chosen rows in one call, and renders one page each into
-``out_dir`` (written atomically as a whole). The mapping from pseudonym to ``person_id`` goes to
+``out_dir`` (written atomically as a whole), with the index and ``report.json`` (every page's
+numbers: :mod:`prognosis.report.report_json`). Each page sets the patient's risk against the
+model's validation calibration table (:mod:`prognosis.report.calibration_context`).
+The mapping from pseudonym to ``person_id`` goes to
 ``mapping_dir/mapping.csv``, with the pseudonym key beside it: the folder is owner-only (0700),
 both files are owner-only (0600) from their creation, and the mapping is merged under a lock
 (:func:`~prognosis.report.pseudonyms.update_mapping`), so concurrent runs lose nothing.
@@ -29,11 +32,17 @@ from prognosis.models.store import SavedModel, load_model
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory
 from prognosis.report import shap_drivers, svg
-from prognosis.report.describe import DOMAIN_WORDS, outcome_words, parse_recorded_definition
+from prognosis.report.calibration_context import (
+    CalibrationContext,
+    NoCalibrationContext,
+    ValidationCalibration,
+)
+from prognosis.report.describe import outcome_and_entry, parse_recorded_definition
 from prognosis.report.incidence import PatientIncidence, patient_incidence
 from prognosis.report.privacy import redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
 from prognosis.report.render import render_page
+from prognosis.report.report_json import predicts, write_report_json
 from prognosis.scoring import background_rows
 from prognosis.training import check_schema
 
@@ -70,6 +79,8 @@ class PatientPage:
     inputs: list[Input]
     incidence: list[PatientIncidence] = field(default_factory=list)  # competing risks: each cause
     interval_note: str = ""
+    # what validation observed for risks like this one, at each horizon
+    calibration: list[CalibrationContext | NoCalibrationContext] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,7 @@ def write_patient_reports(
     progress: Callable[[str], None] | None = None,
     count: Callable[[int, int], None] | None = None,
 ) -> PatientReports:
-    """Write one page per chosen patient and ``index.html`` into ``out_dir``.
+    """Write one page per chosen patient, ``index.html`` and ``report.json`` into ``out_dir``.
 
     Parameters
     ----------
@@ -180,6 +191,7 @@ def _write_patient_reports(
     )
     say(f"predict every row and explain {len(rows)} patients (SHAP values)")
     pages = _pages(saved, X, rows, names, background)
+    ordered = sorted(pages, key=lambda p: (-p.risks[0].risk, p.pseudonym))  # highest first
     written = []
     say(f"write {len(pages)} patient pages")
     with atomic_directory(out_dir) as folder:
@@ -196,10 +208,20 @@ def _write_patient_reports(
         index = render_page(
             "patients_index.html.jinja2",
             context=context,
-            pages=sorted(pages, key=lambda p: (-p.risks[0].risk, p.pseudonym)),  # highest first
+            pages=ordered,
             title=f"Patient risk reports: {context.cohort}",
         )
         (folder / "index.html").write_text(index, encoding="utf-8")
+        what = predicts(
+            saved.info,
+            cohort=context.cohort,
+            outcome=context.outcome,
+            entry=context.entry,
+            quantity=context.risk_word,
+        )
+        write_report_json(
+            folder / "report.json", "patients", what, {"context": context, "patients": ordered}
+        )
         write_marker(folder, OutputKind.PATIENT_REPORTS)
     mapping = _write_mapping(mapping_dir, dataset.frame, rows, names)
     return PatientReports(out_dir, out_dir / "index.html", written, mapping, context.verdict)
@@ -260,6 +282,7 @@ def _pages(
     incidence = patient_incidence(saved, X.iloc[rows])
     risk_word = risk_words(saved.info)
     intervals = [saved.pipeline.predict_risk_interval(X.iloc[rows], h) for h in horizons]
+    validation = ValidationCalibration.of(saved.metrics)
     pages = []
     for k, row in enumerate(rows):
         risks = [
@@ -297,6 +320,7 @@ def _pages(
                 inputs=inputs[k],
                 incidence=incidence[k],
                 interval_note=_interval_note(intervals[0] is not None, saved.info.model),
+                calibration=validation.contexts(horizons, at_horizons[row]),
             )
         )
     return pages
@@ -362,17 +386,7 @@ def _value(value: float, entry: Feature) -> str:
 
 def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
     info = saved.info
-    definition = parse_recorded_definition(saved.training_manifest)
-    outcome = outcome_words(definition)
-    entry = "entry into the cohort (the index date)"
-    if definition is not None:
-        index = definition.index
-        start = definition.concept_sets[index.concept_set]
-        entry = (
-            f"the {'first ' if index.occurrence == 'first' else ''}record of "
-            f"{start.label or index.concept_set.replace('_', ' ')} in "
-            f"{DOMAIN_WORDS[index.domain]}"
-        )
+    outcome, entry = outcome_and_entry(parse_recorded_definition(saved.training_manifest))
     cohort = str(info.cohort or dataset.manifest.cohort or dataset.path.name)
     horizons = [horizon_text(h) for h in info.horizons]
     results = saved.metrics.results

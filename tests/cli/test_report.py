@@ -28,6 +28,8 @@ def test_report_patients_writes_pages_and_prints_their_paths(built: Built, tmp_p
         assert str(page) in result.output
     assert f"index → {out / 'index.html'}" in result.output
     assert str(private / "mapping.csv") in result.output
+    numbers = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert sorted(p["pseudonym"] for p in numbers["report"]["patients"]) == [p.stem for p in pages]
 
 
 def test_report_model_writes_the_page_and_prints_its_path(built: Built, tmp_path: Path) -> None:
@@ -56,6 +58,8 @@ def test_report_model_shows_the_metrics_file_it_is_given(built: Built, tmp_path:
     assert result.exit_code == 0, result.output
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "apparent (in-sample) performance, from prognosis evaluate on" in page
+    numbers = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert numbers["report"]["metrics"]["origin"].startswith("apparent (in-sample) performance")
 
 
 def test_report_errors_are_printed_not_raised(built: Built, tmp_path: Path) -> None:

@@ -131,3 +131,18 @@ def test_risks_outside_zero_one_raise() -> None:
     y, risk = planted(50)
     with pytest.raises(EvaluationError, match=r"probabilities in \[0, 1\]; got values from"):
         calibration_at(y, risk * 10, HORIZON)
+
+
+def test_each_group_records_the_range_of_its_predicted_risks() -> None:
+    rng = np.random.default_rng(0)
+    risk = rng.uniform(0.01, 0.6, 205)
+    y = make_target(rng.random(205) < risk, rng.integers(30, 400, 205).astype(float))
+    groups = calibration_at(y, risk, 200.0).groups
+    ordered = np.sort(risk)  # 205 rows, groups of at least 20: ten groups, 21 rows in the first 5
+    sizes = [21] * 5 + [20] * 5
+    edges = np.cumsum([0, *sizes])
+    assert [g.n for g in groups] == sizes
+    for group, start, stop in zip(groups, edges[:-1], edges[1:], strict=True):
+        assert group.predicted_min == ordered[start]
+        assert group.predicted_max == ordered[stop - 1]
+        assert group.predicted_min <= group.mean_predicted <= group.predicted_max

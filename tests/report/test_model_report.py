@@ -232,7 +232,7 @@ def test_curves_are_cut_on_the_saved_out_of_fold_predictions(no_signal: _Fitted)
     np.testing.assert_array_equal(curves.third, thirds)
     # each third's curve is lifelines' Kaplan-Meier on those rows
     frame = no_signal.dataset.frame
-    for k, curve in enumerate(curves.curves[1:]):
+    for k, curve in enumerate(curves.observed[1:]):
         np.testing.assert_allclose(curve.estimate, _km(frame[thirds == k], curve.times), atol=1e-12)
     html = render_page("model.html.jinja2", report=no_signal.report, title="t")
     assert "Thirds of predicted risk from: <strong>validation (out-of-fold) predictions" in html
@@ -241,7 +241,7 @@ def test_curves_are_cut_on_the_saved_out_of_fold_predictions(no_signal: _Fitted)
 def test_a_model_without_signal_shows_overlapping_thirds(no_signal: _Fitted) -> None:
     saved = load_model(no_signal.model)
     assert saved.metrics.results.harrell_c.estimate < 0.56  # planted: no signal at all
-    curves = no_signal.report.curves.curves
+    curves = no_signal.report.curves.observed
     assert [c.label.split(" (")[0] for c in curves[1:]] == [
         "Lowest third of predicted risk",
         "Middle third of predicted risk",

@@ -81,7 +81,8 @@ def test_source_url_loses_its_credentials() -> None:
 def test_no_identifier_appears_in_any_report_file(built: Built) -> None:
     files = _report_files(built)
     # model report, patient index, five patients, the patient folder's prognosis-output.json
-    assert len(files) == 1 + 1 + 5 + 1
+    # and report.json
+    assert len(files) == 1 + 1 + 5 + 1 + 1
     frame = pd.read_parquet(built.dataset / "dataset.parquet")
     dates = set(frame["index_date"].astype(str))
     forbidden = [str(DISTINCT_PERSON), DISTINCT_SOURCE, DISTINCT_BIRTH.isoformat(), "SRC0"]

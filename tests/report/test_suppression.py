@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from prognosis.artifacts import AttritionStep, CalibrationGroup, from_json
-from prognosis.report import model_report
+from prognosis.report.calibration_context import calibration_group_sizes
 from prognosis.report.model_report import at_risk_rows, attrition_rows
 from prognosis.report.table_one import TableOne, table_one
 from tests.report.conftest import Built
@@ -313,7 +313,7 @@ def test_model_report_tables_leave_no_small_count_solvable(built: Built) -> None
 
 def _calibration_check(sizes: list[int]) -> tuple[list[str], list[str]]:
     groups = [CalibrationGroup(k, n, None, None, None, None) for k, n in enumerate(sizes)]
-    shown, total = model_report._group_sizes(groups, sum(sizes))
+    shown, total = calibration_group_sizes(groups, sum(sizes))
     system = System()
     system.read("total", total)  # "Metrics ...: N persons" above the table
     for k, text in enumerate(shown):
