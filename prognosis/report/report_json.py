@@ -43,8 +43,9 @@ FORMAT = "prognosis-report/1"
 #: each with its reason in a comment. Charts and markup are dropped wherever they are.
 EXCLUDED: dict[str, frozenset[str]] = {
     # todo: the marker printed before what the authors must add (a word, not data);
-    # predicts: written once, at the top of the document
-    "ModelReport": frozenset({"todo", "predicts"}),
+    # predicts: written once, at the top of the document;
+    # attrition_flow: the attrition table drawn as SVG (its texts are those of ``attrition``)
+    "ModelReport": frozenset({"todo", "predicts", "attrition_flow"}),
     # rows, third: each dataset row's position and third of predicted risk, person-level (the
     # report shows only the curves and the protected numbers at risk drawn from them)
     "RiskCurves": frozenset({"rows", "third"}),

@@ -227,8 +227,11 @@ def test_observed_risk_curves_are_kaplan_meier_of_each_group(
     dataset = load_dataset(built.dataset)
     saved = load_model(built.model)
     frame = dataset.frame
-    risk = saved.pipeline.predict_risk(check_schema(saved, frame, origin="test"), HORIZONS[0])
-    thirds = pd.qcut(risk, 3, labels=False)  # the thirds of the saved model's risks
+    validation = saved.validation  # the out-of-fold predictions saved with the model
+    assert validation is not None and validation.design == "cv"
+    risk = np.empty(len(frame))
+    risk[validation.row] = validation.risk_at(HORIZONS[0])
+    thirds = pd.qcut(risk, 3, labels=False)  # the thirds of the out-of-fold risks
     members = {
         "All persons": np.ones(len(frame), dtype=bool),
         "Lowest third of predicted risk": thirds == 0,
@@ -268,7 +271,9 @@ def test_counts_are_the_protected_ones_the_page_shows(
     assert attrition == _cells(page, "attrition")
     at_risk = [[name, *counts] for name, counts in report["curves"]["at_risk"]]
     assert at_risk == _cells(page, "curves")
-    table1 = [[r["label"], r["statistic"], *r["cells"]] for r in report["table1"]["rows"]]
+    table1 = [
+        [r["label"], r["statistic"], *r["cells"], r["smd"]] for r in report["table1"]["rows"]
+    ]
     assert table1 == _cells(page, "table1")
     rare = next(r for r in report["table1"]["rows"] if r["label"].startswith(RARE_NAME))
     assert "<5" in rare["cells"] and "3" not in rare["cells"]  # 3 persons: suppressed
