@@ -228,7 +228,6 @@ def cause_names(definition: CohortDefinition | None, codes: Sequence[int]) -> di
     return names
 
 
-
 def outcome_and_entry(definition: CohortDefinition | None) -> tuple[str, str]:
     """What the model predicts, in words: the outcome, and the entry its time runs from.
 

@@ -271,9 +271,7 @@ def test_counts_are_the_protected_ones_the_page_shows(
     assert attrition == _cells(page, "attrition")
     at_risk = [[name, *counts] for name, counts in report["curves"]["at_risk"]]
     assert at_risk == _cells(page, "curves")
-    table1 = [
-        [r["label"], r["statistic"], *r["cells"], r["smd"]] for r in report["table1"]["rows"]
-    ]
+    table1 = [[r["label"], r["statistic"], *r["cells"], r["smd"]] for r in report["table1"]["rows"]]
     assert table1 == _cells(page, "table1")
     rare = next(r for r in report["table1"]["rows"] if r["label"].startswith(RARE_NAME))
     assert "<5" in rare["cells"] and "3" not in rare["cells"]  # 3 persons: suppressed
