@@ -451,15 +451,22 @@ class PredictionColumn:
 
 def prediction_columns(saved: SavedModel) -> list[PredictionColumn]:
     """``risk_<h>`` per horizon (the outcome's risk; ``risk_ignoring_competing_<h>`` for a model
-    fitted with competing events censored: what it is), then, for a competing-risk model, the
-    competing events' cumulative incidence ``incidence_<name>_<h>`` (``name`` the definition's
-    competing event, ``competing`` when it has several)."""
+    fitted with competing events censored: what it is), then, for a competing-risk model, each
+    competing event's cumulative incidence ``incidence_<name>_<h>``, for every competing event
+    code of the training rows (2, 3, ...), ``name`` the definition's competing event of that code
+    (``competing``, or ``competing_<k>`` for the k-th of several, when the definition is not
+    recorded)."""
     horizons = saved.info.horizons
     prefix = "risk_ignoring_competing" if saved.info.competing_censored else "risk"
     columns = [PredictionColumn(f"{prefix}_{h:g}", 1, h) for h in horizons]
     if saved.info.competing:
-        name = _competing_name(saved)
-        columns += [PredictionColumn(f"incidence_{name}_{h:g}", 2, h) for h in horizons]
+        codes = sorted(int(c) for c in np.unique(saved.training_target["event"]) if c >= 2)
+        names = _competing_names(saved, codes)
+        columns += [
+            PredictionColumn(f"incidence_{names[code]}_{h:g}", code, h)
+            for code in codes
+            for h in horizons
+        ]
     return columns
 
 
@@ -468,12 +475,16 @@ def risk_columns(saved: SavedModel) -> list[str]:
     return [column.name for column in prediction_columns(saved)]
 
 
-def _competing_name(saved: SavedModel) -> str:
-    """The competing event's name in the training definition, as a column-name word."""
+def _competing_names(saved: SavedModel, codes: Sequence[int]) -> dict[int, str]:
+    """Each competing event code's name in the training definition, as a column-name word."""
     definition = parse_recorded_definition(saved.training_manifest)
     names = [event.name for event in definition.competing_events] if definition else []
-    word = re.sub(r"\W+", "_", names[0]).strip("_").lower() if len(names) == 1 else ""
-    return word or "competing"
+    out = {}
+    for code in codes:
+        named = names[code - 2] if code - 2 < len(names) else ""
+        word = re.sub(r"\W+", "_", named).strip("_").lower()
+        out[code] = word or ("competing" if len(codes) == 1 else f"competing_{code - 1}")
+    return out
 
 
 def compare_models(

@@ -465,6 +465,36 @@ def test_a_competing_risk_model_predicts_the_incidence_of_each_cause(tmp_path: P
     assert (predictions["risk_730"] + predictions["incidence_competing_730"] <= 1).all()
 
 
+def test_every_competing_event_gets_its_incidence_column(tmp_path: Path) -> None:
+    frame = _competing_frame(3000, 5)
+    # split the planted competing hazard 1/800 into two causes of 1/1600 each, at random
+    competing = np.flatnonzero(frame["event"].to_numpy() == 2)
+    third = np.random.default_rng(1).random(competing.size) < 0.5
+    frame.loc[frame.index[competing[third]], "event"] = 3
+    dataset = load_dataset(write_dataset(tmp_path / "two", frame))
+    saved = fit_model(dataset, "cause-specific-cox", [730.0], parse_split("none"), n_boot=0)
+    predictions = predict_frame(saved, dataset.frame, origin="test")
+    assert list(predictions.columns) == [
+        "person_id",
+        "index_date",
+        "risk_730",
+        "incidence_competing_1_730",  # no definition recorded: numbered in code order
+        "incidence_competing_2_730",
+    ]
+    h1 = np.exp(0.7 * frame["x"].to_numpy()) / 1500
+    total = 1 - np.exp(-(h1 + 1 / 800) * 730.0)
+    for column in ("incidence_competing_1_730", "incidence_competing_2_730"):
+        expected = (1 / 1600) / (h1 + 1 / 800) * total
+        error = np.abs(predictions[column].to_numpy() - expected)
+        assert error.mean() < 0.025, (column, error.mean())
+    X = check_schema(saved, dataset.frame, origin="test")
+    for cause, column in ((2, "incidence_competing_1_730"), (3, "incidence_competing_2_730")):
+        exact = saved.pipeline.predict_cumulative_incidence(X, cause, [730.0])[:, 0]
+        np.testing.assert_allclose(predictions[column].to_numpy(), exact, rtol=1e-12)
+    outcome_and_all = predictions.iloc[:, 2:].sum(axis=1)
+    assert (outcome_and_all <= 1).all()
+
+
 # -- validation predictions -------------------------------------------------------------------
 def _sklearn_folds(frame: pd.DataFrame, k: int, seed: int = 0):
     """The documented folds (docs/validation.md), with scikit-learn itself: StratifiedKFold over

@@ -389,15 +389,14 @@ def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
     outcome, entry = outcome_and_entry(parse_recorded_definition(saved.training_manifest))
     cohort = str(info.cohort or dataset.manifest.cohort or dataset.path.name)
     horizons = [horizon_text(h) for h in info.horizons]
-    results = saved.metrics.results
-    c = results.harrell_c.estimate if results else None
     validation = str(saved.metrics.split or "no validation")
     note = [
         f"What this is: the {info.model} model's estimate of the probability of "
         f"{outcome} within {', '.join(horizons)} of {entry}, for a person like those in the "
         f"{cohort} cohort ({suppress(info.training_rows)} persons, source "
         f"{redact_source(saved.training_manifest.source)}).",
-        f"How well it did: {validation}" + (f"; Harrell's C {c:.2f}." if c else "."),
+        f"How well it did: {validation}; its discrimination, calibration and warnings are in "
+        "the verdict at the top of this page.",
         "What it is for: to inform, not replace, clinical judgement and a conversation with "
         "the patient about risk.",
         "What it is not: a diagnosis, a treatment recommendation, or a statement about "
