@@ -453,6 +453,7 @@ def explain(
             background_rows=background_rows,
             seed=seed,
             progress=steps,
+            count=steps.count,
         )
     results.print(f"SHAP values of {scored.rows} rows → {out}")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -73,16 +74,22 @@ def _warn_outside_training(saved: SavedModel, row: pd.DataFrame, person_id: int)
 
 
 def explain_frame(
-    saved: SavedModel, frame: pd.DataFrame, *, background: pd.DataFrame, origin: str
+    saved: SavedModel,
+    frame: pd.DataFrame,
+    *,
+    background: pd.DataFrame,
+    origin: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """SHAP values of every row: ``person_id``, ``index_date``, ``base_value`` and
     ``shap_<feature>`` per feature of the model, in the model's output unit (log hazard, log
-    time or risk score: :func:`prognosis.explain.explain_model`), against ``background``."""
+    time or risk score: :func:`prognosis.explain.explain_model`), against ``background``;
+    ``progress(done, total)`` after each chunk of rows."""
     from prognosis.explain import explain_model
 
     X = check_schema(saved, frame, origin=origin)
     reference = check_schema(saved, background, origin="the background rows")
-    explanation = explain_model(saved.pipeline, X, background=reference)
+    explanation = explain_model(saved.pipeline, X, background=reference, progress=progress)
     position = {name: j for j, name in enumerate(explanation.feature_names)}
     columns = {key: frame[key].to_numpy() for key in _KEYS if key in frame.columns}
     columns["base_value"] = explanation.base_values

@@ -391,12 +391,13 @@ def explain(
     background_rows: int = 100,
     seed: int = 0,
     progress: Progress | None = None,
+    count: Count | None = None,
 ) -> Scored:
     """SHAP values of every row of ``dataset`` (a dataset folder or ``spark://...?path=DIR``),
     written to the Parquet file ``out``: ``person_id``, ``index_date``, ``base_value`` and
     ``shap_<feature>``, in the model's output unit, against ``background_rows`` reference rows
     of the dataset chosen by ``seed`` (:func:`prognosis.scoring.background_rows`);
-    ``progress`` is called as each step starts."""
+    ``progress`` is called as each step starts, ``count(done, total)`` as rows are explained."""
     say = progress or (lambda _message: None)
     say(LOADING)
     from prognosis import scoring
@@ -416,7 +417,9 @@ def explain(
         loaded, saved = load_dataset(dataset), load_model(model_dir)
         background = scoring.background_rows(loaded.frame, background_rows, seed)
         say(f"SHAP values of {len(loaded.frame)} rows")
-        frame = scoring.explain_frame(saved, loaded.frame, background=background, origin=dataset)
+        frame = scoring.explain_frame(
+            saved, loaded.frame, background=background, origin=dataset, progress=count
+        )
         write_parquet_output(frame, out, OutputKind.SHAP_VALUES)
     return Scored(out=Path(out), rows=len(frame))
 

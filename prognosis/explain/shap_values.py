@@ -19,6 +19,7 @@ is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,16 @@ from prognosis.explain.explanation import Explanation, ExplanationError
 __all__ = ["explain_model", "shap_output"]
 
 
+#: Rows per call of the estimator's SHAP method when progress is reported.
+CHUNK_ROWS = 10_000
+
+
 def explain_model(
-    pipeline: Any, X: pd.DataFrame, *, background: pd.DataFrame | None = None
+    pipeline: Any,
+    X: pd.DataFrame,
+    *,
+    background: pd.DataFrame | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Explanation:
     """SHAP values of a fitted pipeline's output for each row of ``X``, per dataset feature.
 
@@ -45,6 +54,10 @@ def explain_model(
         Reference rows, same columns. Linear models explain against their mean (required for
         coxnet, cause-specific-cox and weibull, which keep no training means); tree models
         ignore them.
+    progress : callable, optional
+        Called as ``progress(done, total)`` (rows) after each chunk of :data:`CHUNK_ROWS` rows;
+        given, the rows are explained chunk by chunk (each row's values do not depend on the
+        others, so the result is the same).
 
     Returns
     -------
@@ -62,7 +75,7 @@ def explain_model(
     reference = None if background is None else model_inputs(pipeline, background).array
     estimator = pipeline[-1]
     output = shap_output(estimator)
-    values, base = estimator.shap_values(inputs.array, reference)
+    values, base = _shap_values(estimator, inputs.array, reference, progress)
     features = list(inputs.data.columns)
     return Explanation(
         feature_names=tuple(features),
@@ -73,6 +86,27 @@ def explain_model(
         data=inputs.data,
         method=output.method,
     )
+
+
+def _shap_values(
+    estimator: Any,
+    array: np.ndarray,
+    reference: np.ndarray | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[np.ndarray, Any]:
+    if progress is None:
+        return estimator.shap_values(array, reference)
+    n = len(array)
+    values, bases = [], []
+    for start in range(0, n, CHUNK_ROWS):
+        chunk = array[start : start + CHUNK_ROWS]
+        part, base = estimator.shap_values(chunk, reference)
+        values.append(part)
+        bases.append(np.broadcast_to(np.asarray(base, dtype=np.float64), (len(chunk),)))
+        progress(min(start + CHUNK_ROWS, n), n)
+    if not values:
+        return estimator.shap_values(array, reference)
+    return np.concatenate(values), np.concatenate(bases)
 
 
 def shap_output(estimator: Any) -> Any:
