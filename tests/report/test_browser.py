@@ -132,3 +132,24 @@ def test_the_layout_check_sees_overflow_cut_labels_and_covered_data(
     assert any(p.startswith('text overflows its box: p "a label far') for p in problems)
     assert any("text cut at the edge" in p for p in problems)
     assert any("legend on the plotted area" in p for p in problems)
+
+
+WIDE_TABLES = """() => [...document.querySelectorAll('.table-wrap')]
+    .filter(w => w.scrollWidth > w.clientWidth + 1)
+    .map(w => (w.closest('section') || {}).id || w.className)"""
+
+
+def test_no_table_needs_a_sideways_scroll_at_desktop_width(
+    built: Built, competing_built: CompetingBuilt, browser: Browser
+) -> None:
+    """At 1280 px every table is whole on the page (Table 1 with four groups and the SMD
+    column included); only on a phone do wide tables scroll inside their wrapper."""
+    pages = (
+        built.model_report,
+        built.pages[0],
+        built.patients / "index.html",
+        competing_built.model_report,
+        competing_built.pages[0],
+    )
+    for path in pages:
+        assert browser.evaluate(path, WIDE_TABLES, width=1280) == [], path.name
