@@ -503,3 +503,11 @@ def test_attrition_flow_wraps_long_descriptions_into_three_lines_at_most() -> No
     first = _flow_boxes(flow)[0]
     assert len(first) == 4 and first[2].endswith("\u2026") and first[3] == "1,234 persons"
     assert all(len(line) <= 32 for line in first[:3])
+
+
+def test_the_verdict_names_the_quantity_a_competing_risk_model_predicts(
+    competing_built: CompetingBuilt,
+) -> None:
+    html = competing_built.model_report.read_text(encoding="utf-8")
+    verdict = html[html.index('id="verdict"') : html.index('id="summary"')]
+    assert "The cumulative incidence of " in verdict and "The risk of " not in verdict
