@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -253,50 +254,64 @@ def format_table(results: Metrics, *, title: str = "Performance") -> Table:
     return table
 
 
-def format_subgroups(results: Metrics, *, title: str = "Performance") -> Table | None:
-    """A terminal table of the subgroups of ``results`` (None when there are none).
+def format_subgroups(results: Metrics, *, title: str = "Performance") -> Group | None:
+    """Terminal tables of the subgroups of ``results`` (None when there are none).
 
-    One section per variable, one row per group: rows, events by the first horizon, Harrell's
-    C, and at the first horizon the AUC and calibration in the large (mean predicted risk
-    against the observed risk), with intervals; counts as ``metrics.json`` publishes them
-    (``<5``, ``hidden``), and why a group was suppressed.
+    Two tables, so that each fits an 80-column terminal: discrimination (rows, events by the
+    first horizon, Harrell's C and the AUC there) and calibration in the large at the first
+    horizon (mean predicted risk against the observed risk), one section per variable and one
+    row per group, with intervals; counts as ``metrics.json`` publishes them (``<5``,
+    ``hidden``), and why a group was suppressed.
     """
     if not results.subgroups:
         return None
     level = round(100 * (1 - results.bootstrap.alpha))
     horizon = next((h.horizon for s in results.subgroups for h in s.horizons), None)
     at = "" if horizon is None else f" at {horizon:.4g}"
-    table = Table(
-        title=f"{title}: by subgroup",
-        caption=(
-            f"{level}% CI in parentheses; predicted: the mean predicted risk{at}; every "
-            "horizon in metrics.json and the model report"
-        ),
+    discrimination = _subgroup_table(
+        f"{title}: discrimination by subgroup",
+        f"{level}% CI in parentheses; events and AUC{at}; every horizon in metrics.json and the "
+        "model report",
+        ("Rows", f"Events{at}", "Harrell's C", f"AUC{at}"),
     )
-    table.add_column("Group")
-    for name in ("Rows", f"Events{at}", "Harrell's C", f"AUC{at}", "Predicted", "Observed"):
-        table.add_column(name, justify="right")
+    calibration = _subgroup_table(
+        f"{title}: calibration in the large by subgroup",
+        f"{level}% CI in parentheses; the mean predicted risk and the observed risk{at}",
+        ("Predicted", "Observed"),
+    )
     variable = None
     for entry in results.subgroups:
         if entry.variable != variable:
             if variable is not None:
-                table.add_section()
+                discrimination.add_section()
+                calibration.add_section()
             variable = entry.variable
-            table.add_row(f"[bold]{escape(variable)}[/bold]")
-        counts = (_count(entry, "n"), _count(entry, "events_at_horizon"))
+            discrimination.add_row(f"[bold]{escape(variable)}[/bold]")
+            calibration.add_row(f"[bold]{escape(variable)}[/bold]")
         group = f"  {escape(entry.group)}"
+        counts = (_count(entry, "n"), _count(entry, "events_at_horizon"))
         if entry.harrell_c is None:
-            table.add_row(group, *counts, entry.suppressed or "n/a")
+            discrimination.add_row(group, *counts, entry.suppressed or "n/a")
+            calibration.add_row(group, entry.suppressed or "n/a")
             continue
-        cells = [_with_ci(entry.harrell_c, "{:.3f}")]
-        if entry.horizons:
-            first = entry.horizons[0]
-            cells += [
-                _with_ci(first.time_dependent_auc, "{:.3f}"),
-                _with_ci(first.mean_predicted, "{:.1%}", interval=False),
-                _with_ci(first.observed, "{:.1%}").replace("%-", "-").replace("%)", ")"),
-            ]
-        table.add_row(group, *counts, *cells)
+        first = entry.horizons[0] if entry.horizons else None
+        auc = _with_ci(first.time_dependent_auc, "{:.3f}") if first else "n/a"
+        discrimination.add_row(group, *counts, _with_ci(entry.harrell_c, "{:.3f}"), auc)
+        if first is None:
+            calibration.add_row(group, "n/a", "n/a")
+            continue
+        observed = _with_ci(first.observed, "{:.1%}").replace("%-", "-").replace("%)", ")")
+        calibration.add_row(
+            group, _with_ci(first.mean_predicted, "{:.1%}", interval=False), observed
+        )
+    return Group(discrimination, calibration)
+
+
+def _subgroup_table(title: str, caption: str, columns: Sequence[str]) -> Table:
+    table = Table(title=title, caption=caption)
+    table.add_column("Group")
+    for name in columns:
+        table.add_column(name, justify="right")
     return table
 
 

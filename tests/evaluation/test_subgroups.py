@@ -232,6 +232,15 @@ def test_the_terminal_table_shows_suppressed_groups_and_small_counts() -> None:
     assert "hidden" in text and "Harrell's C" in text
 
 
+def test_the_terminal_tables_fit_80_columns_uncut() -> None:
+    console = Console(width=80, record=True)
+    console.print(format_subgroups(_with_site(3), title="Validation"))
+    text = console.export_text()
+    assert "\u2026" not in text  # nothing cut to an ellipsis
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "discrimination by subgroup" in text and "calibration in the large" in text
+
+
 # -- the groups ------------------------------------------------------------------------------
 def test_age_bands_sex_and_index_concept_labels() -> None:
     frame = pd.DataFrame(
