@@ -19,7 +19,8 @@ a fit costs O(n log n) per Newton step, where the expanded rows can number n squ
 
 Censorings tied with events: ``survival::finegray`` lets the events at a time happen first (they
 leave the censoring distribution's risk set at that time); ``cmprsk::crr`` keeps them in it.
-``censoring_ties`` picks one; without ties the two give the same fit.
+``censoring_ties`` picks one; without ties the two give the same fit. ``censoring_strata``
+estimates ``G`` within the groups of one input column, as ``crr(..., cengroup = g)``.
 
 The cumulative incidence of the outcome is ``1 - exp(-L0(t) exp(eta))``, with ``L0`` the weighted
 Breslow estimate of the baseline cumulative subdistribution hazard and ``eta`` the linear
@@ -171,6 +172,21 @@ def _expanded_row(
 
 
 @dataclass(frozen=True)
+class _Group:
+    """One censoring group: its censoring distribution and its competing events."""
+
+    members: np.ndarray  # (n,) bool, rows in time order
+    other: np.ndarray  # (n,) bool: the group's rows with a competing event
+    g_event: np.ndarray  # (m,) G(t_j-) at each outcome event time
+    g_other: np.ndarray  # G(T_k-) of each of its competing events, in time order
+    others_before: np.ndarray  # (m,) how many of them precede t_j
+    censor_times: np.ndarray  # (k,) its distinct censoring times
+    censor_counts: np.ndarray  # (k,)
+    censor_at_risk: np.ndarray  # (k,) the risk set of its censoring distribution
+    deaths: np.ndarray  # (m,) its outcome events at each outcome event time
+
+
+@dataclass(frozen=True)
 class _Design:
     """What the weighted partial likelihood needs, sorted by time, computed once per fit."""
 
@@ -182,43 +198,54 @@ class _Design:
     deaths: np.ndarray  # (m,) outcome events at each
     outcome_x: np.ndarray  # (p,) sum of the inputs of the outcome events
     first_at_risk: np.ndarray  # (m,) index of the first row with time >= t_j
-    g_event: np.ndarray  # (m,) G(t_j-)
-    g_other: np.ndarray  # (n_other,) G(T_k-) of each competing event, in time order
-    others_before: np.ndarray  # (m,) how many competing events precede t_j
     steps_passed: np.ndarray  # (n,) how many outcome event times are <= T_i
-    censor_times: np.ndarray  # (k,) distinct censoring times
-    censor_counts: np.ndarray  # (k,)
-    censor_at_risk: np.ndarray  # (k,) the censoring distribution's risk set
+    groups: tuple[_Group, ...]
 
 
-def _design(X: np.ndarray, target: SurvivalTarget, ties: Ties) -> _Design:
-    order = np.argsort(target.time, kind="stable")
-    time, event = target.time[order], target.event[order]
-    outcome, other = event == 1, event >= 2
-    event_times, deaths = np.unique(time[outcome], return_counts=True)
-    cuts, survival, at_risk = censoring_survival(time, event, ties=ties)
+def _group(
+    members: np.ndarray, time: np.ndarray, event: np.ndarray, event_times: np.ndarray, ties: Ties
+) -> _Group:
+    cuts, survival, at_risk = censoring_survival(time[members], event[members], ties=ties)
 
     def g_before(at: np.ndarray) -> np.ndarray:
         return step_function(cuts, survival, at, before=1.0, left_limit=True)
 
+    other = members & (event >= 2)
+    censor_times, censor_counts = np.unique(time[members & (event == 0)], return_counts=True)
+    return _Group(
+        members=members,
+        other=other,
+        g_event=g_before(event_times),
+        g_other=g_before(time[other]),
+        others_before=np.searchsorted(time[other], event_times, side="left"),
+        censor_times=censor_times,
+        censor_counts=censor_counts.astype(float),
+        censor_at_risk=at_risk,
+        deaths=np.bincount(
+            np.searchsorted(event_times, time[members & (event == 1)]), minlength=len(event_times)
+        ).astype(float),
+    )
+
+
+def _design(X: np.ndarray, target: SurvivalTarget, ties: Ties, strata: np.ndarray) -> _Design:
+    order = np.argsort(target.time, kind="stable")
+    time, event, strata = target.time[order], target.event[order], strata[order]
+    outcome = event == 1
+    event_times, deaths = np.unique(time[outcome], return_counts=True)
     sorted_x = X[order]
-    censor_times, censor_counts = np.unique(time[event == 0], return_counts=True)
     return _Design(
         X=sorted_x,
         time=time,
         outcome=outcome,
-        other=other,
+        other=event >= 2,
         event_times=event_times,
         deaths=deaths.astype(float),
         outcome_x=sorted_x[outcome].sum(axis=0),
         first_at_risk=np.searchsorted(time, event_times, side="left"),
-        g_event=g_before(event_times),
-        g_other=g_before(time[other]),
-        others_before=np.searchsorted(time[other], event_times, side="left"),
         steps_passed=np.searchsorted(event_times, time, side="right"),
-        censor_times=censor_times,
-        censor_counts=censor_counts.astype(float),
-        censor_at_risk=at_risk,
+        groups=tuple(
+            _group(strata == value, time, event, event_times, ties) for value in np.unique(strata)
+        ),
     )
 
 
@@ -244,7 +271,8 @@ class _Terms:
     shift: float
     s0: np.ndarray  # (m,) weighted risk-set sums (relative scale)
     mean_x: np.ndarray  # (m, p) weighted risk-set means
-    competing_sums: tuple[np.ndarray, np.ndarray]  # running sums of r / G(T-) and r x / G(T-)
+    competing_sums: tuple[tuple[np.ndarray, np.ndarray], ...]  # per group, running sums of
+    # r / G(T-) and r x / G(T-) over its competing events
     weight_sums: np.ndarray  # (n,) sum over event times of w_i(t_j) d_j / s0_j
     weighted_means: np.ndarray  # (n, p) the same with mean_x_j
 
@@ -254,13 +282,15 @@ def _terms(design: _Design, beta: np.ndarray) -> _Terms:
     eta = X @ beta
     shift = float(eta.max())
     relative = np.exp(eta - shift)
-    at_risk0 = _tail(relative)[design.first_at_risk]
-    at_risk1 = _tail(relative[:, None] * X)[design.first_at_risk]
-    scaled = relative[design.other] / design.g_other  # r_k / G(T_k-)
-    other0 = _cumulative(scaled)
-    other1 = _cumulative(scaled[:, None] * X[design.other])
-    s0 = at_risk0 + design.g_event * other0[design.others_before]
-    s1 = at_risk1 + design.g_event[:, None] * other1[design.others_before]
+    s0 = _tail(relative)[design.first_at_risk]
+    s1 = _tail(relative[:, None] * X)[design.first_at_risk]
+    sums = []
+    for group in design.groups:  # the competing events' rows after their event, weighted
+        scaled = relative[group.other] / group.g_other  # r_k / G(T_k-)
+        other0, other1 = _cumulative(scaled), _cumulative(scaled[:, None] * X[group.other])
+        s0 = s0 + group.g_event * other0[group.others_before]
+        s1 = s1 + group.g_event[:, None] * other1[group.others_before]
+        sums.append((other0, other1))
     mean_x = s1 / s0[:, None]
     loglik = float(eta[design.outcome].sum() - design.deaths @ (np.log(s0) + shift))
     score = design.outcome_x - design.deaths @ mean_x
@@ -268,11 +298,13 @@ def _terms(design: _Design, beta: np.ndarray) -> _Terms:
     step = design.deaths / s0
     weight_sums = _cumulative(step)[design.steps_passed]
     weighted_means = _cumulative(step[:, None] * mean_x)[design.steps_passed]
-    later = design.steps_passed[design.other]
-    weight_sums[design.other] += _tail(design.g_event * step)[later] / design.g_other
-    weighted_means[design.other] += (
-        _tail((design.g_event * step)[:, None] * mean_x)[later] / design.g_other[:, None]
-    )
+    for group in design.groups:
+        later = design.steps_passed[group.other]
+        weighted = group.g_event * step
+        weight_sums[group.other] += _tail(weighted)[later] / group.g_other
+        weighted_means[group.other] += (
+            _tail(weighted[:, None] * mean_x)[later] / group.g_other[:, None]
+        )
     information = X.T @ (X * (relative * weight_sums)[:, None]) - (
         mean_x.T @ (mean_x * design.deaths[:, None])
     )
@@ -284,7 +316,7 @@ def _terms(design: _Design, beta: np.ndarray) -> _Terms:
         shift,
         s0,
         mean_x,
-        (other0, other1),
+        tuple(sums),
         weight_sums,
         weighted_means,
     )
@@ -331,22 +363,42 @@ def _residuals(design: _Design, terms: _Terms) -> tuple[np.ndarray, np.ndarray]:
     at_event = np.clip(design.steps_passed - 1, 0, None)
     residual = -terms.relative[:, None] * (X * terms.weight_sums[:, None] - terms.weighted_means)
     residual[design.outcome] += X[design.outcome] - terms.mean_x[at_event[design.outcome]]
-    # q(u) at each censoring time u: the competing events before u, carried to every later
-    # outcome event time through G(t-) d / s0.
-    other0, other1 = terms.competing_sums
-    before = np.searchsorted(design.time[design.other], design.censor_times, side="left")
-    step = design.g_event * design.deaths / terms.s0
-    from_u = np.searchsorted(design.event_times, design.censor_times, side="left")
+    psi = np.zeros_like(X)
+    censored = ~(design.outcome | design.other)
+    for group, sums in zip(design.groups, terms.competing_sums, strict=True):
+        psi[group.members] = _censoring_term(design, terms, group, sums)[group.members]
+        mine = censored & group.members
+        psi[mine] += _censoring_term(design, terms, group, sums, own=design.time[mine])
+    return residual, psi
+
+
+def _censoring_term(
+    design: _Design,
+    terms: _Terms,
+    group: _Group,
+    sums: tuple[np.ndarray, np.ndarray],
+    own: np.ndarray | None = None,
+) -> np.ndarray:
+    """psi's integral against the group's censoring hazard for every row (``own`` None), or its
+    own-censoring jump q(u) / pi(u) at the times ``own``.
+
+    q(u) at a censoring time u carries the group's competing events before u to the outcome
+    event times t >= u through G(t-) d / s0 (Fine and Gray 1999, their psi), d counting the
+    group's own outcome events at t, as ``cmprsk::crr`` does (``crrvv``): with one group, all
+    of them."""
+    other0, other1 = sums
+    before = np.searchsorted(design.time[group.other], group.censor_times, side="left")
+    step = group.g_event * group.deaths / terms.s0
+    from_u = np.searchsorted(design.event_times, group.censor_times, side="left")
     q = other1[before] * _tail(step)[from_u][:, None] - (
         other0[before][:, None] * _tail(step[:, None] * terms.mean_x)[from_u]
     )
-    pi = design.censor_at_risk
-    passed = np.searchsorted(design.censor_times, design.time, side="right")
-    psi = -_cumulative(q * (design.censor_counts / pi**2)[:, None])[passed]
-    censored = ~(design.outcome | design.other)
-    own = np.searchsorted(design.censor_times, design.time[censored], side="left")
-    psi[censored] += q[own] / pi[own][:, None]
-    return residual, psi
+    pi = group.censor_at_risk
+    if own is not None:
+        at = np.searchsorted(group.censor_times, own, side="left")
+        return q[at] / pi[at][:, None]
+    passed = np.searchsorted(group.censor_times, design.time, side="right")
+    return -_cumulative(q * (group.censor_counts / pi**2)[:, None])[passed]
 
 
 def _sandwich(bread: np.ndarray, parts: np.ndarray) -> np.ndarray:
@@ -375,6 +427,12 @@ class FineGray(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
     censoring_ties : {"finegray", "crr"}
         Censorings tied with events in the censoring Kaplan-Meier: after them
         (``survival::finegray``) or together (``cmprsk::crr``); the same without ties.
+    censoring_strata : str, optional
+        An input column (by its name at fit, ``x0``, ``x1``, ... for an array; in a pipeline the
+        preprocessed name, such as ``sex_male``) whose values group the censoring
+        distribution: G is estimated in each group and weights a person by their own group's
+        G, as ``finegray(Surv(...) ~ ... + strata(g))`` and ``crr(..., cengroup = g)``. None:
+        one G for all (the default).
     penalizer : float
         Ridge penalty ``penalizer / 2 * |coef|^2`` on the log partial likelihood (0: none).
     max_iter : int
@@ -411,11 +469,13 @@ class FineGray(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
         self,
         *,
         censoring_ties: Ties = "finegray",
+        censoring_strata: str | None = None,
         penalizer: float = 0.0,
         max_iter: int = 100,
         tol: float = 1e-9,
     ) -> None:
         self.censoring_ties = censoring_ties
+        self.censoring_strata = censoring_strata
         self.penalizer = penalizer
         self.max_iter = max_iter
         self.tol = tol
@@ -437,13 +497,25 @@ class FineGray(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
                 stacklevel=3,
             )
         self.training_mean_ = X.mean(axis=0)
-        design = _design(X - self.training_mean_, target, self.censoring_ties)
+        design = _design(X - self.training_mean_, target, self.censoring_ties, self._strata(X))
         self.coef_, terms, self.n_iter_ = _newton(design, self.penalizer, self.max_iter, self.tol)
         self._summarise(design, terms)
         self.baseline_times_ = design.event_times
         self.baseline_cumulative_hazard_ = np.cumsum(
             design.deaths / (terms.s0 * np.exp(terms.shift))
         )
+
+    def _strata(self, X: np.ndarray) -> np.ndarray:
+        """The censoring group of each row (all one group without ``censoring_strata``)."""
+        if self.censoring_strata is None:
+            return np.zeros(len(X))
+        names = feature_names(self)
+        if self.censoring_strata not in names:
+            raise ValueError(
+                f"FineGray censoring_strata={self.censoring_strata!r} is not an input column; "
+                f"the columns are {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
+            )
+        return X[:, names.index(self.censoring_strata)]
 
     def _summarise(self, design: _Design, terms: _Terms) -> None:
         """``variance_`` and ``summary_`` from the terms at the fitted coefficients."""

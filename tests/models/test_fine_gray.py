@@ -65,9 +65,15 @@ def _planted(n: int = 500, *, whole_days: bool = True, seed: int = 0) -> pd.Data
     return data.frame().rename(columns={"event": "status"}).astype({"status": int})
 
 
-DATA = {  # name: (frame, covariates, rows to predict, times)
-    "bmt": (_bmt, ["dis"], [[0.0], [1.0]], [5.0, 12.0, 30.0]),
-    "planted": (_planted, ["a", "b"], [[-1.0, 0.0], [0.0, 1.0], [1.5, 0.0]], [30.0, 90.0, 180.0]),
+DATA = {  # name: (frame, covariates, rows to predict, times, censoring groups)
+    "bmt": (_bmt, ["dis"], [[0.0], [1.0]], [5.0, 12.0, 30.0], "dis"),
+    "planted": (
+        _planted,
+        ["a", "b"],
+        [[-1.0, 0.0], [0.0, 1.0], [1.5, 0.0]],
+        [30.0, 90.0, 180.0],
+        "b",
+    ),
 }
 
 _R = """
@@ -82,6 +88,8 @@ form <- as.formula(paste("Surv(fgstart, fgstop, fgstatus) ~", paste(covs, collap
 model <- coxph(form, weights = fgwt, data = fg, ties = "breslow")
 clustered <- coxph(update(form, . ~ . + cluster(id)), weights = fgwt, data = fg, ties = "breslow")
 fit <- crr(d$time, d$status, as.matrix(d[, covs, drop = FALSE]), failcode = 1, cencode = 0)
+grouped <- crr(d$time, d$status, as.matrix(d[, covs, drop = FALSE]), failcode = 1, cencode = 0,
+               cengroup = d[["{strata}"]])
 cif_coxph <- 1 - as.matrix(summary(survfit(model, newdata = nd), times = times)$surv)
 pc <- predict(fit, cov1 = as.matrix(nd))
 cif_crr <- t(sapply(times, function(t) pc[findInterval(t, pc[, 1]), -1]))
@@ -95,6 +103,8 @@ out <- rbind(
   data.frame(what = "cluster_se", name = covs, value = unname(sqrt(diag(clustered$var)))),
   data.frame(what = "crr_coef", name = covs, value = unname(fit$coef)),
   data.frame(what = "crr_se", name = covs, value = unname(sqrt(diag(fit$var)))),
+  data.frame(what = "grouped_coef", name = covs, value = unname(grouped$coef)),
+  data.frame(what = "grouped_se", name = covs, value = unname(sqrt(diag(grouped$var)))),
   data.frame(what = "coxph_cif", name = key, value = as.vector(cif_coxph)),
   data.frame(what = "crr_cif", name = key, value = as.vector(cif_crr)),
   data.frame(what = paste("row", fg$id - 1, fg$fgstatus, fg$fgwt), name = fg$fgstart,
@@ -106,16 +116,17 @@ write.csv(out, "output.csv", row.names = FALSE)
 
 @pytest.fixture(scope="module", params=list(DATA))
 def reference(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, rscript):
-    """(name, frame, covariates, rows, times, R's output) for each data set."""
-    make, covs, rows, times = DATA[request.param]
+    """(censoring groups, frame, covariates, rows, times, R's output) for each data set."""
+    make, covs, rows, times, strata = DATA[request.param]
     frame = make()
     script = _R.format(
         covs=", ".join(f'"{c}"' for c in covs),
         rows=", ".join(str(v) for row in rows for v in row),
         times=", ".join(str(t) for t in times),
+        strata=strata,
     )
     out = run_r(rscript, script, frame[[*covs, "time", "status"]], tmp_path_factory.mktemp("r"))
-    return request.param, frame, covs, rows, times, out
+    return strata, frame, covs, rows, times, out
 
 
 def _values(out: pd.DataFrame, what: str) -> pd.Series:
@@ -143,6 +154,15 @@ def test_coefficients_standard_errors_and_incidence_equal_crr(reference) -> None
     np.testing.assert_allclose(model.summary_["se"], _values(out, "crr_se")[covs], atol=5e-4)
     ours = _cif(model, covs, rows, times)
     np.testing.assert_allclose(ours, _values(out, "crr_cif")[ours.index], atol=5e-4)
+
+
+@pytest.mark.r
+def test_censoring_weights_by_group_equal_crr_with_cengroup(reference) -> None:
+    strata, frame, covs, _, _, out = reference
+    model = _fit(frame, covs, censoring_ties="crr", censoring_strata=strata)
+    np.testing.assert_allclose(model.coef_, _values(out, "grouped_coef")[covs], atol=5e-4)
+    np.testing.assert_allclose(model.summary_["se"], _values(out, "grouped_se")[covs], atol=5e-4)
+    assert not np.allclose(model.coef_, _values(out, "crr_coef")[covs], atol=5e-4)  # it matters
 
 
 @pytest.mark.r
@@ -251,6 +271,11 @@ def test_other_causes_are_refused_naming_what_to_do() -> None:
         model.predict_cumulative_incidence(frame[["dis"]], 2, [10.0])
     with pytest.raises(PredictionHorizonError, match="cannot predict at 100 days"):
         model.predict_risk(frame[["dis"]], 100.0)
+
+
+def test_an_unknown_censoring_group_column_is_refused_naming_the_columns() -> None:
+    with pytest.raises(ValueError, match=r"censoring_strata='sex' is not an input column; the co"):
+        _fit(_bmt(), ["dis"], censoring_strata="sex")
 
 
 def test_a_target_without_the_outcome_is_refused() -> None:
