@@ -6,8 +6,8 @@ hazards into each row's cumulative incidence
 (:func:`prognosis.models.survival.cumulative_incidence`); the non-parametric Aalen-Johansen
 estimate is :func:`prognosis.models.survival.aalen_johansen`.
 
-A Fine-Gray (subdistribution hazard) model is deliberately absent: no published reference fit
-(R ``cmprsk::crr``) on a data set available in Python was found to check one against.
+The Fine-Gray (subdistribution hazard) model of the outcome is
+:class:`prognosis.models.fine_gray.FineGray` (docs/competing_risks.md compares the two).
 """
 
 from __future__ import annotations

@@ -47,6 +47,9 @@ _SPECS: dict[str, ModelSpec] = {
     "cause-specific-cox": ModelSpec(
         "prognosis.models.competing", "CauseSpecificCox", drop="first", drop_collinear=True
     ),
+    "fine-gray": ModelSpec(
+        "prognosis.models.fine_gray", "FineGray", drop="first", drop_collinear=True
+    ),
 }
 
 #: Every name :func:`make_model` accepts.

@@ -23,11 +23,15 @@ from sksurv.metrics import concordance_index_censored
 from prognosis.exceptions import FeatureNamesError, PredictionHorizonError, PrognosisError
 from prognosis.models.base import SurvivalPipeline
 from prognosis.models.cox import CoxNet, CoxPH
+from prognosis.models.fine_gray import FineGray
 from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalForest
 from prognosis.models.parametric import WeibullAFT
 from prognosis.models.registry import MODEL_NAMES, make_model
 from prognosis.models.target import TargetError, make_target
 from tests.support.planted import planted_survival
+
+# The planted data have no competing events, on which Fine-Gray is a Cox model and says so.
+pytestmark = pytest.mark.filterwarnings("ignore:y has no competing events:UserWarning")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ CASES = {
         {"model__max_depth": [1, 2]},
         ("model__max_depth", 4),
     ),
+    "fine-gray": Case(FineGray, {"penalizer": [0.0, 0.1]}, ("censoring_ties", "crr")),
 }
 PARAMS = list(CASES)
 
@@ -250,7 +255,7 @@ def test_make_model_scales_inputs_only_for_coxnet():
 def test_unknown_model_name_lists_the_valid_names():
     with pytest.raises(PrognosisError, match=r"unknown model 'cux'; valid names are cox, coxnet"):
         make_model("cux")
-    assert set(MODEL_NAMES) == {*OURS, "xgb-cox", "xgb-aft", "cause-specific-cox"}
+    assert set(MODEL_NAMES) == {*OURS, "xgb-cox", "xgb-aft", "cause-specific-cox", "fine-gray"}
 
 
 # -- the scikit-learn contract: inputs, names, score ---------------------------------------

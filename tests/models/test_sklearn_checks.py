@@ -19,6 +19,7 @@ from prognosis.models.base import SurvivalEstimator
 from prognosis.models.boosting import XGBAFT, XGBCox
 from prognosis.models.competing import CauseSpecificCox
 from prognosis.models.cox import CoxNet, CoxPH
+from prognosis.models.fine_gray import FineGray
 from prognosis.models.forest import GradientBoostingBaseline, RandomSurvivalForest
 from prognosis.models.parametric import WeibullAFT
 from prognosis.models.registry import MODEL_NAMES, estimator_class
@@ -63,6 +64,7 @@ ESTIMATORS = [
     _plain_y(XGBCox)(n_estimators=5, **FAST),
     _plain_y(XGBAFT)(n_estimators=5, **FAST),
     _plain_y(CauseSpecificCox)(),
+    _plain_y(FineGray)(),
 ]
 
 # Checks that cannot apply, with the reason: none. Once the adapter gives a survival y, every
@@ -79,6 +81,8 @@ def expected_failed_checks(estimator: SurvivalEstimator) -> dict[str, str]:
 
 # On the checks' signal-free data the penalty path of CoxNet starts with all coefficients zero.
 @pytest.mark.filterwarnings("ignore:all coefficients are zero:UserWarning")
+# Every row of the adapted y is an outcome event: no competing events, and Fine-Gray says so.
+@pytest.mark.filterwarnings("ignore:y has no competing events:UserWarning")
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
