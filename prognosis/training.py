@@ -453,14 +453,16 @@ def prediction_columns(saved: SavedModel) -> list[PredictionColumn]:
     """``risk_<h>`` per horizon (the outcome's risk; ``risk_ignoring_competing_<h>`` for a model
     fitted with competing events censored: what it is), then, for a competing-risk model, each
     competing event's cumulative incidence ``incidence_<name>_<h>``, for every competing event
-    code of the training rows (2, 3, ...), ``name`` the definition's competing event of that code
+    code the model gives an incidence of (``incidence_causes()``: 2, 3, ... for cause-specific
+    families, none for Fine-Gray), ``name`` the definition's competing event of that code
     (``competing``, or ``competing_<k>`` for the k-th of several, when the definition is not
     recorded)."""
     horizons = saved.info.horizons
     prefix = "risk_ignoring_competing" if saved.info.competing_censored else "risk"
     columns = [PredictionColumn(f"{prefix}_{h:g}", 1, h) for h in horizons]
     if saved.info.competing:
-        codes = sorted(int(c) for c in np.unique(saved.training_target["event"]) if c >= 2)
+        estimator = saved.pipeline.steps[-1][1]
+        codes = [code for code in estimator.incidence_causes() if code >= 2]
         names = _competing_names(saved, codes)
         columns += [
             PredictionColumn(f"incidence_{names[code]}_{h:g}", code, h)

@@ -95,6 +95,27 @@ def gi_bleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synth_af_stroke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """cohorts/synth_af_stroke.yaml (stroke, death competing) built on a 3,000-person synthetic
+    CDM (``prognosis synth``, seed 7), once per test session: the dataset folder."""
+    import warnings
+
+    from prognosis.cohort import build_cohort, load_definition, parse_source
+    from prognosis.exceptions import DataQualityWarning
+    from prognosis.synth import generate_cdm
+
+    root = tmp_path_factory.mktemp("synth_af_stroke")
+    generate_cdm(root / "cdm.duckdb", persons=3000, seed=7)
+    definition = Path(__file__).resolve().parents[1] / "cohorts" / "synth_af_stroke.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
+        build_cohort(
+            load_definition(definition), parse_source(f"{root}/cdm.duckdb"), root / "cohort"
+        )
+    return root / "cohort"
+
+
+@pytest.fixture(scope="session")
 def rscript() -> str:
     """Path of ``Rscript`` with survival, riskRegression, prodlim and cmprsk (tests marked ``r``);
     skipped without them, unless ``PROGNOSIS_REQUIRE_R=1`` (as in CI)."""

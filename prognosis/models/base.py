@@ -485,6 +485,14 @@ class SurvivalEstimator(BaseEstimator):
         """The family's coefficient table (hazard ratios for the Cox families), or None."""
         return None
 
+    def incidence_causes(self) -> tuple[int, ...]:
+        """The event codes whose cumulative incidence ``predict_cumulative_incidence`` gives:
+        every cause seen in fit (``causes_``) for a competing-risk family that models each
+        cause, (1,) otherwise (a single-event model, or one that models only the outcome's
+        subdistribution, such as Fine-Gray)."""
+        causes = getattr(self, "causes_", None)
+        return tuple(int(c) for c in causes) if causes is not None else (1,)
+
     # -- to implement -------------------------------------------------------------------
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise NotImplementedError

@@ -115,7 +115,7 @@ def observed_incidence(
 def patient_incidence(saved: SavedModel, X: pd.DataFrame) -> list[list[PatientIncidence]]:
     """Each row's predicted cumulative incidence of every cause at every horizon, as
     ``prognosis predict`` writes it, and of none of them; one list per row of ``X`` (empty
-    lists for a model without competing risks)."""
+    lists for a model without competing risks, or one that gives the outcome's incidence only)."""
     if not saved.info.competing:
         return [[] for _ in range(len(X))]
     horizons = [float(h) for h in saved.info.horizons]
@@ -123,6 +123,8 @@ def patient_incidence(saved: SavedModel, X: pd.DataFrame) -> list[list[PatientIn
     for column in prediction_columns(saved):  # named <prefix>_<horizon>
         stem = column.name.removesuffix(f"_{column.horizon:g}")
         columns.setdefault(column.cause, f"{stem}_<days>")
+    if len(columns) < 2:  # the outcome's incidence only (Fine-Gray): nothing to set beside it
+        return [[] for _ in range(len(X))]
     names = cause_names(parse_recorded_definition(saved.training_manifest), list(columns))
     values = {
         cause: saved.pipeline.predict_cumulative_incidence(X, cause, horizons) for cause in columns

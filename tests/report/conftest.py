@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,14 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import load_dataset
 from prognosis.evaluation.validation import parse_split
 from prognosis.exceptions import DataQualityWarning
 from prognosis.models.store import save_model
 from prognosis.report import ModelReport, build_model_report, write_patient_reports
 from prognosis.report.render import render_page, write_page
-from prognosis.synth import generate_cdm
 from prognosis.training import fit_model
 from tests.report.cohort_data import DISTINCT_PERSON, HORIZONS, build_test_cohort
 from tests.support.browser import Browser, BrowserUnavailable, headless_chromium
@@ -96,16 +95,14 @@ class CompetingBuilt:
 
 
 @pytest.fixture(scope="session")
-def competing_built(tmp_path_factory: pytest.TempPathFactory) -> CompetingBuilt:
+def competing_built(
+    tmp_path_factory: pytest.TempPathFactory, synth_af_stroke: Path
+) -> CompetingBuilt:
     """cohorts/synth_af_stroke.yaml (stroke, death competing) on a synthetic CDM of 3,000
-    persons, a cause-specific Cox model fitted on it (ridge 0.1: a few rare drugs separate the
-    causes), its model report and three patient pages."""
+    persons (the session's ``synth_af_stroke``), a cause-specific Cox model fitted on it (ridge
+    0.1: a few rare drugs separate the causes), its model report and three patient pages."""
     root = tmp_path_factory.mktemp("competing")
-    generate_cdm(root / "cdm.duckdb", persons=3000, seed=7)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
-        definition = load_definition(Path("cohorts/synth_af_stroke.yaml"))
-        build_cohort(definition, parse_source(f"{root}/cdm.duckdb"), root / "cohort")
+    shutil.copytree(synth_af_stroke, root / "cohort")
     dataset = load_dataset(root / "cohort")
     saved = fit_model(
         dataset,
