@@ -62,6 +62,7 @@ MODELS = {  # name: (params, competing data); every family
     "xgb-cox": (SMALL, False),
     "xgb-aft": (SMALL, False),
     "cause-specific-cox": ({}, True),
+    "fine-gray": ({}, True),
 }
 KEY = "PROGNOSIS_MODEL_KEY"
 
