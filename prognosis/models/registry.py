@@ -47,6 +47,9 @@ _SPECS: dict[str, ModelSpec] = {
     "cause-specific-cox": ModelSpec(
         "prognosis.models.competing", "CauseSpecificCox", drop="first", drop_collinear=True
     ),
+    "xgb-cause-specific": ModelSpec(
+        "prognosis.models.boosted_competing", "XGBCauseSpecific", native_missing=True
+    ),
 }
 
 #: Every name :func:`make_model` accepts.
