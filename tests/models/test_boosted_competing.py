@@ -8,17 +8,25 @@ xgboost's own ``pred_contribs``, and ``xgb-cox`` fitted on one cause with the ot
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
+from click.testing import CliRunner, Result
 
+from prognosis.cli import main
+from prognosis.dataset import load_dataset
 from prognosis.explain import explain_model
 from prognosis.explain.risk_points import explain_risk
 from prognosis.models.base import SurvivalPipeline
 from prognosis.models.boosted_competing import XGBCauseSpecific
 from prognosis.models.boosting import XGBCox
 from prognosis.models.registry import make_model
+from prognosis.models.store import load_model
 from prognosis.models.target import TargetError, make_competing_target, make_target
+from tests.report.conftest import competing_built
 from tests.support.planted import Cause, Planted, planted_survival
+
+__all__ = ["competing_built"]  # the report tests' synthetic AF cohort, as a fixture here
 
 FEATURES = {"binary": 0.4, "normal_1": "normal", "normal_2": "normal"}
 BETA = {1: {"binary": 0.7, "normal_1": 0.5}, 2: {"binary": -0.5, "normal_2": 0.4}}
@@ -250,3 +258,41 @@ def test_state_round_trip_predicts_and_explains_the_same(model, test) -> None:
     assert loaded.best_iterations_ == model.best_iterations_
     # each booster in xgboost's own JSON model format
     assert bytes(arrays["booster_2"][:1]) == b"{"
+
+
+# -- the commands, end to end ------------------------------------------------------------------
+def _run(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def test_fit_predict_and_reports_through_the_cli(competing_built, tmp_path) -> None:
+    """synth_af_stroke (stroke, death competing) on the report tests' 3,000-person CDM."""
+    cohort, model_dir = competing_built.dataset, tmp_path / "model"
+    fit = ("fit", cohort, "--model", "xgb-cause-specific", "--horizon", "365", "--horizon",
+           "1095", "--split", "none", "--n-boot", "0", "--quiet", "--out", model_dir)  # fmt: skip
+    assert _run(*fit).exit_code == 0
+    again = _run(*fit)
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert "Traceback" not in again.output
+
+    out = tmp_path / "predictions.parquet"
+    assert _run("predict", model_dir, cohort, "--out", out).exit_code == 0
+    predicted = pd.read_parquet(out)
+    saved = load_model(model_dir)
+    X = load_dataset(cohort).X
+    for column, cause in (("risk_365", 1), ("incidence_death_365", 2)):
+        np.testing.assert_allclose(
+            predicted[column], saved.pipeline.predict_cumulative_incidence(X, cause, [365.0])[:, 0]
+        )
+    assert saved.info.model == "xgb-cause-specific" and saved.info.competing
+
+    report = _run("report", "model", model_dir, cohort, "--out", tmp_path / "report", "--quiet")
+    assert report.exit_code == 0, report.output
+    person = int(load_dataset(cohort).frame["person_id"].iloc[0])
+    pages = _run("report", "patients", model_dir, cohort, "--out", tmp_path / "patients",
+                 "--ids", person, "--mapping-dir", tmp_path / "private", "--quiet")  # fmt: skip
+    assert pages.exit_code == 0, pages.output
+    page = next(p for p in (tmp_path / "patients").glob("P-*.html"))
+    text = page.read_text(encoding="utf-8")
+    assert "Each event this patient could have first" in text
+    assert "incidence_death_" in text and "xgb-cause-specific" in text
