@@ -50,6 +50,9 @@ _SPECS: dict[str, ModelSpec] = {
     "fine-gray": ModelSpec(
         "prognosis.models.fine_gray", "FineGray", drop="first", drop_collinear=True
     ),
+    "xgb-cause-specific": ModelSpec(
+        "prognosis.models.boosted_competing", "XGBCauseSpecific", native_missing=True
+    ),
 }
 
 #: Every name :func:`make_model` accepts.

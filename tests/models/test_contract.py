@@ -66,6 +66,12 @@ CASES = {
         ("model__max_depth", 4),
     ),
     "fine-gray": Case(FineGray, {"penalizer": [0.0, 0.1]}, ("censoring_ties", "crr")),
+    # a competing-risk family on single-event data: one cause, the outcome
+    "xgb-cause-specific": Case(
+        lambda: make_model("xgb-cause-specific", n_estimators=25, n_jobs=1),
+        {"model__max_depth": [1, 2]},
+        ("model__max_depth", 4),
+    ),
 }
 PARAMS = list(CASES)
 
@@ -255,7 +261,14 @@ def test_make_model_scales_inputs_only_for_coxnet():
 def test_unknown_model_name_lists_the_valid_names():
     with pytest.raises(PrognosisError, match=r"unknown model 'cux'; valid names are cox, coxnet"):
         make_model("cux")
-    assert set(MODEL_NAMES) == {*OURS, "xgb-cox", "xgb-aft", "cause-specific-cox", "fine-gray"}
+    assert set(MODEL_NAMES) == {
+        *OURS,
+        "xgb-cox",
+        "xgb-aft",
+        "cause-specific-cox",
+        "fine-gray",
+        "xgb-cause-specific",
+    }
 
 
 # -- the scikit-learn contract: inputs, names, score ---------------------------------------
@@ -344,6 +357,6 @@ def test_tags_say_what_each_family_accepts():
         tags = family().__sklearn_tags__()
         assert (tags.input_tags.allow_nan, tags.input_tags.sparse) == (False, False)
         assert tags.target_tags.required
-    for name in ("xgb-cox", "xgb-aft"):
+    for name in ("xgb-cox", "xgb-aft", "xgb-cause-specific"):
         tags = final_step(make_model(name)).__sklearn_tags__()
         assert (tags.input_tags.allow_nan, tags.input_tags.sparse) == (True, True)

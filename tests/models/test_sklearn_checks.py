@@ -16,6 +16,7 @@ from scipy.stats import rankdata
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from prognosis.models.base import SurvivalEstimator
+from prognosis.models.boosted_competing import XGBCauseSpecific
 from prognosis.models.boosting import XGBAFT, XGBCox
 from prognosis.models.competing import CauseSpecificCox
 from prognosis.models.cox import CoxNet, CoxPH
@@ -65,10 +66,11 @@ ESTIMATORS = [
     _plain_y(XGBAFT)(n_estimators=5, **FAST),
     _plain_y(CauseSpecificCox)(),
     _plain_y(FineGray)(),
+    _plain_y(XGBCauseSpecific)(n_estimators=5, **FAST),
 ]
 
 # Checks that cannot apply, with the reason: none. Once the adapter gives a survival y, every
-# check of scikit-learn 1.9 passes for every family (326 checks). The 8 skipped ones are the
+# check of scikit-learn 1.9 passes for every family (366 checks). The 9 skipped ones are the
 # array-API checks, which scikit-learn itself skips unless SCIPY_ARRAY_API=1 is set; the
 # families convert input to float64 NumPy (or CSR) and do not claim array-API support.
 # Were a check to fail for a reason inherent to survival data, it goes here by name.

@@ -63,6 +63,7 @@ MODELS = {  # name: (params, competing data); every family
     "xgb-aft": (SMALL, False),
     "cause-specific-cox": ({}, True),
     "fine-gray": ({}, True),
+    "xgb-cause-specific": (SMALL, True),
 }
 KEY = "PROGNOSIS_MODEL_KEY"
 
@@ -245,8 +246,9 @@ def test_loaded_model_keeps_what_it_was_trained_on(saved) -> None:
     assert loaded.pipeline[-1].get_params() == model.pipeline[-1].get_params()
 
 
-def test_competing_model_keeps_every_cause_after_loading(fitted) -> None:
-    dataset, model, folder = fitted["cause-specific-cox"]
+@pytest.mark.parametrize("name", ["cause-specific-cox", "xgb-cause-specific"])
+def test_competing_model_keeps_every_cause_after_loading(fitted, name) -> None:
+    dataset, model, folder = fitted[name]
     loaded = load_model(folder)
     assert set(dataset.frame["event"]) == {0, 1, 2}
     np.testing.assert_array_equal(
