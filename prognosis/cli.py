@@ -477,7 +477,9 @@ def compare(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Fit several models on the same folds and print one table."""
+    """Fit several models on the same folds and print one table, under the row of the
+    "marginal incidence (no model)" reference (everyone given the training rows' risk): its
+    Brier score is the one to beat, and ipa is 1 - Brier(model) / Brier(reference)."""
     names = [name.strip() for name in models.split(",") if name.strip()]
     with _steps(quiet) as steps:
         rows = workflow.compare(
@@ -495,6 +497,8 @@ def compare(
 
 
 def _cell(value: object) -> str:
+    if value is None:  # not measured: the reference row's calibration slope and fit time
+        return ""
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
