@@ -27,6 +27,7 @@ from prognosis.evaluation.calibration import calibration_at, calibration_summary
 from prognosis.evaluation.censoring import CensoringModel, CoxCensoring, fit_cox_censoring
 from prognosis.evaluation.decision import DEFAULT_THRESHOLDS, decision_curve, net_benefit
 from prognosis.evaluation.metrics import (
+    REFERENCE,
     EvaluationError,
     EvaluationTimes,
     brier_scores,
@@ -233,7 +234,8 @@ def performance_title(metrics: MetricsFile) -> str:
 
 def format_table(results: Metrics, *, title: str = "Performance") -> Table:
     """A terminal table of :func:`evaluate_predictions` results: metric, horizon, estimate, CI,
-    under ``title`` (see :func:`performance_title`)."""
+    under ``title`` (see :func:`performance_title`); under each Brier score, that of the
+    "marginal incidence (no model)" reference and the model's IPA."""
     level = round(100 * (1 - results.bootstrap.alpha))
     table = Table(title=title, caption="\n".join(results.notes) or None)
     table.add_column("Metric")
@@ -247,12 +249,20 @@ def format_table(results: Metrics, *, title: str = "Performance") -> Table:
         ibs = results.integrated_brier
         span = f"{ibs.start:.4g}-{ibs.stop:.4g}"
         table.add_row("Integrated Brier score", span, *_cells(ibs))
+        if ibs.null_model is not None:
+            table.add_row(f"  {REFERENCE}", span, *_cells(ibs.null_model))
     for entry in results.horizons:
         horizon = f"{entry.horizon:.4g}"
         calibration = entry.calibration
+        reference = entry.null_model
         rows = [
             ("Time-dependent AUC", entry.time_dependent_auc),
             ("Brier score", entry.brier),
+            *(
+                [(f"  {REFERENCE}", reference.brier), ("Scaled Brier (IPA)", reference.ipa)]
+                if reference is not None
+                else []
+            ),
             ("Calibration slope", calibration.slope),
             ("Calibration intercept", calibration.intercept),
             ("ICI", calibration.ici),
