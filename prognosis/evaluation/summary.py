@@ -42,7 +42,13 @@ from prognosis.evaluation.metrics import (
 from prognosis.evaluation.subgroups import MIN_EVENTS, subgroup_metrics
 from prognosis.models.target import check_target
 
-__all__ = ["evaluate_predictions", "format_subgroups", "format_table", "performance_title"]
+__all__ = [
+    "evaluate_predictions",
+    "format_comparison",
+    "format_subgroups",
+    "format_table",
+    "performance_title",
+]
 
 Survival = Callable[[np.ndarray], np.ndarray] | np.ndarray
 _IBS_POINTS = 100  # most times on the integrated Brier score's grid
@@ -272,6 +278,42 @@ def format_table(results: Metrics, *, title: str = "Performance") -> Table:
         table.add_section()
         for name, value in rows:
             table.add_row(name, horizon, *_cells(value))
+    return table
+
+
+#: The columns of ``compare``'s terminal table: a row's key and its header (the horizon is
+#: in the title).
+_COMPARISON = {
+    "harrell_c": "Harrell C",
+    "uno_c": "Uno C",
+    "integrated_brier": "IBS",
+    "brier": "Brier",
+    "ipa": "IPA",
+    "calibration_slope": "Slope",
+    "fit_seconds": "Fit s",
+}
+
+
+def format_comparison(rows: Sequence[dict[str, Any]], *, title: str) -> Table:
+    """The terminal table of ``prognosis compare``: one line per row of
+    :func:`prognosis.training.compare_models`, the "marginal incidence (no model)" reference
+    first; what a row lacks (the reference's slope and fit time) is left blank."""
+    horizon = next((row["horizon"] for row in rows if row.get("horizon") is not None), None)
+    at = "" if horizon is None else f"; Brier, IPA and slope at {horizon:g} days"
+    table = Table(
+        title=f"{title}{at}",
+        caption=(
+            f"{REFERENCE}: everyone given the training rows' risk (C 0.5 by construction); "
+            "IPA = 1 - Brier / its Brier"
+        ),
+    )
+    longest = max((len(str(row["model"])) for row in rows if row["model"] != REFERENCE), default=5)
+    table.add_column("Model", min_width=longest)
+    for header in _COMPARISON.values():
+        table.add_column(header, justify="right")
+    for row in rows:
+        cells = [row.get(key) for key in _COMPARISON]
+        table.add_row(escape(str(row["model"])), *("" if v is None else f"{v:.3f}" for v in cells))
     return table
 
 
