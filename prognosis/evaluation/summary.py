@@ -265,7 +265,7 @@ def format_table(results: Metrics, *, title: str = "Performance") -> Table:
             ("Time-dependent AUC", entry.time_dependent_auc),
             ("Brier score", entry.brier),
             *(
-                [(f"  {REFERENCE}", reference.brier), ("Scaled Brier (IPA)", reference.ipa)]
+                [(f"  {REFERENCE}", reference.brier), ("Scaled Brier score (IPA)", reference.ipa)]
                 if reference is not None
                 else []
             ),

@@ -149,4 +149,4 @@ def test_format_table_shows_the_reference_under_each_brier_score(results: Metric
     console.print(format_table(results))
     text = console.export_text()
     assert text.count("marginal incidence (no model)") == len(results.horizons) + 1
-    assert text.count("Scaled Brier (IPA)") == len(results.horizons)
+    assert text.count("Scaled Brier score (IPA)") == len(results.horizons)
