@@ -632,3 +632,19 @@ def test_compare_under_competing_risks_leads_with_the_aalen_johansen_incidence(
     expected = brier_scores(y, y, 1.0 - risk[:, None], [365.0])[0]
     assert rows[0]["brier"] == pytest.approx(expected, abs=1e-12)
     assert rows[1]["ipa"] == pytest.approx(1.0 - rows[1]["brier"] / expected, abs=1e-12)
+
+
+def test_the_reference_of_a_model_fitted_with_competing_events_censored_is_aalen_johansen(
+    tmp_path: Path,
+) -> None:
+    # the model ignores the competing events; the reference, like the metrics, does not
+    frame = _competing_frame(600, 6)
+    dataset = load_dataset(write_dataset(tmp_path / "competing", frame))
+    saved = fit_model(dataset, "cox", [365], parse_split("cv:3"), n_boot=0, censor_competing=True)
+    event, time = frame["event"].to_numpy(), frame["time"].to_numpy(dtype=float)
+    risk = np.zeros(len(frame))
+    for _, (train, test) in _sklearn_folds(frame, 3):
+        grid, incidence = cumulative_incidence_competing_risks(event[train], time[train])
+        risk[test] = incidence[1][np.searchsorted(grid, 365.0, side="right") - 1]
+    reference = saved.metrics.results.horizons[0].null_model
+    assert reference.risk == pytest.approx(risk.mean(), abs=1e-12)
