@@ -150,3 +150,15 @@ def test_format_table_shows_the_reference_under_each_brier_score(results: Metric
     text = console.export_text()
     assert text.count("marginal incidence (no model)") == len(results.horizons) + 1
     assert text.count("Scaled Brier score (IPA)") == len(results.horizons)
+
+
+def test_metrics_written_before_the_reference_still_read_and_format(results: Metrics) -> None:
+    old = to_json(results)
+    old["integrated_brier"].pop("null_model")
+    for entry in old["horizons"]:
+        entry.pop("null_model")
+    read = from_json(Metrics, json.loads(json.dumps(old)))
+    assert read.horizons[0].null_model is None and read.integrated_brier.null_model is None
+    console = Console(width=140, record=True)
+    console.print(format_table(read))
+    assert "marginal incidence" not in console.export_text()
