@@ -74,6 +74,7 @@ __all__ = [
     "MetricsFile",
     "ModelInfo",
     "ModelManifest",
+    "NullModel",
     "RecordedDefinition",
     "SplitInfo",
     "Subgroup",
@@ -292,10 +293,13 @@ class ConcordanceUpTo(Interval):
 
 @dataclass(frozen=True)
 class IntegratedBrier(Interval):
-    """The integrated Brier score from ``start`` to ``stop`` (days)."""
+    """The integrated Brier score from ``start`` to ``stop`` (days); ``null_model``: that of the
+    "marginal incidence (no model)" reference on the same grid (:class:`NullModel`; absent
+    from older files)."""
 
     start: float
     stop: float
+    null_model: Interval | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -375,8 +379,23 @@ class DecisionCurve:
 
 
 @dataclass(frozen=True)
+class NullModel:
+    """The "marginal incidence (no model)" reference at one horizon: everyone given the same
+    risk, the outcome's Aalen-Johansen cumulative incidence (1 - Kaplan-Meier without competing
+    events) in the training rows (each fold's own under cross-validation), scored like the
+    model. ``risk``: that risk, averaged over the rows scored; ``brier``: its Brier score, the
+    one a model must beat; ``ipa``: the model's index of prediction accuracy (scaled Brier
+    score), 1 - Brier(model) / Brier(reference): 0 adds nothing, negative is worse."""
+
+    risk: float | None
+    brier: Interval
+    ipa: Interval
+
+
+@dataclass(frozen=True)
 class HorizonMetrics:
-    """Everything measured at one horizon (days)."""
+    """Everything measured at one horizon (days); ``null_model`` is absent from files written
+    before the reference was measured."""
 
     horizon: float
     time_dependent_auc: Interval
@@ -384,6 +403,7 @@ class HorizonMetrics:
     marginal: Marginal
     calibration: Calibration
     decision_curve: DecisionCurve
+    null_model: NullModel | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)

@@ -477,7 +477,11 @@ def compare(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Fit several models on the same folds and print one table."""
+    """Fit several models on the same folds and print one table, under the row of the
+    "marginal incidence (no model)" reference (everyone given the training rows' risk): its
+    Brier score is the one to beat, and ipa is 1 - Brier(model) / Brier(reference)."""
+    from prognosis.evaluation.summary import format_comparison
+
     names = [name.strip() for name in models.split(",") if name.strip()]
     with _steps(quiet) as steps:
         rows = workflow.compare(
@@ -486,16 +490,7 @@ def compare(
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"Models on {dataset_dir} ({split})")
-    for column in rows[0]:
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for row in rows:
-        table.add_row(*(_cell(value) for value in row.values()))
-    results.print(table)
-
-
-def _cell(value: object) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    results.print(format_comparison(rows, title=f"Models on {dataset_dir} ({split})"))
 
 
 @main.command()

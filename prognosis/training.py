@@ -37,6 +37,7 @@ from prognosis.artifacts import (
 from prognosis.cohort.definition import parse_recorded_definition
 from prognosis.dataset import SURVIVAL_COLUMNS, CohortDataset, feature_frame
 from prognosis.evaluation.censoring import censoring_frame
+from prognosis.evaluation.metrics import REFERENCE, marginal_incidence
 from prognosis.evaluation.subgroups import check_subgroup_columns, grouping_frame
 from prognosis.evaluation.summary import evaluate_predictions
 from prognosis.evaluation.validation import Split, persons_of, split_rows, temporal_overlap
@@ -196,6 +197,7 @@ def fit_model(
             subgroups=grouping_frame(
                 dataset.frame.iloc[test_rows], dataset.features, subgroup_columns
             ),
+            null_survival=_reference(y_observed, folds),
             progress=bootstrap_progress,
         )
         if censor_competing:
@@ -226,6 +228,23 @@ def fit_model(
         metrics=metrics,
         validation=validation,
     )
+
+
+def _reference(
+    y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The "marginal incidence (no model)" reference for the test rows (in the order of the
+    folds' test rows): 1 - the outcome's Aalen-Johansen incidence in each fold's training
+    rows, the competing events as they happened."""
+
+    def at(times: np.ndarray) -> np.ndarray:
+        parts = [
+            np.tile(1.0 - marginal_incidence(y[train], times), (len(test), 1))
+            for train, test in folds
+        ]
+        return np.vstack(parts)
+
+    return at
 
 
 def _validation_predictions(
@@ -499,7 +518,11 @@ def compare_models(
     n_boot: int = 0,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Fit each model on the same folds; one summary row per model."""
+    """Fit each model on the same folds; one summary row per model, after the row of the
+    "marginal incidence (no model)" reference: everyone given the
+    outcome's Aalen-Johansen risk in the training rows, scored on the same folds. Its
+    concordance is 0.5 by construction (it ranks nobody), its Brier score the one a model must
+    beat; ``ipa`` is each model's scaled Brier score, 1 - Brier(model) / Brier(reference)."""
     rows = []
     for name in models:
         started = time.perf_counter()
@@ -513,24 +536,58 @@ def compare_models(
                 "fit_seconds": round(time.perf_counter() - started, 2),
             }
         )
+        if len(rows) == 1:  # the same folds for every model: the reference's figures are one
+            rows.insert(0, {"model": REFERENCE, **_reference_row(saved.metrics.results)})
     return rows
 
 
+def _reference_row(results: Metrics | None) -> dict[str, float | None]:
+    """The reference's row of ``compare``: C 0.5, its integrated and first-horizon Brier score,
+    IPA 0 (itself), no calibration slope (one risk for everyone has no spread to measure)."""
+    row: dict[str, float | None] = {**dict.fromkeys(_COMPARED), "fit_seconds": None}
+    first = results.horizons[0] if results and results.horizons else None
+    if results is None or first is None or first.null_model is None:
+        return row
+    ibs = results.integrated_brier
+    reference = ibs.null_model if ibs else None
+    return {
+        **row,
+        "harrell_c": 0.5,
+        "uno_c": 0.5,
+        "integrated_brier": _estimate(reference),
+        "horizon": first.horizon,
+        "brier": first.null_model.brier.estimate,
+        "ipa": 0.0,
+    }
+
+
 def _summary_row(results: Metrics | None) -> dict[str, float | None]:
-    """A model's row of ``compare``: its C indices and IBS, and the first horizon's slope."""
+    """A model's row of ``compare``: its C indices and IBS, and at the first horizon its Brier
+    score, IPA and calibration slope."""
     if results is None:  # fitted without validation
         return dict.fromkeys(_COMPARED)
     first = results.horizons[0] if results.horizons else None
+    null = first.null_model if first else None
     return {
         "harrell_c": results.harrell_c.estimate,
         "uno_c": results.uno_c.estimate,
         "integrated_brier": _estimate(results.integrated_brier),
         "horizon": first.horizon if first else None,
+        "brier": first.brier.estimate if first else None,
+        "ipa": null.ipa.estimate if null else None,
         "calibration_slope": first.calibration.slope.estimate if first else None,
     }
 
 
-_COMPARED = ("harrell_c", "uno_c", "integrated_brier", "horizon", "calibration_slope")
+_COMPARED = (
+    "harrell_c",
+    "uno_c",
+    "integrated_brier",
+    "horizon",
+    "brier",
+    "ipa",
+    "calibration_slope",
+)
 
 
 def _estimate(entry: Interval | None) -> float | None:

@@ -26,13 +26,15 @@ from sksurv.nonparametric import cumulative_incidence_competing_risks
 from prognosis.artifacts import FeatureRange, SplitInfo
 from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import CohortDataset, DatasetError, load_dataset
+from prognosis.evaluation.metrics import REFERENCE, brier_scores
 from prognosis.evaluation.validation import SplitError, parse_split
 from prognosis.exceptions import DataQualityWarning, PrognosisError
 from prognosis.models.registry import UnknownModelError, make_model
-from prognosis.models.target import TargetError
+from prognosis.models.target import TargetError, make_competing_target
 from prognosis.training import (
     SchemaError,
     check_schema,
+    compare_models,
     evaluate_model,
     fit_model,
     predict_frame,
@@ -586,3 +588,63 @@ def test_competing_validation_predictions_keep_the_event_codes_and_give_incidenc
         dataset, "cox", [365], parse_split("cv:3"), n_boot=0, censor_competing=True
     )
     np.testing.assert_array_equal(ignoring.validation.event, frame["event"].to_numpy())
+
+
+# -- compare and its marginal incidence (no model) row ---------------------------------------
+def test_compare_leads_with_the_marginal_incidence_of_each_folds_training_rows(
+    planted: CohortDataset,
+) -> None:
+    from lifelines import KaplanMeierFitter
+
+    rows = compare_models(planted, ["cox", "weibull"], [365], parse_split("cv:3"), seed=0)
+    assert [row["model"] for row in rows] == [REFERENCE, "cox", "weibull"]
+    reference = rows[0]
+    assert (reference["harrell_c"], reference["uno_c"], reference["ipa"]) == (0.5, 0.5, 0.0)
+    assert reference["calibration_slope"] is None and reference["horizon"] == 365
+    # independently: lifelines' Kaplan-Meier of each documented fold's training rows at 365,
+    # given to that fold's test rows, scored with the IPCW Brier score (equal to R's)
+    frame = planted.frame
+    event, time = _boolean_target(frame)
+    risk = np.zeros(len(frame))
+    for _, (train, test) in _sklearn_folds(frame, 3):
+        km = KaplanMeierFitter().fit(time[train], event[train])
+        risk[test] = 1.0 - km.survival_function_at_times(365.0).iloc[0]
+    expected = brier_scores(planted.y, planted.y, 1.0 - risk[:, None], [365.0])[0]
+    assert reference["brier"] == pytest.approx(expected, abs=1e-12)
+    for row in rows[1:]:
+        assert row["ipa"] == pytest.approx(1.0 - row["brier"] / expected, abs=1e-12)
+        assert row["ipa"] > 0.1  # the planted effects are strong: both models add to it
+
+
+def test_compare_under_competing_risks_leads_with_the_aalen_johansen_incidence(
+    tmp_path: Path,
+) -> None:
+    frame = _competing_frame(600, 6)
+    dataset = load_dataset(write_dataset(tmp_path / "competing", frame))
+    rows = compare_models(dataset, ["cause-specific-cox"], [365], parse_split("cv:3"))
+    assert [row["model"] for row in rows] == [REFERENCE, "cause-specific-cox"]
+    event, time = frame["event"].to_numpy(), frame["time"].to_numpy(dtype=float)
+    risk = np.zeros(len(frame))
+    for _, (train, test) in _sklearn_folds(frame, 3):
+        grid, incidence = cumulative_incidence_competing_risks(event[train], time[train])
+        risk[test] = incidence[1][np.searchsorted(grid, 365.0, side="right") - 1]
+    y = make_competing_target(event, time)
+    expected = brier_scores(y, y, 1.0 - risk[:, None], [365.0])[0]
+    assert rows[0]["brier"] == pytest.approx(expected, abs=1e-12)
+    assert rows[1]["ipa"] == pytest.approx(1.0 - rows[1]["brier"] / expected, abs=1e-12)
+
+
+def test_the_reference_of_a_model_fitted_with_competing_events_censored_is_aalen_johansen(
+    tmp_path: Path,
+) -> None:
+    # the model ignores the competing events; the reference, like the metrics, does not
+    frame = _competing_frame(600, 6)
+    dataset = load_dataset(write_dataset(tmp_path / "competing", frame))
+    saved = fit_model(dataset, "cox", [365], parse_split("cv:3"), n_boot=0, censor_competing=True)
+    event, time = frame["event"].to_numpy(), frame["time"].to_numpy(dtype=float)
+    risk = np.zeros(len(frame))
+    for _, (train, test) in _sklearn_folds(frame, 3):
+        grid, incidence = cumulative_incidence_competing_risks(event[train], time[train])
+        risk[test] = incidence[1][np.searchsorted(grid, 365.0, side="right") - 1]
+    reference = saved.metrics.results.horizons[0].null_model
+    assert reference.risk == pytest.approx(risk.mean(), abs=1e-12)

@@ -6,7 +6,8 @@ uncensored just before T, and a person still followed at t by 1 / G(t | x). Two 
 * :class:`KaplanMeierCensoring` (the default): G(t) by the reverse Kaplan-Meier estimator, the
   same for everyone; it assumes that censoring does not depend on the covariates;
 * :class:`CoxCensoring`: G(t | x) = exp(-H0(t) exp(x'b)) from a Cox model of the censoring time
-  on chosen covariates (Breslow baseline), as ``riskRegression::Score(cens.model = "cox")``;
+  on chosen covariates (Efron's partial likelihood and the baseline that goes with it,
+  :func:`efron_baseline`), as ``riskRegression::Score(cens.model = "cox")`` (``rms::cph``);
   it assumes censoring independent of the outcome given those covariates.
 
 On the same day, events precede censorings (a person censored on the day of an event was at
@@ -30,6 +31,7 @@ __all__ = [
     "CoxCensoring",
     "KaplanMeierCensoring",
     "censoring_frame",
+    "efron_baseline",
     "fit_cox_censoring",
     "parse_censoring_model",
 ]
@@ -86,7 +88,8 @@ CensoringModel = KaplanMeierCensoring | CoxCensoring
 def fit_cox_censoring(
     event: np.ndarray, time: np.ndarray, covariates: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A Cox model of the censoring time on ``covariates`` (lifelines, Breslow baseline).
+    """A Cox model of the censoring time on ``covariates`` (lifelines' coefficients, Efron ties;
+    the baseline of :func:`efron_baseline`).
 
     A row is a censoring "event" when it has no event; a row with an event is censored for the
     censoring process at its time. Returns the baseline times, the baseline cumulative hazard
@@ -119,10 +122,44 @@ def fit_cox_censoring(
             f"the Cox model of the censoring time did not converge ({problem}); choose fewer "
             "or less collinear covariates"
         ) from None
-    hazard = fitter.baseline_cumulative_hazard_  # at the covariates' means, as lp is centred
-    with lifelines_calls():
+    with lifelines_calls():  # centred on the covariates' means
         linear = fitter.predict_log_partial_hazard(frame).to_numpy(dtype=float)
-    return hazard.index.to_numpy(dtype=float), hazard.iloc[:, 0].to_numpy(dtype=float), linear
+    grid, hazard = efron_baseline(~np.asarray(event, bool), np.asarray(time, float), linear)
+    return grid, hazard, linear
+
+
+def efron_baseline(
+    event: np.ndarray, time: np.ndarray, linear: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The baseline cumulative hazard of a Cox model with Efron's correction for ties.
+
+    At a time with d tied events whose relative risks exp(lp) sum to D, out of a risk set
+    summing to R, the hazard increases by the sum over l = 0..d-1 of 1 / (R - l D / d): the
+    estimator that goes with Efron's partial likelihood (the coefficients of lifelines and of
+    R's ``coxph``), and R's ``survfit.coxph`` and ``rms::cph`` default for it (Breslow's,
+    lifelines' ``baseline_cumulative_hazard_``, is 1 / R per event and differs at ties).
+
+    Returns
+    -------
+    grid, cumulative_hazard : the distinct event times, ascending, and H0 there (relative to
+        ``linear``: H(t | x) = H0(t) exp(lp))
+    """
+    risk = np.exp(linear)
+    grid, step = np.unique(time, return_inverse=True)
+    # R at each distinct time: the relative risks of everyone whose time is at or after it
+    at_risk = np.cumsum(np.bincount(step, weights=risk, minlength=grid.size)[::-1])[::-1]
+    rows = np.flatnonzero(event)
+    rows = rows[np.argsort(step[rows], kind="stable")]
+    k = step[rows]
+    tied = np.bincount(k, minlength=grid.size).astype(float)
+    tied_risk = np.bincount(k, weights=risk[rows], minlength=grid.size)
+    first = np.searchsorted(k, k, side="left")  # l: the row's place among its tied events
+    share = (np.arange(rows.size) - first) / tied[k]
+    increments = np.bincount(
+        k, weights=1.0 / (at_risk[k] - share * tied_risk[k]), minlength=grid.size
+    )
+    keep = tied > 0
+    return grid[keep], np.cumsum(increments)[keep]
 
 
 def parse_censoring_model(text: str) -> tuple[str, ...]:

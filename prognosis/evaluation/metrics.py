@@ -46,6 +46,7 @@ from prognosis.models.survival import step_function
 from prognosis.models.target import SurvivalTarget, check_target, make_target
 
 __all__ = [
+    "REFERENCE",
     "EvaluationError",
     "EvaluationTimes",
     "Horizon",
@@ -55,6 +56,7 @@ __all__ = [
     "evaluation_times",
     "harrell_c",
     "integrated_brier",
+    "marginal_incidence",
     "observed_risk",
     "time_dependent_auc",
     "uno_c",
@@ -369,6 +371,41 @@ def observed_risk_arrays(
         step_function(grid, low, times, before=0.0),
         step_function(grid, high, times, before=0.0),
     )
+
+
+#: The name of the reference that gives everyone the training rows' risk
+#: (:func:`marginal_incidence`), in ``compare`` and the model report.
+REFERENCE = "marginal incidence (no model)"
+
+
+def marginal_incidence(y: np.ndarray, times: Sequence[float]) -> np.ndarray:
+    """The outcome's Aalen-Johansen cumulative incidence in ``y`` at each time: the risk of the
+    "marginal incidence (no model)" reference, which gives everyone the same risk.
+
+    Without competing events (or with a boolean ``event``) it is 1 - Kaplan-Meier. Unlike
+    :func:`observed_risk` it is a prediction: past the last time of ``y`` it keeps its last
+    value (a model's training follow-up bounds the horizons it is evaluated at, see
+    :func:`evaluation_times`).
+
+    Parameters
+    ----------
+    y : structured array with fields ``event`` and ``time`` (the training rows)
+    times : where to evaluate it
+
+    Returns
+    -------
+    ndarray, one risk per time
+    """
+    target = check_target(y, competing=True)
+    grid, step = np.unique(target.time, return_inverse=True)
+    leaving = np.bincount(step, minlength=grid.size)
+    at_risk = np.cumsum(leaving[::-1])[::-1].astype(float)
+    d_any = np.bincount(step[target.event > 0], minlength=grid.size)
+    d_one = np.bincount(step[target.event == 1], minlength=grid.size)
+    survival = np.cumprod(1.0 - d_any / at_risk)  # free of any event just after each time
+    before = np.r_[1.0, survival[:-1]]
+    incidence = np.cumsum(before * d_one / at_risk)
+    return step_function(grid, incidence, np.atleast_1d(np.asarray(times, float)), before=0.0)
 
 
 def check_within_follow_up(time: np.ndarray, horizons: Sequence[float] | float) -> None:

@@ -28,12 +28,14 @@ from prognosis.evaluation.calibration import calibration_at, calibration_summary
 from prognosis.evaluation.censoring import CensoringModel, CoxCensoring, fit_cox_censoring
 from prognosis.evaluation.decision import DEFAULT_THRESHOLDS, decision_curve, net_benefit
 from prognosis.evaluation.metrics import (
+    REFERENCE,
     EvaluationError,
     EvaluationTimes,
     brier_scores,
     evaluation_times,
     harrell_c,
     integrated_brier,
+    marginal_incidence,
     observed_risk,
     time_dependent_auc,
     uno_c,
@@ -41,7 +43,13 @@ from prognosis.evaluation.metrics import (
 from prognosis.evaluation.subgroups import MIN_EVENTS, subgroup_metrics
 from prognosis.models.target import check_target
 
-__all__ = ["evaluate_predictions", "format_subgroups", "format_table", "performance_title"]
+__all__ = [
+    "evaluate_predictions",
+    "format_comparison",
+    "format_subgroups",
+    "format_table",
+    "performance_title",
+]
 
 Survival = Callable[[np.ndarray], np.ndarray] | np.ndarray
 _IBS_POINTS = 100  # most times on the integrated Brier score's grid
@@ -77,6 +85,7 @@ def evaluate_predictions(
     censoring_covariates: pd.DataFrame | None = None,
     model_follow_up: float | None = None,
     subgroups: pd.DataFrame | None = None,
+    null_survival: Callable[[np.ndarray], np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Metrics:
     """Evaluate test predictions: a :class:`~prognosis.artifacts.Metrics` (NaN becomes None).
@@ -108,6 +117,11 @@ def evaluate_predictions(
         (:func:`prognosis.evaluation.subgroups.grouping_frame`): the same predictions are then
         also measured within each group (:func:`~prognosis.evaluation.subgroups.subgroup_metrics`)
         at the evaluated horizons; None: no subgroups
+    null_survival : the "marginal incidence (no model)" reference, scored like the model at
+        every horizon and on the integrated Brier grid: ``times -> array (n_rows, n_times)``
+        of 1 - the outcome's Aalen-Johansen incidence in the rows each test row's model was
+        trained on (each fold's under cross-validation). None: that of ``y_train``
+        (:func:`~prognosis.evaluation.metrics.marginal_incidence`) for every row
     thresholds : threshold probabilities of the decision curves
     min_at_risk : horizons are clipped where fewer test rows remain followed
         (:func:`evaluation_times`); the integrated Brier score starts at the time of this
@@ -123,7 +137,9 @@ def evaluate_predictions(
         ``follow_up``, ``harrell_c``, ``uno_c``, ``integrated_brier``, ``horizons`` (one entry
         per evaluated horizon: time-dependent AUC, Brier score, the mean predicted against the
         observed risk (Kaplan-Meier, or Aalen-Johansen under competing risks) as ``marginal``,
-        calibration, decision curve), ``notes`` and, with ``subgroups``, ``subgroups``.
+        calibration, decision curve, and ``null_model``: the reference's risk and Brier score,
+        and the model's IPA; ``integrated_brier.null_model``: the reference's), ``notes`` and,
+        with ``subgroups``, ``subgroups``.
     """
     train = check_target(y_train, competing=competing)
     test = check_target(y_test, competing=competing)
@@ -132,6 +148,7 @@ def evaluate_predictions(
         y_train, y_test, horizons, min_at_risk=min_at_risk, model_follow_up=model_follow_up
     )
     source = _Source.build(survival, times, test.time.size)
+    reference = _reference(null_survival, y_train, test.time.size)
     tick = _ticker(progress, n_boot, len(source.evaluated))
     boot = partial(
         bootstrap_ci, n_boot=n_boot, seed=seed, alpha=alpha, groups=groups, progress=tick
@@ -158,8 +175,10 @@ def evaluate_predictions(
             **_interval(boot(lambda y, r: uno_c(y, y, r, tau=tau), y_test, risk)),
             "tau": tau,
         },
-        "integrated_brier": _integrated(y_test, source, min_at_risk, boot, weights, notes),
-        "horizons": _horizons(y_test, source, boot, weights, thresholds),
+        "integrated_brier": _integrated(
+            y_test, source, reference, min_at_risk, boot, weights, notes
+        ),
+        "horizons": _horizons(y_test, source, reference, boot, weights, thresholds),
     }
     if competing:
         notes.append(_COMPETING_NOTE)
@@ -222,7 +241,8 @@ def performance_title(metrics: MetricsFile) -> str:
 
 def format_table(results: Metrics, *, title: str = "Performance") -> Table:
     """A terminal table of :func:`evaluate_predictions` results: metric, horizon, estimate, CI,
-    under ``title`` (see :func:`performance_title`)."""
+    under ``title`` (see :func:`performance_title`); under each Brier score, that of the
+    "marginal incidence (no model)" reference and the model's IPA."""
     level = round(100 * (1 - results.bootstrap.alpha))
     table = Table(title=title, caption="\n".join(results.notes) or None)
     table.add_column("Metric")
@@ -236,12 +256,20 @@ def format_table(results: Metrics, *, title: str = "Performance") -> Table:
         ibs = results.integrated_brier
         span = f"{ibs.start:.4g}-{ibs.stop:.4g}"
         table.add_row("Integrated Brier score", span, *_cells(ibs))
+        if ibs.null_model is not None:
+            table.add_row(f"  {REFERENCE}", span, *_cells(ibs.null_model))
     for entry in results.horizons:
         horizon = f"{entry.horizon:.4g}"
         calibration = entry.calibration
+        reference = entry.null_model
         rows = [
             ("Time-dependent AUC", entry.time_dependent_auc),
             ("Brier score", entry.brier),
+            *(
+                [(f"  {REFERENCE}", reference.brier), ("Scaled Brier score (IPA)", reference.ipa)]
+                if reference is not None
+                else []
+            ),
             ("Calibration slope", calibration.slope),
             ("Calibration intercept", calibration.intercept),
             ("ICI", calibration.ici),
@@ -251,6 +279,42 @@ def format_table(results: Metrics, *, title: str = "Performance") -> Table:
         table.add_section()
         for name, value in rows:
             table.add_row(name, horizon, *_cells(value))
+    return table
+
+
+#: The columns of ``compare``'s terminal table: a row's key and its header (the horizon is
+#: in the title).
+_COMPARISON = {
+    "harrell_c": "Harrell C",
+    "uno_c": "Uno C",
+    "integrated_brier": "IBS",
+    "brier": "Brier",
+    "ipa": "IPA",
+    "calibration_slope": "Slope",
+    "fit_seconds": "Fit s",
+}
+
+
+def format_comparison(rows: Sequence[dict[str, Any]], *, title: str) -> Table:
+    """The terminal table of ``prognosis compare``: one line per row of
+    :func:`prognosis.training.compare_models`, the "marginal incidence (no model)" reference
+    first; what a row lacks (the reference's slope and fit time) is left blank."""
+    horizon = next((row["horizon"] for row in rows if row.get("horizon") is not None), None)
+    at = "" if horizon is None else f"; Brier, IPA and slope at {horizon:g} days"
+    table = Table(
+        title=f"{title}{at}",
+        caption=(
+            f"{REFERENCE}: everyone given the training rows' risk (C 0.5 by construction); "
+            "IPA = 1 - Brier / its Brier"
+        ),
+    )
+    longest = max((len(str(row["model"])) for row in rows if row["model"] != REFERENCE), default=5)
+    table.add_column("Model", min_width=longest)
+    for header in _COMPARISON.values():
+        table.add_column(header, justify="right")
+    for row in rows:
+        cells = [row.get(key) for key in _COMPARISON]
+        table.add_row(escape(str(row["model"])), *("" if v is None else f"{v:.3f}" for v in cells))
     return table
 
 
@@ -383,18 +447,49 @@ def _checked_call(
     return at
 
 
+def _reference(
+    null_survival: Callable[[np.ndarray], np.ndarray] | None, y_train: np.ndarray, n: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The "marginal incidence (no model)" reference's survival: given, or ``y_train``'s."""
+    if null_survival is not None:
+        return _checked_call(null_survival, n)
+
+    def at(times: np.ndarray) -> np.ndarray:
+        risk = marginal_incidence(y_train, np.atleast_1d(times))
+        return np.tile(1.0 - risk, (n, 1))
+
+    return at
+
+
+def _with_reference(
+    score: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """``score(y, survival, lp)`` of the model and of the reference on one resample: the model's
+    scores, the reference's, and 1 - model / reference (IPA), concatenated."""
+
+    def both(y: np.ndarray, model: np.ndarray, null: np.ndarray, lp: np.ndarray) -> np.ndarray:
+        ours, theirs = np.atleast_1d(score(y, model, lp)), np.atleast_1d(score(y, null, lp))
+        scaled = np.divide(ours, theirs, out=np.full(ours.shape, np.nan), where=theirs > 0)
+        return np.r_[ours, theirs, 1.0 - scaled]
+
+    return both
+
+
 def _horizons(
     y_test: np.ndarray,
     source: _Source,
+    reference: Callable[[np.ndarray], np.ndarray],
     boot: Callable[..., BootstrapResult],
     weights: _Weights,
     thresholds: Sequence[float],
 ) -> list[dict[str, Any]]:
-    """One entry per evaluated horizon; AUC and Brier resampled for all horizons at once."""
+    """One entry per evaluated horizon; AUC and Brier resampled for all horizons at once (the
+    Brier scores of the model and of the reference on the same resamples)."""
     if not source.evaluated:
         return []
     times = np.array(sorted(source.evaluated))
     survival = source.at(times)
+    null = reference(times)
     auc = boot(
         lambda y, r, lp: time_dependent_auc(y, y, r, times, censoring=weights.model(lp))[0],
         y_test,
@@ -402,17 +497,24 @@ def _horizons(
         weights.linear,
     )
     brier = boot(
-        lambda y, s, lp: brier_scores(y, y, s, times, censoring=weights.model(lp)),
+        _with_reference(lambda y, s, lp: brier_scores(y, y, s, times, censoring=weights.model(lp))),
         y_test,
         survival,
+        null,
         weights.linear,
     )
+    k = times.size
     return [
         {
             "horizon": float(horizon),
             "time_dependent_auc": _part(auc, j),
             "brier": _part(brier, j),
             **_at_horizon(y_test, 1.0 - survival[:, j], float(horizon), boot, thresholds),
+            "null_model": {
+                "risk": float(np.mean(1.0 - null[:, j])),
+                "brier": _part(brier, k + j),
+                "ipa": _part(brier, 2 * k + j),
+            },
         }
         for j, horizon in enumerate(times)
     ]
@@ -454,12 +556,14 @@ def _at_horizon(
 def _integrated(
     y_test: np.ndarray,
     source: _Source,
+    reference: Callable[[np.ndarray], np.ndarray],
     min_at_risk: int,
     boot: Callable[..., BootstrapResult],
     weights: _Weights,
     notes: list[str],
 ) -> dict[str, Any] | None:
-    """IBS from the ``min_at_risk``-th test outcome event to the last evaluated horizon."""
+    """IBS from the ``min_at_risk``-th test outcome event to the last evaluated horizon, with
+    that of the reference on the same grid (``null_model``)."""
     if not source.evaluated:
         return None
     if source.from_callable:
@@ -476,14 +580,21 @@ def _integrated(
         return None
     if not source.from_callable:
         notes.append("integrated Brier score over the evaluated horizons only (no callable)")
-    matrix = source.at(grid)
     result = boot(
-        lambda y, s, lp: integrated_brier(y, y, s, grid, censoring=weights.model(lp)),
+        _with_reference(
+            lambda y, s, lp: integrated_brier(y, y, s, grid, censoring=weights.model(lp))
+        ),
         y_test,
-        matrix,
+        source.at(grid),
+        reference(grid),
         weights.linear,
     )
-    return {**_interval(result), "start": float(grid[0]), "stop": float(grid[-1])}
+    return {
+        **_part(result, 0),
+        "start": float(grid[0]),
+        "stop": float(grid[-1]),
+        "null_model": _part(result, 1),
+    }
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from prognosis.artifacts import (
     to_json,
 )
 from prognosis.dataset import CohortDataset, load_dataset
-from prognosis.evaluation.metrics import observed_risk
+from prognosis.evaluation.metrics import REFERENCE, observed_risk
 from prognosis.evaluation.verdict import Basis, Verdict, basis_of, judge
 from prognosis.exceptions import ModelDirectoryError, PrognosisError
 from prognosis.horizons import horizon_text
@@ -771,12 +771,16 @@ def _metric_section(metrics: Metrics, origin: str) -> MetricSection:
     rows.append(MetricRow("Uno's C", f"up to {uno.tau:g} days" if uno.tau else "", uno))
     ibs = metrics.integrated_brier
     if ibs:
-        rows.append(MetricRow("Integrated Brier score", f"{ibs.start:g} to {ibs.stop:g} days", ibs))
+        span = f"{ibs.start:g} to {ibs.stop:g} days"
+        rows.append(MetricRow("Integrated Brier score", span, ibs))
+        if ibs.null_model is not None:
+            rows.append(MetricRow(f"Integrated Brier score, {REFERENCE}", span, ibs.null_model))
     panels, auc_rows = [], []
     for entry in metrics.horizons:
         label = horizon_text(entry.horizon)
         rows.append(MetricRow("Time-dependent AUC", label, entry.time_dependent_auc))
         rows.append(MetricRow("Brier score", label, entry.brier))
+        rows.extend(_reference_rows(entry, label))
         auc = entry.time_dependent_auc
         auc_rows.append((label, auc.estimate, auc.lower, auc.upper))
         panels.append(_panel(entry, label, metrics.n_test))
@@ -801,6 +805,17 @@ def _metric_section(metrics: Metrics, origin: str) -> MetricSection:
         panels=panels,
         notes=[suppress_small_counts_in_text(str(n)) for n in metrics.notes],
     )
+
+
+def _reference_rows(entry: HorizonMetrics, label: str) -> list[MetricRow]:
+    """The "marginal incidence (no model)" reference's Brier score at a horizon, the one to
+    beat, and the model's scaled Brier score against it (none in older metrics files)."""
+    if entry.null_model is None:
+        return []
+    return [
+        MetricRow(f"Brier score, {REFERENCE}", label, entry.null_model.brier),
+        MetricRow("Scaled Brier score (IPA)", label, entry.null_model.ipa),
+    ]
 
 
 def _evaluated(metrics: Metrics) -> str:

@@ -395,6 +395,11 @@ def test_compare_prints_one_row_per_model(planted: Path) -> None:
     lines = result.stdout.splitlines()
     assert any(line.split("│")[1].strip() == "cox" for line in lines if line.count("│") > 2)
     assert any(line.split("│")[1].strip() == "xgb-cox" for line in lines if line.count("│") > 2)
+    # the reference row, above the models: everyone given the training rows' risk
+    first = [line.split("│")[1].strip() for line in lines if line.count("│") > 2]
+    assert first[0] == "marginal" and first.index("cox") > 0  # the label wraps in 80 columns
+    assert "at 365 days" in result.stdout  # the title wraps too
+    assert "None" not in result.stdout  # what the reference lacks is left blank
 
 
 def test_compare_json_gives_one_row_per_model(planted: Path) -> None:
@@ -404,10 +409,12 @@ def test_compare_json_gives_one_row_per_model(planted: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert [row["model"] for row in rows] == ["cox", "xgb-cox"]
-    for row in rows:
+    assert [row["model"] for row in rows] == ["marginal incidence (no model)", "cox", "xgb-cox"]
+    assert rows[0]["harrell_c"] == 0.5 and rows[0]["calibration_slope"] is None
+    for row in rows[1:]:
         assert 0.5 < row["harrell_c"] <= 1.0  # the planted effect is strong
         assert row["horizon"] == 365
+        assert row["ipa"] == pytest.approx(1 - row["brier"] / rows[0]["brier"])
 
 
 def test_compare_refuses_an_unknown_model(planted: Path) -> None:

@@ -12,6 +12,7 @@ from prognosis.evaluation.censoring import (
     CoxCensoring,
     KaplanMeierCensoring,
     censoring_frame,
+    efron_baseline,
     fit_cox_censoring,
     parse_censoring_model,
 )
@@ -106,3 +107,29 @@ def test_censoring_columns_missing_from_the_dataset_are_named() -> None:
     assert censoring_frame(frame, ["age"]).columns.tolist() == ["age"]
     with pytest.raises(EvaluationError, match=r"cox:age,bmi: the dataset has no column bmi"):
         censoring_frame(frame, ["age", "bmi"])
+
+
+def test_efron_baseline_spreads_tied_events_over_the_shrinking_risk_set() -> None:
+    # by hand: relative risks 1, 2, 1, 1; at time 1 two tied events (risks 1 and 2) out of a
+    # risk set of 5: 1/5 + 1/(5 - 3/2); time 2 is a censoring; at time 3 one event out of 1
+    grid, hazard = efron_baseline(
+        np.array([True, True, False, True]),
+        np.array([1.0, 1.0, 2.0, 3.0]),
+        np.log([1.0, 2.0, 1.0, 1.0]),
+    )
+    np.testing.assert_array_equal(grid, [1.0, 3.0])
+    first = 1 / 5 + 1 / 3.5
+    np.testing.assert_allclose(hazard, [first, first + 1.0], rtol=1e-12)
+
+
+def test_efron_baseline_without_ties_is_breslow() -> None:
+    rng = np.random.default_rng(0)
+    time, linear = rng.exponential(size=50), rng.normal(size=50)
+    event = rng.random(50) < 0.7
+    grid, hazard = efron_baseline(event, time, linear)
+    order = np.argsort(time)
+    risk = np.exp(linear)[order]
+    at_risk = np.cumsum(risk[::-1])[::-1]  # Breslow: 1 / sum of the risk set per event
+    breslow = np.cumsum(np.where(event[order], 1.0 / at_risk, 0.0))[event[order]]
+    np.testing.assert_array_equal(grid, np.sort(time[event]))
+    np.testing.assert_allclose(hazard, breslow, rtol=1e-12)

@@ -12,6 +12,7 @@ from sksurv.metrics import (
     cumulative_dynamic_auc,
     integrated_brier_score,
 )
+from sksurv.nonparametric import cumulative_incidence_competing_risks, kaplan_meier_estimator
 from sksurv.preprocessing import OneHotEncoder
 
 from prognosis.evaluation.metrics import (
@@ -20,11 +21,13 @@ from prognosis.evaluation.metrics import (
     evaluation_times,
     harrell_c,
     integrated_brier,
+    marginal_incidence,
     observed_risk,
     time_dependent_auc,
     uno_c,
 )
 from prognosis.models.target import make_competing_target, make_target
+from tests.support.planted import Cause, planted_survival
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +255,35 @@ def test_no_outcome_event_raises() -> None:
     y = make_competing_target([2, 0, 2], [1.0, 2.0, 3.0])
     with pytest.raises(EvaluationError, match="no outcome events"):
         harrell_c(y, np.array([0.1, 0.2, 0.3]))
+
+
+# -- the marginal incidence (no model) reference ----------------------------------------------
+def test_marginal_incidence_is_the_aalen_johansen_estimate_of_scikit_survival() -> None:
+    data = planted_survival(
+        800, seed=3, base_hazard=1 / 900, competing=Cause(1 / 700), censor_mean=800.0,
+        whole_days=True,
+    )  # fmt: skip
+    times = np.array([0.5, 30.0, 200.0, 365.0, 1000.0, data.time.max() + 10])
+    grid, incidence = cumulative_incidence_competing_risks(data.event, data.time)
+    place = np.searchsorted(grid, times, side="right") - 1
+    expected = np.where(place >= 0, incidence[1][np.maximum(place, 0)], 0.0)
+    np.testing.assert_allclose(marginal_incidence(data.y, times), expected, atol=1e-12)
+    assert marginal_incidence(data.y, [0.5])[0] == 0.0  # before the first time
+    # past the last time it keeps its last value (a prediction, not an observed risk)
+    assert marginal_incidence(data.y, times)[-1] == pytest.approx(incidence[1][-1])
+
+
+def test_marginal_incidence_without_competing_events_is_one_minus_kaplan_meier() -> None:
+    data = planted_survival(500, seed=4, censor_between=(0.0, 10.0), whole_days=True)
+    times = np.array([1.0, 2.0, 5.0, 9.0])
+    grid, survival = kaplan_meier_estimator(data.y["event"], data.y["time"])
+    expected = 1.0 - survival[np.searchsorted(grid, times, side="right") - 1]
+    np.testing.assert_allclose(marginal_incidence(data.y, times), expected, atol=1e-12)
+
+
+def test_marginal_incidence_by_hand_with_an_event_tied_with_a_censoring() -> None:
+    # times 1 (outcome), 2 (competing), 2 (censored), 3 (outcome), 4 (censored): at 1 one of
+    # five has the outcome (0.2); at 2 one of four the competing event; at 3 one of two, with
+    # 3/5 still event-free before it: 0.2 + 0.6 / 2
+    y = make_competing_target(np.array([1, 2, 0, 1, 0]), np.array([1.0, 2.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_allclose(marginal_incidence(y, [1.0, 2.5, 3.0, 4.0]), [0.2, 0.2, 0.5, 0.5])

@@ -200,10 +200,15 @@ def test_metrics_are_those_of_metrics_json(
     section = model_json["report"]["metrics"]
     expected = [("Harrell's C", "", metrics_file["harrell_c"])]
     expected.append(("Uno's C", f"up to {metrics_file['uno_c']['tau']:g} days", None))
-    expected.append(("Integrated Brier score", None, metrics_file["integrated_brier"]))
+    ibs = metrics_file["integrated_brier"]
+    expected.append(("Integrated Brier score", None, ibs))
+    reference = "marginal incidence (no model)"
+    expected.append((f"Integrated Brier score, {reference}", None, ibs["null_model"]))
     for entry, label in zip(metrics_file["horizons"], ("180 days", "1 year"), strict=True):
         expected.append(("Time-dependent AUC", label, entry["time_dependent_auc"]))
         expected.append(("Brier score", label, entry["brier"]))
+        expected.append((f"Brier score, {reference}", label, entry["null_model"]["brier"]))
+        expected.append(("Scaled Brier score (IPA)", label, entry["null_model"]["ipa"]))
     assert [row["metric"] for row in section["rows"]] == [e[0] for e in expected]
     for row, (_, horizon, value) in zip(section["rows"], expected, strict=True):
         if horizon is not None:
