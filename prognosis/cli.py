@@ -93,9 +93,9 @@ def _data_warnings(quiet: bool) -> Iterator[None]:
         try:
             yield
         finally:
-            for warning in [] if quiet else caught:
-                message = escape(str(warning.message))
-                console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+            # once each: a fit warns again in every cross-validation fold
+            for message in [] if quiet else dict.fromkeys(str(w.message) for w in caught):
+                console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
 
 
 class _Steps:
@@ -325,7 +325,7 @@ def fit(
     options = workflow.FitOptions(
         model_name, horizons, split, seed, n_boot, censoring_model, censor_competing, subgroups
     )
-    with _steps(quiet) as steps:
+    with _steps(quiet) as steps, _data_warnings(quiet=False):
         fitted = workflow.fit(
             dataset_dir, options, out, overwrite=overwrite, progress=steps, count=steps.count
         )
@@ -483,7 +483,7 @@ def compare(
     from prognosis.evaluation.summary import format_comparison
 
     names = [name.strip() for name in models.split(",") if name.strip()]
-    with _steps(quiet) as steps:
+    with _steps(quiet) as steps, _data_warnings(quiet=False):
         rows = workflow.compare(
             dataset_dir, names, horizons, split=split, seed=seed, n_boot=n_boot, progress=steps
         )

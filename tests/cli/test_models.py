@@ -465,3 +465,19 @@ def test_a_bad_censoring_model_is_refused_before_work(
     )  # fmt: skip
     assert result.exit_code == 1 and message in result.stderr
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_a_competing_risk_family_without_competing_events_warns_once(
+    gi_bleed: Path, tmp_path: Path
+) -> None:
+    """Eunomia's cohort has no competing event: cause-specific Cox is then Cox, and fit says so
+    in one line (not once per fold, not as a Python warning with a file path)."""
+    result = CliRunner().invoke(
+        main,
+        ["fit", str(gi_bleed), "--model", "cause-specific-cox", "--horizon", "365",
+         "--split", "cv:3", "--n-boot", "0", "--quiet", "--out", str(tmp_path / "m")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.count("warning: y has no competing events") == 1
+    assert "equals cox" in result.output
+    assert "Traceback" not in result.output and "pipeline.py" not in result.output

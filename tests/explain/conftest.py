@@ -84,7 +84,11 @@ def fitted(X: pd.DataFrame, y: np.ndarray, y_competing: np.ndarray) -> Callable[
 
     def get(name: str) -> Any:
         if name not in cache:
-            target = y_competing if name in ("cause-specific-cox", "fine-gray") else y
+            target = (
+                y_competing
+                if name in ("cause-specific-cox", "fine-gray", "xgb-cause-specific")
+                else y
+            )
             cache[name] = make_model(name, **SMALL.get(name, {})).fit(X, target)
         return cache[name]
 
