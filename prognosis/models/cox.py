@@ -24,7 +24,6 @@ import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import proportional_hazard_test
-from scipy.stats import norm
 from sklearn.model_selection import StratifiedKFold
 from sksurv.exceptions import NoComparablePairException
 from sksurv.linear_model import CoxnetSurvivalAnalysis
@@ -34,7 +33,7 @@ from prognosis.exceptions import ModelConvergenceError
 from prognosis.models.base import ShapOutput, SurvivalEstimator
 from prognosis.models.explaining import LINEAR_SHAP, LinearShapMixin, ProportionalHazardsMixin
 from prognosis.models.state import from_skops, get_table, put_table, skops_bytes
-from prognosis.models.survival import step_function
+from prognosis.models.survival import proportional_hazards_interval, step_function
 from prognosis.models.target import SurvivalTarget, TargetError
 
 __all__ = [
@@ -325,16 +324,12 @@ class CoxPH(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
             return None
         X = self._validate(X)
         grid = self.check_prediction_times([horizon])
-        offset = X - self.training_mean_
-        se = np.sqrt(np.einsum("ij,jk,ik->i", offset, self.variance_, offset))
-        z = float(norm.ppf(0.5 + level / 2))
         baseline = step_function(
             self.baseline_times_, self.baseline_cumulative_hazard_[None, :], grid, before=0.0
         )[0, 0]
-        eta = offset @ self.coef_
-        bounds = np.column_stack([eta - z * se, eta + z * se])
-        with np.errstate(over="ignore"):
-            return 1.0 - np.exp(-baseline * np.exp(bounds))
+        return proportional_hazards_interval(
+            X - self.training_mean_, self.coef_, self.variance_, baseline, level=level
+        )
 
     def linear_coefficients(self) -> np.ndarray:
         """The log hazard ratio of each input column (``coef_``)."""

@@ -43,7 +43,7 @@ from prognosis.models.base import ShapOutput, SurvivalEstimator
 from prognosis.models.cox import feature_names
 from prognosis.models.explaining import LINEAR_SHAP, LinearShapMixin, ProportionalHazardsMixin
 from prognosis.models.state import get_table, put_table
-from prognosis.models.survival import step_function
+from prognosis.models.survival import proportional_hazards_interval, step_function
 from prognosis.models.target import SurvivalTarget, TargetError
 
 __all__ = ["FineGray", "censoring_survival", "finegray_rows"]
@@ -585,16 +585,12 @@ class FineGray(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
         """
         X = self._validate(X)
         grid = self.check_prediction_times([horizon])
-        offset = X - self.training_mean_
-        se = np.sqrt(np.einsum("ij,jk,ik->i", offset, self.variance_, offset))
-        z = float(norm.ppf(0.5 + level / 2))
         baseline = step_function(
             self.baseline_times_, self.baseline_cumulative_hazard_, grid, before=0.0
         )[0]
-        eta = offset @ self.coef_
-        bounds = np.column_stack([eta - z * se, eta + z * se])
-        with np.errstate(over="ignore"):
-            return 1.0 - np.exp(-baseline * np.exp(bounds))
+        return proportional_hazards_interval(
+            X - self.training_mean_, self.coef_, self.variance_, baseline, level=level
+        )
 
     def linear_coefficients(self) -> np.ndarray:
         """The log subdistribution hazard ratio of each input column (``coef_``)."""

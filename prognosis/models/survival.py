@@ -26,6 +26,7 @@ __all__ = [
     "breslow_cumulative_hazard",
     "competing_risk_curves",
     "cumulative_incidence",
+    "proportional_hazards_interval",
     "step_function",
 ]
 
@@ -218,3 +219,29 @@ def aalen_johansen(
         raise ValueError(f"cause {cause!r} is not an event code in the data {target.causes}")
     times, incidence = cumulative_incidence_competing_risks(target.event, target.time)
     return times, incidence[cause]
+
+
+def proportional_hazards_interval(
+    offset: np.ndarray,
+    coef: np.ndarray,
+    variance: np.ndarray,
+    baseline: float,
+    *,
+    level: float = 0.95,
+) -> np.ndarray:
+    """Each row's risk ``1 - exp(-H0 exp(eta))`` at the ends of its linear predictor's interval.
+
+    ``eta = offset @ coef`` (``offset``: the rows' inputs minus the centring the coefficients
+    were fitted at) has the standard error ``sqrt(d' V d)`` (``V = variance``, the coefficients'
+    covariance); its normal interval ``eta +/- z se`` is carried to the risk, which rises with
+    eta, with the baseline cumulative hazard ``H0 = baseline`` at the horizon held fixed (its own
+    uncertainty is left out). Returns an array (n, 2): lower and upper risk per row.
+    """
+    from scipy.stats import norm
+
+    se = np.sqrt(np.einsum("ij,jk,ik->i", offset, variance, offset))
+    z = float(norm.ppf(0.5 + level / 2))
+    eta = offset @ coef
+    bounds = np.column_stack([eta - z * se, eta + z * se])
+    with np.errstate(over="ignore"):
+        return 1.0 - np.exp(-baseline * np.exp(bounds))
