@@ -470,3 +470,20 @@ def test_apparent_metrics_are_called_apparent_on_the_page(built: Built) -> None:
         context = _context(saved, load_dataset(built.dataset))
         html = render_page("patient.html.jinja2", page=page, context=context, title="t")
         assert wanted in " ".join(html.split())
+
+
+def test_each_patients_drivers_add_up_to_the_risk_the_model_predicts(
+    built: Built, patients_json: dict[str, Any]
+) -> None:
+    """reference + every driver + "other factors" = the patient's risk at the drivers' horizon,
+    which is the saved model's prediction for that row (computed here by the model itself)."""
+    saved = load_model(built.model)
+    frame = load_dataset(built.dataset).frame
+    by_name = {pseudonym(int(p), KEY): k for k, p in enumerate(frame["person_id"])}
+    for patient in patients_json["report"]["patients"]:
+        drivers = patient["drivers"]
+        total = drivers["reference"] + sum(d["contribution"] for d in drivers["drivers"])
+        assert total + drivers["other"] == pytest.approx(drivers["risk"], abs=1e-9)
+        X = check_schema(saved, frame.iloc[[by_name[patient["pseudonym"]]]], origin="test")
+        expected = float(saved.pipeline.predict_risk(X, drivers["horizon"])[0])
+        assert drivers["risk"] == pytest.approx(expected, abs=1e-12)
