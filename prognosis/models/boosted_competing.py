@@ -15,14 +15,12 @@ booster in xgboost's own JSON model format, the baselines as arrays.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 from sklearn.utils.validation import check_is_fitted
 
-from prognosis.exceptions import DataQualityWarning
 from prognosis.models.base import Fold, Inputs, ShapOutput
 from prognosis.models.boosting import CoxGradient, XGBCox, _margins, _XGBSurvival, cox_labels
 from prognosis.models.explaining import TREE_SHAP
@@ -32,7 +30,7 @@ from prognosis.models.survival import (
     cumulative_incidence,
     step_function,
 )
-from prognosis.models.target import SurvivalTarget, TargetError
+from prognosis.models.target import SurvivalTarget, TargetError, warn_without_competing
 
 __all__ = ["XGBCauseSpecific"]
 
@@ -87,13 +85,11 @@ reg_lambda, random_state, n_jobs, tree_method, early_stopping_rounds, validation
             raise TargetError(
                 f"y has no event of cause 1 (the outcome); event codes seen: {target.causes}"
             )
-        if not np.any(target.event >= 2):
-            warnings.warn(
-                "y has no competing events (codes 2, 3, ...): with the outcome as its only "
-                "cause, the gradient-boosted cause-specific model equals xgb-cox",
-                DataQualityWarning,
-                stacklevel=3,
-            )
+        warn_without_competing(
+            target,
+            "with the outcome as its only cause, the gradient-boosted cause-specific model "
+            "equals xgb-cox",
+        )
         self.causes_ = target.causes
         data = self._training_data(X)
         # one quantile matrix for every cause (without early stopping): only the labels differ

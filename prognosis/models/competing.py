@@ -12,7 +12,6 @@ The Fine-Gray (subdistribution hazard) model of the outcome is
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,6 @@ from lifelines import CoxPHFitter
 from scipy.stats import norm
 from sklearn.utils.validation import check_is_fitted
 
-from prognosis.exceptions import DataQualityWarning
 from prognosis.models.base import Fold, Inputs, ShapOutput, SurvivalEstimator
 from prognosis.models.cox import (
     EVENT,
@@ -43,6 +41,7 @@ from prognosis.models.survival import (
 from prognosis.models.target import (
     SurvivalTarget,
     TargetError,
+    warn_without_competing,
 )
 
 __all__ = ["CauseSpecificCox"]
@@ -131,13 +130,9 @@ class CauseSpecificCox(LinearShapMixin, SurvivalEstimator):
                 f"y has no event of cause 1 (the outcome); event codes seen: {target.causes}"
             )
         frame = lifelines_frame(X, feature_names(self)).assign(**{TIME: target.time})
-        if not np.any(target.event >= 2):
-            warnings.warn(
-                "y has no competing events (codes 2, 3, ...): with the outcome as its only "
-                "cause, the cause-specific Cox equals cox",
-                DataQualityWarning,
-                stacklevel=3,
-            )
+        warn_without_competing(
+            target, "with the outcome as its only cause, the cause-specific Cox equals cox"
+        )
         self.causes_ = target.causes
         self.summary_ = {}
         coefs, jumps, variances = [], [], []

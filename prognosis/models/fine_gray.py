@@ -29,7 +29,6 @@ predictor.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,13 +37,13 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.utils.validation import check_is_fitted
 
-from prognosis.exceptions import DataQualityWarning, ModelConvergenceError
+from prognosis.exceptions import ModelConvergenceError
 from prognosis.models.base import ShapOutput, SurvivalEstimator
 from prognosis.models.cox import feature_names
 from prognosis.models.explaining import LINEAR_SHAP, LinearShapMixin, ProportionalHazardsMixin
 from prognosis.models.state import get_table, put_table
 from prognosis.models.survival import proportional_hazards_interval, step_function
-from prognosis.models.target import SurvivalTarget, TargetError
+from prognosis.models.target import SurvivalTarget, TargetError, warn_without_competing
 
 __all__ = ["FineGray", "censoring_survival", "finegray_rows"]
 
@@ -489,13 +488,11 @@ class FineGray(LinearShapMixin, ProportionalHazardsMixin, SurvivalEstimator):
             raise TargetError(
                 f"y has no event of cause 1 (the outcome); event codes seen: {target.causes}"
             )
-        if not np.any(target.event >= 2):
-            warnings.warn(
-                "y has no competing events (codes 2, 3, ...): the Fine-Gray model then is a Cox "
-                "model of the outcome (Breslow ties), the same as cox",
-                DataQualityWarning,
-                stacklevel=3,
-            )
+        warn_without_competing(
+            target,
+            "the Fine-Gray model then is a Cox model of the outcome (Breslow ties), the same "
+            "as cox",
+        )
         self.training_mean_ = X.mean(axis=0)
         design = _design(X - self.training_mean_, target, self.censoring_ties, self._strata(X))
         self.coef_, terms, self.n_iter_ = _newton(design, self.penalizer, self.max_iter, self.tol)

@@ -7,12 +7,13 @@ Competing-risk targets use the same field names with an integer ``event``: 0 cen
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from prognosis.exceptions import TargetError
+from prognosis.exceptions import DataQualityWarning, TargetError
 
 __all__ = [
     "SurvivalTarget",
@@ -21,6 +22,7 @@ __all__ = [
     "make_competing_target",
     "make_target",
     "target_from_frame",
+    "warn_without_competing",
 ]
 
 
@@ -102,3 +104,14 @@ def check_target(y: np.ndarray, *, competing: bool = False) -> SurvivalTarget:
             "(prognosis fit --censor-competing)"
         )
     return SurvivalTarget(event=event, time=time)
+
+
+def warn_without_competing(target: SurvivalTarget, then: str) -> None:
+    """A competing-risk family's warning when ``target`` has no competing event (no code 2,
+    3, ...): ``then`` says what the family then is ("the cause-specific Cox equals cox")."""
+    if not np.any(target.event >= 2):
+        warnings.warn(
+            f"y has no competing events (codes 2, 3, ...): {then}",
+            DataQualityWarning,
+            stacklevel=4,  # the estimator's fit, called from the pipeline's
+        )
