@@ -239,7 +239,8 @@ class ModelInfo:
     """What a model is (``model.json``, after its ``format``): family, parameters, seed,
     validation design, horizons (days), the kind of target, the training cohort and rows.
 
-    ``feature_ranges`` is absent in models saved before ranges were stored.
+    ``feature_ranges`` is absent in models saved before ranges were stored; ``outcome`` in
+    models of a one-outcome dataset.
     """
 
     model: str
@@ -255,6 +256,8 @@ class ModelInfo:
     created_at: str
     versions: dict[str, str]
     feature_ranges: dict[str, FeatureRange] | None = field(default=None, metadata=OPTIONAL)
+    #: The outcome modelled, of a dataset built from ``outcomes:``; absent for one outcome.
+    outcome: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)

@@ -283,6 +283,12 @@ def _print_attrition(attrition: list[dict]) -> None:
     results.print(table)
 
 
+_OUTCOME = click.option(
+    "--outcome",
+    help="Of a dataset built from outcomes:, the one outcome to model (default: each of them).",
+)
+
+
 @main.command()
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option("--model", "model_name", type=_ModelChoice(), required=True)
@@ -306,6 +312,7 @@ def _print_attrition(attrition: list[dict]) -> None:
     "outcome, for single-event models; its risks ignore the competing events).",
 )
 @_SUBGROUP
+@_OUTCOME
 @click.option("--quiet", is_flag=True, help="No progress or metrics table (warnings still print).")
 def fit(
     dataset_dir: Path,
@@ -319,20 +326,35 @@ def fit(
     censoring_model: str,
     censor_competing: bool,
     subgroups: tuple[str, ...],
+    outcome: str | None,
     quiet: bool,
 ) -> None:
-    """Fit a survival model on DATASET_DIR and save it, with its validation metrics, to OUT."""
+    """Fit a survival model on DATASET_DIR and save it, with its validation metrics, to OUT.
+
+    A dataset built from outcomes: gets one model per outcome, in OUT/<outcome>, unless
+    --outcome names one.
+    """
     options = workflow.FitOptions(
-        model_name, horizons, split, seed, n_boot, censoring_model, censor_competing, subgroups
+        model_name,
+        horizons,
+        split,
+        seed,
+        n_boot,
+        censoring_model,
+        censor_competing,
+        subgroups,
+        outcome,
     )
     with _steps(quiet) as steps, _data_warnings(quiet=False):
-        fitted = workflow.fit(
+        fitted = workflow.fit_outcomes(
             dataset_dir, options, out, overwrite=overwrite, progress=steps, count=steps.count
         )
-    if not quiet and fitted.validated:
-        results.print(_metrics_table(fitted.saved.metrics))
-    results.print(f"model → {out}")
-    _print_verdict(fitted.verdict)
+    for model in fitted:
+        if not quiet and model.validated:
+            results.print(_metrics_table(model.saved.metrics))
+        named = f" (outcome {model.outcome})" if model.outcome else ""
+        results.print(f"model{named} → {model.out}")
+        _print_verdict(model.verdict)
 
 
 def _metrics_table(metrics: MetricsFile) -> Group | str:
@@ -466,6 +488,7 @@ def explain(
 @click.option("--seed", type=int, default=0, show_default=True)
 @_n_boot(0, "Bootstrap resamples; 0: no intervals.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
+@_OUTCOME
 @click.option("--quiet", is_flag=True, help="No progress (errors and warnings still print).")
 def compare(
     dataset_dir: Path,
@@ -475,22 +498,37 @@ def compare(
     seed: int,
     n_boot: int,
     as_json: bool,
+    outcome: str | None,
     quiet: bool,
 ) -> None:
     """Fit several models on the same folds and print one table, under the row of the
     "marginal incidence (no model)" reference (everyone given the training rows' risk): its
-    Brier score is the one to beat, and ipa is 1 - Brier(model) / Brier(reference)."""
+    Brier score is the one to beat, and ipa is 1 - Brier(model) / Brier(reference).
+
+    A dataset built from outcomes: gets one table per outcome (--json: rows by outcome),
+    unless --outcome names one.
+    """
     from prognosis.evaluation.summary import format_comparison
 
     names = [name.strip() for name in models.split(",") if name.strip()]
     with _steps(quiet) as steps, _data_warnings(quiet=False):
-        rows = workflow.compare(
-            dataset_dir, names, horizons, split=split, seed=seed, n_boot=n_boot, progress=steps
+        compared = workflow.compare_outcomes(
+            dataset_dir,
+            names,
+            horizons,
+            split=split,
+            seed=seed,
+            n_boot=n_boot,
+            outcomes=None if outcome is None else [outcome],
+            progress=steps,
         )
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        by_outcome = list(compared) != [None]
+        click.echo(json.dumps(compared if by_outcome else compared[None], indent=2))
         return
-    results.print(format_comparison(rows, title=f"Models on {dataset_dir} ({split})"))
+    for name, rows in compared.items():
+        of = "" if name is None else f", outcome {name}"
+        results.print(format_comparison(rows, title=f"Models on {dataset_dir} ({split}{of})"))
 
 
 @main.command()

@@ -20,11 +20,24 @@ from prognosis.artifacts import (
     read_features,
     read_manifest,
 )
+from prognosis.cohort.outcome_columns import (
+    outcome_column,
+    outcome_names_in,
+    parse_outcome_column,
+)
+from prognosis.cohort.yaml_loader import spelled
 from prognosis.exceptions import DatasetError
 from prognosis.models.target import target_from_frame
 from prognosis.outputs import sha256_file
 
-__all__ = ["SURVIVAL_COLUMNS", "CohortDataset", "DatasetError", "feature_frame", "load_dataset"]
+__all__ = [
+    "SURVIVAL_COLUMNS",
+    "CohortDataset",
+    "DatasetError",
+    "feature_frame",
+    "load_dataset",
+    "outcomes_of",
+]
 
 SURVIVAL_COLUMNS = ("person_id", "index_date", "time", "event", "censor_reason")
 _FILES = ("features.json", "manifest.json", "attrition.json")
@@ -40,6 +53,9 @@ class CohortDataset:
     features: tuple[Feature, ...] = ()
     manifest: DatasetManifest = dataclasses.field(default_factory=DatasetManifest)
     attrition: tuple[AttritionStep, ...] = ()
+    #: The outcome this is the view of (:meth:`for_outcome`); ``None`` for a one-outcome
+    #: dataset, or for a dataset of several outcomes before one is chosen.
+    outcome: str | None = None
 
     @functools.cached_property
     def file_sha256(self) -> str:
@@ -49,7 +65,45 @@ class CohortDataset:
 
     @property
     def feature_names(self) -> list[str]:
-        return [c for c in self.frame.columns if c not in SURVIVAL_COLUMNS]
+        return [
+            c
+            for c in self.frame.columns
+            if c not in SURVIVAL_COLUMNS and parse_outcome_column(c) is None
+        ]
+
+    @property
+    def outcome_names(self) -> list[str]:
+        """The outcomes of a dataset built from ``outcomes:``, in definition order; empty for
+        a one-outcome dataset (and for the view of one outcome)."""
+        return outcome_names_in(self.frame.columns)
+
+    def for_outcome(self, name: str | None) -> CohortDataset:
+        """The dataset of outcome ``name``: its ``time``, ``event`` and ``censor_reason`` in
+        place of every outcome's columns, and only the rows at risk of it (a row with a prior
+        record of an outcome that excludes them is not). ``None`` on a one-outcome dataset
+        gives the dataset itself.
+
+        Raises
+        ------
+        DatasetError
+            When the dataset has no outcome ``name`` (the message names those it has), or has
+            several and ``name`` is ``None``.
+        """
+        outcomes = self.outcome_names
+        where = self.path / "dataset.parquet"
+        if not outcomes:
+            if name is None or name == self.outcome:
+                return self
+            raise DatasetError(
+                f"{where}: has one outcome (its definition has outcome:, not outcomes:), not "
+                f"{spelled(name)}; fit without --outcome"
+            )
+        if name not in outcomes:
+            what = "no outcome " + spelled(name) if name is not None else "several outcomes"
+            raise DatasetError(
+                f"{where}: {what}; it has {', '.join(outcomes)}: choose one with --outcome NAME"
+            )
+        return dataclasses.replace(self, frame=_outcome_frame(self.frame, name), outcome=name)
 
     @property
     def X(self) -> pd.DataFrame:
@@ -57,10 +111,12 @@ class CohortDataset:
 
     @property
     def y(self) -> np.ndarray:
+        self.for_outcome(self.outcome)  # a dataset of several outcomes needs one chosen
         return target_from_frame(self.frame, origin=str(self.path / "dataset.parquet"))
 
     @property
     def competing(self) -> bool:
+        self.for_outcome(self.outcome)
         return bool((self.frame["event"] > 1).any())
 
     def competing_censored(self) -> CohortDataset:
@@ -77,6 +133,25 @@ class CohortDataset:
 
     def subset(self, rows: np.ndarray) -> CohortDataset:
         return dataclasses.replace(self, frame=self.frame.iloc[rows])
+
+
+def _outcome_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The rows at risk of outcome ``name``, with its survival columns under the one-outcome
+    names, and no other outcome's."""
+    at_risk = frame[outcome_column("time", name)].notna().to_numpy()
+    rows = frame.loc[at_risk] if not at_risk.all() else frame
+    survival = {
+        "time": rows[outcome_column("time", name)].astype("int32"),
+        "event": rows[outcome_column("event", name)].astype("int32"),
+        "censor_reason": rows[outcome_column("censor_reason", name)].astype(object),
+    }
+    features = [c for c in frame.columns if parse_outcome_column(c) is None]
+    keys = [c for c in features if c in SURVIVAL_COLUMNS]
+    view = pd.concat(
+        [rows[keys], pd.DataFrame(survival), rows[[c for c in features if c not in keys]]],
+        axis=1,
+    )
+    return view.reset_index(drop=True)
 
 
 def feature_frame(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -102,14 +177,36 @@ def feature_frame(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(values, index=frame.index, columns=names, copy=False)
 
 
-def load_dataset(path: str | Path) -> CohortDataset:
+def outcomes_of(path: str | Path) -> list[str]:
+    """The outcomes of the dataset folder ``path`` when it was built from ``outcomes:``, read
+    from its Parquet schema alone; empty for a one-outcome dataset, or where there is no
+    readable ``dataset.parquet`` (:func:`load_dataset` then says why)."""
+    import pyarrow.dataset as ds
+
+    try:
+        names = ds.dataset(Path(path) / "dataset.parquet", format="parquet").schema.names
+    except (OSError, ValueError):
+        return []
+    return outcome_names_in(names)
+
+
+def load_dataset(path: str | Path, outcome: str | None = None) -> CohortDataset:
     """Load a dataset folder written by ``prognosis cohort build``.
+
+    Parameters
+    ----------
+    path
+        The dataset folder.
+    outcome
+        For a dataset of several outcomes, the one to load (:meth:`CohortDataset.for_outcome`);
+        ``None`` loads them all (each outcome's columns, no ``time``/``event``).
 
     Raises
     ------
     DatasetError
         When the folder, ``dataset.parquet`` or a JSON file is missing, unreadable, corrupt or
-        of the wrong shape; the message names the file.
+        of the wrong shape, or the dataset has no outcome ``outcome``; the message names the
+        file.
     """
     folder = Path(path)
     if not folder.is_dir():
@@ -131,7 +228,7 @@ def load_dataset(path: str | Path) -> CohortDataset:
     if not frame.index.equals(pd.RangeIndex(len(frame))):  # an index stored by pandas
         frame = frame.reset_index(drop=True)
     missing = [c for c in ("time", "event") if c not in frame.columns]
-    if missing:
+    if missing and not outcome_names_in(frame.columns):
         raise DatasetError(
             f"{parquet}: no column {', '.join(missing)}; a survival dataset needs 'time' "
             "(days, > 0) and 'event' (0 censored, 1 outcome, 2+ competing events)"
@@ -139,13 +236,14 @@ def load_dataset(path: str | Path) -> CohortDataset:
     hint = "rebuild the dataset with `prognosis cohort build ... --overwrite`"
     options = {"error": DatasetError, "hint": hint}
     features, manifest, attrition = (folder / name for name in _FILES)
-    return CohortDataset(
+    dataset = CohortDataset(
         path=folder,
         frame=frame,
         features=read_features(features, **options) if features.is_file() else (),
         manifest=read_manifest(manifest, **options) if manifest.is_file() else DatasetManifest(),
         attrition=read_attrition(attrition, **options) if attrition.is_file() else (),
     )
+    return dataset if outcome is None else dataset.for_outcome(outcome)
 
 
 def _first_line(error: Exception) -> str:

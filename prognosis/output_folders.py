@@ -52,6 +52,7 @@ class OutputKind(enum.Enum):
 
     DATASET = ("cohort dataset", True, True)
     MODEL = ("model directory", True, True)
+    MODEL_SET = ("folder of models, one per outcome", True, True)
     MODEL_REPORT = ("model report folder", True, False)
     PATIENT_REPORTS = ("patient report folder", True, False)
     PREDICTIONS = ("predictions file", False, True)

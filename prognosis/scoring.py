@@ -49,7 +49,8 @@ def score_person(
             "the model's training manifest holds no cohort definition, so one person cannot be "
             "scored from a CDM; score a dataset instead"
         )
-    definition = parse_definition(content, origin="the model's training manifest")
+    recorded_definition = parse_definition(content, origin="the model's training manifest")
+    definition = recorded_definition.for_outcome(saved.info.outcome)
     row = person_features(
         definition, source, person_id, features=saved.features, index_date=index_date
     )

@@ -338,6 +338,7 @@ def _info(
             ("prognosis", "scikit-learn", "scikit-survival", "lifelines", "xgboost", "numpy")
         ),
         feature_ranges=ranges,
+        outcome=dataset.outcome,
     )
 
 
@@ -498,7 +499,7 @@ def risk_columns(saved: SavedModel) -> list[str]:
 
 def _competing_names(saved: SavedModel, codes: Sequence[int]) -> dict[int, str]:
     """Each competing event code's name in the training definition, as a column-name word."""
-    definition = parse_recorded_definition(saved.training_manifest)
+    definition = parse_recorded_definition(saved.training_manifest, saved.info.outcome)
     names = [event.name for event in definition.competing_events] if definition else []
     out = {}
     for code in codes:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from prognosis.artifacts import MetricsFile
+    from prognosis.dataset import CohortDataset
     from prognosis.evaluation.verdict import Verdict
     from prognosis.models.store import SavedModel
     from prognosis.report import PatientReports
@@ -44,9 +45,11 @@ __all__ = [
     "build_dataset",
     "cohort_sql",
     "compare",
+    "compare_outcomes",
     "evaluate",
     "explain",
     "fit",
+    "fit_outcomes",
     "predict_dataset",
     "predict_person",
     "report_model",
@@ -176,6 +179,9 @@ class FitOptions:
     subgroups
         Categorical feature columns whose groups are validated too, besides sex, age bands
         and index concept (:mod:`prognosis.evaluation.subgroups`).
+    outcome
+        Of a dataset built from ``outcomes:``, the one outcome to model; ``None``: each of
+        them (:func:`fit_outcomes`).
     """
 
     model: str
@@ -186,6 +192,7 @@ class FitOptions:
     censoring_model: str = "km"
     censor_competing: bool = False
     subgroups: tuple[str, ...] = ()
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,11 @@ class Fitted:
 
     out: Path
     saved: SavedModel
+
+    @property
+    def outcome(self) -> str | None:
+        """The outcome modelled, of a dataset built from ``outcomes:``."""
+        return self.saved.info.outcome
 
     @property
     def validated(self) -> bool:
@@ -215,7 +227,7 @@ def verdict(model: Path | SavedModel, metrics: MetricsFile | None = None) -> Ver
     from prognosis.report.describe import outcome_words, parse_recorded_definition
 
     saved = model if isinstance(model, SavedModel) else load_model(model)
-    outcome = outcome_words(parse_recorded_definition(saved.training_manifest))
+    outcome = outcome_words(parse_recorded_definition(saved.training_manifest, saved.info.outcome))
     return verdict_of(metrics or saved.metrics, saved.info, outcome=outcome)
 
 
@@ -228,40 +240,90 @@ def fit(
     progress: Progress | None = None,
     count: Count | None = None,
 ) -> Fitted:
-    """Fit ``options.model`` on the dataset folder ``dataset_dir``, validate it as
-    ``options.split`` says, and save it with its metrics into the model directory ``out``.
+    """Fit ``options.model`` on the dataset folder ``dataset_dir`` (on ``options.outcome``,
+    of a dataset built from ``outcomes:``), validate it as ``options.split`` says, and save it
+    with its metrics into the model directory ``out``.
 
     ``progress`` is called as each step starts, ``count`` after each bootstrap resample of the
     validation metrics. See :func:`prognosis.training.fit_model` for what is fitted and
     measured.
+
+    Raises
+    ------
+    DatasetError
+        When the dataset has several outcomes and ``options.outcome`` is none of them.
     """
     say = progress or (lambda _message: None)
     say(LOADING)
-    from prognosis import training
     from prognosis.dataset import load_dataset
-    from prognosis.evaluation.censoring import parse_censoring_model
-    from prognosis.evaluation.validation import parse_split
     from prognosis.models.store import save_model
 
     with claim_output(out, OutputKind.MODEL, overwrite=overwrite, protect=[dataset_dir]):
         say("read the dataset")
-        dataset = load_dataset(dataset_dir)
-        saved = training.fit_model(
-            dataset,
-            options.model,
-            options.horizons,
-            parse_split(options.split),
-            seed=options.seed,
-            n_boot=options.n_boot,
-            progress=progress,
-            censor_competing=options.censor_competing,
-            censoring_covariates=parse_censoring_model(options.censoring_model),
-            subgroup_columns=options.subgroups,
-            bootstrap_progress=count,
-        )
+        dataset = load_dataset(dataset_dir, options.outcome)
+        saved = _fitted(dataset, options, say, count)
         say("save the model")
         save_model(out, saved)
     return Fitted(out=Path(out), saved=saved)
+
+
+def fit_outcomes(
+    dataset_dir: Path,
+    options: FitOptions,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    count: Count | None = None,
+) -> list[Fitted]:
+    """:func:`fit` for every outcome of a dataset built from ``outcomes:``: ``out`` becomes a
+    folder of models, one model directory per outcome (``out/<outcome>``), written together
+    (all or none). A one-outcome dataset, or ``options.outcome`` set, gives :func:`fit`'s one
+    model in ``out``."""
+    from prognosis.dataset import load_dataset, outcomes_of
+    from prognosis.models.store import save_model
+    from prognosis.output_folders import write_marker
+    from prognosis.outputs import atomic_directory
+
+    outcomes = outcomes_of(dataset_dir)
+    if options.outcome is not None or not outcomes:
+        return [fit(dataset_dir, options, out, overwrite=overwrite, progress=progress, count=count)]
+    say = progress or (lambda _message: None)
+    with claim_output(out, OutputKind.MODEL_SET, overwrite=overwrite, protect=[dataset_dir]):
+        say(LOADING)
+        say("read the dataset")
+        dataset = load_dataset(dataset_dir)
+        with atomic_directory(Path(out)) as folder:
+            write_marker(folder, OutputKind.MODEL_SET)
+            fitted = []
+            for name in outcomes:
+                say(f"outcome {name}")
+                saved = _fitted(dataset.for_outcome(name), options, say, count)
+                save_model(folder / name, saved)
+                fitted.append(Fitted(out=Path(out) / name, saved=saved))
+    return fitted
+
+
+def _fitted(
+    dataset: CohortDataset, options: FitOptions, say: Progress, count: Count | None
+) -> SavedModel:
+    from prognosis import training
+    from prognosis.evaluation.censoring import parse_censoring_model
+    from prognosis.evaluation.validation import parse_split
+
+    return training.fit_model(
+        dataset,
+        options.model,
+        options.horizons,
+        parse_split(options.split),
+        seed=options.seed,
+        n_boot=options.n_boot,
+        progress=say,
+        censor_competing=options.censor_competing,
+        censoring_covariates=parse_censoring_model(options.censoring_model),
+        subgroup_columns=options.subgroups,
+        bootstrap_progress=count,
+    )
 
 
 def evaluate(
@@ -296,7 +358,8 @@ def evaluate(
     protect = [model_dir, dataset_dir]
     with claim_output(out, OutputKind.METRICS, overwrite=overwrite, protect=protect):
         say("read the model and the dataset")
-        saved, dataset = load_model(model_dir), load_dataset(dataset_dir)
+        saved = load_model(model_dir)
+        dataset = load_dataset(dataset_dir, saved.info.outcome)
         say(f"evaluate ({n_boot} bootstrap resamples)")
         metrics = training.evaluate_model(
             saved,
@@ -347,7 +410,8 @@ def predict_dataset(
         if is_spark_url(dataset):
             rows = score_on_spark("predict", model_dir, dataset, out)
             return Scored(out=Path(out), rows=rows, on_spark=True)
-        saved, loaded = load_model(model_dir), load_dataset(dataset)
+        saved = load_model(model_dir)
+        loaded = load_dataset(dataset, saved.info.outcome)
         frame = training.predict_frame(saved, loaded.frame, origin=dataset)
         write_parquet_output(frame, out, OutputKind.PREDICTIONS)
     return Scored(out=Path(out), rows=len(frame))
@@ -414,7 +478,8 @@ def explain(
             )
             return Scored(out=Path(out), rows=rows, on_spark=True)
         say("read the model and the dataset")
-        loaded, saved = load_dataset(dataset), load_model(model_dir)
+        saved = load_model(model_dir)
+        loaded = load_dataset(dataset, saved.info.outcome)
         background = scoring.background_rows(loaded.frame, background_rows, seed)
         say(f"SHAP values of {len(loaded.frame)} rows")
         frame = scoring.explain_frame(
@@ -432,17 +497,44 @@ def compare(
     split: str = "cv",
     seed: int = 0,
     n_boot: int = 0,
+    outcome: str | None = None,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Fit each of ``models`` on the same folds of ``dataset_dir``: one row per model, in
-    the order given, with its metrics at the first horizon (see
-    :func:`prognosis.training.compare_models`); ``progress`` is called as each step starts.
+    """Fit each of ``models`` on the same folds of ``dataset_dir`` (of ``outcome``, for a
+    dataset built from ``outcomes:``): one row per model, in the order given, with its metrics
+    at the first horizon (see :func:`prognosis.training.compare_models`); ``progress`` is
+    called as each step starts.
 
     Raises
     ------
     PrognosisError
         When a name is not in the registry (before the dataset is read).
     """
+    return compare_outcomes(
+        dataset_dir,
+        models,
+        horizons,
+        split=split,
+        seed=seed,
+        n_boot=n_boot,
+        outcomes=[outcome],
+        progress=progress,
+    )[outcome]
+
+
+def compare_outcomes(
+    dataset_dir: Path,
+    models: Sequence[str],
+    horizons: Sequence[float],
+    *,
+    split: str = "cv",
+    seed: int = 0,
+    n_boot: int = 0,
+    outcomes: Sequence[str | None] | None = None,
+    progress: Progress | None = None,
+) -> dict[str | None, list[dict[str, Any]]]:
+    """:func:`compare` for each of ``outcomes`` (default: every outcome of a dataset built from
+    ``outcomes:``, or the one outcome, ``None``, of any other): the rows by outcome."""
     if progress is not None:
         progress(LOADING)
     from prognosis import training
@@ -453,15 +545,24 @@ def compare(
     unknown = [name for name in models if name not in MODEL_NAMES]
     if unknown:
         raise PrognosisError(f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}")
-    return training.compare_models(
-        load_dataset(dataset_dir),
-        list(models),
-        horizons,
-        parse_split(split),
-        seed=seed,
-        n_boot=n_boot,
-        progress=progress,
-    )
+    dataset = load_dataset(dataset_dir)
+    if outcomes is None:
+        outcomes = dataset.outcome_names or [None]
+    views = {name: dataset.for_outcome(name) for name in outcomes}  # all checked first
+    compared = {}
+    for name, view in views.items():
+        if progress is not None and name is not None:
+            progress(f"outcome {name}")
+        compared[name] = training.compare_models(
+            view,
+            list(models),
+            horizons,
+            parse_split(split),
+            seed=seed,
+            n_boot=n_boot,
+            progress=progress,
+        )
+    return compared
 
 
 # -- reports -----------------------------------------------------------------------------------

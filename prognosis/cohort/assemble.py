@@ -17,7 +17,7 @@ value gives a missing ``last``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -39,9 +39,11 @@ class ColumnFiller:
     :meth:`close` when done, also after an error.
     """
 
-    def __init__(self, fetch: Fetch, base_columns: list[FeatureColumn]) -> None:
+    def __init__(
+        self, fetch: Fetch, base_columns: list[FeatureColumn], *, outcomes: Sequence[str] = ()
+    ) -> None:
         self._fetch = fetch
-        self.base = fetch(dataset_query(base_columns, [], row_id=True))
+        self.base = fetch(dataset_query(base_columns, [], row_id=True, outcomes=outcomes))
         self.size = self.base.num_rows
         row_id = self.base.column("row_id").to_numpy()
         if not np.array_equal(row_id, np.arange(self.size)):

@@ -45,6 +45,7 @@ from prognosis.cohort.features import (
     prevalence_query,
     resolve_domain,
 )
+from prognosis.cohort.outcome_columns import survival_names
 from prognosis.cohort.quality import check_index_events, check_sources
 from prognosis.cohort.sources import Source, source_paths
 from prognosis.cohort.sql import Step, create_table, render
@@ -58,13 +59,22 @@ __all__ = ["BuildResult", "CohortError", "build_cohort", "compile_script", "mode
 Progress = Callable[[str], None]
 ConceptChooser = Callable[[DomainSlot], list[int]]
 
-_SURVIVAL_SCHEMA = [
-    ("person_id", pa.int64()),
-    ("index_date", pa.date32()),
-    ("time", pa.int32()),
-    ("event", pa.int32()),
-    ("censor_reason", pa.string()),
-]
+_ROW_KEY = [("person_id", pa.int64()), ("index_date", pa.date32())]
+
+
+def survival_schema(definition: CohortDefinition) -> list[tuple[str, pa.DataType]]:
+    """The dataset's leading columns: the row key, then each outcome's time, event and censor
+    reason (:mod:`prognosis.cohort.outcome_columns`)."""
+    names = survival_names(_outcomes(definition))
+    types = [pa.string() if n.startswith("censor_reason") else pa.int32() for n in names]
+    return _ROW_KEY + list(zip(names, types, strict=True))
+
+
+def _outcomes(definition: CohortDefinition) -> list[str]:
+    """The outcomes whose columns the dataset has by name: none for one outcome."""
+    return definition.outcome_names() if definition.several_outcomes else []
+
+
 _DTYPES = {"int32": pa.int32(), "float64": pa.float64()}
 
 
@@ -75,7 +85,7 @@ class BuildResult:
     out_dir: Path
     persons: int
     index_events: int
-    events: dict[int, int]
+    events: dict[int | str, int]  # by code; by "outcome:code" for several outcomes
     features: int
     attrition: list[dict[str, Any]]
     findings: list[Finding] = field(default_factory=list)
@@ -109,7 +119,8 @@ def compile_script(
                 "one column each)\n" + render(prevalence_query(slot, 0), dialect)
             )
     columns = [c for c in plan.layout if isinstance(c, FeatureColumn)]
-    parts.append("-- dataset\n" + render(dataset_query(columns, plan.tables), dialect))
+    query = dataset_query(columns, plan.tables, outcomes=_outcomes(definition))
+    parts.append("-- dataset\n" + render(query, dialect))
     header = f"-- prognosis cohort '{definition.name}', SQL for {dialect}\n\n"
     return header + ";\n\n".join(parts) + ";\n"
 
@@ -170,7 +181,7 @@ def build_cohort(
             say("label features")
             features = describe_features(engine, definition, columns)
             # inside the engine's block: a Spark dataset is counted and written by the session
-            counts = dataset.counts(len(_SURVIVAL_SCHEMA))
+            counts = dataset.counts([name for name, _ in survival_schema(definition)])
             seconds = time.perf_counter() - started
             manifest = _manifest(definition, definition_path, source, engine.dialect, today, counts)
             manifest = replace(
@@ -186,7 +197,7 @@ def build_cohort(
         out_dir=Path(out_dir),
         persons=counts["persons"],
         index_events=counts["index_events"],
-        events={int(k): v for k, v in counts["events"].items()},
+        events={int(k) if k.isdigit() else k: v for k, v in counts["events"].items()},
         features=len(columns),
         attrition=attrition,
         findings=findings,
@@ -351,15 +362,15 @@ class StepRunner:
             self.run_steps(plan.steps)
             for scratch in plan.scratch:  # the domain scans have served: free their memory
                 self._drop(scratch)
-            return self._assemble_in_sql(plan, choose, columns_of)
+            return self._assemble_in_sql(definition, plan, choose, columns_of)
         base = [slot for slot in plan.layout if isinstance(slot, FeatureColumn) and not slot.table]
-        filler = ColumnFiller(self._fetch, base)
+        filler = ColumnFiller(self._fetch, base, outcomes=_outcomes(definition))
         try:
             chosen = self._run_and_fill(plan, choose, filler)
             self._note_unseen(plan)
-            columns = _kept(_laid_out(plan, chosen), columns_of)
+            columns = _kept(definition, _laid_out(plan, chosen), columns_of)
             self.say("assemble dataset")
-            table = filler.table(_schema(columns))
+            table = filler.table(_schema(definition, columns))
         finally:
             filler.close()
         return columns, ArrowDataset(table)
@@ -402,14 +413,20 @@ class StepRunner:
         self._run("drop work table", render(f"DROP TABLE {table}", self.engine.dialect))
 
     def _assemble_in_sql(
-        self, plan: FeaturePlan, choose: ConceptChooser, columns_of: TrainedColumns | None
+        self,
+        definition: CohortDefinition,
+        plan: FeaturePlan,
+        choose: ConceptChooser,
+        columns_of: TrainedColumns | None,
     ) -> tuple[list[FeatureColumn], AssembledDataset]:
         """Pivot and join in the engine; the engine holds the result (Spark keeps it there,
         to count and write it without collecting it to the driver)."""
-        columns = _kept(self._resolve(plan, choose), columns_of)
+        columns = _kept(definition, self._resolve(plan, choose), columns_of)
         self.say("assemble dataset")
-        sql = render(dataset_query(columns, plan.tables), self.engine.dialect)
-        return columns, self.engine.dataset(sql, _schema(columns))
+        query = dataset_query(columns, plan.tables, outcomes=_outcomes(definition))
+        return columns, self.engine.dataset(
+            render(query, self.engine.dialect), _schema(definition, columns)
+        )
 
     def _trained(self, columns_of: TrainedColumns) -> ConceptChooser:
         """A model's concepts, kept whether or not this source records them; those with no
@@ -489,8 +506,8 @@ def _min_persons(fraction: float, size: int) -> int:
     return max(1, -(-round(fraction * size * 1e9) // 10**9))
 
 
-def _schema(columns: list[FeatureColumn]) -> pa.Schema:
-    return pa.schema(_SURVIVAL_SCHEMA + [(c.name, _DTYPES[c.dtype]) for c in columns])
+def _schema(definition: CohortDefinition, columns: list[FeatureColumn]) -> pa.Schema:
+    return pa.schema(survival_schema(definition) + [(c.name, _DTYPES[c.dtype]) for c in columns])
 
 
 def _unseen_finding(slot: DomainSlot, absent: list[int]) -> Finding:
@@ -505,9 +522,11 @@ def _unseen_finding(slot: DomainSlot, absent: list[int]) -> Finding:
     )
 
 
-def _kept(columns: list[FeatureColumn], columns_of: TrainedColumns | None) -> list[FeatureColumn]:
+def _kept(
+    definition: CohortDefinition, columns: list[FeatureColumn], columns_of: TrainedColumns | None
+) -> list[FeatureColumn]:
     """The columns to write, names checked: all of them, or exactly a model's."""
-    _check_names(columns)
+    _check_names(definition, columns)
     return columns if columns_of is None else columns_of.select(columns)
 
 
@@ -548,8 +567,8 @@ def model_columns(
     return columns, record
 
 
-def _check_names(columns: list[FeatureColumn]) -> None:
-    seen = {name for name, _ in _SURVIVAL_SCHEMA}
+def _check_names(definition: CohortDefinition, columns: list[FeatureColumn]) -> None:
+    seen = {name for name, _ in survival_schema(definition)}
     for column in columns:
         if column.name in seen:
             raise CohortError(
@@ -571,7 +590,7 @@ def _manifest(
         definition=RecordedDefinition(
             path=definition_path,
             sha256=definition_hash(definition),
-            content=definition.model_dump(mode="json"),
+            content=definition.canonical(),
         ),
         source=source.describe(),
         engine=dialect,

@@ -28,6 +28,7 @@ from prognosis.cohort.definition import (
     Rule,
     Window,
 )
+from prognosis.cohort.outcome_columns import outcome_column
 from prognosis.cohort.sql import Step, between, days, id_array, in_set
 
 __all__ = [
@@ -76,15 +77,24 @@ def cohort_steps(definition: CohortDefinition, *, person_periods: bool = False) 
     index = _index_events(definition, person_periods=person_periods)
     steps = [*concept_steps(definition), index, _base(definition)]
     steps += [_rule_counts(definition, i) for i in range(len(definition.rules))]
-    steps.append(_event_days("outcome_days", "first outcome", definition.outcome, definition))
-    if definition.outcome.exclude_prior is not None:
-        steps.append(_prior_outcome(definition))
+    if definition.several_outcomes:
+        steps += _several_outcome_steps(definition)
+        return [*steps, _death_days(), _candidates_of_outcomes(definition), _cohort(definition)]
+    outcome = _the_outcome(definition)
+    steps.append(_event_days("outcome_days", "first outcome", outcome, definition))
+    if outcome.exclude_prior is not None:
+        steps.append(_prior_outcome("prior_outcome", outcome))
     for number, event in enumerate(definition.competing_events, start=2):
         steps.append(
             _event_days(f"competing_{number}_days", f"first {event.name}", event, definition)
         )
     steps += [_death_days(), _candidates(definition), _cohort(definition)]
     return steps
+
+
+def _the_outcome(definition: CohortDefinition) -> Outcome:
+    (spec,) = definition.outcome_specs()
+    return spec.outcome
 
 
 def concept_steps(definition: CohortDefinition) -> list[Step]:
@@ -285,15 +295,15 @@ def _rule_counts(definition: CohortDefinition, position: int) -> Step:
     )
 
 
-def _prior_outcome(definition: CohortDefinition) -> Step:
-    outcome = definition.outcome
+def _prior_outcome(name: str, outcome: Outcome) -> Step:
+    """Records of ``outcome`` before its risk window, counted per index event (table ``name``)."""
     lookback = outcome.exclude_prior.lookback if outcome.exclude_prior else None
     # up to the day before the risk window opens (the index day included), as OHDSI's
     # PatientLevelPrediction removes "subjects with the outcome prior to the risk window start"
     end = outcome.time_at_risk.start - 1
     window = Window(start=None if lookback is None else -lookback, end=end)
     return _count_in_window(
-        "prior_outcome",
+        name,
         "outcome before the risk window",
         outcome.domain,
         outcome.concept_set,
@@ -304,7 +314,8 @@ def _prior_outcome(definition: CohortDefinition) -> Step:
 def _event_days(
     name: str, description: str, event: Outcome | CompetingEvent, definition: CohortDefinition
 ) -> Step:
-    tar = definition.outcome.time_at_risk
+    """The first day of ``event`` inside the time at risk, per index event (table ``name``)."""
+    tar = definition.risk_window
     offset = days("e.event_date", "b.index_date")
     select = f"""
 SELECT b.person_id, b.index_date, MIN({offset}) AS days
@@ -335,7 +346,7 @@ def follow_up_flags(definition: CohortDefinition) -> list[AttritionStep]:
             conditions.append(f"COALESCE(rule_{position}, 0) <= {rule.max_count}")
         text = rule.description or _rule_text(rule)
         steps.append(AttritionStep(rule.name, text, " AND ".join(conditions)))
-    if definition.outcome.exclude_prior is not None:
+    if not definition.several_outcomes and _the_outcome(definition).exclude_prior is not None:
         steps.append(
             AttritionStep(
                 "no_prior_outcome",
@@ -343,7 +354,7 @@ def follow_up_flags(definition: CohortDefinition) -> list[AttritionStep]:
                 "COALESCE(prior_outcome, 0) = 0",
             )
         )
-    tar = definition.outcome.time_at_risk
+    tar = definition.risk_window
     steps.append(
         AttritionStep(
             "at_risk", f"Still observed and alive on day {tar.start}", f"follow_up >= {tar.start}"
@@ -364,21 +375,34 @@ def _rule_text(rule: Rule) -> str:
     )
 
 
-def _candidates(definition: CohortDefinition) -> Step:
-    tar = definition.outcome.time_at_risk
+def _cutoff_days(definition: CohortDefinition) -> str:
+    """The data cut-off in days after index (``i.index_date``), or a typed NULL."""
     cutoff = definition.censoring.data_cutoff
-    cutoff_days = "CAST(NULL AS INTEGER)"
     if cutoff:
-        cutoff_days = days(f"DATE '{cutoff.isoformat()}'", "i.index_date")
+        return days(f"DATE '{cutoff.isoformat()}'", "i.index_date")
+    return "CAST(NULL AS INTEGER)"
+
+
+def _rule_columns(definition: CohortDefinition) -> tuple[list[str], list[str]]:
+    """The joins of the rule counts onto ``index_events AS i``, and their columns."""
+    joins, columns = [], []
+    for position in range(len(definition.rules)):
+        joins.append(_join(f"rule_{position}", f"r{position}"))
+        columns.append(f"r{position}.n AS rule_{position}")
+    return joins, columns
+
+
+def _candidates(definition: CohortDefinition) -> Step:
+    tar = definition.risk_window
     joins = [
         _join("outcome_days", "o1"),
         "LEFT JOIN death_dates AS d ON d.person_id = i.person_id",
     ]
     columns = ["o1.days AS event_1_days"]
-    for position in range(len(definition.rules)):
-        joins.append(_join(f"rule_{position}", f"r{position}"))
-        columns.append(f"r{position}.n AS rule_{position}")
-    if definition.outcome.exclude_prior is not None:
+    rule_joins, rule_items = _rule_columns(definition)
+    joins += rule_joins
+    columns += rule_items
+    if _the_outcome(definition).exclude_prior is not None:
         joins.append(_join("prior_outcome", "po"))
         columns.append("po.n AS prior_outcome")
     for number in range(2, len(definition.competing_events) + 2):
@@ -394,7 +418,7 @@ WITH days AS (
   SELECT i.*, {", ".join(columns)},
     {days("i.obs_end", "i.index_date")} AS obs_end_days,
     {days("d.death_date", "i.index_date")} AS death_days,
-    {cutoff_days} AS cutoff_days
+    {_cutoff_days(definition)} AS cutoff_days
   FROM index_events AS i
   {" ".join(joins)}
 ), follow AS (
@@ -414,6 +438,104 @@ FROM follow"""
     return Step("candidates", "compute follow-up, events and censoring", select)
 
 
+# -- several outcomes: one time/event pair per outcome, from the same follow-up ----------------
+def _several_outcome_steps(definition: CohortDefinition) -> list[Step]:
+    """The first day of every outcome and competing event (``days_<name>``, each once), and
+    the records before the risk window of each outcome that excludes its prior ones."""
+    steps = []
+    for event in _events_of_outcomes(definition).values():
+        steps.append(_event_days(f"days_{event.name}", f"first {event.name}", event, definition))
+    for spec in definition.outcome_specs():
+        if spec.outcome.exclude_prior is not None:
+            steps.append(_prior_outcome(f"prior_{spec.name}", spec.outcome))
+    return steps
+
+
+def _events_of_outcomes(definition: CohortDefinition) -> dict[str, CompetingEvent]:
+    """Every event some outcome needs, by name, in definition order (outcomes first)."""
+    events: dict[str, CompetingEvent] = {}
+    for spec in definition.outcome_specs():
+        own = CompetingEvent(
+            name=spec.name, domain=spec.outcome.domain, concept_set=spec.outcome.concept_set
+        )
+        for event in (own, *spec.competing):
+            events.setdefault(event.name, event)
+    return events
+
+
+def _candidates_of_outcomes(definition: CohortDefinition) -> Step:
+    """Follow-up as for one outcome; then, per outcome ``k``, ``event__k`` (1 the outcome,
+    2, 3, ... its competing events in listed order; the outcome wins ties, then that order),
+    ``time__k`` and ``censor_reason__k``, as :func:`_candidates` computes them for one."""
+    tar = definition.risk_window
+    joins = ["LEFT JOIN death_dates AS d ON d.person_id = i.person_id"]
+    columns, selected = [], []
+    rule_joins, rule_items = _rule_columns(definition)
+    joins += rule_joins
+    columns += rule_items
+    for position, name in enumerate(_events_of_outcomes(definition)):
+        joins.append(_join(f"days_{name}", f"e{position}"))
+        columns.append(f"e{position}.days AS days_{name}")
+    firsts = []
+    for spec in definition.outcome_specs():
+        if spec.outcome.exclude_prior is not None:
+            joins.append(_join(f"prior_{spec.name}", f"p_{spec.name}"))
+            columns.append(f"p_{spec.name}.n AS prior_{spec.name}")
+        names = [spec.name, *(event.name for event in spec.competing)]
+        earliest = [f"COALESCE(days_{name}, {BIG})" for name in names]
+        first = earliest[0] if len(earliest) == 1 else f"LEAST({', '.join(earliest)})"
+        firsts.append(f"{first} AS {outcome_column('first', spec.name)}")
+        selected += _outcome_pair(spec.name, names)
+    select = f"""
+WITH days AS (
+  SELECT i.*, {", ".join(columns)},
+    {days("i.obs_end", "i.index_date")} AS obs_end_days,
+    {days("d.death_date", "i.index_date")} AS death_days,
+    {_cutoff_days(definition)} AS cutoff_days
+  FROM index_events AS i
+  {" ".join(joins)}
+), follow AS (
+  SELECT *, LEAST(obs_end_days, {tar.end}, death_days, cutoff_days) AS follow_up,
+    {", ".join(firsts)}
+  FROM days
+)
+SELECT *, {", ".join(selected)}
+FROM follow"""
+    return Step("candidates", "compute follow-up, events and censoring per outcome", select)
+
+
+def _outcome_pair(name: str, events: list[str]) -> list[str]:
+    """``event__k``, ``time__k`` and ``censor_reason__k`` of outcome ``name``, whose events
+    (the outcome, then its competing ones) are ``events``."""
+    first = outcome_column("first", name)
+    which = " ".join(
+        f"WHEN days_{event} = {first} THEN {code}" for code, event in enumerate(events, start=1)
+    )
+    return [
+        f"CASE WHEN {first} > follow_up THEN 0 {which} END AS {outcome_column('event', name)}",
+        f"LEAST({first}, follow_up) AS {outcome_column('time', name)}",
+        f"CASE WHEN {first} <= follow_up THEN '' WHEN follow_up = death_days THEN 'death' "
+        "WHEN follow_up = obs_end_days THEN 'observation_end' "
+        "WHEN follow_up = cutoff_days THEN 'data_cutoff' "
+        f"ELSE 'time_at_risk_end' END AS {outcome_column('censor_reason', name)}",
+    ]
+
+
+def _at_risk_columns(definition: CohortDefinition) -> list[str]:
+    """Each outcome's time, event and censor reason; NULL where an outcome that excludes its
+    prior records has one (that row is not at risk of that outcome)."""
+    items = []
+    for spec in definition.outcome_specs():
+        for part in ("time", "event", "censor_reason"):
+            column = outcome_column(part, spec.name)
+            if spec.outcome.exclude_prior is None:
+                items.append(column)
+            else:
+                at_risk = f"COALESCE(prior_{spec.name}, 0) = 0"
+                items.append(f"CASE WHEN {at_risk} THEN {column} END AS {column}")
+    return items
+
+
 def _join(table: str, alias: str) -> str:
     return (
         f"LEFT JOIN {table} AS {alias} ON {alias}.person_id = i.person_id "
@@ -427,10 +549,13 @@ def all_attrition(definition: CohortDefinition) -> list[AttritionStep]:
 
 def _cohort(definition: CohortDefinition) -> Step:
     condition = " AND ".join(f"({s.condition})" for s in all_attrition(definition))
+    survival = "time, event, censor_reason"
+    if definition.several_outcomes:
+        survival = ", ".join(_at_risk_columns(definition))
     return Step(
         "cohort",
         "select the cohort",
-        "SELECT person_id, index_date, time, event, censor_reason, age, gender_concept_id "
+        f"SELECT person_id, index_date, {survival}, age, gender_concept_id "
         f"FROM candidates WHERE {condition}",
         # row_id numbers the rows in dataset order; feature tables are keyed by it
         row_id=("person_id", "index_date"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -35,6 +36,7 @@ __all__ = [
     "CohortDefinition",
     "ConceptSet",
     "Domain",
+    "OutcomeSpec",
     "Window",
     "definition_hash",
     "load_definition",
@@ -245,6 +247,27 @@ class Outcome(_Model):
         return self
 
 
+class NamedOutcome(_Model):
+    """One of several outcomes (complications) of a definition's ``outcomes:`` list: the first
+    record of a concept set (or death) inside the shared time at risk, with the events that
+    compete with it (names of other outcomes or of ``competing_events`` entries)."""
+
+    name: NameStr
+    concept_set: NameStr | None = None
+    domain: Domain
+    label: str | None = None
+    competing: list[NameStr] = Field(default_factory=list)
+    exclude_prior: PriorOutcomeExclusion | None = None
+
+    @model_validator(mode="after")
+    def _concepts(self) -> NamedOutcome:
+        _check_event_concepts(self.domain, self.concept_set, f"outcome '{self.name}'")
+        if self.name in self.competing:
+            raise ValueError(f"outcome '{self.name}' cannot compete with itself")
+        _check_unique(self.competing, f"outcome '{self.name}': competing event")
+        return self
+
+
 class CompetingEvent(_Model):
     """An event that makes the outcome impossible (or changes its meaning), e.g. death."""
 
@@ -373,10 +396,48 @@ class CohortDefinition(_Model):
     concept_sets: dict[NameStr, ConceptSet] = Field(min_length=1)
     index: IndexEvent
     rules: list[Rule] = Field(default_factory=list)
-    outcome: Outcome
+    outcome: Outcome | None = None
+    time_at_risk: TimeAtRisk | None = None
+    outcomes: list[NamedOutcome] = Field(default_factory=list)
     competing_events: list[CompetingEvent] = Field(default_factory=list)
     censoring: Censoring = Censoring()
     features: Features = Features()
+
+    @model_validator(mode="after")
+    def _one_outcome_form(self) -> CohortDefinition:
+        if self.outcomes:
+            if self.outcome is not None:
+                raise ValueError(
+                    "give either outcome: (one outcome) or outcomes: (several), not both"
+                )
+            if self.time_at_risk is None:
+                raise ValueError(
+                    "outcomes: needs time_at_risk: [start, end] beside it, shared by every outcome"
+                )
+            self._check_outcome_names()
+        elif self.outcome is None:
+            raise ValueError("an outcome is required: outcome: (one) or outcomes: (several)")
+        elif self.time_at_risk is not None:
+            raise ValueError(
+                "time_at_risk: at the top level goes with outcomes:; with one outcome write it "
+                "under outcome:"
+            )
+        return self
+
+    def _check_outcome_names(self) -> None:
+        outcomes = [outcome.name for outcome in self.outcomes]
+        _check_unique(outcomes, "outcome")
+        both = sorted(set(outcomes) & {event.name for event in self.competing_events})
+        if both:
+            raise ValueError(f"'{both[0]}' names both an outcome and a competing event")
+        known = set(outcomes) | {event.name for event in self.competing_events}
+        for outcome in self.outcomes:
+            for name in outcome.competing:
+                if name not in known:
+                    raise ValueError(
+                        f"outcome '{outcome.name}' lists competing event '{name}', which is "
+                        f"neither an outcome nor under competing_events (known: {sorted(known)})"
+                    )
 
     @model_validator(mode="after")
     def _references(self) -> CohortDefinition:
@@ -395,8 +456,9 @@ class CohortDefinition(_Model):
     def _concept_set_references(self) -> list[tuple[str, str]]:
         refs = [("index", self.index.concept_set)]
         refs += [(f"rule '{rule.name}'", rule.concept_set) for rule in self.rules]
-        if self.outcome.concept_set:
+        if self.outcome is not None and self.outcome.concept_set:
             refs.append(("outcome", self.outcome.concept_set))
+        refs += [(f"outcome '{o.name}'", o.concept_set) for o in self.outcomes if o.concept_set]
         refs += [
             (f"competing event '{e.name}'", e.concept_set)
             for e in self.competing_events
@@ -411,7 +473,8 @@ class CohortDefinition(_Model):
 
     def used_domains(self) -> set[Domain]:
         """Every CDM event table this definition reads."""
-        domains = {self.index.domain, self.outcome.domain, Domain.DEATH}
+        domains = {self.index.domain, Domain.DEATH}
+        domains |= {spec.outcome.domain for spec in self.outcome_specs()}
         domains |= {rule.domain for rule in self.rules}
         domains |= {event.domain for event in self.competing_events}
         domains |= {f.domain for f in self.features.items if hasattr(f, "domain")}
@@ -419,6 +482,101 @@ class CohortDefinition(_Model):
 
     def uses_descendants(self) -> bool:
         return any(cs.descendants or cs.exclude_descendants for cs in self.concept_sets.values())
+
+    @property
+    def several_outcomes(self) -> bool:
+        """Whether the definition lists ``outcomes:`` (one time/event pair per outcome)."""
+        return bool(self.outcomes)
+
+    @property
+    def risk_window(self) -> TimeAtRisk:
+        """The time at risk: the outcome's, or the one shared by all ``outcomes:``."""
+        window = self.outcome.time_at_risk if self.outcome is not None else self.time_at_risk
+        assert window is not None  # the validator requires one
+        return window
+
+    def outcome_specs(self) -> list[OutcomeSpec]:
+        """Every outcome with the events competing with it, in definition order; a definition
+        with one ``outcome:`` has one, named ``outcome``, with all ``competing_events``."""
+        if self.outcome is not None:
+            return [OutcomeSpec(SINGLE_OUTCOME, self.outcome, tuple(self.competing_events))]
+        events = {event.name: event for event in self.competing_events}
+        for outcome in self.outcomes:
+            events[outcome.name] = CompetingEvent(
+                name=outcome.name,
+                domain=outcome.domain,
+                concept_set=outcome.concept_set,
+                label=outcome.label,
+            )
+        return [
+            OutcomeSpec(
+                outcome.name,
+                Outcome(
+                    concept_set=outcome.concept_set,
+                    domain=outcome.domain,
+                    time_at_risk=self.risk_window,
+                    exclude_prior=outcome.exclude_prior,
+                    label=outcome.label,
+                ),
+                tuple(events[name] for name in outcome.competing),
+            )
+            for outcome in self.outcomes
+        ]
+
+    def outcome_names(self) -> list[str]:
+        """The names of :meth:`outcome_specs`."""
+        return [spec.name for spec in self.outcome_specs()]
+
+    def for_outcome(self, name: str | None) -> CohortDefinition:
+        """The one-outcome definition of outcome ``name`` (``None``: this definition when it
+        has one outcome): what a model of that outcome was fitted on.
+
+        Raises
+        ------
+        DefinitionError
+            When the definition has no outcome ``name``; the message lists the ones it has.
+        """
+        if name is None and not self.several_outcomes:
+            return self
+        specs = {spec.name: spec for spec in self.outcome_specs()}
+        if name not in specs:
+            raise DefinitionError(
+                f"cohort '{self.name}' has no outcome {spelled(name)}; it has {', '.join(specs)}"
+            )
+        if not self.several_outcomes:
+            return self
+        spec = specs[name]
+        return self.model_copy(
+            update={
+                "outcome": spec.outcome,
+                "outcomes": [],
+                "time_at_risk": None,
+                "competing_events": list(spec.competing),
+            }
+        )
+
+    def canonical(self) -> dict[str, Any]:
+        """The definition as JSON-ready data, as recorded in a dataset manifest: the fields
+        of the other outcome form are left out, so a one-outcome definition records (and
+        hashes) as it did before ``outcomes:`` existed."""
+        return self.model_dump(mode="json", exclude=self._other_form())
+
+    def _other_form(self) -> set[str]:
+        return {"outcome"} if self.several_outcomes else {"outcomes", "time_at_risk"}
+
+
+#: The name of the outcome of a definition with one ``outcome:``.
+SINGLE_OUTCOME = "outcome"
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """An outcome of a definition in the one-outcome shape, with its competing events (event
+    codes 2, 3, ... in this order)."""
+
+    name: str
+    outcome: Outcome
+    competing: tuple[CompetingEvent, ...]
 
 
 def _check_unique(names: list[str], what: str) -> None:
@@ -431,7 +589,7 @@ def _check_unique(names: list[str], what: str) -> None:
 
 def definition_hash(definition: CohortDefinition) -> str:
     """SHA-256 of the definition's canonical JSON: equal definitions hash equal."""
-    canonical = definition.model_dump_json(exclude_none=False)
+    canonical = definition.model_dump_json(exclude_none=False, exclude=definition._other_form())
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -572,11 +730,16 @@ def _written(value: Any) -> str:
     return spelled(value) if value is None else f"{spelled(value)} ({_kind(value)})"
 
 
-def parse_recorded_definition(manifest: DatasetManifest) -> CohortDefinition | None:
-    """The definition stored in a dataset manifest, or ``None`` when absent or unreadable."""
+def parse_recorded_definition(
+    manifest: DatasetManifest, outcome: str | None = None
+) -> CohortDefinition | None:
+    """The definition stored in a dataset manifest, or ``None`` when absent or unreadable;
+    with ``outcome`` (a model's), the one-outcome definition of that outcome
+    (:meth:`CohortDefinition.for_outcome`)."""
     if manifest.definition is None:
         return None
     try:
-        return parse_definition(manifest.definition.content, origin="manifest.json")
+        definition = parse_definition(manifest.definition.content, origin="manifest.json")
+        return definition.for_outcome(outcome)
     except PrognosisError:
         return None

@@ -29,6 +29,7 @@ from prognosis.cohort.definition import (
     Statistic,
     Window,
 )
+from prognosis.cohort.outcome_columns import survival_names
 from prognosis.cohort.sql import Step, between, days, in_set
 from prognosis.exceptions import CohortError
 
@@ -505,18 +506,20 @@ def resolve_domain(
 
 
 def dataset_query(
-    columns: list[FeatureColumn], tables: list[FeatureTable], *, row_id: bool = False
+    columns: list[FeatureColumn],
+    tables: list[FeatureTable],
+    *,
+    row_id: bool = False,
+    outcomes: Sequence[str] = (),
 ) -> str:
-    """The final SELECT: survival columns, then every feature, ordered by person and index
-    (``row_id`` order); ``row_id=True`` keeps that column first."""
+    """The final SELECT: survival columns (``time``, ``event``, ``censor_reason``, or each of
+    ``outcomes``' own: :mod:`prognosis.cohort.outcome_columns`), then every feature, ordered
+    by person and index (``row_id`` order); ``row_id=True`` keeps that column first."""
     items = ["c.row_id"] if row_id else []
-    items += [
-        "c.person_id",
-        "c.index_date",
-        "CAST(c.time AS INTEGER) AS time",
-        "CAST(c.event AS INTEGER) AS event",
-        "c.censor_reason",
-    ]
+    items += ["c.person_id", "c.index_date"]
+    for name in survival_names(outcomes):
+        text = name.startswith("censor_reason")
+        items.append(f"c.{name}" if text else f"CAST(c.{name} AS INTEGER) AS {name}")
     items += [f"{column.expression} AS {column.name}" for column in columns]
     joins = [f"LEFT JOIN {t.name} AS {t.alias} ON {t.alias}.row_id = c.row_id" for t in tables]
     return f"SELECT {', '.join(items)} FROM cohort AS c {' '.join(joins)} ORDER BY c.row_id"

@@ -51,8 +51,10 @@ def plan_staging(
     ]
     if definition.uses_descendants():
         views.append(_view("stg_concept_ancestor", tables, "concept_ancestor", ANCESTOR_COLUMNS))
-    death_is_event = Domain.DEATH in {definition.outcome.domain} | {
-        event.domain for event in definition.competing_events
+    death_is_event = Domain.DEATH in {
+        event.domain
+        for spec in definition.outcome_specs()
+        for event in (spec.outcome, *spec.competing)
     }
     for domain in sorted(definition.used_domains(), key=lambda d: d.value):
         if domain is Domain.DEATH:

@@ -92,7 +92,7 @@ from prognosis.json_files import json_kind, parse_json, read_json
 from prognosis.models.base import SurvivalPipeline
 from prognosis.models.preprocess import TRUSTED_TYPES
 from prognosis.models.registry import estimator_class
-from prognosis.output_folders import OutputKind, claim_output
+from prognosis.output_folders import OutputKind, claim_output, output_kind_of
 from prognosis.outputs import atomic_directory, sha256_file, write_json
 
 __all__ = [
@@ -101,6 +101,8 @@ __all__ = [
     "ModelDirectoryError",
     "SavedModel",
     "load_model",
+    "load_model_set",
+    "model_set_members",
     "save_model",
 ]
 
@@ -229,11 +231,54 @@ def load_model(model_dir: Path) -> SavedModel:
     )
 
 
+def model_set_members(folder: Path) -> list[Path]:
+    """The model directories of a folder of models, one per outcome (``prognosis fit`` on a
+    dataset built from ``outcomes:``), by name; empty when ``folder`` is not one."""
+    folder = Path(folder)
+    if output_kind_of(folder) is not OutputKind.MODEL_SET:
+        return []
+    return sorted(p for p in folder.iterdir() if output_kind_of(p) is OutputKind.MODEL)
+
+
+def load_model_set(folder: Path) -> list[SavedModel]:
+    """The models of a folder of models, one per outcome, in the order of the outcomes in the
+    definition they were fitted on; a model directory gives itself alone.
+
+    Raises
+    ------
+    ModelDirectoryError
+        As :func:`load_model`, for ``folder`` or any model in it.
+    """
+    members = model_set_members(folder)
+    if not members:
+        return [load_model(folder)]
+    models = [load_model(member) for member in members]
+    order = _outcome_order(models[0])
+    return sorted(
+        models, key=lambda m: order.index(m.info.outcome) if m.info.outcome in order else len(order)
+    )
+
+
+def _outcome_order(model: SavedModel) -> list[str | None]:
+    recorded = model.training_manifest.definition
+    outcomes = recorded.content.get("outcomes") if recorded else None
+    if not isinstance(outcomes, list):
+        return []
+    return [o.get("name") for o in outcomes if isinstance(o, dict)]
+
+
 def _verify(folder: Path) -> None:
     """Format, signature and hashes: all of it before any other file is read."""
     if not folder.is_dir():
         raise ModelDirectoryError(f"{folder}: no such model directory")
     path = folder / _MANIFEST
+    members = model_set_members(folder)
+    if members and not path.is_file():
+        names = ", ".join(member.name for member in members)
+        raise ModelDirectoryError(
+            f"{folder}: a folder of models, one per outcome ({names}); give one of them, "
+            f"e.g. {members[0]}"
+        )
     if not path.is_file():
         raise ModelDirectoryError(f"{folder}: not a model directory (no {_MANIFEST})")
     raw = _read_bytes(path)

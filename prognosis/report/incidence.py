@@ -125,7 +125,9 @@ def patient_incidence(saved: SavedModel, X: pd.DataFrame) -> list[list[PatientIn
         columns.setdefault(column.cause, f"{stem}_<days>")
     if len(columns) < 2:  # the outcome's incidence only (Fine-Gray): nothing to set beside it
         return [[] for _ in range(len(X))]
-    names = cause_names(parse_recorded_definition(saved.training_manifest), list(columns))
+    names = cause_names(
+        parse_recorded_definition(saved.training_manifest, saved.info.outcome), list(columns)
+    )
     values = {
         cause: saved.pipeline.predict_cumulative_incidence(X, cause, horizons) for cause in columns
     }

@@ -279,8 +279,9 @@ def build_model_report(
     Parameters
     ----------
     model_dir : a model directory (``prognosis fit``)
-    dataset : the cohort to describe; when it is the training dataset the report shows the
-        validation metrics stored with the model, otherwise the model is evaluated on it
+    dataset : the cohort to describe (of the model's outcome, when it has several); when it
+        is the training dataset the report shows the validation metrics stored with the
+        model, otherwise the model is evaluated on it
     metrics : metrics from ``prognosis evaluate`` to show instead
     n_boot, seed : bootstrap of that evaluation, when one is needed
     progress : called with a message as each step starts
@@ -288,12 +289,13 @@ def build_model_report(
     """
     say = progress or (lambda _message: None)
     saved = load_model(model_dir)
+    dataset = dataset.for_outcome(saved.info.outcome)
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
     chosen, origin = _metrics(saved, dataset, metrics, n_boot, seed, say, count)
     basis, basis_text = _basis(saved, dataset, metrics)
-    definition = parse_recorded_definition(saved.training_manifest) or parse_recorded_definition(
-        dataset.manifest
-    )
+    definition = parse_recorded_definition(
+        saved.training_manifest, saved.info.outcome
+    ) or parse_recorded_definition(dataset.manifest, saved.info.outcome)
     statements = describe_definition(definition, saved.features) if definition else None
     predictions = curve_predictions(saved, dataset, X, origin=Path(model_dir))
     cohort = saved.info.cohort or dataset.manifest.cohort or dataset.path.name

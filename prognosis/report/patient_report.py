@@ -178,7 +178,8 @@ def _write_patient_reports(
             f"{out_dir}; keep it apart so that sharing the reports does not share the mapping"
         )
     say("read the model and the dataset")
-    saved, dataset = load_model(model_dir), load_dataset(dataset_dir)
+    saved = load_model(model_dir)
+    dataset = load_dataset(dataset_dir, saved.info.outcome)
     X = check_schema(saved, dataset.frame, origin=str(dataset.path))
     rows = _select(dataset.frame, ids, sample, seed)
     private_folder(mapping_dir)
@@ -386,7 +387,9 @@ def _value(value: float, entry: Feature) -> str:
 
 def _context(saved: SavedModel, dataset: CohortDataset) -> Context:
     info = saved.info
-    outcome, entry = outcome_and_entry(parse_recorded_definition(saved.training_manifest))
+    outcome, entry = outcome_and_entry(
+        parse_recorded_definition(saved.training_manifest, saved.info.outcome)
+    )
     cohort = str(info.cohort or dataset.manifest.cohort or dataset.path.name)
     horizons = [horizon_text(h) for h in info.horizons]
     validation = str(saved.metrics.split or "no validation")

@@ -139,8 +139,8 @@ def test_empty_file_says_it_is_empty(tmp_path: Path) -> None:
 
 
 def test_unknown_top_level_field_raises(tmp_path: Path) -> None:
-    path = _write(tmp_path, _changed((("outcomes",), {"domain": "death"})))
-    expected = _says(path, r"\n  - outcomes: unknown field \(check its spelling and indentation\)")
+    path = _write(tmp_path, _changed((("outcomse",), {"domain": "death"})))
+    expected = _says(path, r"\n  - outcomse: unknown field \(check its spelling and indentation\)")
     with pytest.raises(DefinitionError, match=expected):
         load_definition(path)
 

@@ -59,3 +59,31 @@ def test_the_build_leaves_no_temporary_views_in_the_session(
     spark: Any, spark_build: tuple[Path, dict[str, Any]]
 ) -> None:
     assert [t.name for t in spark.catalog.listTables() if t.isTemporary] == []
+
+
+def test_a_definition_of_several_outcomes_builds_on_spark_as_on_duckdb(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The hand-made cohort of tests/cohort/test_several_outcomes.py: each outcome's time,
+    event and censor reason (NULL where not at risk) equal DuckDB's, which equal the hand
+    computation there."""
+    from prognosis.cohort import parse_definition
+    from tests.cohort.test_handmade_cdm import TODAY, write
+    from tests.cohort.test_several_outcomes import TABLES, definition
+    from tests.support.cdm import write_cdm_files
+
+    database = write(tmp_path / "db", TABLES)
+    parquet = write_cdm_files(tmp_path / "parquet", database, fmt="parquet")
+    built = {}
+    for name, source in (
+        ("duckdb", f"duckdb:///{database}"),
+        ("spark", f"spark://local[2]?path={parquet}"),
+    ):
+        build_cohort(
+            parse_definition(definition()), parse_source(source), tmp_path / name, today=TODAY
+        )
+        built[name] = pq.read_table(tmp_path / name / "dataset.parquet")
+    assert built["spark"].schema == built["duckdb"].schema
+    assert built["spark"].equals(built["duckdb"])
+    spark_counts = _json(tmp_path / "spark" / "manifest.json")["counts"]
+    assert spark_counts == _json(tmp_path / "duckdb" / "manifest.json")["counts"]

@@ -9,7 +9,7 @@ branch on the engine; an engine overrides :meth:`Engine.create_table` or
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prognosis.cohort.catalog import Finding, PhysicalTable
+from prognosis.cohort.outcome_columns import event_columns, event_count_key
 from prognosis.cohort.source_errors import first_line, locate_value, offending_value
 from prognosis.cohort.sql import Step, create_table
 from prognosis.exceptions import SourceError
@@ -37,8 +38,9 @@ class AssembledDataset(Protocol):
 
     schema: pa.Schema
 
-    def counts(self, survival_columns: int) -> dict[str, Any]:
-        """Persons, index events, events by code and number of features (as the manifest has)."""
+    def counts(self, survival: Sequence[str]) -> dict[str, Any]:
+        """Persons, index events, events by code and number of features (as the manifest has);
+        ``survival`` names the leading columns that are not features."""
         ...
 
     def write_parquet(self, path: Path) -> None:
@@ -66,29 +68,32 @@ class ArrowDataset:
         """The dataset's columns and types."""
         return self.table.schema
 
-    def counts(self, survival_columns: int) -> dict[str, Any]:
+    def counts(self, survival: Sequence[str]) -> dict[str, Any]:
         """Persons, index events, events by code and number of features (as the manifest has).
 
         Parameters
         ----------
-        survival_columns
-            How many leading columns are the survival columns rather than features.
+        survival
+            The leading columns that are survival columns rather than features.
 
         Returns
         -------
         dict
-            ``persons``, ``index_events``, ``events`` (code as text -> count) and ``features``.
+            ``persons``, ``index_events``, ``events`` (code as text -> count, by outcome when
+            there are several: :func:`~prognosis.cohort.outcome_columns.event_count_key`) and
+            ``features``.
         """
         persons = pc.count_distinct(self.table.column("person_id"), mode="all").as_py()
         by_code = {
-            str(pair["values"]): pair["counts"]
-            for pair in pc.value_counts(self.table.column("event")).to_pylist()
+            event_count_key(column, pair["values"]): pair["counts"]
+            for column in event_columns(survival)
+            for pair in pc.value_counts(self.table.column(column)).to_pylist()
         }
         return {
             "persons": persons,
             "index_events": self.table.num_rows,
             "events": dict(sorted(by_code.items())),
-            "features": self.table.num_columns - survival_columns,
+            "features": self.table.num_columns - len(survival),
         }
 
     def write_parquet(self, path: Path) -> None:

@@ -21,7 +21,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from prognosis.cohort.catalog import OMOP_TABLES, PhysicalTable, group_columns, quote
 from prognosis.cohort.engines.base import Engine
+from prognosis.cohort.outcome_columns import event_columns, event_count_key
 from prognosis.cohort.sources import Source
 from prognosis.cohort.sql import Step, render_select
 from prognosis.exceptions import SourceError
@@ -291,17 +292,22 @@ class SparkDataset:
     def num_rows(self) -> int:
         return int(self.frame.count())
 
-    def counts(self, survival_columns: int) -> dict[str, Any]:
+    def counts(self, survival: Sequence[str]) -> dict[str, Any]:
         """Persons, index events, events by code and number of features (as the manifest has)."""
+        columns = event_columns(survival)
         with _quiet_sockets():
-            by_event = self.frame.groupBy("event").count().collect()
+            by_event = {c: self.frame.groupBy(c).count().collect() for c in columns}
             (persons,) = self.frame.selectExpr("COUNT(DISTINCT person_id)").first()
-        events = {str(row["event"]): int(row["count"]) for row in by_event}
+        events = {
+            event_count_key(column, row[column]): int(row["count"])
+            for column, rows in by_event.items()
+            for row in rows
+        }
         return {
             "persons": int(persons),
-            "index_events": sum(events.values()),
+            "index_events": sum(int(row["count"]) for row in by_event[columns[0]]),
             "events": dict(sorted(events.items())),
-            "features": len(self.schema) - survival_columns,
+            "features": len(self.schema) - len(survival),
         }
 
     def to_pandas(self) -> Any:
