@@ -9,10 +9,12 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from prognosis.exceptions import OutputError
 from prognosis.output_folders import OutputKind, claim_output
 from prognosis.outputs import atomic_file
+from prognosis.synth.complications import COMPLICATIONS
 from prognosis.synth.planted import COVARIATES, Persons, persons_frame, simulate_persons
 from prognosis.synth.records import chunk_tables
 from prognosis.synth.truth import SynthTruth
@@ -171,9 +173,20 @@ def _counts(people: Persons, rows: dict[str, int]) -> dict[str, Any]:
         },
         "deaths": int(frame["death_date"].notna().sum()),
         "deaths_after_outcome": int((frame["death_date"].notna() & (frame["event"] == 1)).sum()),
+        "complications": {c.name: _complication_counts(frame, c.name) for c in COMPLICATIONS},
         "covariate_mean": {c: round(float(frame[c].mean()), 4) for c in binary},
         "measured_share": {c: round(float(frame[c].notna().mean()), 4) for c in measured},
         "rows": rows,
+    }
+
+
+def _complication_counts(frame: pd.DataFrame, name: str) -> dict[str, int]:
+    events = frame[f"event_{name}"].value_counts()
+    return {
+        "censored": int(events.get(0, 0)),
+        "complication": int(events.get(1, 0)),
+        "death": int(events.get(2, 0)),
+        "prior": int(frame[f"prior_{name}"].sum()),
     }
 
 

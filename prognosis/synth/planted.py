@@ -14,9 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from prognosis.synth.complications import (
+    COMPLICATIONS,
+    ComplicationDraws,
+    draw_complications,
+    weibull_days,
+)
 from prognosis.synth.vocabulary import ETHNICITIES, MALE, RACE_WEIGHTS, RACES
 
 __all__ = [
+    "CAUSES",
     "COVARIATES",
     "Covariate",
     "Persons",
@@ -24,7 +31,9 @@ __all__ = [
     "simulate_persons",
 ]
 
-GENERATOR_VERSION = "2"  # 2: noise before index independent of the follow-up
+# 2: noise before index independent of the follow-up; 3: major bleeding and heart-failure
+# admission planted from a new random stream (everything version 2 drew is unchanged)
+GENERATOR_VERSION = "3"
 EPOCH = dt.date(1970, 1, 1)
 CUTOFF = dt.date(2024, 12, 31)
 INDEX_FIRST, INDEX_LAST = dt.date(2012, 1, 1), dt.date(2023, 12, 31)
@@ -38,6 +47,8 @@ SHARE_OUTSIDE, SHARE_SHORT_PRIOR, SHARE_PRIOR_365 = 0.03, 0.04, 0.01
 SHARE_PRIOR_OUTCOME = 0.03  # a stroke recorded before index: excluded (not an incident case)
 #: Weibull baselines, h0(t) = (shape/scale) (t/scale)^(shape-1), t in days since index.
 BASELINE = {"outcome": (1.1, 7000.0), "death": (1.3, 10000.0)}
+#: Every cause with a planted hazard: stroke ("outcome"), death, then each complication.
+CAUSES = ("outcome", "death", *(c.name for c in COMPLICATIONS))
 
 
 def _day(d: dt.date) -> int:
@@ -51,7 +62,8 @@ class Covariate:
     ``concept_ids`` is the concept set a cohort definition should name (expanded with
     descendants when ``include_descendants``); ``record_concepts`` are the ids the generator
     actually writes, drawn once per person with ``record_weights``. The linear predictor uses
-    ``value - centre``; a missing measurement contributes 0.
+    ``value - centre``; a missing measurement contributes 0. Each ``beta_<cause>`` is the
+    true log hazard ratio for one cause of :data:`CAUSES`; :meth:`beta` reads it by name.
     """
 
     name: str
@@ -64,6 +76,14 @@ class Covariate:
     record_weights: tuple[float, ...] = ()
     centre: float = 0.0
     unit: str = ""
+    beta_major_bleeding: float = 0.0
+    beta_heart_failure_admission: float = 0.0
+
+    def beta(self, cause: str) -> float:
+        """True log hazard ratio of this covariate for ``cause`` (one of :data:`CAUSES`)."""
+        if cause not in CAUSES:
+            raise ValueError(f"unknown cause {cause!r}; the planted causes are {', '.join(CAUSES)}")
+        return getattr(self, f"beta_{cause}")
 
     @property
     def window(self) -> tuple[int, int] | None:
@@ -72,8 +92,26 @@ class Covariate:
 
 
 COVARIATES: tuple[Covariate, ...] = (
-    Covariate("age", "age", 0.04, 0.07, centre=65.0, unit="years (index year - year_of_birth)"),
-    Covariate("male", "sex", -0.25, 0.30, (MALE,), unit="1 if gender_concept_id = 8507"),
+    Covariate(
+        "age",
+        "age",
+        0.04,
+        0.07,
+        centre=65.0,
+        unit="years (index year - year_of_birth)",
+        beta_major_bleeding=0.03,
+        beta_heart_failure_admission=0.035,
+    ),
+    Covariate(
+        "male",
+        "sex",
+        -0.25,
+        0.30,
+        (MALE,),
+        unit="1 if gender_concept_id = 8507",
+        beta_major_bleeding=0.15,
+        beta_heart_failure_admission=0.10,
+    ),
     Covariate(
         "diabetes",
         "condition-presence",
@@ -83,6 +121,8 @@ COVARIATES: tuple[Covariate, ...] = (
         True,
         (201826, 201254),
         (0.85, 0.15),
+        beta_major_bleeding=0.0,
+        beta_heart_failure_admission=0.35,
     ),
     Covariate(
         "hypertension",
@@ -93,11 +133,33 @@ COVARIATES: tuple[Covariate, ...] = (
         True,
         (320128, 316866),
         (0.6, 0.4),
+        beta_major_bleeding=0.35,
+        beta_heart_failure_admission=0.25,
     ),
     Covariate(
-        "heart_failure", "condition-presence", 0.35, 0.80, (316139,), True, (316139,), (1.0,)
+        "heart_failure",
+        "condition-presence",
+        0.35,
+        0.80,
+        (316139,),
+        True,
+        (316139,),
+        (1.0,),
+        beta_major_bleeding=0.0,
+        beta_heart_failure_admission=1.10,
     ),
-    Covariate("ckd", "condition-presence", 0.0, 0.50, (46271022,), True, (46271022,), (1.0,)),
+    Covariate(
+        "ckd",
+        "condition-presence",
+        0.0,
+        0.50,
+        (46271022,),
+        True,
+        (46271022,),
+        (1.0,),
+        beta_major_bleeding=0.45,
+        beta_heart_failure_admission=0.40,
+    ),
     Covariate(
         "anticoagulant",
         "drug-presence",
@@ -107,6 +169,8 @@ COVARIATES: tuple[Covariate, ...] = (
         True,
         (40163554, 43013024, 40241331),
         (0.5, 0.3, 0.2),
+        beta_major_bleeding=0.80,
+        beta_heart_failure_admission=0.0,
     ),
     Covariate(
         "statin",
@@ -117,6 +181,8 @@ COVARIATES: tuple[Covariate, ...] = (
         True,
         (1539411, 1545959),
         (0.55, 0.45),
+        beta_major_bleeding=0.0,
+        beta_heart_failure_admission=-0.15,
     ),
     Covariate(
         "hba1c",
@@ -129,6 +195,8 @@ COVARIATES: tuple[Covariate, ...] = (
         (1.0,),
         centre=6.0,
         unit="% (unit_concept_id 8554)",
+        beta_major_bleeding=0.0,
+        beta_heart_failure_admission=0.05,
     ),
     Covariate(
         "egfr",
@@ -141,6 +209,8 @@ COVARIATES: tuple[Covariate, ...] = (
         (1.0,),
         centre=75.0,
         unit="mL/min/1.73m2 (unit_concept_id 9117)",
+        beta_major_bleeding=-0.010,
+        beta_heart_failure_admission=-0.008,
     ),
 )
 
@@ -167,6 +237,7 @@ class Persons:
     outcome_offset: np.ndarray
     death_offset: np.ndarray
     prior_outcome_offset: np.ndarray  # day of a stroke record before index (< 0), else 0
+    complications: dict[str, ComplicationDraws]
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -176,10 +247,11 @@ class Persons:
         arrays = {
             f.name: getattr(self, f.name)[start:stop]
             for f in dataclasses.fields(self)
-            if f.name != "covariates"
+            if f.name not in ("covariates", "complications")
         }
         covariates = {k: v[start:stop] for k, v in self.covariates.items()}
-        return Persons(**arrays, covariates=covariates)
+        complications = {k: v.slice(start, stop) for k, v in self.complications.items()}
+        return Persons(**arrays, covariates=covariates, complications=complications)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -234,22 +306,19 @@ def _history(rng: np.random.Generator, age: np.ndarray) -> dict[str, np.ndarray]
 
 
 def linear_predictor(covariates: dict[str, np.ndarray], cause: str) -> np.ndarray:
-    """Return ``sum_j beta_j (x_j - centre_j)`` for ``cause`` ("outcome" or "death").
+    """Return ``sum_j beta_j (x_j - centre_j)`` for ``cause`` (one of :data:`CAUSES`).
 
     A missing (NaN) measurement contributes 0.
     """
     lp = np.zeros(len(covariates["age"]))
     for cov in COVARIATES:
-        beta = cov.beta_outcome if cause == "outcome" else cov.beta_death
-        lp += beta * np.nan_to_num(covariates[cov.name] - cov.centre, nan=0.0)
+        lp += cov.beta(cause) * np.nan_to_num(covariates[cov.name] - cov.centre, nan=0.0)
     return lp
 
 
 def _weibull_days(rng: np.random.Generator, lp: np.ndarray, cause: str) -> np.ndarray:
-    """Latent event day (>= 1) from a Weibull proportional-hazards model."""
-    shape, scale = BASELINE[cause]
-    t = scale * (rng.exponential(size=len(lp)) / np.exp(lp)) ** (1.0 / shape)
-    return np.maximum(1, np.ceil(np.minimum(t, 1e7))).astype(np.int64)
+    """Latent event day (>= 1) of stroke or death."""
+    return weibull_days(rng, lp, *BASELINE[cause])
 
 
 def _follow_up(
@@ -313,6 +382,13 @@ def simulate_persons(persons: int, seed: int) -> Persons:
     # and so every planted quantity, are those of generator version 1)
     prior = rng.random(persons) < SHARE_PRIOR_OUTCOME
     day = -1 - np.floor(rng.random(persons) * obs["history_days"]).astype(np.int64)
+    complications = draw_complications(
+        seed,
+        {c.name: linear_predictor(covariates, c.name) for c in COMPLICATIONS},
+        follow["end_offset"],
+        follow["death_offset"] > 0,
+        obs["history_days"],
+    )
     return Persons(
         person_id=demo["person_id"],
         male=demo["male"],
@@ -332,6 +408,7 @@ def simulate_persons(persons: int, seed: int) -> Persons:
         outcome_offset=follow["outcome_offset"],
         death_offset=follow["death_offset"],
         prior_outcome_offset=np.where(prior, day, 0),
+        complications=complications,
     )
 
 
@@ -366,6 +443,11 @@ def persons_frame(p: Persons) -> pd.DataFrame:
     frame["death_date"] = _dates(np.where(p.death_offset > 0, index + p.death_offset, -1))
     frame["lp_outcome"] = p.lp_outcome
     frame["lp_death"] = p.lp_death
+    for name, draws in p.complications.items():
+        frame[f"time_{name}"] = draws.time
+        frame[f"event_{name}"] = draws.event
+        frame[f"lp_{name}"] = draws.lp
+        frame[f"prior_{name}"] = draws.prior
     return frame
 
 
@@ -387,6 +469,12 @@ def planted_cohort(*, persons: int, seed: int) -> pd.DataFrame:
         :data:`COVARIATES` (``hba1c`` and ``egfr`` are NaN when missing), ``time`` (days from
         index to the first of outcome, death or censoring), ``event`` (0 censored, 1 outcome,
         2 death), ``outcome_date``, ``death_date`` (NaT when none) and the true linear
-        predictors ``lp_outcome`` and ``lp_death``.
+        predictors ``lp_outcome`` and ``lp_death``. Then, for each complication ``<cause>``
+        of :data:`prognosis.synth.complications.COMPLICATIONS` (``major_bleeding``,
+        ``heart_failure_admission``): ``time_<cause>`` (days from index to the first of the
+        complication, death or censoring; stroke does not end it), ``event_<cause>`` (1
+        complication first, 2 death first, 0 censored), ``lp_<cause>`` (its true linear
+        predictor) and ``prior_<cause>`` (a record of it before or on the index day: not at
+        risk of it). ``eligible`` is about stroke and ignores the complications.
     """
     return persons_frame(simulate_persons(persons, seed))

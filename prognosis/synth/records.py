@@ -241,9 +241,31 @@ def _ids(first: int, n: int) -> pa.Array:
     return pa.array(np.arange(first, first + n, dtype=np.int64))
 
 
+def _complication_rows(ch: _Chunk) -> tuple[np.ndarray, ...]:
+    """Each complication's first record, repeat record and record before index: (person,
+    concept, day, days to the end date), every value already drawn with the persons (its own
+    random stream), so these rows leave the draws of all other rows as they were."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    for draws in ch.p.complications.values():
+        offsets = (np.where(draws.event == 1, draws.latent, 0), draws.repeat, draws.prior_day)
+        masks = (draws.event == 1, draws.repeat > 0, draws.prior)
+        for kind, (offset, mask) in enumerate(zip(offsets, masks, strict=True)):
+            person = np.flatnonzero(mask)
+            day = ch.p.index_day[person] + offset[person]
+            parts.append((person, draws.concept[person], day, draws.duration[person, kind]))
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+
 def _condition_table(ch: _Chunk, rows: _Rows, first_id: int) -> pa.Table:
     person, concept, day, _ = rows.arrays()
-    end = np.minimum(day + ch.rng.integers(0, 15, len(day)), ch.p.obs_end[person])
+    length = ch.rng.integers(0, 15, len(day))
+    extra = _complication_rows(ch)
+    person, concept, day, length = (
+        np.concatenate(pair) for pair in zip((person, concept, day, length), extra, strict=True)
+    )
+    order = np.lexsort((np.arange(len(day)), concept, day, person))
+    person, concept, day, length = person[order], concept[order], day[order], length[order]
+    end = np.minimum(day + length, ch.p.obs_end[person])
     return pa.table(
         {
             "condition_occurrence_id": _ids(first_id, len(day)),

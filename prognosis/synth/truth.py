@@ -6,9 +6,18 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from prognosis.synth.complications import (
+    COMPLICATION_STREAM,
+    COMPLICATIONS,
+    PRIOR_PLACES,
+    SHARE_PRIOR_COMPLICATION,
+    SHARE_REPEAT,
+    Complication,
+)
 from prognosis.synth.planted import (
     ADMIN_HORIZON_DAYS,
     BASELINE,
+    CAUSES,
     COVARIATES,
     CUTOFF,
     DROPOUT_MEAN_DAYS,
@@ -44,12 +53,25 @@ class SynthTruth:
     competing_event: str = "death"
     window: tuple[int, int] = WINDOW
     min_prior_observation_days: int = MIN_PRIOR_DAYS
+    complications: tuple[Complication, ...] = COMPLICATIONS
 
     def beta(self, cause: str = "outcome") -> dict[str, float]:
-        """True log hazard ratios by covariate name for ``"outcome"`` or ``"death"``."""
-        return {
-            c.name: c.beta_outcome if cause == "outcome" else c.beta_death for c in self.covariates
-        }
+        """True log hazard ratios by covariate name for one planted cause.
+
+        Parameters
+        ----------
+        cause
+            ``"outcome"`` (stroke), ``"death"``, or a complication: ``"major_bleeding"``,
+            ``"heart_failure_admission"``.
+
+        Raises
+        ------
+        ValueError
+            If ``cause`` is none of these; the message lists them.
+        """
+        if cause not in CAUSES:
+            raise ValueError(f"unknown cause {cause!r}; the planted causes are {', '.join(CAUSES)}")
+        return {c.name: c.beta(cause) for c in self.covariates}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the planted model, then the counts generated."""
@@ -97,9 +119,32 @@ class SynthTruth:
                 "death_after_outcome": "min(latent death day, outcome day + 1 + "
                 f"floor(exponential(mean {POST_OUTCOME_DEATH_MEAN_DAYS})))",
             },
+            "complications": [self._complication(c) for c in self.complications],
             "traps": list(_TRAPS),
             "counts": self.counts,
             "noise": [_noise(n) for n in self.noise],
+        }
+
+    def _complication(self, c: Complication) -> dict[str, Any]:
+        return {
+            "name": c.name,
+            "label": c.label,
+            "concept_ids": list(c.concept_ids),
+            "concept_names": [_NAMES[i] for i in c.concept_ids],
+            "include_descendants": c.include_descendants,
+            "record_concepts": list(c.record_concepts),
+            "record_weights": list(c.record_weights),
+            "domain": "condition",
+            "rule": "first condition_occurrence after index (day >= 1), recorded when the latent "
+            "day is <= the end of follow-up (< the death day for persons who died); it neither "
+            "ends follow-up nor changes death",
+            "competing_event": self.competing_event,
+            "baseline": {"distribution": "weibull", "shape": c.shape, "scale_days": c.scale_days},
+            "beta": self.beta(c.name),
+            "random_stream": f"SeedSequence([seed, {COMPLICATION_STREAM}])",
+            "share_repeat_record": SHARE_REPEAT,
+            "share_prior_record": SHARE_PRIOR_COMPLICATION,
+            "prior_record_places": PRIOR_PLACES,
         }
 
 
@@ -111,6 +156,10 @@ _TRAPS = (
     "measurement values on day 0 and after index that differ from the last in window",
     "outcome concept before index for about 3% of persons (not an outcome)",
     "repeat index-concept records after index (index = first record)",
+    "each complication recorded before or on the index day for about 3% of persons (not at "
+    "risk of it; most before day -365, some inside the window, some on day 0)",
+    "a later repeat record of a complication for 25% of those who have it (only the first counts)",
+    "complications after stroke and stroke after complications (neither ends follow-up)",
 )
 
 

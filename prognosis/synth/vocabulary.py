@@ -68,6 +68,10 @@ _GROUPS: dict[tuple[str, str, str], tuple[tuple[int, str, str], ...]] = {
         (320128, "Essential hypertension", "59621000"),
         (316139, "Heart failure", "84114007"),
         (46271022, "Chronic kidney disease", "709044004"),
+        # complications (prognosis.synth.complications): written only as complications
+        (437312, "Bleeding", "131148009"),
+        (439847, "Intracranial hemorrhage", "1386000"),
+        (319835, "Congestive heart failure", "42343007"),
         # noise conditions (same order as NOISE_CONDITIONS below)
         (4112343, "Acute viral pharyngitis", "195662009"),
         (40481087, "Viral sinusitis", "444814009"),
@@ -250,6 +254,7 @@ ANCESTRY: tuple[tuple[int, int, int], ...] = (
     (201820, 201826, 1),
     (201820, 201254, 1),
     (316866, 320128, 1),
+    (437312, 439847, 1),  # Bleeding -> Intracranial hemorrhage (not GI hemorrhage: noise here)
     (1310149, 40163554, 1),
     (1539403, 1539411, 1),
     (1545958, 1545959, 1),
@@ -321,8 +326,10 @@ def _noise(
     )
 
 
+#: Conditions before the noise catalogue: index, outcome, covariates (9), complications (3).
+_PLANTED_CONDITIONS = 12
 _NOISE_CONDITION_IDS = tuple(
-    cid for cid, *_ in _GROUPS[("Condition", "SNOMED", "Clinical Finding")][9:]
+    cid for cid, *_ in _GROUPS[("Condition", "SNOMED", "Clinical Finding")][_PLANTED_CONDITIONS:]
 )
 _NOISE_DRUG_IDS = (
     1503297,
