@@ -95,13 +95,15 @@ class CohortDataset:
             if name is None or name == self.outcome:
                 return self
             raise DatasetError(
-                f"{where}: has one outcome (its definition has outcome:, not outcomes:), not "
-                f"{spelled(name)}; fit without --outcome"
+                f"{where}: a one-outcome dataset (its definition has outcome:, not outcomes:), "
+                f"so it has no outcome {spelled(name)}; use a dataset built from a definition "
+                "whose outcomes: names it, or fit without --outcome"
             )
         if name not in outcomes:
             what = "no outcome " + spelled(name) if name is not None else "several outcomes"
             raise DatasetError(
-                f"{where}: {what}; it has {', '.join(outcomes)}: choose one with --outcome NAME"
+                f"{where}: {what}; it has {', '.join(outcomes)}: choose one with --outcome "
+                "NAME (a model fitted on one of them uses its own)"
             )
         return dataclasses.replace(self, frame=_outcome_frame(self.frame, name), outcome=name)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from prognosis.cohort.outcome_columns import outcome_column, parse_outcome_column
 from prognosis.cohort.sources import Source, SourceKind, parse_source
 from prognosis.exceptions import PrognosisError
 from prognosis.models.store import SavedModel, load_model
@@ -154,7 +155,7 @@ def score_on_spark(
     conf = {k: v for k, v in source.options if k.startswith("spark.")}
     session, owned = open_session(source.location, conf)
     try:
-        frame = session.read.parquet(str(parquet))
+        frame = _rows_at_risk(session.read.parquet(str(parquet)), load_model(model_dir))
         origin = str(parquet)
         if what == "predict":
             result = predict_spark(session, model_dir, frame, origin=origin)
@@ -173,6 +174,23 @@ def score_on_spark(
     finally:
         if owned:
             session.stop()
+
+
+def _rows_at_risk(frame: Any, saved: SavedModel) -> Any:
+    """The rows of the model's outcome, of a dataset built from ``outcomes:`` (as
+    :meth:`prognosis.dataset.CohortDataset.for_outcome` keeps them locally), without the
+    outcomes' survival columns (scoring reads only the row key and the features)."""
+    if saved.info.outcome is None:
+        return frame
+    column = outcome_column("time", saved.info.outcome)
+    if column not in frame.columns:
+        raise PrognosisError(
+            f"the model is of outcome '{saved.info.outcome}', which this dataset lacks (no "
+            f"column {column}); score the dataset the model was fitted on, or one built from "
+            "the same definition"
+        )
+    outcomes = [name for name in frame.columns if parse_outcome_column(name) is not None]
+    return frame.where(f"`{column}` IS NOT NULL").drop(*outcomes)
 
 
 def _dataset_source(text: str) -> Source:

@@ -92,3 +92,31 @@ def test_the_index_date_checks_read_a_spark_cdm_as_they_read_duckdb(
     if day != "2010-06-01":
         assert on_spark.exit_code == 1
         assert "person 1" in on_spark.stderr and "Traceback" not in on_spark.output
+
+
+def test_a_model_of_one_outcome_scores_that_outcomes_rows_on_spark(tmp_path: Path) -> None:
+    """On a dataset of several outcomes, the model of one outcome scores the rows at risk of
+    it (those the model was fitted on), on Spark as on one machine."""
+    import warnings
+
+    from prognosis.cohort import build_cohort, load_definition, parse_source
+    from prognosis.exceptions import DataQualityWarning
+    from prognosis.synth import generate_cdm
+
+    generate_cdm(tmp_path / "cdm.duckdb", persons=1500, seed=3)
+    definition = Path(__file__).resolve().parents[2] / "cohorts" / "synth_af_complications.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        build_cohort(
+            load_definition(definition), parse_source(str(tmp_path / "cdm.duckdb")), tmp_path / "ds"
+        )
+    view = load_dataset(tmp_path / "ds", "major_bleeding")
+    saved = fit_model(view, "xgb-cause-specific", [365.0], parse_split("none"), seed=0)
+    save_model(tmp_path / "model", saved)
+    local, distributed = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    _run("predict", str(tmp_path / "model"), str(tmp_path / "ds"), "--out", str(local))
+    url = f"spark://local[2]?path={tmp_path / 'ds'}"
+    _run("predict", str(tmp_path / "model"), url, "--out", str(distributed))
+    expected, found = pq.read_table(local), pq.read_table(distributed)
+    assert expected.num_rows == len(view.frame) < len(load_dataset(tmp_path / "ds").frame)
+    assert found.equals(expected.replace_schema_metadata(None))
