@@ -105,33 +105,34 @@ class CohortDataset:
                 f"{where}: {what}; it has {', '.join(outcomes)}: choose one with --outcome "
                 "NAME (a model fitted on one of them uses its own)"
             )
-        return dataclasses.replace(self, frame=_outcome_frame(self.frame, name), outcome=name)
+        frame = _outcome_frame(self.frame, name)
+        attrition = self._attrition_of(name, frame)
+        return dataclasses.replace(self, frame=frame, outcome=name, attrition=attrition)
 
-    @property
-    def X(self) -> pd.DataFrame:
-        return feature_frame(self.frame, self.feature_names)
-
-    @property
-    def y(self) -> np.ndarray:
-        self.for_outcome(self.outcome)  # a dataset of several outcomes needs one chosen
-        return target_from_frame(self.frame, origin=str(self.path / "dataset.parquet"))
-
-    @property
-    def competing(self) -> bool:
-        self.for_outcome(self.outcome)
-        return bool((self.frame["event"] > 1).any())
-
-    def competing_censored(self) -> CohortDataset:
-        """The same rows with competing events (event 2+) recoded as censored at their time,
-        ``censor_reason`` 'competing_event': the data of a cause-specific model of the
-        outcome, whose risks ignore that the competing events remove persons from risk."""
-        frame = self.frame.copy(deep=False)  # new columns replace, never write into, the old
-        competing = frame["event"].to_numpy() > 1
-        frame["event"] = np.where(competing, 0, frame["event"].to_numpy())
-        frame["censor_reason"] = np.where(
-            competing, "competing_event", frame["censor_reason"].to_numpy(dtype=object)
+    def _attrition_of(self, name: str, frame: pd.DataFrame) -> tuple[AttritionStep, ...]:
+        """The attrition, with a last step for the rows not at risk of outcome ``name`` (those
+        with a record of it before the time at risk), when there are some."""
+        if not self.attrition or len(frame) == len(self.frame):
+            return self.attrition
+        persons, last = int(frame["person_id"].nunique()), self.attrition[-1]
+        step = AttritionStep(
+            step=f"at_risk_of_{name}",
+            description=f"At risk of {self._label(name)}: no record of it before the time at risk",
+            persons=persons,
+            index_events=len(frame),
+            persons_dropped=last.persons - persons,
+            index_events_dropped=last.index_events - len(frame),
         )
-        return dataclasses.replace(self, frame=frame)
+        return (*self.attrition, step)
+
+    def _label(self, outcome: str) -> str:
+        """The outcome's label in the recorded definition, else its name."""
+        from prognosis.cohort.definition import parse_recorded_definition
+
+        definition = parse_recorded_definition(self.manifest)
+        specs = {s.name: s for s in definition.outcome_specs()} if definition else {}
+        spec = specs.get(outcome)
+        return (spec.outcome.label if spec else None) or outcome.replace("_", " ")
 
     def subset(self, rows: np.ndarray) -> CohortDataset:
         return dataclasses.replace(self, frame=self.frame.iloc[rows])

@@ -307,8 +307,9 @@ def build_model_report(
     shap = _shap(saved, dataset.frame, seed)
     say("assemble the report")
     outcome, entry = outcome_and_entry(definition)
+    of = f" of {outcome}" if saved.info.outcome is not None else ""  # one of several outcomes
     return ModelReport(
-        title=f"{cohort}: {saved.info.model} prognosis model",
+        title=f"{cohort}: {saved.info.model} prognosis model{of}",
         verdict=judge(
             chosen,
             basis=basis,

@@ -280,3 +280,16 @@ def test_postgresql_builds_the_same_outcomes(
     out = _build(_postgres_source(request, database), tmp_path / "out")
     assert pq.read_table(out / "dataset.parquet").equals(pq.read_table(built / "dataset.parquet"))
     assert _outcomes(out) == EXPECTED
+
+
+def test_the_view_of_an_outcome_that_excludes_prior_records_ends_its_attrition(
+    built: Path,
+) -> None:
+    """Persons 2 and 6 have a myocardial infarction before the time at risk: the view of ``mi``
+    adds the step that drops them, so its attrition ends at its rows."""
+    whole, mi = load_dataset(built), load_dataset(built, "mi")
+    assert mi.attrition[:-1] == whole.attrition
+    last = mi.attrition[-1]
+    assert (last.step, last.persons, last.index_events) == ("at_risk_of_mi", 4, 4)
+    assert (last.persons_dropped, last.index_events_dropped) == (2, 2)
+    assert load_dataset(built, "death").attrition == whole.attrition  # nobody excluded
