@@ -125,6 +125,32 @@ class CohortDataset:
         )
         return (*self.attrition, step)
 
+    @property
+    def X(self) -> pd.DataFrame:
+        return feature_frame(self.frame, self.feature_names)
+
+    @property
+    def y(self) -> np.ndarray:
+        self.for_outcome(self.outcome)  # a dataset of several outcomes needs one chosen
+        return target_from_frame(self.frame, origin=str(self.path / "dataset.parquet"))
+
+    @property
+    def competing(self) -> bool:
+        self.for_outcome(self.outcome)
+        return bool((self.frame["event"] > 1).any())
+
+    def competing_censored(self) -> CohortDataset:
+        """The same rows with competing events (event 2+) recoded as censored at their time,
+        ``censor_reason`` 'competing_event': the data of a cause-specific model of the
+        outcome, whose risks ignore that the competing events remove persons from risk."""
+        frame = self.frame.copy(deep=False)  # new columns replace, never write into, the old
+        competing = frame["event"].to_numpy() > 1
+        frame["event"] = np.where(competing, 0, frame["event"].to_numpy())
+        frame["censor_reason"] = np.where(
+            competing, "competing_event", frame["censor_reason"].to_numpy(dtype=object)
+        )
+        return dataclasses.replace(self, frame=frame)
+
     def _label(self, outcome: str) -> str:
         """The outcome's label in the recorded definition, else its name."""
         from prognosis.cohort.definition import parse_recorded_definition
