@@ -41,14 +41,15 @@ from prognosis.output_folders import OutputKind, write_marker
 from prognosis.outputs import atomic_directory
 from prognosis.report import patient_report as single
 from prognosis.report import shap_drivers
+from prognosis.report.calibration_context import CalibrationContext
 from prognosis.report.describe import cause_names, outcome_and_entry
-from prognosis.report.privacy import redact_source, suppress
+from prognosis.report.privacy import MIN_CELL, redact_source, suppress
 from prognosis.report.render import render_page
 from prognosis.report.report_json import predicts, write_report_json
 from prognosis.scoring import background_rows
 from prognosis.training import check_schema
 
-__all__ = ["PanelDriver", "PanelPage", "PanelRow", "write_panel_reports"]
+__all__ = ["PanelDriver", "PanelPage", "PanelRow", "exposed_outcomes", "write_panel_reports"]
 
 _TOP = 3  # drivers shown in the panel
 
@@ -164,6 +165,11 @@ def write_panel_reports(
     context = _context(models, dataset)
     say(f"predict and explain {len(rows)} patients for {len(models)} outcomes")
     by_outcome = [_outcome_pages(saved, dataset, rows, names, seed) for saved in models]
+    rows_at_risk = {saved.info.outcome: saved.info.training_rows for saved in models}
+    for pages, saved in zip(by_outcome, models, strict=True):
+        if saved.info.outcome in exposed_outcomes(len(frame), rows_at_risk):
+            for k, page in pages.items():
+                pages[k] = _without_group_sizes(page)
     inputs = single._input_rows(models[0], _features(models[0], dataset, rows))
     pages = [
         _page(names[k], [pages.get(k) for pages in by_outcome], context, inputs[k])
@@ -234,6 +240,33 @@ def _outcome_pages(
     )
     pages = single._pages(saved, X, position[chosen], [names[k] for k in chosen], background)
     return {int(k): page for k, page in zip(chosen, pages, strict=True)}
+
+
+def exposed_outcomes(total: int, rows_at_risk: dict[str | None, int]) -> set[str | None]:
+    """The outcomes whose number of persons at risk lies 1 to 4 from the cohort's ``total`` or
+    from another outcome's: their calibration groups' sizes, which add up to it, would give
+    away how many persons had a prior record (or the difference of two such counts), so the
+    pages show them as hidden.
+
+    Parameters
+    ----------
+    total : the rows of the dataset (shown, protected, on every page)
+    rows_at_risk : each outcome's rows at risk (its model's training rows)
+    """
+    counts = [total, *rows_at_risk.values()]
+    return {
+        outcome
+        for outcome, n in rows_at_risk.items()
+        if any(0 < abs(n - other) < MIN_CELL for other in counts)
+    }
+
+
+def _without_group_sizes(page: single.PatientPage) -> single.PatientPage:
+    contexts = [
+        dataclasses.replace(c, persons="hidden") if isinstance(c, CalibrationContext) else c
+        for c in page.calibration
+    ]
+    return dataclasses.replace(page, calibration=contexts)
 
 
 def _positions(chosen: pd.DataFrame, view: pd.DataFrame) -> np.ndarray:
