@@ -44,6 +44,7 @@ from prognosis.report import shap_drivers
 from prognosis.report.calibration_context import CalibrationContext
 from prognosis.report.describe import cause_names, outcome_and_entry
 from prognosis.report.privacy import MIN_CELL, redact_source, suppress
+from prognosis.report.pseudonyms import load_key, private_folder
 from prognosis.report.render import render_page
 from prognosis.report.report_json import predicts, write_report_json
 from prognosis.scoring import background_rows
@@ -64,6 +65,7 @@ class OutcomeContext:
     model: str
     risk_word: str  # "cumulative incidence", "risk", ...
     predicts: str  # "cumulative incidence, death from any cause competing"
+    competing: str  # "death from any cause competing", or ""
     entry: str
     horizons: list[str]
     observed: list[tuple[str, float]]
@@ -134,13 +136,14 @@ def write_panel_reports(
     out_dir: Path,
     mapping_dir: Path,
     choice: tuple[Sequence[int] | None, int | None, int],
-    key: bytes,
+    key: bytes | None,
     say: Callable[[str], None],
     count: Callable[[int, int], None],
 ) -> single.PatientReports:
     """The pages of a folder of models (``model_dir``), one per outcome, for the rows of
     ``dataset_dir`` chosen by ``choice`` (ids, sample, seed as
-    :func:`~prognosis.report.write_patient_reports` takes them); see the module's text.
+    :func:`~prognosis.report.write_patient_reports` takes them), named with ``key`` (``None``:
+    the key file in ``mapping_dir``); see the module's text.
 
     Raises
     ------
@@ -154,13 +157,16 @@ def write_panel_reports(
     outcomes = dataset.outcome_names
     for saved in models:
         if saved.info.outcome not in outcomes:
+            has = f"it has {', '.join(outcomes)}" if outcomes else "it has one outcome (outcome:)"
             raise ModelDirectoryError(
-                f"{model_dir}: its model of {saved.info.outcome!r} has no outcome in "
-                f"{dataset.path / 'dataset.parquet'} (outcomes: {', '.join(outcomes) or 'one'}); "
-                "give the dataset the models were fitted on"
+                f"{model_dir}: its model of {saved.info.outcome!r} predicts an outcome that "
+                f"{dataset.path / 'dataset.parquet'} does not have ({has}); give the dataset "
+                "of several outcomes the models were fitted on"
             )
     frame = dataset.frame
     rows = single._select(frame, ids, sample, seed)
+    private_folder(mapping_dir)
+    key = key if key is not None else load_key(mapping_dir / single.KEY_FILE)
     names = single._pseudonyms(frame, rows, key)
     context = _context(models, dataset)
     say(f"predict and explain {len(rows)} patients for {len(models)} outcomes")
@@ -380,13 +386,15 @@ def _outcome_context(saved: SavedModel, dataset: CohortDataset, cohort: str) -> 
     definition = parse_recorded_definition(saved.training_manifest, name)
     label, entry = outcome_and_entry(definition)
     risk_word = single.risk_words(saved.info)
+    competing = _competing(definition)
     return OutcomeContext(
         name=name,
         label=label,
         anchor=f"outcome-{name}",
         model=str(saved.info.model),
         risk_word=risk_word,
-        predicts=_predicts(risk_word, definition),
+        predicts=_predicts(risk_word, competing),
+        competing=competing,
         entry=entry,
         horizons=[horizon_text(h) for h in saved.info.horizons],
         observed=single._observed(saved, dataset.for_outcome(name)),
@@ -394,14 +402,19 @@ def _outcome_context(saved: SavedModel, dataset: CohortDataset, cohort: str) -> 
     )
 
 
-def _predicts(risk_word: str, definition: CohortDefinition | None) -> str:
-    """What the number is, with the competing events named ("cumulative incidence, death
-    from any cause competing")."""
+def _competing(definition: CohortDefinition | None) -> str:
+    """The competing events in words ("death from any cause competing"), or ``""``."""
     competing = list(definition.competing_events) if definition is not None else []
     if not competing:
-        return risk_word
+        return ""
     names = cause_names(definition, list(range(2, 2 + len(competing))))
-    events = " and ".join(names.values())
+    return f"{' and '.join(names.values())} competing"
+
+
+def _predicts(risk_word: str, competing: str) -> str:
+    """What the number is ("cumulative incidence, death from any cause competing")."""
+    if not competing:
+        return risk_word
     if risk_word == "cumulative incidence":
-        return f"cumulative incidence, {events} competing"
-    return f"{risk_word} ({events})"
+        return f"{risk_word}, {competing}"
+    return f"{risk_word} ({competing.removesuffix(' competing')})"

@@ -184,8 +184,6 @@ def _write_patient_reports(
     if model_set_members(model_dir):
         from prognosis.report.panel import write_panel_reports
 
-        private_folder(mapping_dir)
-        key = key if key is not None else load_key(mapping_dir / KEY_FILE)
         choice = (ids, sample, seed)
         return write_panel_reports(
             model_dir, dataset_dir, out_dir, mapping_dir, choice, key, say, count

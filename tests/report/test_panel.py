@@ -352,7 +352,7 @@ def test_report_json_holds_every_outcome_and_no_charts(panel_built: PanelBuilt) 
 
 
 def test_cli_writes_the_panel_pages_and_fails_cleanly(
-    panel_built: PanelBuilt, tmp_path: Path
+    panel_built: PanelBuilt, synth_af_stroke: Path, tmp_path: Path
 ) -> None:
     out, private = tmp_path / "patients", tmp_path / "private"
     args = ["report", "patients", str(panel_built.models), str(panel_built.dataset)]
@@ -387,6 +387,16 @@ def test_cli_writes_the_panel_pages_and_fails_cleanly(
     result = CliRunner().invoke(main, [*bad, "--mapping-dir", str(private)])
     assert result.exit_code == 1
     assert str(missing) in result.output and "Traceback" not in result.output
+    # a dataset of one outcome (synth_af_stroke.yaml) for the folder of models
+    one = ["report", "patients", str(panel_built.models), str(synth_af_stroke)]
+    mapping = ["--mapping-dir", str(tmp_path / "private_z")]
+    result = CliRunner().invoke(main, [*one, "--out", str(tmp_path / "z"), *mapping])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert "does not have (it has one outcome (outcome:))" in message
+    assert "give the dataset of several outcomes the models were fitted on" in message
+    assert not (tmp_path / "z").exists() or not any((tmp_path / "z").iterdir())
+    assert not (tmp_path / "private_z").exists()  # nothing made before the inputs are checked
 
 
 LAYOUT = (Path(__file__).parent / "layout.js").read_text(encoding="utf-8")
