@@ -314,6 +314,16 @@ def test_verdict_line_is_the_verdict_on_each_model(panel_built: PanelBuilt) -> N
         ]
         assert ("No warning." in text) == (not verdict.warnings)
     assert any(workflow.verdict(panel_built.models / n).warnings for n in OUTCOMES)
+    summary = page[page.index('<ul class="verdict-summary">') : page.index('<section id="panel"')]
+    for name, label in zip(OUTCOMES, LABELS, strict=True):
+        verdict = workflow.verdict(panel_built.models / name)
+        item = re.search(rf'<li><a href="#panel-{name}">(.*?)</li>', summary, re.DOTALL)
+        assert item is not None and label[1:] in item.group(1)
+        assert f"Harrell's C {verdict.harrell_c.estimate:.2f}" in item.group(1)
+        count = len(verdict.warnings)
+        expected = f"⚠ {count} warning{'s' if count > 1 else ''}" if count else "no warning"
+        assert expected in item.group(1)
+    assert page.index('id="verdicts"') < page.index('id="panel"')
 
 
 def test_no_count_under_five_and_no_identifier(panel_built: PanelBuilt) -> None:
