@@ -374,6 +374,11 @@ def test_cli_writes_the_panel_pages_and_fails_cleanly(
     assert len(list(out.glob("P-*.html"))) == 3
     assert "3 patient reports" in result.output
     assert "Panel of complications" in next(out.glob("P-*.html")).read_text("utf-8")
+    stderr = " ".join(result.stderr.split())
+    for name in OUTCOMES:  # each model's warnings, named by its outcome
+        verdict = workflow.verdict(panel_built.models / name)
+        for warning in verdict.warnings:
+            assert f"{verdict.outcome}: WARNING: {warning.message}" in stderr
     missing = tmp_path / "no_such_models"
     bad = [
         "report",
