@@ -623,7 +623,12 @@ def report_patients(
     mapping_dir: Path | None,
     quiet: bool,
 ) -> None:
-    """One page per patient plus OUT/index.html, patients named by pseudonyms."""
+    """One page per patient plus OUT/index.html, patients named by pseudonyms.
+
+    MODEL_DIR may be a folder of models, one per outcome (`prognosis fit` on a dataset of
+    several outcomes): each page then shows a panel of the outcomes."""
+    from prognosis.evaluation.verdict import warning_lines
+
     with _steps(quiet) as steps:
         written = workflow.report_patients(
             model_dir,
@@ -643,6 +648,10 @@ def report_patients(
     results.print(f"private pseudonym mapping (not linked) → {written.mapping}", soft_wrap=True)
     if written.verdict is not None:
         _print_verdict(written.verdict)
+    for verdict in written.verdicts:  # a folder of models: each outcome's, named
+        for line in warning_lines(verdict):
+            text = f"{verdict.outcome}: {line}"
+            console.print(f"[bold yellow]{escape(text)}[/bold yellow]", soft_wrap=True)
 
 
 def _person_ids(texts: tuple[str, ...]) -> list[int]:

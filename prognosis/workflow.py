@@ -617,6 +617,10 @@ def report_patients(
 ) -> PatientReports:
     """Write one page per patient and ``out/index.html``, patients named by pseudonyms.
 
+    ``model_dir`` is a model directory, or a folder of models, one per outcome
+    (:func:`fit_outcomes`): then the patients are the rows of the whole dataset, and each page
+    has a panel of the outcomes (:mod:`prognosis.report.panel`).
+
     Parameters
     ----------
     ids

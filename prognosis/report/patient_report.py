@@ -28,7 +28,7 @@ from prognosis.evaluation.metrics import observed_risk
 from prognosis.evaluation.verdict import Verdict, verdict_of
 from prognosis.exceptions import PrognosisError
 from prognosis.horizons import horizon_text
-from prognosis.models.store import SavedModel, load_model
+from prognosis.models.store import SavedModel, load_model, model_set_members
 from prognosis.output_folders import OutputKind, claim_output, write_marker
 from prognosis.outputs import atomic_directory
 from prognosis.report import shap_drivers, svg
@@ -105,6 +105,8 @@ class PatientReports:
     pages: list[Path]
     mapping: Path
     verdict: Verdict | None = None
+    # a folder of models, one per outcome: each outcome's verdict, in definition order
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 def write_patient_reports(
@@ -125,7 +127,9 @@ def write_patient_reports(
 
     Parameters
     ----------
-    model_dir, dataset_dir : a model directory and a cohort dataset with its features
+    model_dir, dataset_dir : a model directory and a cohort dataset with its features; or a
+        folder of models, one per outcome, and the dataset of several outcomes they were
+        fitted on: every page then has a panel of the outcomes (:mod:`prognosis.report.panel`)
     out_dir : the folder of pages: new, empty, or a previous one (replaced as a whole, only
         with ``overwrite``)
     mapping_dir : where ``mapping.csv`` (pseudonym → person_id) and, unless ``key`` is given,
@@ -176,6 +180,13 @@ def _write_patient_reports(
         raise PrognosisError(
             f"the pseudonym mapping folder {mapping_dir} lies inside the report folder "
             f"{out_dir}; keep it apart so that sharing the reports does not share the mapping"
+        )
+    if model_set_members(model_dir):
+        from prognosis.report.panel import write_panel_reports
+
+        choice = (ids, sample, seed)
+        return write_panel_reports(
+            model_dir, dataset_dir, out_dir, mapping_dir, choice, key, say, count
         )
     say("read the model and the dataset")
     saved = load_model(model_dir)

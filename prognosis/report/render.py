@@ -46,6 +46,11 @@ def _interval(value: Interval | None, digits: int = 3) -> str:
     return f"{text} ({_number(value.lower, digits)} to {_number(value.upper, digits)})"
 
 
+def _sentence(text: str) -> str:
+    """``text`` with its first letter in capitals, the rest as it is ("HbA1c" stays)."""
+    return text[:1].upper() + text[1:]
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """The Jinja2 environment every report page is rendered with (built once)."""
@@ -64,6 +69,7 @@ def environment() -> jinja2.Environment:
         percent=_percent,
         interval=_interval,
         horizon=horizon_text,
+        sentence=_sentence,
     )
     return env
 

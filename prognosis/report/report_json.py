@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,9 @@ def _mapping(value: Mapping[Any, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def write_report_json(path: Path, kind: str, what: Predicts, report: Any) -> Path:
+def write_report_json(
+    path: Path, kind: str, what: Predicts | Sequence[Predicts], report: Any
+) -> Path:
     """Write ``report.json`` atomically to ``path``, with the same permissions as the pages.
 
     Pretty, UTF-8, strict JSON (no ``NaN``). ``<``, ``>`` and ``&`` are written as ``\\u003c``,
@@ -162,7 +164,8 @@ def write_report_json(path: Path, kind: str, what: Predicts, report: Any) -> Pat
     ----------
     path : the file, beside the report's ``index.html``
     kind : ``"model"`` or ``"patients"``
-    what : what the model predicts
+    what : what the model predicts; a list for the pages of a folder of models, one per
+        outcome (each model's, in definition order)
     report : the report's data (converted by :func:`report_data`)
     """
     document = {
