@@ -313,6 +313,13 @@ _OUTCOME = click.option(
 )
 @_SUBGROUP
 @_OUTCOME
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An estimator parameter, e.g. --param penalizer=0.1 (repeatable; see docs/models.md).",
+)
 @click.option("--quiet", is_flag=True, help="No progress or metrics table (warnings still print).")
 def fit(
     dataset_dir: Path,
@@ -327,6 +334,7 @@ def fit(
     censor_competing: bool,
     subgroups: tuple[str, ...],
     outcome: str | None,
+    params: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Fit a survival model on DATASET_DIR and save it, with its validation metrics, to OUT.
@@ -344,6 +352,7 @@ def fit(
         censor_competing,
         subgroups,
         outcome,
+        params,
     )
     with _steps(quiet) as steps, _data_warnings(quiet=False):
         fitted = workflow.fit_outcomes(

@@ -182,6 +182,9 @@ class FitOptions:
     outcome
         Of a dataset built from ``outcomes:``, the one outcome to model; ``None``: each of
         them (:func:`fit_outcomes`).
+    params
+        The estimator's parameters as ``NAME=VALUE`` texts (``--param``;
+        :func:`prognosis.models.registry.parse_params`).
     """
 
     model: str
@@ -193,6 +196,7 @@ class FitOptions:
     censor_competing: bool = False
     subgroups: tuple[str, ...] = ()
     outcome: str | None = None
+    params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -256,12 +260,14 @@ def fit(
     say = progress or (lambda _message: None)
     say(LOADING)
     from prognosis.dataset import load_dataset
+    from prognosis.models.registry import parse_params
     from prognosis.models.store import save_model
 
+    params = parse_params(options.model, options.params)  # before any work
     with claim_output(out, OutputKind.MODEL, overwrite=overwrite, protect=[dataset_dir]):
         say("read the dataset")
         dataset = load_dataset(dataset_dir, options.outcome)
-        saved = _fitted(dataset, options, say, count)
+        saved = _fitted(dataset, options, params, say, count)
         say("save the model")
         save_model(out, saved)
     return Fitted(out=Path(out), saved=saved)
@@ -289,8 +295,11 @@ def fit_outcomes(
     if options.outcome is not None or not outcomes:
         return [fit(dataset_dir, options, out, overwrite=overwrite, progress=progress, count=count)]
     say = progress or (lambda _message: None)
+    say(LOADING)
+    from prognosis.models.registry import parse_params
+
+    params = parse_params(options.model, options.params)  # before any work
     with claim_output(out, OutputKind.MODEL_SET, overwrite=overwrite, protect=[dataset_dir]):
-        say(LOADING)
         say("read the dataset")
         dataset = load_dataset(dataset_dir)
         with atomic_directory(Path(out)) as folder:
@@ -298,14 +307,18 @@ def fit_outcomes(
             fitted = []
             for name in outcomes:
                 say(f"outcome {name}")
-                saved = _fitted(dataset.for_outcome(name), options, say, count)
+                saved = _fitted(dataset.for_outcome(name), options, params, say, count)
                 save_model(folder / name, saved)
                 fitted.append(Fitted(out=Path(out) / name, saved=saved))
     return fitted
 
 
 def _fitted(
-    dataset: CohortDataset, options: FitOptions, say: Progress, count: Count | None
+    dataset: CohortDataset,
+    options: FitOptions,
+    params: dict[str, Any],
+    say: Progress,
+    count: Count | None,
 ) -> SavedModel:
     from prognosis import training
     from prognosis.evaluation.censoring import parse_censoring_model
@@ -317,6 +330,7 @@ def _fitted(
         options.horizons,
         parse_split(options.split),
         seed=options.seed,
+        params=params,
         n_boot=options.n_boot,
         progress=say,
         censor_competing=options.censor_competing,

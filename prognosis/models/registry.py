@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +20,7 @@ __all__ = [
     "estimator_class",
     "make_model",
     "model_spec",
+    "parse_params",
 ]
 
 
@@ -124,3 +127,36 @@ def _spec(name: str) -> ModelSpec:
     if spec is None:
         raise UnknownModelError(f"unknown model {name!r}; valid names are {', '.join(MODEL_NAMES)}")
     return spec
+
+
+def parse_params(name: str, items: Sequence[str]) -> dict[str, Any]:
+    """Estimator parameters of model ``name`` from ``NAME=VALUE`` texts (``--param``): a value
+    that reads as JSON (``0.1``, ``true``, ``null``, ``[1, 2]``) is that value, anything else
+    the text itself.
+
+    Raises
+    ------
+    UnknownModelError
+        When an item is not ``NAME=VALUE``, or names no parameter of the estimator; the message
+        lists the ones it has.
+    """
+    accepted = [
+        parameter
+        for parameter in inspect.signature(estimator_class(name)).parameters
+        if parameter != "self"
+    ]
+    params: dict[str, Any] = {}
+    for item in items:
+        key, equals, text = item.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise UnknownModelError(f"--param {item!r}: write NAME=VALUE, e.g. penalizer=0.1")
+        if key not in accepted:
+            raise UnknownModelError(
+                f"--param {item!r}: {name} has no parameter {key!r}; it has {', '.join(accepted)}"
+            )
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text
+    return params

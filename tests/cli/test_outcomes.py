@@ -110,3 +110,24 @@ def test_compare_gives_one_table_per_outcome(dataset: Path) -> None:
     assert code == 0, output
     words = " ".join(output.split())
     assert "outcome major_bleeding" in words and "outcome stroke" not in words
+
+
+def test_param_passes_estimator_parameters_to_every_outcomes_model(
+    dataset: Path, tmp_path: Path
+) -> None:
+    """Unpenalised cause-specific Cox models do not converge on this small cohort's rare
+    columns; --param penalizer=0.1 reaches each outcome's fit and is recorded in model.json."""
+    code, output = _run(
+        "fit", str(dataset), "--model", "cause-specific-cox", "--horizon", "365",
+        "--split", "none", "--n-boot", "0", "--param", "penalizer=0.1",
+        "--out", str(tmp_path / "models"), "--quiet",
+    )  # fmt: skip
+    assert code == 0, output
+    for name in OUTCOMES:
+        assert load_model(tmp_path / "models" / name).info.params["penalizer"] == 0.1
+    code, output = _run(
+        "fit", str(dataset), "--model", "cause-specific-cox", "--horizon", "365",
+        "--param", "penaliser=0.1", "--out", str(tmp_path / "other"),
+    )  # fmt: skip
+    assert code == 1 and "Traceback" not in output and not (tmp_path / "other").exists()
+    assert "has no parameter 'penaliser'; it has penalizer" in output
