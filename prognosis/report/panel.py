@@ -37,16 +37,13 @@ from prognosis.evaluation.verdict import Verdict, verdict_of
 from prognosis.exceptions import ModelDirectoryError
 from prognosis.horizons import horizon_text
 from prognosis.models.store import SavedModel, load_model_set
-from prognosis.output_folders import OutputKind, write_marker
-from prognosis.outputs import atomic_directory
 from prognosis.report import patient_report as single
 from prognosis.report import shap_drivers
 from prognosis.report.calibration_context import CalibrationContext
 from prognosis.report.describe import cause_names, outcome_and_entry
 from prognosis.report.privacy import MIN_CELL, redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder
-from prognosis.report.render import render_page
-from prognosis.report.report_json import predicts, write_report_json
+from prognosis.report.report_json import predicts
 from prognosis.scoring import background_rows
 from prognosis.training import check_schema
 
@@ -181,41 +178,26 @@ def write_panel_reports(
         _page(names[k], [pages.get(k) for pages in by_outcome], context, inputs[k])
         for k in range(len(rows))
     ]
-    written = []
+    what = [
+        predicts(
+            saved.info,
+            cohort=context.cohort,
+            outcome=outcome.label,
+            entry=outcome.entry,
+            quantity=outcome.risk_word,
+        )
+        for saved, outcome in zip(models, context.outcomes, strict=True)
+    ]
     say(f"write {len(pages)} patient pages")
-    with atomic_directory(out_dir) as folder:
-        for done, page in enumerate(pages, start=1):
-            html = render_page(
-                "patient_panel.html.jinja2",
-                page=page,
-                context=context,
-                title=f"Risk report {page.pseudonym}",
-            )
-            (folder / f"{page.pseudonym}.html").write_text(html, encoding="utf-8")
-            written.append(out_dir / f"{page.pseudonym}.html")
-            count(done, len(pages))
-        ordered = sorted(pages, key=lambda p: p.pseudonym)
-        index = render_page(
-            "patients_panel_index.html.jinja2",
-            context=context,
-            pages=ordered,
-            title=f"Patient risk reports: {context.cohort}",
-        )
-        (folder / "index.html").write_text(index, encoding="utf-8")
-        what = [
-            predicts(
-                saved.info,
-                cohort=context.cohort,
-                outcome=outcome.label,
-                entry=outcome.entry,
-                quantity=outcome.risk_word,
-            )
-            for saved, outcome in zip(models, context.outcomes, strict=True)
-        ]
-        write_report_json(
-            folder / "report.json", "patients", what, {"context": context, "patients": ordered}
-        )
-        write_marker(folder, OutputKind.PATIENT_REPORTS)
+    written = single.write_pages(
+        out_dir,
+        single.Templates("patient_panel.html.jinja2", "patients_panel_index.html.jinja2"),
+        pages,
+        sorted(pages, key=lambda p: p.pseudonym),
+        context,
+        what,
+        count,
+    )
     mapping = single._write_mapping(mapping_dir, frame, rows, names)
     verdicts = [outcome.verdict for outcome in context.outcomes]
     return single.PatientReports(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -204,39 +205,68 @@ def _write_patient_reports(
     say(f"predict every row and explain {len(rows)} patients (SHAP values)")
     pages = _pages(saved, X, rows, names, background)
     ordered = sorted(pages, key=lambda p: (-p.risks[0].risk, p.pseudonym))  # highest first
-    written = []
+    what = predicts(
+        saved.info,
+        cohort=context.cohort,
+        outcome=context.outcome,
+        entry=context.entry,
+        quantity=context.risk_word,
+    )
     say(f"write {len(pages)} patient pages")
+    written = write_pages(
+        out_dir,
+        Templates("patient.html.jinja2", "patients_index.html.jinja2"),
+        pages,
+        ordered,
+        context,
+        what,
+        count,
+    )
+    mapping = _write_mapping(mapping_dir, dataset.frame, rows, names)
+    return PatientReports(out_dir, out_dir / "index.html", written, mapping, context.verdict)
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The templates of a patient report folder: one per patient, and the index."""
+
+    page: str
+    index: str
+
+
+def write_pages(
+    out_dir: Path,
+    templates: Templates,
+    pages: Sequence[Any],
+    ordered: Sequence[Any],
+    context: Any,
+    what: Any,
+    count: Callable[[int, int], None],
+) -> list[Path]:
+    """Write the folder ``out_dir`` as a whole (atomically): one page per patient (named by its
+    ``pseudonym``), ``index.html`` listing ``ordered``, ``report.json`` (``what`` the pages
+    predict, and their numbers) and the marker; return the pages' paths."""
+    written = []
     with atomic_directory(out_dir) as folder:
         for done, page in enumerate(pages, start=1):
             html = render_page(
-                "patient.html.jinja2",
-                page=page,
-                context=context,
-                title=f"Risk report {page.pseudonym}",
+                templates.page, page=page, context=context, title=f"Risk report {page.pseudonym}"
             )
             (folder / f"{page.pseudonym}.html").write_text(html, encoding="utf-8")
             written.append(out_dir / f"{page.pseudonym}.html")
             count(done, len(pages))
         index = render_page(
-            "patients_index.html.jinja2",
+            templates.index,
             context=context,
             pages=ordered,
             title=f"Patient risk reports: {context.cohort}",
         )
         (folder / "index.html").write_text(index, encoding="utf-8")
-        what = predicts(
-            saved.info,
-            cohort=context.cohort,
-            outcome=context.outcome,
-            entry=context.entry,
-            quantity=context.risk_word,
-        )
         write_report_json(
             folder / "report.json", "patients", what, {"context": context, "patients": ordered}
         )
         write_marker(folder, OutputKind.PATIENT_REPORTS)
-    mapping = _write_mapping(mapping_dir, dataset.frame, rows, names)
-    return PatientReports(out_dir, out_dir / "index.html", written, mapping, context.verdict)
+    return written
 
 
 def _select(
