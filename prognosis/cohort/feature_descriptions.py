@@ -50,6 +50,12 @@ _STATISTIC = {
     "presence": "{what} {when}",
     "count": "Number of {what} records {when}",
     "last": "Last value of {what} {when}",
+    "trend": "Trend of {what} {when}, per year",
+}
+
+_TREATMENT = {
+    "status": "On {what} at index",
+    "days": "Days on {what} at index (0 when not on it)",
 }
 
 
@@ -64,13 +70,15 @@ def feature_label(
     what = _what(definition, column, names)
     if column.kind == "index_concept":
         return f"Index {column.domain or 'event'}: {what}"
+    if column.kind == "treatment":
+        return _TREATMENT[column.statistic].format(what=what)
     assert column.window_days is not None
     window = Window(start=column.window_days[0], end=column.window_days[1])
     return _STATISTIC[column.statistic].format(what=what, when=window.describe())
 
 
 def _what(definition: CohortDefinition, column: FeatureColumn, names: dict[int, str]) -> str:
-    if column.kind == "concept_set" and column.concept_set:
+    if column.kind in ("concept_set", "treatment") and column.concept_set:
         label = definition.concept_sets[column.concept_set].label
         if label:
             return label

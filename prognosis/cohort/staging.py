@@ -20,7 +20,7 @@ from prognosis.cohort.catalog import (
     PhysicalTable,
     quote,
 )
-from prognosis.cohort.definition import CohortDefinition, Domain
+from prognosis.cohort.definition import CohortDefinition, Domain, TreatmentFeature
 from prognosis.cohort.source_errors import TEXT_TYPES
 from prognosis.exceptions import SourceError
 
@@ -56,11 +56,12 @@ def plan_staging(
         for spec in definition.outcome_specs()
         for event in (spec.outcome, *spec.competing)
     }
+    spans = any(isinstance(item, TreatmentFeature) for item in definition.features.items)
     for domain in sorted(definition.used_domains(), key=lambda d: d.value):
         if domain is Domain.DEATH:
             views.append(_death_view(tables, findings, required=death_is_event))
         else:
-            views.append(_event_view(domain, tables))
+            views.append(_event_view(domain, tables, spans=spans and domain is Domain.DRUG))
     return views, findings
 
 
@@ -130,7 +131,19 @@ def _view(
     return StagingView(name, f"SELECT {', '.join(items)} FROM {physical.reference}", table)
 
 
-def _event_view(domain: Domain, tables: dict[str, PhysicalTable]) -> StagingView:
+# drug_exposure columns that ``treatment`` features read: staging column -> (source, type)
+_SPAN_COLUMNS = {
+    "end_date": ("drug_exposure_end_date", "DATE"),
+    "days_supply": ("days_supply", "INTEGER"),
+}
+
+
+def _event_view(
+    domain: Domain, tables: dict[str, PhysicalTable], *, spans: bool = False
+) -> StagingView:
+    """The ``stg_<domain>`` view; with ``spans`` (drug_exposure, read by ``treatment``
+    features) also each exposure's ``end_date`` and ``days_supply``, NULL where the source
+    has no such column."""
     event = EVENT_TABLES[domain]
     physical = _require(tables, event.table)
     items = [
@@ -140,6 +153,11 @@ def _event_view(domain: Domain, tables: dict[str, PhysicalTable]) -> StagingView
     ]
     if event.value:
         items.append(f"{_column(physical, event.value, 'DOUBLE')} AS value")
+    if spans:
+        for name, (source, sql_type) in _SPAN_COLUMNS.items():
+            present = source in physical.columns
+            value = _column(physical, source, sql_type) if present else f"CAST(NULL AS {sql_type})"
+            items.append(f"{value} AS {name}")
     if event.record_id and event.record_id in physical.columns:
         items.append(f"{_column(physical, event.record_id, 'BIGINT')} AS record_id")
     else:

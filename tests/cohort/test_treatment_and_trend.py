@@ -1,0 +1,447 @@
+"""Treatment status and time on treatment at index, and the trend of a measurement, on a
+hand-made CDM with every value worked out by hand.
+
+Every person is observed 2008-01-01 → 2012-12-31 and starts celecoxib on the index date
+DAY0 = 2010-03-01; days below are offsets from DAY0 (``day(-100)`` is 100 days before it).
+Features use data up to day -1 (no ``include_index_day``).
+
+Treatment: concept set ``anticoagulant`` = warfarin (8001) and apixaban (8002). An exposure
+ends on its drug_exposure_end_date, else on start + days_supply - 1, else on its start day, and
+never before its start. Exposures are joined when at most ``gap`` days without the drug lie
+between them (next start - latest end before it - 1); the person is on the treatment when the
+latest continuous exposure (of those started by day -1) ends at most ``gap`` days before day 0,
+and ``days`` is then 0 - its start. ``on_anticoagulant`` has gap 0, ``anticoagulated`` gap 30.
+
+    pid exposures (start..end)                  gap 0: on, days       gap 30: on, days
+     1  warfarin -100..-40, apixaban -50..+20    overlap: 1, 100       1, 100
+     2  -200..-121, then -90..+10                30 days between:      joined: 1, 200
+                                                 1, 90
+     3  -200..-122, then -90..+10                31 days between:      31 > 30: 1, 90
+                                                 1, 90
+     4  start -10, days_supply 30 → -10..+19     1, 10                 1, 10
+     5  start -59, days_supply 30 → -59..-30     ends 30 days before:  30 <= 30: 1, 59
+                                                 0, 0
+     6  start -60, days_supply 30 → -60..-31     0, 0                  31 > 30: 0, 0
+     7  start -1 only (no end, no supply) → -1   0, 0                  1, 1
+     8  start 0..+30 and +5..+40 (not before     0, 0                  0, 0
+        index: unseen)
+     9  none                                     0, 0                  0, 0
+    10  start -5, end -20 (before its start:     0, 0                  1, 5
+        taken as -5..-5)
+    11  -60..-20, then +3..+40 (after index:     0, 0                  -20 >= -30: 1, 60
+        unseen, so it joins nothing)
+
+Trend: window prior_year = [-365, -1]; eGFR (9001) and eGFR CKD-EPI (9002); ``egfr`` reads
+9001, ``kidney`` both. trend = least-squares slope of value on day, x 365.25 (per year):
+slope = Sxy / Sxx with Sxy = sum (x - mean x)(y - mean y), Sxx = sum (x - mean x)^2.
+
+    pid records (day: value)                      egfr last, trend      kidney last, trend
+     1  9001 -300: 60, -200: 55, -100: 52;         52, -14.61            12, -63.97...
+        9002 -20: 10, -10: 12;
+        ignored: 9001 -400: 100 (outside),
+        0: 10 (index day), -5: no value
+     2  9001 -50: 70 and -50: 72 (one day)        72 (largest), missing  72, missing
+     3  9001 -30: 40 (one record)                 40, missing           40, missing
+     4  9001 -100: 50, -100: 54, -10: 46          46, -24.35            46, -24.35
+     5  9001 -200: 30; 9002 -100: 40              30, missing           40, 36.525
+   6-11 none                                      missing               missing
+
+    1 egfr: mean x -200, mean y 167/3; Sxy = -100 (60 - 167/3) + 100 (52 - 167/3) = -800,
+      Sxx = 20000: -0.04 per day, -0.04 x 365.25 = -14.61 per year.
+    1 kidney (5 records): n 5, Sx -630, Sy 189, Sxy -34520, Sxx 140500:
+      slope = (5 x -34520 - (-630)(189)) / (5 x 140500 - 630^2) = -53530 / 305600 per day,
+      x 365.25 = -63.978...; the domain feature's 9002 alone: (12 - 10) / 10 = 0.2 per day,
+      73.05 per year.
+    4 (two records on day -100): mean x -70, mean y 50; Sxy = -30 x 0 - 30 x 4 + 60 x -4 =
+      -360, Sxx = 900 + 900 + 3600 = 5400: -1/15 per day, -24.35 per year.
+    5 kidney: (40 - 30) / 100 = 0.1 per day, 36.525 per year.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from prognosis.cohort import build_cohort, parse_definition, parse_source
+from prognosis.cohort.engines.duckdb import DuckDBEngine
+from prognosis.exceptions import DefinitionError
+from tests.cohort.test_handmade_cdm import CELECOXIB, GI_BLEED, MALE, TODAY, _postgres_source
+from tests.support.cdm import write_cdm
+
+WARFARIN, APIXABAN, EGFR, EGFR_CKD = 8001, 8002, 9001, 9002
+DAY0 = dt.date(2010, 3, 1)
+PERSONS = range(1, 12)
+
+VOCABULARY = [
+    {"concept_id": cid, "concept_name": name}
+    for cid, name in [
+        (CELECOXIB, "Celecoxib"),
+        (GI_BLEED, "Gastrointestinal hemorrhage"),
+        (WARFARIN, "Warfarin"),
+        (APIXABAN, "Apixaban"),
+        (EGFR, "eGFR"),
+        (EGFR_CKD, "eGFR CKD-EPI"),
+    ]
+]
+
+
+def day(offset: int) -> dt.date:
+    return DAY0 + dt.timedelta(days=offset)
+
+
+def exposure(
+    pid: int,
+    start: int,
+    end: int | None = None,
+    supply: int | None = None,
+    concept: int = WARFARIN,
+) -> dict[str, Any]:
+    return {
+        "person_id": pid,
+        "drug_concept_id": concept,
+        "drug_exposure_start_date": day(start),
+        "drug_exposure_end_date": None if end is None else day(end),
+        "days_supply": supply,
+    }
+
+
+def lab(pid: int, offset: int, value: float | None, concept: int = EGFR) -> dict[str, Any]:
+    return {
+        "person_id": pid,
+        "measurement_concept_id": concept,
+        "measurement_date": day(offset),
+        "value_as_number": value,
+    }
+
+
+TABLES: dict[str, list[dict[str, Any]]] = {
+    "concept": VOCABULARY,
+    "person": [
+        {"person_id": pid, "year_of_birth": 1950, "gender_concept_id": MALE} for pid in PERSONS
+    ],
+    "observation_period": [
+        {
+            "person_id": pid,
+            "observation_period_start_date": "2008-01-01",
+            "observation_period_end_date": "2012-12-31",
+        }
+        for pid in PERSONS
+    ],
+    "drug_exposure": [
+        *(
+            {"person_id": pid, "drug_concept_id": CELECOXIB, "drug_exposure_start_date": DAY0}
+            for pid in PERSONS
+        ),
+        exposure(1, -100, -40),
+        exposure(1, -50, 20, concept=APIXABAN),
+        exposure(2, -200, -121),
+        exposure(2, -90, 10),
+        exposure(3, -200, -122),
+        exposure(3, -90, 10),
+        exposure(4, -10, supply=30),
+        exposure(5, -59, supply=30),
+        exposure(6, -60, supply=30),
+        exposure(7, -1),
+        exposure(8, 0, 30),
+        exposure(8, 5, 40),
+        exposure(10, -5, -20),
+        exposure(11, -60, -20),
+        exposure(11, 3, 40),
+    ],
+    "measurement": [
+        lab(1, -300, 60.0),
+        lab(1, -200, 55.0),
+        lab(1, -100, 52.0),
+        lab(1, -20, 10.0, EGFR_CKD),
+        lab(1, -10, 12.0, EGFR_CKD),
+        lab(1, -400, 100.0),
+        lab(1, 0, 10.0),
+        lab(1, -5, None),
+        lab(2, -50, 70.0),
+        lab(2, -50, 72.0),
+        lab(3, -30, 40.0),
+        lab(4, -100, 50.0),
+        lab(4, -100, 54.0),
+        lab(4, -10, 46.0),
+        lab(5, -200, 30.0),
+        lab(5, -100, 40.0, EGFR_CKD),
+    ],
+}
+
+
+def definition(**features: Any) -> dict[str, Any]:
+    return {
+        "name": "treatment_trend",
+        "concept_sets": {
+            "nsaids": [CELECOXIB],
+            "gi_bleed": [GI_BLEED],
+            "anticoagulant": {"include": [WARFARIN, APIXABAN], "label": "an anticoagulant"},
+            "egfr": {"include": [EGFR], "label": "eGFR"},
+            "kidney": [EGFR, EGFR_CKD],
+        },
+        "index": {"concept_set": "nsaids", "domain": "drug_exposure"},
+        "outcome": {
+            "concept_set": "gi_bleed",
+            "domain": "condition_occurrence",
+            "time_at_risk": [1, 365],
+        },
+        "features": {
+            "windows": {"prior_year": [-365, -1]},
+            "items": [
+                {
+                    "kind": "treatment",
+                    "name": "on_anticoagulant",
+                    "concept_set": "anticoagulant",
+                    "statistics": ["status", "days"],
+                },
+                {
+                    "kind": "treatment",
+                    "name": "anticoagulated",
+                    "concept_set": "anticoagulant",
+                    "gap": 30,
+                    "statistics": ["status", "days"],
+                },
+                {
+                    "kind": "concept_set",
+                    "name": "egfr",
+                    "concept_set": "egfr",
+                    "domain": "measurement",
+                    "windows": ["prior_year"],
+                    "statistics": ["last", "trend"],
+                },
+                {
+                    "kind": "concept_set",
+                    "name": "kidney",
+                    "concept_set": "kidney",
+                    "domain": "measurement",
+                    "windows": ["prior_year"],
+                    "statistics": ["last", "trend"],
+                },
+                {
+                    "kind": "domain",
+                    "domain": "measurement",
+                    "windows": ["prior_year"],
+                    "min_prevalence": 0.01,
+                    "statistics": ["trend"],
+                },
+            ],
+            **features,
+        },
+    }
+
+
+FEATURE_COLUMNS = [
+    ("on_anticoagulant", pa.int32()),
+    ("on_anticoagulant_days", pa.int32()),
+    ("anticoagulated", pa.int32()),
+    ("anticoagulated_days", pa.int32()),
+    ("egfr_prior_year_last", pa.float64()),
+    ("egfr_prior_year_trend", pa.float64()),
+    ("kidney_prior_year_last", pa.float64()),
+    ("kidney_prior_year_trend", pa.float64()),
+    ("measurement_9001_prior_year_trend", pa.float64()),
+    ("measurement_9002_prior_year_trend", pa.float64()),
+]
+YEAR = 365.25
+NA = None
+# pid: the columns above, from the module docstring's tables
+EXPECTED: dict[int, tuple[Any, ...]] = {
+    1: (1, 100, 1, 100, 52.0, -0.04 * YEAR, 12.0, -53530 / 305600 * YEAR, -0.04 * YEAR, 0.2 * YEAR),
+    2: (1, 90, 1, 200, 72.0, NA, 72.0, NA, NA, NA),
+    3: (1, 90, 1, 90, 40.0, NA, 40.0, NA, NA, NA),
+    4: (1, 10, 1, 10, 46.0, -YEAR / 15, 46.0, -YEAR / 15, -YEAR / 15, NA),
+    5: (0, 0, 1, 59, 30.0, NA, 40.0, 0.1 * YEAR, NA, NA),
+    6: (0, 0, 0, 0, NA, NA, NA, NA, NA, NA),
+    7: (0, 0, 1, 1, NA, NA, NA, NA, NA, NA),
+    8: (0, 0, 0, 0, NA, NA, NA, NA, NA, NA),
+    9: (0, 0, 0, 0, NA, NA, NA, NA, NA, NA),
+    10: (0, 0, 1, 5, NA, NA, NA, NA, NA, NA),
+    11: (0, 0, 1, 60, NA, NA, NA, NA, NA, NA),
+}
+
+
+def _build(source: str | Any, out: Path, **features: Any) -> pa.Table:
+    source = parse_source(source) if isinstance(source, str) else source
+    build_cohort(parse_definition(definition(**features)), source, out, today=TODAY)
+    return pq.read_table(out / "dataset.parquet")
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_cdm(tmp_path_factory.mktemp("cdm") / "cdm.duckdb", TABLES)
+
+
+@pytest.fixture(scope="module")
+def built(database: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("built") / "out"
+    _build(f"duckdb:///{database}", out)
+    return out
+
+
+def _assert_expected(table: pa.Table) -> None:
+    names = [name for name, _ in FEATURE_COLUMNS]
+    assert table.schema.names[-len(names) :] == names
+    for name, dtype in FEATURE_COLUMNS:
+        assert table.schema.field(name).type == dtype, name
+    rows = {row["person_id"]: row for row in table.to_pylist()}
+    assert sorted(rows) == list(PERSONS)
+    for pid, expected in EXPECTED.items():
+        got = tuple(rows[pid][name] for name in names)
+        for value, want in zip(got, expected, strict=True):
+            if want is None or value is None:
+                assert value is want, f"person {pid}: {got}"
+            else:
+                assert value == pytest.approx(want, rel=1e-12, abs=0), f"person {pid}: {got}"
+
+
+def test_treatment_status_days_and_trends_match_the_hand_computed_table(built: Path) -> None:
+    _assert_expected(pq.read_table(built / "dataset.parquet"))
+
+
+def test_the_sql_assembly_builds_the_same_bytes_as_the_client_assembly(
+    database: Path, built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQL path (pivots and joins, as Spark assembles) gives the same table."""
+    monkeypatch.setattr(DuckDBEngine, "assemble_locally", False)
+    in_sql = _build(f"duckdb:///{database}", tmp_path / "out")
+    assert in_sql.equals(pq.read_table(built / "dataset.parquet"))
+
+
+def test_include_index_day_lets_an_exposure_started_on_the_index_day_count(
+    database: Path, tmp_path: Path
+) -> None:
+    """With include_index_day, person 8's exposure 0..+30 is seen: on, 0 days since its
+    start (its +5..+40 exposure, after index, still is not); person 1's eGFR of day 0 (10)
+    becomes the last value, in a window ending on day 0."""
+    table = _build(
+        f"duckdb:///{database}",
+        tmp_path / "out",
+        include_index_day=True,
+        windows={"prior_year": [-365, 0]},
+    )
+    rows = {row["person_id"]: row for row in table.to_pylist()}
+    assert (rows[8]["on_anticoagulant"], rows[8]["on_anticoagulant_days"]) == (1, 0)
+    assert (rows[9]["on_anticoagulant"], rows[9]["on_anticoagulant_days"]) == (0, 0)
+    assert rows[1]["egfr_prior_year_last"] == 10.0
+
+
+def test_features_json_labels_read_as_a_clinician_would(built: Path) -> None:
+    labels = {f["name"]: f["label"] for f in json.loads((built / "features.json").read_text())}
+    assert labels["on_anticoagulant"] == "On an anticoagulant at index"
+    assert labels["anticoagulated_days"] == "Days on an anticoagulant at index (0 when not on it)"
+    assert labels["egfr_prior_year_trend"] == (
+        "Trend of eGFR from 365 days before index to 1 day before index, per year"
+    )
+    assert labels["measurement_9002_prior_year_trend"] == (
+        "Trend of eGFR CKD-EPI from 365 days before index to 1 day before index, per year"
+    )
+    kinds = {
+        f["name"]: (f["kind"], f["statistic"])
+        for f in json.loads((built / "features.json").read_text())
+    }
+    assert kinds["on_anticoagulant"] == ("treatment", "status")
+    assert kinds["on_anticoagulant_days"] == ("treatment", "days")
+    assert kinds["kidney_prior_year_trend"] == ("concept_set", "trend")
+
+
+def test_a_definition_without_the_new_kinds_stages_drug_exposure_as_before() -> None:
+    """Only a treatment feature adds end_date and days_supply to stg_drug_exposure."""
+    from prognosis.cohort.catalog import standard_tables
+    from prognosis.cohort.staging import plan_staging
+
+    plain = definition()
+    plain["features"]["items"] = plain["features"]["items"][2:]
+    views, _ = plan_staging(parse_definition(plain), standard_tables())
+    drug = next(view for view in views if view.name == "stg_drug_exposure")
+    assert "end_date" not in drug.select and "days_supply" not in drug.select
+    views, _ = plan_staging(parse_definition(definition()), standard_tables())
+    drug = next(view for view in views if view.name == "stg_drug_exposure")
+    assert "AS end_date" in drug.select and "AS days_supply" in drug.select
+
+
+def _item(**item: Any) -> dict[str, Any]:
+    data = definition()
+    data["features"]["items"] = [item]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        (
+            {
+                "kind": "concept_set",
+                "name": "x",
+                "concept_set": "anticoagulant",
+                "domain": "drug_exposure",
+                "windows": ["prior_year"],
+                "statistics": ["trend"],
+            },
+            "features.items[0] ('x'): feature 'x': 'trend' needs a domain with values "
+            "(measurement, observation), not drug_exposure",
+        ),
+        (
+            {
+                "kind": "domain",
+                "domain": "condition_occurrence",
+                "windows": ["prior_year"],
+                "statistics": ["presence", "trend"],
+            },
+            "'trend' needs a domain with values (measurement, observation), not "
+            "condition_occurrence",
+        ),
+        (
+            {"kind": "treatment", "name": "on_x", "concept_set": "statins"},
+            "feature 'on_x' names concept set 'statins', which is not defined under concept_sets",
+        ),
+        (
+            {"kind": "treatment", "name": "on_x", "concept_set": "anticoagulant", "gap": -1},
+            "features.items[0] ('on_x').gap: Input should be greater than or equal to 0, got -1",
+        ),
+        (
+            {
+                "kind": "treatment",
+                "name": "on_x",
+                "concept_set": "anticoagulant",
+                "statistics": ["status", "last"],
+            },
+            "features.items[0] ('on_x').statistics[1]: unknown value 'last'; expected "
+            "'status' or 'days'",
+        ),
+        (
+            {
+                "kind": "treatment",
+                "name": "on_x",
+                "concept_set": "anticoagulant",
+                "domain": "measurement",
+            },
+            "features.items[0] ('on_x').domain: unknown field",
+        ),
+    ],
+)
+def test_bad_new_features_are_refused_naming_the_field(item: dict[str, Any], expected: str) -> None:
+    with pytest.raises(DefinitionError) as raised:
+        parse_definition(_item(**item))
+    assert expected in str(raised.value)
+
+
+def test_a_treatment_and_a_concept_set_feature_cannot_share_a_name() -> None:
+    data = definition()
+    data["features"]["items"][2]["name"] = "on_anticoagulant"
+    with pytest.raises(DefinitionError, match="feature name 'on_anticoagulant' is used twice"):
+        parse_definition(data)
+
+
+@pytest.mark.postgres
+def test_postgresql_builds_the_same_dataset(
+    database: Path, built: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    on_postgres = _build(_postgres_source(request, database), tmp_path / "out")
+    _assert_expected(on_postgres)
+    assert on_postgres.equals(pq.read_table(built / "dataset.parquet"))
