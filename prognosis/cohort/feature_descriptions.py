@@ -55,7 +55,7 @@ _STATISTIC = {
 
 _TREATMENT = {
     "status": "On {what} at index",
-    "days": "Days on {what} at index (0 when not on it)",
+    "days": "Days on {what} at index",
 }
 
 
