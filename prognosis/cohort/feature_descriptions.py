@@ -71,10 +71,15 @@ def feature_label(
     if column.kind == "index_concept":
         return f"Index {column.domain or 'event'}: {what}"
     if column.kind == "treatment":
-        return _TREATMENT[column.statistic].format(what=what)
+        allowed = f" (gaps of up to {_days(column.gap)} allowed)" if column.gap else ""
+        return _TREATMENT[column.statistic].format(what=what) + allowed
     assert column.window_days is not None
     window = Window(start=column.window_days[0], end=column.window_days[1])
     return _STATISTIC[column.statistic].format(what=what, when=window.describe())
+
+
+def _days(count: int | None) -> str:
+    return f"{count} day{'s' if count != 1 else ''}"
 
 
 def _what(definition: CohortDefinition, column: FeatureColumn, names: dict[int, str]) -> str:

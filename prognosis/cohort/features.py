@@ -100,6 +100,8 @@ class FeatureColumn:
     table: str | None = None
     source: str | None = None
     concept_id: int | None = None
+    # a ``treatment`` column: the days without the drug allowed within one exposure
+    gap: int | None = None
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,7 @@ def _treatment(
                 concept_set=item.concept_set,
                 table=table,
                 source=sources[statistic],
+                gap=item.gap,
             )
         )
 
@@ -339,9 +342,11 @@ def _treatment_select(item: TreatmentFeature, latest: int) -> str:
         "FROM cohort AS c JOIN stg_drug_exposure AS e ON e.person_id = c.person_id "
         f"WHERE {in_set('e.concept_id', item.concept_set)} AND {start} <= {latest}"
     )
+    # neither sort key is NULL; NULLS FIRST is every dialect's default, so none is told it
     reach = (
         "SELECT row_id, start_day, end_day, MAX(end_day) OVER (PARTITION BY row_id "
-        "ORDER BY start_day, end_day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) "
+        "ORDER BY start_day NULLS FIRST, end_day NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING "
+        "AND 1 PRECEDING) "
         f"AS reach FROM ({exposures}) AS x"
     )
     eras = (

@@ -334,7 +334,8 @@ def test_include_index_day_lets_an_exposure_started_on_the_index_day_count(
 def test_features_json_labels_read_as_a_clinician_would(built: Path) -> None:
     labels = {f["name"]: f["label"] for f in json.loads((built / "features.json").read_text())}
     assert labels["on_anticoagulant"] == "On an anticoagulant at index"
-    assert labels["anticoagulated_days"] == "Days on an anticoagulant at index"
+    assert labels["on_anticoagulant_days"] == "Days on an anticoagulant at index"
+    assert labels["anticoagulated"] == "On an anticoagulant at index (gaps of up to 30 days allowed)"
     assert labels["egfr_prior_year_trend"] == (
         "Trend of eGFR from 365 days before index to 1 day before index, per year"
     )
