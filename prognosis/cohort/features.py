@@ -34,6 +34,7 @@ from prognosis.cohort.definition import (
 )
 from prognosis.cohort.outcome_columns import survival_names
 from prognosis.cohort.sql import Step, between, days, in_set
+from prognosis.cohort.staging import SPANS_VIEW
 from prognosis.exceptions import CohortError
 
 __all__ = [
@@ -339,7 +340,7 @@ def _treatment_select(item: TreatmentFeature, latest: int) -> str:
     end = f"GREATEST({start}, COALESCE({recorded}, {supplied}, {start}))"
     exposures = (
         f"SELECT c.row_id, {start} AS start_day, {end} AS end_day "
-        "FROM cohort AS c JOIN stg_drug_exposure AS e ON e.person_id = c.person_id "
+        f"FROM cohort AS c JOIN {SPANS_VIEW} AS e ON e.person_id = c.person_id "
         f"WHERE {in_set('e.concept_id', item.concept_set)} AND {start} <= {latest}"
     )
     # neither sort key is NULL; NULLS FIRST is every dialect's default, so none is told it

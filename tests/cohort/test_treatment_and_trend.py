@@ -335,7 +335,9 @@ def test_features_json_labels_read_as_a_clinician_would(built: Path) -> None:
     labels = {f["name"]: f["label"] for f in json.loads((built / "features.json").read_text())}
     assert labels["on_anticoagulant"] == "On an anticoagulant at index"
     assert labels["on_anticoagulant_days"] == "Days on an anticoagulant at index"
-    assert labels["anticoagulated"] == "On an anticoagulant at index (gaps of up to 30 days allowed)"
+    assert (
+        labels["anticoagulated"] == "On an anticoagulant at index (gaps of up to 30 days allowed)"
+    )
     assert labels["egfr_prior_year_trend"] == (
         "Trend of eGFR from 365 days before index to 1 day before index, per year"
     )
@@ -351,19 +353,20 @@ def test_features_json_labels_read_as_a_clinician_would(built: Path) -> None:
     assert kinds["kidney_prior_year_trend"] == ("concept_set", "trend")
 
 
-def test_a_definition_without_the_new_kinds_stages_drug_exposure_as_before() -> None:
-    """Only a treatment feature adds end_date and days_supply to stg_drug_exposure."""
+def test_only_a_treatment_feature_adds_the_spans_view_and_stg_drug_exposure_is_unchanged() -> None:
+    """The spans (end date, days supply) are a view of their own: stg_drug_exposure, which
+    index events, rules and other features read, is the same with or without a treatment."""
     from prognosis.cohort.catalog import standard_tables
-    from prognosis.cohort.staging import plan_staging
+    from prognosis.cohort.staging import SPANS_VIEW, plan_staging
 
     plain = definition()
     plain["features"]["items"] = plain["features"]["items"][2:]
-    views, _ = plan_staging(parse_definition(plain), standard_tables())
-    drug = next(view for view in views if view.name == "stg_drug_exposure")
-    assert "end_date" not in drug.select and "days_supply" not in drug.select
-    views, _ = plan_staging(parse_definition(definition()), standard_tables())
-    drug = next(view for view in views if view.name == "stg_drug_exposure")
-    assert "AS end_date" in drug.select and "AS days_supply" in drug.select
+    without, _ = plan_staging(parse_definition(plain), standard_tables())
+    with_treatment, _ = plan_staging(parse_definition(definition()), standard_tables())
+    assert SPANS_VIEW not in [view.name for view in without]
+    spans = next(view for view in with_treatment if view.name == SPANS_VIEW)
+    assert "AS end_date" in spans.select and "AS days_supply" in spans.select
+    assert [view for view in with_treatment if view.name != SPANS_VIEW] == without
 
 
 def _item(**item: Any) -> dict[str, Any]:
