@@ -449,3 +449,29 @@ def test_postgresql_builds_the_same_dataset(
     on_postgres = _build(_postgres_source(request, database), tmp_path / "out")
     _assert_expected(on_postgres)
     assert on_postgres.equals(pq.read_table(built / "dataset.parquet"))
+
+
+@pytest.mark.parametrize("pid", [1, 2, 5, 11])
+def test_one_persons_features_equal_their_row_of_the_dataset(
+    database: Path, built: Path, pid: int
+) -> None:
+    """Scoring one person (every view restricted to them) gives their dataset row."""
+    from prognosis.artifacts import read_features
+    from prognosis.cohort.person import person_features
+
+    features = read_features(built / "features.json")
+    frame = person_features(
+        parse_definition(definition()),
+        parse_source(f"duckdb:///{database}"),
+        pid,
+        features=features,
+    )
+    row = next(
+        r for r in pq.read_table(built / "dataset.parquet").to_pylist() if r["person_id"] == pid
+    )
+    for name, _ in FEATURE_COLUMNS:
+        value, want = frame[name].iloc[0], row[name]
+        if want is None:
+            assert value is None or value != value, (name, value)
+        else:
+            assert value == want, (name, value, want)
