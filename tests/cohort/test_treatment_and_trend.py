@@ -475,3 +475,15 @@ def test_one_persons_features_equal_their_row_of_the_dataset(
             assert value is None or value != value, (name, value)
         else:
             assert value == want, (name, value, want)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_folder_of_files_builds_the_same_dataset(
+    database: Path, built: Path, tmp_path: Path, fmt: str
+) -> None:
+    """End dates and days_supply read from CSV text (or Parquet) give the same table."""
+    from tests.support.cdm import write_cdm_files
+
+    folder = write_cdm_files(tmp_path / fmt, database, fmt=fmt)
+    from_files = _build(str(folder), tmp_path / "out")
+    assert from_files.equals(pq.read_table(built / "dataset.parquet"))
