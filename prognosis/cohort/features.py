@@ -2,14 +2,17 @@
 
 Each domain that features read is joined to the cohort once, into a scan table grouped by cohort
 row and concept (``fx_<domain>``); each (item, window) then becomes one long work table
-``(row_id[, concept_id], n, last_value)`` aggregated from that scan; ``row_id`` numbers the
-cohort's rows in dataset order (person, then index date). Concept-set and demographic features
-are known at compile time; domain-wide features need the cohort first, to find the concepts
-seen in at least ``min_prevalence`` of it, and then become one column per concept: pivoted in
-SQL (engines that keep the data, such as Spark) or filled from the long table on the client
-(see ``assemble``).
+``(row_id[, concept_id], n[, last_value][, trend])`` aggregated from that scan; ``row_id``
+numbers the cohort's rows in dataset order (person, then index date). Concept-set and
+demographic features are known at compile time; domain-wide features need the cohort first, to
+find the concepts seen in at least ``min_prevalence`` of it, and then become one column per
+concept: pivoted in SQL (engines that keep the data, such as Spark) or filled from the long
+table on the client (see ``assemble``).
 Absent records give presence 0 and count 0; a measurement with no value in the window gives a
-missing ``last`` (the model layer decides what to do with it).
+missing ``last`` (the model layer decides what to do with it), and one with values on fewer than
+two distinct days a missing ``trend`` (the least-squares slope per year, from sums the scan keeps).
+A ``treatment`` item is one work table ``(row_id, on_treatment, days_on)`` of its own, from the
+drug exposures as spans (:func:`_treatment_select`); a row without an exposure gives 0 and 0.
 """
 
 from __future__ import annotations
