@@ -487,3 +487,137 @@ def test_a_folder_of_files_builds_the_same_dataset(
     folder = write_cdm_files(tmp_path / fmt, database, fmt=fmt)
     from_files = _build(str(folder), tmp_path / "out")
     assert from_files.equals(pq.read_table(built / "dataset.parquet"))
+
+
+# --- random records against a computation of another kind -----------------------------------
+
+
+def _random_tables(seed: int, persons: int) -> dict[str, list[dict[str, Any]]]:
+    """Persons 1..n indexed on DAY0, each with 0-6 exposures (start -400..+10; an end date, a
+    supply or neither) and 0-8 eGFR records (days -420..+5, some on one day, some valueless)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    tables: dict[str, list[dict[str, Any]]] = {
+        key: list(rows) for key, rows in TABLES.items() if key == "concept"
+    }
+    pids = range(1, persons + 1)
+    tables["person"] = [
+        {"person_id": pid, "year_of_birth": 1950, "gender_concept_id": MALE} for pid in pids
+    ]
+    tables["observation_period"] = [
+        {
+            "person_id": pid,
+            "observation_period_start_date": "2008-01-01",
+            "observation_period_end_date": "2012-12-31",
+        }
+        for pid in pids
+    ]
+    drugs = [
+        {"person_id": pid, "drug_concept_id": CELECOXIB, "drug_exposure_start_date": DAY0}
+        for pid in pids
+    ]
+    labs = []
+    for pid in pids:
+        for _ in range(rng.integers(0, 7)):
+            start = int(rng.integers(-400, 11))
+            how = rng.integers(0, 3)
+            length = int(rng.integers(0, 90))
+            drugs.append(
+                exposure(
+                    pid,
+                    start,
+                    end=start + length if how == 0 else None,
+                    supply=length + 1 if how == 1 else None,
+                    concept=int(rng.choice([WARFARIN, APIXABAN])),
+                )
+            )
+        days_seen: list[int] = []
+        for _ in range(rng.integers(0, 9)):
+            on = int(rng.choice(days_seen)) if days_seen and rng.random() < 0.2 else None
+            offset = on if on is not None else int(rng.integers(-420, 6))
+            days_seen.append(offset)
+            value = None if rng.random() < 0.1 else round(float(rng.normal(60, 15)), 2)
+            labs.append(lab(pid, offset, value))
+    tables["drug_exposure"] = drugs
+    tables["measurement"] = labs
+    return tables
+
+
+def _on_treatment(spans: list[tuple[int, int]], gap: int) -> tuple[int, int]:
+    """(status, days) from the days covered, walked back from the last one: a run of at most
+    ``gap`` uncovered days (the index day counting as one) is crossed, a longer one stops."""
+    covered = {d for start, end in spans for d in range(start, end + 1)}
+    if not covered or max(covered) < -gap:
+        return 0, 0
+    day = max(covered)
+    while True:
+        earlier = [d for d in covered if d < day]
+        if day - 1 in covered:
+            day -= 1
+        elif earlier and day - max(earlier) - 1 <= gap:
+            day = max(earlier)
+        else:
+            return 1, -day
+
+
+def _expected(tables: dict[str, list[dict[str, Any]]], pid: int) -> dict[str, Any]:
+    import numpy as np
+
+    spans = []
+    for row in tables["drug_exposure"]:
+        if row["person_id"] != pid or row["drug_concept_id"] == CELECOXIB:
+            continue
+        start = (row["drug_exposure_start_date"] - DAY0).days
+        if start > -1:
+            continue
+        if row.get("drug_exposure_end_date") is not None:
+            end = (row["drug_exposure_end_date"] - DAY0).days
+        elif row.get("days_supply"):
+            end = start + row["days_supply"] - 1
+        else:
+            end = start
+        spans.append((start, max(start, end)))
+    records = [
+        ((row["measurement_date"] - DAY0).days, row["value_as_number"])
+        for row in tables["measurement"]
+        if row["person_id"] == pid and row["value_as_number"] is not None
+    ]
+    records = [(x, y) for x, y in records if -365 <= x <= -1]
+    trend = None
+    if len({x for x, _ in records}) >= 2:
+        xs, ys = zip(*records, strict=True)
+        trend = float(np.polyfit(xs, ys, 1)[0]) * YEAR
+    last = max(records)[1] if records else None  # the latest day, then the largest value
+    status0, days0 = _on_treatment(spans, 0)
+    status30, days30 = _on_treatment(spans, 30)
+    return {
+        "on_anticoagulant": status0,
+        "on_anticoagulant_days": days0,
+        "anticoagulated": status30,
+        "anticoagulated_days": days30,
+        "egfr_prior_year_last": last,
+        "egfr_prior_year_trend": trend,
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_records_match_a_day_by_day_walk_and_numpy_polyfit(
+    tmp_path: Path, seed: int
+) -> None:
+    """Treatment from the covered days walked one by one, trend from numpy's least squares."""
+    tables = _random_tables(seed, persons=60)
+    database = write_cdm(tmp_path / "cdm.duckdb", tables)
+    rows = {
+        r["person_id"]: r for r in _build(f"duckdb:///{database}", tmp_path / "out").to_pylist()
+    }
+    on = 0
+    for pid, row in rows.items():
+        for name, want in _expected(tables, pid).items():
+            got = row[name]
+            if want is None or got is None:
+                assert got is want, (pid, name, got, want)
+            else:
+                assert got == pytest.approx(want, rel=1e-9, abs=1e-9), (pid, name, got, want)
+        on += row["anticoagulated"]
+    assert len(rows) == 60 and 5 <= on <= 55  # both answers occur
