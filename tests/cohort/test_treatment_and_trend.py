@@ -621,3 +621,43 @@ def test_random_records_match_a_day_by_day_walk_and_numpy_polyfit(
                 assert got == pytest.approx(want, rel=1e-9, abs=1e-9), (pid, name, got, want)
         on += row["anticoagulated"]
     assert len(rows) == 60 and 5 <= on <= 55  # both answers occur
+
+
+GI_BLEED_YAML = Path(__file__).resolve().parents[2] / "cohorts" / "gi_bleed_nsaid.yaml"
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        (
+            "    - {kind: treatment, name: on_x, concept_set: nsaids, gap: -7}\n",
+            "features.items[5] ('on_x').gap: Input should be greater than or equal to 0, got -7",
+        ),
+        (
+            "    - {kind: treatment, name: on_x, concept_set: anticoagulants}\n",
+            "feature 'on_x' names concept set 'anticoagulants', which is not defined",
+        ),
+        (
+            "    - {kind: concept_set, name: ulcer_trend, concept_set: peptic_ulcer,\n"
+            "       domain: condition_occurrence, windows: [prior_year], statistics: [trend]}\n",
+            "features.items[5] ('ulcer_trend'): feature 'ulcer_trend': 'trend' needs a domain "
+            "with values (measurement, observation), not condition_occurrence",
+        ),
+    ],
+)
+def test_the_cli_refuses_a_bad_new_feature_naming_the_file_and_field(
+    tmp_path: Path, item: str, expected: str
+) -> None:
+    from click.testing import CliRunner
+
+    from prognosis.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(GI_BLEED_YAML.read_text(encoding="utf-8") + item, encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["cohort", "build", str(path), "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"{path}: invalid cohort definition" in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
