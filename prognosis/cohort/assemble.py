@@ -12,7 +12,7 @@ sorts and scatters, which release the GIL) runs on one worker thread, so a colum
 while the engine computes the next work table.
 
 Semantics match the SQL path exactly: no record in the window gives presence 0 and count 0; no
-value gives a missing ``last``.
+value gives a missing ``last`` (and ``trend``); no exposure gives treatment status 0 and days 0.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ from prognosis.exceptions import CohortError
 __all__ = ["ColumnFiller"]
 
 Fetch = Callable[[str], pa.Table]
+
+# integer statistics placed as they are (the others are flags: 1 where the value is above 0)
+_AMOUNTS = ("count", "days")
+# work-table columns of fractional values, missing where NULL
+_FRACTIONAL = ("last_value", "trend")
 
 
 class ColumnFiller:
@@ -96,7 +101,7 @@ class ColumnFiller:
             filled[rows] = values
             return pa.array(filled, mask=np.isnan(filled))
         filled = np.zeros(self.size, dtype=np.int32)
-        if column.statistic == "count":
+        if column.statistic in _AMOUNTS:
             filled[rows] = values
         else:
             filled[rows] = values > 0
@@ -124,9 +129,9 @@ def _code_type(count: int) -> type[np.integer]:
 
 
 def _numbers(values: pa.ChunkedArray, source: str) -> np.ndarray:
-    """A work-table column as numpy (an empty result may come untyped): ``last_value`` as
-    floats, missing as NaN; counts and flags as integers."""
-    if source == "last_value":
+    """A work-table column as numpy (an empty result may come untyped): ``last_value`` and
+    ``trend`` as floats, missing as NaN; counts, days and flags as integers."""
+    if source in _FRACTIONAL:
         return values.cast(pa.float64()).to_numpy()
     integers = values.cast(pa.int64())
     return (integers.fill_null(0) if integers.null_count else integers).to_numpy()

@@ -33,10 +33,13 @@ if TYPE_CHECKING:
     from prognosis.artifacts import DatasetManifest
 
 __all__ = [
+    "VALUED_STATISTICS",
     "CohortDefinition",
     "ConceptSet",
     "Domain",
     "OutcomeSpec",
+    "TreatmentFeature",
+    "TreatmentStatistic",
     "Window",
     "definition_hash",
     "load_definition",
@@ -297,6 +300,18 @@ class Statistic(StrEnum):
     PRESENCE = "presence"
     COUNT = "count"
     LAST = "last"
+    TREND = "trend"
+
+
+#: The statistics that read ``value_as_number`` (measurement and observation only).
+VALUED_STATISTICS = (Statistic.LAST, Statistic.TREND)
+
+
+class TreatmentStatistic(StrEnum):
+    """What a ``treatment`` feature says about the exposure covering the index date."""
+
+    STATUS = "status"
+    DAYS = "days"
 
 
 class _Feature(_Model):
@@ -349,12 +364,48 @@ def _check_statistics(domain: Domain, statistics: list[Statistic], what: str) ->
     if len(set(statistics)) != len(statistics):
         raise ValueError(f"{what} lists a statistic twice")
     valued = domain in (Domain.MEASUREMENT, Domain.OBSERVATION)
-    if Statistic.LAST in statistics and not valued:
-        raise ValueError(f"{what}: 'last' needs a domain with values (measurement, observation)")
+    for statistic in VALUED_STATISTICS:
+        if statistic in statistics and not valued:
+            raise ValueError(
+                f"{what}: '{statistic.value}' needs a domain with values (measurement, "
+                f"observation), not {domain.value}"
+            )
+
+
+class TreatmentFeature(_Model):
+    """Whether a drug exposure of the concept set covers the index date (``status``), and the
+    days since the start of that continuous exposure (``days``).
+
+    Exposures of the set started on or before the last feature day (day -1, or the index day
+    with ``include_index_day``) are joined into continuous exposures when at most ``gap`` days
+    without the drug lie between them; the person is on the treatment when the latest one
+    starts on or before the index date and ends no more than ``gap`` days before it.
+    """
+
+    kind: Literal["treatment"]
+    name: NameStr
+    concept_set: NameStr
+    gap: StrictInt = Field(default=0, ge=0)
+    statistics: list[TreatmentStatistic] = Field(default=[TreatmentStatistic.STATUS], min_length=1)
+
+    @property
+    def domain(self) -> Domain:
+        """The table read: ``drug_exposure``."""
+        return Domain.DRUG
+
+    @model_validator(mode="after")
+    def _stats(self) -> TreatmentFeature:
+        if len(set(self.statistics)) != len(self.statistics):
+            raise ValueError(f"feature '{self.name}' lists a statistic twice")
+        return self
 
 
 Feature = Annotated[
-    DemographicsFeature | IndexConceptFeature | ConceptSetFeature | DomainFeature,
+    DemographicsFeature
+    | IndexConceptFeature
+    | ConceptSetFeature
+    | DomainFeature
+    | TreatmentFeature,
     Field(discriminator="kind"),
 ]
 
@@ -449,7 +500,7 @@ class CohortDefinition(_Model):
                 )
         _check_unique([rule.name for rule in self.rules], "rule")
         _check_unique([event.name for event in self.competing_events], "competing event")
-        named = [f.name for f in self.features.items if isinstance(f, ConceptSetFeature)]
+        named = [f.name for f in self.features.items if isinstance(f, _NAMED_FEATURES)]
         _check_unique(named, "feature")
         return self
 
@@ -467,7 +518,7 @@ class CohortDefinition(_Model):
         refs += [
             (f"feature '{f.name}'", f.concept_set)
             for f in self.features.items
-            if isinstance(f, ConceptSetFeature)
+            if isinstance(f, _NAMED_FEATURES)
         ]
         return refs
 
@@ -564,6 +615,9 @@ class CohortDefinition(_Model):
     def _other_form(self) -> set[str]:
         return {"outcome"} if self.several_outcomes else {"outcomes", "time_at_risk"}
 
+
+# feature items with a name and a concept set
+_NAMED_FEATURES = (ConceptSetFeature, TreatmentFeature)
 
 #: The name of the outcome of a definition with one ``outcome:``.
 SINGLE_OUTCOME = "outcome"

@@ -50,6 +50,12 @@ _STATISTIC = {
     "presence": "{what} {when}",
     "count": "Number of {what} records {when}",
     "last": "Last value of {what} {when}",
+    "trend": "Trend of {what} {when}, per year",
+}
+
+_TREATMENT = {
+    "status": "On {what} at index",
+    "days": "Days on {what} at index",
 }
 
 
@@ -64,13 +70,20 @@ def feature_label(
     what = _what(definition, column, names)
     if column.kind == "index_concept":
         return f"Index {column.domain or 'event'}: {what}"
+    if column.kind == "treatment":
+        allowed = f" (gaps of up to {_days(column.gap)} allowed)" if column.gap else ""
+        return _TREATMENT[column.statistic].format(what=what) + allowed
     assert column.window_days is not None
     window = Window(start=column.window_days[0], end=column.window_days[1])
     return _STATISTIC[column.statistic].format(what=what, when=window.describe())
 
 
+def _days(count: int | None) -> str:
+    return f"{count} day{'s' if count != 1 else ''}"
+
+
 def _what(definition: CohortDefinition, column: FeatureColumn, names: dict[int, str]) -> str:
-    if column.kind == "concept_set" and column.concept_set:
+    if column.kind in ("concept_set", "treatment") and column.concept_set:
         label = definition.concept_sets[column.concept_set].label
         if label:
             return label

@@ -2,14 +2,17 @@
 
 Each domain that features read is joined to the cohort once, into a scan table grouped by cohort
 row and concept (``fx_<domain>``); each (item, window) then becomes one long work table
-``(row_id[, concept_id], n, last_value)`` aggregated from that scan; ``row_id`` numbers the
-cohort's rows in dataset order (person, then index date). Concept-set and demographic features
-are known at compile time; domain-wide features need the cohort first, to find the concepts
-seen in at least ``min_prevalence`` of it, and then become one column per concept: pivoted in
-SQL (engines that keep the data, such as Spark) or filled from the long table on the client
-(see ``assemble``).
+``(row_id[, concept_id], n[, last_value][, trend])`` aggregated from that scan; ``row_id``
+numbers the cohort's rows in dataset order (person, then index date). Concept-set and
+demographic features are known at compile time; domain-wide features need the cohort first, to
+find the concepts seen in at least ``min_prevalence`` of it, and then become one column per
+concept: pivoted in SQL (engines that keep the data, such as Spark) or filled from the long
+table on the client (see ``assemble``).
 Absent records give presence 0 and count 0; a measurement with no value in the window gives a
-missing ``last`` (the model layer decides what to do with it).
+missing ``last`` (the model layer decides what to do with it), and one with values on fewer than
+two distinct days a missing ``trend`` (the least-squares slope per year, from sums the scan keeps).
+A ``treatment`` item is one work table ``(row_id, on_treatment, days_on)`` of its own, from the
+drug exposures as spans (:func:`_treatment_select`); a row without an exposure gives 0 and 0.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 
 from prognosis.artifacts import Feature
 from prognosis.cohort.definition import (
+    VALUED_STATISTICS,
     CohortDefinition,
     ConceptSetFeature,
     DemographicsFeature,
@@ -27,10 +31,13 @@ from prognosis.cohort.definition import (
     DomainFeature,
     IndexConceptFeature,
     Statistic,
+    TreatmentFeature,
+    TreatmentStatistic,
     Window,
 )
 from prognosis.cohort.outcome_columns import survival_names
 from prognosis.cohort.sql import Step, between, days, in_set
+from prognosis.cohort.staging import SPANS_VIEW
 from prognosis.exceptions import CohortError
 
 __all__ = [
@@ -97,6 +104,8 @@ class FeatureColumn:
     table: str | None = None
     source: str | None = None
     concept_id: int | None = None
+    # a ``treatment`` column: the days without the drug allowed within one exposure
+    gap: int | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +220,8 @@ def plan_features(definition: CohortDefinition) -> FeaturePlan:
             plan.layout += _demographics(item)
         elif isinstance(item, IndexConceptFeature):
             _index_concept(definition, plan)
+        elif isinstance(item, TreatmentFeature):
+            _treatment(definition, item, position, plan)
         else:
             scan = scans[item.domain]
             if scan.table not in plan.scratch:
@@ -287,6 +298,73 @@ GROUP BY c.row_id"""
         )
 
 
+def _treatment(
+    definition: CohortDefinition, item: TreatmentFeature, position: int, plan: FeaturePlan
+) -> None:
+    """A ``treatment`` item: one work table ``(row_id, on_treatment, days_on)`` with a row for
+    each cohort row with an exposure of the set, and its columns (0 for rows without one)."""
+    table = work_table_name(f"fx_{position}_{item.name}")
+    latest = 0 if definition.features.include_index_day else -1
+    plan.steps.append(Step(table, f"feature {item.name}", _treatment_select(item, latest)))
+    plan.tables.append(FeatureTable(table, table))
+    sources = {TreatmentStatistic.STATUS: "on_treatment", TreatmentStatistic.DAYS: "days_on"}
+    suffixes = {TreatmentStatistic.STATUS: "", TreatmentStatistic.DAYS: "_days"}
+    for statistic in item.statistics:
+        plan.layout.append(
+            FeatureColumn(
+                f"{item.name}{suffixes[statistic]}",
+                f"CAST(COALESCE({table}.{sources[statistic]}, 0) AS INTEGER)",
+                "treatment",
+                statistic.value,
+                "int32",
+                domain=Domain.DRUG.value,
+                concept_ids=tuple(definition.concept_sets[item.concept_set].include),
+                concept_set=item.concept_set,
+                table=table,
+                source=sources[statistic],
+                gap=item.gap,
+            )
+        )
+
+
+def _treatment_select(item: TreatmentFeature, latest: int) -> str:
+    """Each cohort row's latest continuous exposure to the set, from the exposures started by
+    day ``latest``: an exposure ends on its ``end_date``, else on day start + days_supply - 1
+    (a days_supply of 1 or more), else on its start day, and never before its start.
+
+    Sorted by start (then end), an exposure opens a new continuous exposure when more than
+    ``gap`` days without the drug lie between it and the latest end of those before it; the
+    latest continuous exposure then starts at the last opening exposure's start and ends at
+    the latest end of all (continuous exposures are disjoint and ordered). The row is on the
+    treatment when that end is at most ``gap`` days before the index date (day 0)."""
+    start = days("e.event_date", "c.index_date")
+    recorded = days("e.end_date", "c.index_date")
+    supplied = f"CASE WHEN e.days_supply >= 1 THEN {start} + e.days_supply - 1 END"
+    end = f"GREATEST({start}, COALESCE({recorded}, {supplied}, {start}))"
+    exposures = (
+        f"SELECT c.row_id, {start} AS start_day, {end} AS end_day "
+        f"FROM cohort AS c JOIN {SPANS_VIEW} AS e ON e.person_id = c.person_id "
+        f"WHERE {in_set('e.concept_id', item.concept_set)} AND {start} <= {latest}"
+    )
+    # neither sort key is NULL; NULLS FIRST is every dialect's default, so none is told it
+    reach = (
+        "SELECT row_id, start_day, end_day, MAX(end_day) OVER (PARTITION BY row_id "
+        "ORDER BY start_day NULLS FIRST, end_day NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING "
+        "AND 1 PRECEDING) "
+        f"AS reach FROM ({exposures}) AS x"
+    )
+    eras = (
+        "SELECT row_id, MAX(CASE WHEN reach IS NULL OR start_day - reach - 1 > "
+        f"{item.gap} THEN start_day END) AS era_start, MAX(end_day) AS era_end "
+        f"FROM ({reach}) AS y GROUP BY row_id"
+    )
+    on = f"era_end >= {-item.gap}"
+    return (
+        f"SELECT row_id, CASE WHEN {on} THEN 1 ELSE 0 END AS on_treatment, "
+        f"CASE WHEN {on} THEN -era_start ELSE 0 END AS days_on FROM ({eras}) AS z"
+    )
+
+
 @dataclass
 class _Scan:
     """What the feature items of one domain read: each window, with the concept sets read
@@ -296,11 +374,17 @@ class _Scan:
     windows: dict[str, Window] = field(default_factory=dict)
     concept_sets: dict[str, set[str] | None] = field(default_factory=dict)
     valued: set[str] = field(default_factory=set)
+    trended: set[str] = field(default_factory=set)
 
     def column(self, prefix: str, window_name: str) -> str:
-        """The scan's column for a window: ``n_<i>`` (records) or ``last_<i>`` (the
-        ``[day, value]`` pair of the last valued record), ``i`` the window's position."""
+        """The scan's column for a window: ``n_<i>`` (records), ``last_<i>`` (the
+        ``[day, value]`` pair of the last valued record) or one of the sums a trend is
+        computed from (``tn_<i>``, ``tx_<i>``, ...), ``i`` the window's position."""
         return f"{prefix}_{list(self.windows).index(window_name)}"
+
+    def sums(self, window_name: str) -> tuple[str, ...]:
+        """The columns of a trended window's sums, in :data:`_TREND_SUMS` order."""
+        return tuple(self.column(prefix, window_name) for prefix in _TREND_SUMS)
 
 
 def _domain_scans(definition: CohortDefinition) -> dict[Domain, _Scan]:
@@ -318,6 +402,8 @@ def _domain_scans(definition: CohortDefinition) -> dict[Domain, _Scan]:
                 read.add(item.concept_set)
             if Statistic.LAST in item.statistics:
                 scan.valued.add(window_name)
+            if Statistic.TREND in item.statistics:
+                scan.trended.add(window_name)
     return scans
 
 
@@ -348,6 +434,8 @@ def _scan_step(scan: _Scan, domain: Domain) -> Step:
                 f"MAX(CASE WHEN {inside} AND e.value IS NOT NULL THEN [{day}, e.value] END) "
                 f"AS {scan.column('last', window_name)}"
             )
+        if window_name in scan.trended:
+            aggregates += _trend_sums(offset, inside, scan.sums(window_name))
         concept_sets = scan.concept_sets[window_name]
         member = "TRUE" if concept_sets is None else f"e.concept_id IN ({_members(concept_sets)})"
         reads.append(f"(({inside}) AND {member})")
@@ -385,30 +473,75 @@ def _long_step(
     A set of ``one_concept`` has one scan row per cohort row at most: taken as it is."""
     count, last = scan.column("n", window_name), scan.column("last", window_name)
     valued = Statistic.LAST in item.statistics
+    trended = Statistic.TREND in item.statistics
     where = f"{count} > 0"
     if isinstance(item, ConceptSetFeature):
         where += f" AND {in_set('concept_id', item.concept_set)}"
     if isinstance(item, DomainFeature) or one_concept:
         value = f", {last}[2] AS last_value" if valued else ""
+        value += f", {_slope(scan.sums(window_name))} AS trend" if trended else ""
         concept = " concept_id," if isinstance(item, DomainFeature) else ""
         select = f"SELECT row_id,{concept} {count} AS n{value} FROM {scan.table} WHERE {where}"
     else:
+        sums = ", ".join(
+            f"SUM({column}) AS {prefix}"
+            for prefix, column in zip(_TREND_SUMS, scan.sums(window_name), strict=True)
+        )
         grouped = (
             f"SELECT row_id, CAST(SUM({count}) AS BIGINT) AS n"
-            f"{f', MAX({last}) AS last_pair' if valued else ''} "
+            f"{f', MAX({last}) AS last_pair' if valued else ''}"
+            f"{f', {sums}' if trended else ''} "
             f"FROM {scan.table} WHERE {where} GROUP BY row_id"
         )
-        select = (
-            f"SELECT row_id, n, last_pair[2] AS last_value FROM ({grouped}) AS g"
-            if valued
-            else grouped
-        )
+        outer = ", last_pair[2] AS last_value" if valued else ""
+        outer += f", {_slope(_TREND_SUMS)} AS trend" if trended else ""
+        select = f"SELECT row_id, n{outer} FROM ({grouped}) AS g" if outer else grouped
     what = getattr(item, "name", item.domain.value)
     return Step(table, f"feature {what} in window {window_name}", select)
 
 
-_SUFFIX = {Statistic.PRESENCE: "", Statistic.COUNT: "_count", Statistic.LAST: "_last"}
-_SOURCE = {Statistic.PRESENCE: "n", Statistic.COUNT: "n", Statistic.LAST: "last_value"}
+_SUFFIX = {
+    Statistic.PRESENCE: "",
+    Statistic.COUNT: "_count",
+    Statistic.LAST: "_last",
+    Statistic.TREND: "_trend",
+}
+_SOURCE = {
+    Statistic.PRESENCE: "n",
+    Statistic.COUNT: "n",
+    Statistic.LAST: "last_value",
+    Statistic.TREND: "trend",
+}
+
+#: Days in a year: a ``trend`` is the least-squares slope per day times this.
+DAYS_PER_YEAR = 365.25
+
+# the sums a trend is computed from: records, then the sums of day, value, day x value, day^2
+_TREND_SUMS = ("tn", "tx", "ty", "txy", "txx")
+
+
+def _trend_sums(offset: str, inside: str, names: tuple[str, ...]) -> list[str]:
+    """Scan aggregates of a trended window: over the window's dated records with a value,
+    their number and the sums of day, value, day x value and day squared (days as offsets
+    from the index date: whole numbers, so the sums of days are exact in a double)."""
+    kept = f"{inside} AND e.event_date IS NOT NULL AND e.value IS NOT NULL"
+    day = f"CAST({offset} AS DOUBLE)"
+    terms = (None, day, "e.value", f"{day} * e.value", f"{day} * {day}")
+    aggregates = [f"COUNT(CASE WHEN {kept} THEN 1 END) AS {names[0]}"]
+    aggregates += [
+        f"SUM(CASE WHEN {kept} THEN {term} END) AS {name}"
+        for term, name in zip(terms[1:], names[1:], strict=True)
+    ]
+    return aggregates
+
+
+def _slope(sums: tuple[str, ...]) -> str:
+    """The least-squares slope of value on day, per year, from the sums of
+    :func:`_trend_sums`: ``(n Sxy - Sx Sy) / (n Sxx - Sx^2)`` x 365.25; NULL when the
+    records lie on fewer than two distinct days (the denominator is then exactly 0)."""
+    n, x, y, xy, xx = sums
+    spread = f"({n} * {xx} - {x} * {x})"
+    return f"CASE WHEN {spread} > 0 THEN {DAYS_PER_YEAR} * ({n} * {xy} - {x} * {y}) / {spread} END"
 
 
 def _value(statistic: Statistic, count: str, last: str) -> tuple[str, str]:
@@ -428,7 +561,7 @@ def _concept_set_columns(
 ) -> list[FeatureColumn]:
     columns = []
     for statistic in item.statistics:
-        expression, dtype = _value(statistic, f"{table}.n", f"{table}.last_value")
+        expression, dtype = _value(statistic, f"{table}.n", f"{table}.{_SOURCE[statistic]}")
         columns.append(
             FeatureColumn(
                 f"{item.name}_{window_name}{_SUFFIX[statistic]}",
@@ -470,9 +603,10 @@ def resolve_domain(
     for concept_id in concept_ids:
         for statistic in item.statistics:
             name = f"{prefix}_{concept_id}_{slot.window_name}{_SUFFIX[statistic]}"
-            if statistic is Statistic.LAST:
+            if statistic in VALUED_STATISTICS:
                 aggregates.append(
-                    f"MAX(CASE WHEN concept_id = {concept_id} THEN last_value END) AS {name}"
+                    f"MAX(CASE WHEN concept_id = {concept_id} THEN {_SOURCE[statistic]} END) "
+                    f"AS {name}"
                 )
             else:
                 aggregates.append(

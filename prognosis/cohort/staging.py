@@ -1,6 +1,7 @@
 """Map the source's physical OMOP tables onto clean, typed staging views.
 
-Every later step reads only the ``stg_*`` views, whose names, columns and types are fixed:
+Every later step reads only the ``stg_*`` views (and, for ``treatment`` features,
+``drug_exposure_spans``), whose names, columns and types are fixed:
 whatever the case of the source's names (Eunomia's are upper case) or its column types
 (dates as text, ids as doubles, numbers as text), the compiled cohort SQL sees the same thing.
 """
@@ -20,11 +21,11 @@ from prognosis.cohort.catalog import (
     PhysicalTable,
     quote,
 )
-from prognosis.cohort.definition import CohortDefinition, Domain
+from prognosis.cohort.definition import CohortDefinition, Domain, TreatmentFeature
 from prognosis.cohort.source_errors import TEXT_TYPES
 from prognosis.exceptions import SourceError
 
-__all__ = ["StagingView", "column_as", "plan_staging"]
+__all__ = ["SPANS_VIEW", "StagingView", "column_as", "plan_staging"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ def plan_staging(
             views.append(_death_view(tables, findings, required=death_is_event))
         else:
             views.append(_event_view(domain, tables))
+    if any(isinstance(item, TreatmentFeature) for item in definition.features.items):
+        views.append(_spans_view(tables))
     return views, findings
 
 
@@ -149,6 +152,41 @@ def _event_view(domain: Domain, tables: dict[str, PhysicalTable]) -> StagingView
         f"SELECT {', '.join(items)} FROM {physical.reference}",
         event.table,
         unique_ids=bool(event.record_id) and event.record_id in physical.unique,
+    )
+
+
+#: The view of drug exposures as spans, read by ``treatment`` features.
+SPANS_VIEW = "drug_exposure_spans"
+
+# span columns: view column -> (drug_exposure column, SQL type); NULL where the source lacks it
+_SPAN_COLUMNS = {
+    "end_date": ("drug_exposure_end_date", "DATE"),
+    "days_supply": ("days_supply", "INTEGER"),
+}
+
+
+def _spans_view(tables: dict[str, PhysicalTable]) -> StagingView:
+    """``drug_exposure_spans``: each drug exposure's person, concept, start (``event_date``),
+    ``end_date`` and ``days_supply``, for ``treatment`` features.
+
+    A view of its own, so that ``stg_drug_exposure`` (index events, rules, other features,
+    its duplicate check) is the same whether or not a definition has a treatment feature; its
+    rows are the ones ``stg_drug_exposure`` holds, whose checks cover them (it is not checked
+    again, nor de-duplicated: a repeated exposure changes no continuous exposure).
+    """
+    physical = _require(tables, "drug_exposure")
+    event = EVENT_TABLES[Domain.DRUG]
+    items = [
+        f"{_column(physical, 'person_id', 'BIGINT')} AS person_id",
+        _concept_column(physical, event),
+        f"{_column(physical, event.date, 'DATE')} AS event_date",
+    ]
+    for name, (source, sql_type) in _SPAN_COLUMNS.items():
+        present = source in physical.columns
+        value = _column(physical, source, sql_type) if present else f"CAST(NULL AS {sql_type})"
+        items.append(f"{value} AS {name}")
+    return StagingView(
+        SPANS_VIEW, f"SELECT {', '.join(items)} FROM {physical.reference}", event.table
     )
 
 

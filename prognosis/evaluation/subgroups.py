@@ -64,7 +64,8 @@ MIN_EVENTS = 5
 MAX_GROUPS = 20
 
 _OUTCOME_COLUMNS = ("person_id", "index_date", "time", "event", "censor_reason")
-_CONTINUOUS = ("age", "count", "last")  # features.json statistics that are measurements
+# features.json statistics that are measurements
+_CONTINUOUS = ("age", "count", "last", "trend", "days")
 _MISSING = "missing"
 
 
@@ -167,7 +168,8 @@ def grouping_frame(
         if column in (sex, age):
             continue
         feature = by_name.get(column)
-        yes_no = {1: "yes", 0: "no"} if feature is None or feature.statistic == "presence" else {}
+        flag = feature is None or feature.statistic in ("presence", "status")
+        yes_no = {1: "yes", 0: "no"} if flag else {}
         out[(feature.label if feature and feature.label else column)] = _labels(
             frame[column], yes_no
         )

@@ -58,16 +58,18 @@ def value_words(entry: Feature, value: float) -> str:
     statistic = entry.statistic
     number = math.nan if value is None else float(value)
     if math.isnan(number):
-        return "not measured" if statistic == "last" else "unknown"
+        return "not measured" if statistic in ("last", "trend") else "unknown"
     if statistic == "age":
         return f"{number:.0f} years"
     if statistic == "sex":
         return "male" if number >= 0.5 else "female"
-    if statistic == "presence":
+    if statistic in ("presence", "status"):
         return "yes" if number >= 0.5 else "no"
     if statistic == "count":
         count = round(number)
         return "no records" if count == 0 else f"{count} record{'s' if count != 1 else ''}"
+    if statistic == "days":
+        return f"{round(number)} day{'s' if round(number) != 1 else ''}"
     return f"{number:.4g}"
 
 

@@ -331,3 +331,22 @@ def test_no_small_count_of_random_groups_can_be_worked_out(sizes: list[tuple[int
     # the totals (5 or more events and rows without one, as the overall metrics show) are
     # published; every group's counts beside them are solved for
     assert _audit(sizes) == []
+
+
+def test_treatment_days_and_trends_are_continuous_and_a_treatment_status_is_yes_no() -> None:
+    """days on treatment and trends are refused as subgroups, though a column of whole days
+    that happens to be 0/1 only would pass as categorical; a status reads yes/no."""
+    features = (
+        Feature("on_ac", kind="treatment", statistic="status", label="On an anticoagulant"),
+        Feature("on_ac_days", kind="treatment", statistic="days"),
+        Feature("egfr_trend", kind="concept_set", statistic="trend"),
+    )
+    frame = pd.DataFrame({"on_ac": [1, 0, 1], "on_ac_days": [1, 0, 1], "egfr_trend": [1.0, 0, 1]})
+    for column, statistic in (("on_ac_days", "days"), ("egfr_trend", "trend")):
+        with pytest.raises(
+            SubgroupError, match=rf"'{column}': is continuous \(statistic '{statistic}'"
+        ):
+            check_subgroup_columns(frame, features, [column])
+    check_subgroup_columns(frame, features, ["on_ac"])
+    grouping = grouping_frame(frame, features, ["on_ac"])
+    assert grouping["On an anticoagulant"].tolist() == ["yes", "no", "yes"]

@@ -87,3 +87,33 @@ def test_a_definition_of_several_outcomes_builds_on_spark_as_on_duckdb(
     assert built["spark"].equals(built["duckdb"])
     spark_counts = _json(tmp_path / "spark" / "manifest.json")["counts"]
     assert spark_counts == _json(tmp_path / "duckdb" / "manifest.json")["counts"]
+
+
+def test_treatment_and_trend_features_build_on_spark_as_on_duckdb(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The hand-made cohort of tests/cohort/test_treatment_and_trend.py: treatment status, days
+    on treatment and measurement trends on Spark equal DuckDB's, which equal the hand
+    computation there."""
+    from prognosis.cohort import parse_definition
+    from tests.cohort.test_handmade_cdm import TODAY
+    from tests.cohort.test_treatment_and_trend import TABLES, _assert_expected, definition
+    from tests.support.cdm import write_cdm, write_cdm_files
+
+    (tmp_path / "db").mkdir()
+    database = write_cdm(tmp_path / "db" / "cdm.duckdb", TABLES)
+    parquet = write_cdm_files(tmp_path / "parquet", database, fmt="parquet")
+    built = {}
+    for name, source in (
+        ("duckdb", f"duckdb:///{database}"),
+        ("spark", f"spark://local[2]?path={parquet}"),
+    ):
+        build_cohort(
+            parse_definition(definition()), parse_source(source), tmp_path / name, today=TODAY
+        )
+        built[name] = pq.read_table(tmp_path / name / "dataset.parquet")
+    assert built["spark"].schema == built["duckdb"].schema
+    _assert_expected(built["spark"])
+    assert built["spark"].equals(built["duckdb"])
+    for name in ("features.json", "attrition.json"):
+        assert _json(tmp_path / "spark" / name) == _json(tmp_path / "duckdb" / name)

@@ -63,6 +63,7 @@ TABLES: dict[str, dict[str, str]] = {
         "drug_concept_id": "BIGINT",
         "drug_exposure_start_date": "DATE",
         "drug_exposure_end_date": "DATE",
+        "days_supply": "INTEGER",
         "drug_source_value": "VARCHAR",
     },
     "procedure_occurrence": {
