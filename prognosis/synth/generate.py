@@ -174,6 +174,7 @@ def _counts(people: Persons, rows: dict[str, int]) -> dict[str, Any]:
         "deaths": int(frame["death_date"].notna().sum()),
         "deaths_after_outcome": int((frame["death_date"].notna() & (frame["event"] == 1)).sum()),
         "complications": {c.name: _complication_counts(frame, c.name) for c in COMPLICATIONS},
+        "dynamic": _dynamic_counts(people),
         "covariate_mean": {c: round(float(frame[c].mean()), 4) for c in binary},
         "measured_share": {c: round(float(frame[c].notna().mean()), 4) for c in measured},
         "rows": rows,
@@ -187,6 +188,19 @@ def _complication_counts(frame: pd.DataFrame, name: str) -> dict[str, int]:
         "complication": int(events.get(1, 0)),
         "death": int(events.get(2, 0)),
         "prior": int(frame[f"prior_{name}"].sum()),
+    }
+
+
+def _dynamic_counts(people: Persons) -> dict[str, int]:
+    dyn = people.dynamic
+    return {
+        "censored": int((dyn.event == 0).sum()),
+        "outcome": int((dyn.event == 1).sum()),
+        "death": int((dyn.event == 2).sum()),
+        "treated": int((dyn.treatment_start > 0).sum()),
+        "stopped": int((dyn.treatment_stop > 0).sum()),
+        "lab_values": len(dyn.lab_day),
+        "lab_values_before_index": int((dyn.lab_day < 0).sum()),
     }
 
 
