@@ -15,6 +15,7 @@ from prognosis.exceptions import OutputError
 from prognosis.output_folders import OutputKind, claim_output
 from prognosis.outputs import atomic_file
 from prognosis.synth.complications import COMPLICATIONS
+from prognosis.synth.dynamic import DYNAMIC
 from prognosis.synth.planted import COVARIATES, Persons, persons_frame, simulate_persons
 from prognosis.synth.records import chunk_tables
 from prognosis.synth.truth import SynthTruth
@@ -199,9 +200,16 @@ def _dynamic_counts(people: Persons) -> dict[str, int]:
         "death": int((dyn.event == 2).sum()),
         "treated": int((dyn.treatment_start > 0).sum()),
         "stopped": int((dyn.treatment_stop > 0).sum()),
+        "treatment_fills": _fills(dyn.treatment_start, dyn.treatment_stop, people),
         "lab_values": len(dyn.lab_day),
         "lab_values_before_index": int((dyn.lab_day < 0).sum()),
     }
+
+
+def _fills(start: np.ndarray, stop: np.ndarray, people: Persons) -> int:
+    """Number of drug_exposure rows of the planted treatment (as records.py writes them)."""
+    last = np.where(stop > 0, stop - 1, people.obs_end - people.index_day)
+    return int(np.where(start > 0, (last - start) // DYNAMIC.supply_days + 1, 0).sum())
 
 
 def _write_database(
