@@ -31,8 +31,10 @@ __all__ = ["DYNAMIC", "DYNAMIC_STREAM", "DynamicDraws", "DynamicProcess", "draw_
 
 #: Random stream of every draw of the dynamic process: ``SeedSequence([seed, DYNAMIC_STREAM])``.
 DYNAMIC_STREAM = 3
-#: Most visits after index: the horizon (1826 days) over the shortest gap (60 days), plus one.
-_MAX_VISITS = 31
+#: Added to a day relative to index to make it non-negative in a sort key.
+_DAY_OFFSET = 1 << 14
+#: Persons whose hazard path is built at once (bounds the memory of :func:`draw_dynamic`).
+_BLOCK = 100_000
 
 
 @dataclass(frozen=True)
@@ -145,78 +147,97 @@ def _lab_values(
 def _schedule(
     rng: np.random.Generator, p: DynamicProcess, end: np.ndarray, history: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Measurement (person, day): day 0 for everyone, visits up to ``end``, some before -365."""
+    """Measurement (person, day): day 0 for everyone, visits up to ``end``, some before -365.
+
+    Visits are drawn one round at a time for the persons still followed (memory linear in the
+    persons); rows come sorted by person, then day.
+    """
     n = len(end)
-    gaps = rng.integers(p.visit_gap_days[0], p.visit_gap_days[1] + 1, (n, _MAX_VISITS), np.int16)
-    days = np.concatenate([np.zeros((n, 1), np.int32), np.cumsum(gaps, axis=1, dtype=np.int32)], 1)
-    keep = days <= end[:, None]
-    person_after, day_after = np.nonzero(keep)[0], days[keep].astype(np.int64)
+    low, high = p.visit_gap_days
+    who, day = np.arange(n), np.zeros(n, np.int64)
+    persons, days = [who], [day]
+    while len(who):
+        day = day + rng.integers(low, high + 1, len(who))
+        kept = day <= end[who]
+        who, day = who[kept], day[kept]
+        persons.append(who)
+        days.append(day)
     pre = (rng.random(n) < p.share_pre_entry) & (history >= 366)
     counts = np.where(pre, 1 + rng.poisson(p.pre_entry_extra, n), 0)
-    person_before = np.repeat(np.arange(n), counts)
-    width = history[person_before] - 365
-    day_before = -366 - np.floor(rng.random(len(person_before)) * width).astype(np.int64)
-    person = np.concatenate([person_before, person_after])
-    day = np.concatenate([day_before, day_after])
-    order = np.lexsort((day, person))
+    before = np.repeat(np.arange(n), counts)
+    width = history[before] - 365
+    persons.insert(0, before)
+    days.insert(0, -366 - np.floor(rng.random(len(before)) * width).astype(np.int64))
+    person, day = np.concatenate(persons), np.concatenate(days)
+    # one sort key: days run from above -2**14 (history is at most 4365 days) to 1826
+    order = np.argsort((person << 15) | (day + _DAY_OFFSET), kind="stable")
     return person[order], day[order]
 
 
+@dataclass(frozen=True)
+class _Pieces:
+    """The hazard's covariate path: one entry per piece ``(begin, finish]`` of constant state."""
+
+    person: np.ndarray
+    begin: np.ndarray
+    finish: np.ndarray
+    on: np.ndarray
+    lab: np.ndarray
+
+
 def _pieces(
-    p: DynamicProcess,
     start: np.ndarray,
     stop: np.ndarray,
     end: np.ndarray,
     lab: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> pd.DataFrame:
-    """The hazard's covariate path, one row per piece ``(begin, finish]`` of constant state.
-
-    Pieces break at every measurement day >= 0, at the treatment start and at its stop, and end
-    at the end of follow-up; zero-length pieces are left out.
-    """
-    lab_person, lab_day, lab_value = (a[lab[1] >= 0] for a in lab)
+) -> _Pieces:
+    """Pieces break at every measurement day >= 0, at the treatment start and at its stop, and
+    end at the end of follow-up; zero-length pieces are left out."""
+    after = lab[1] >= 0
+    lab_person, lab_day, lab_value = (a[after] for a in lab)
     started, stopped = np.flatnonzero(start > 0), np.flatnonzero(stop > 0)
     person = np.concatenate([lab_person, started, stopped])
     day = np.concatenate([lab_day, start[started], stop[stopped]])
-    kind = np.concatenate([np.zeros(len(lab_day)), np.ones(len(started)), np.full(len(stopped), 2)])
-    order = np.lexsort((kind, day, person))
-    person, day, kind = person[order], day[order], kind[order]
-    source = np.where(kind == 0, np.arange(len(kind)), -1)
+    kind = np.repeat([0, 1, 2], [len(lab_day), len(started), len(stopped)])
+    # one sort key (days after index are < 2**11): person, then day, then lab before the drug
+    order = np.argsort((person << 13) | (day << 2) | kind)
+    del kind
+    person, day = person[order], day[order]
+    source = np.where(order < len(lab_day), np.arange(len(order)), -1)
     carried = np.maximum.accumulate(source)  # each person's first row is its day-0 value
-    value = np.concatenate([lab_value, np.zeros(len(started) + len(stopped))])[order][carried]
+    value = lab_value[order[carried]]
+    del source, carried, order
     last = np.append(person[1:] != person[:-1], True)
     finish = np.where(last, end[person], np.append(day[1:], 0))
-    on = (start[person] > 0) & (start[person] <= day) & ((stop[person] == 0) | (day < stop[person]))
-    frame = pd.DataFrame({"person": person, "begin": day, "finish": finish, "on": on, "lab": value})
-    return frame[frame["finish"] > frame["begin"]].reset_index(drop=True)
+    keep = finish > day
+    person, day, finish, value = person[keep], day[keep], finish[keep], value[keep]
+    first, off = start[person], stop[person]
+    on = (first > 0) & (first <= day) & ((off == 0) | (day < off))
+    return _Pieces(person, day, finish, on, value)
 
 
 def _first_event(
-    p: DynamicProcess, pieces: pd.DataFrame, lp: np.ndarray, target: np.ndarray
+    p: DynamicProcess, pieces: _Pieces, lp: np.ndarray, target: np.ndarray
 ) -> np.ndarray:
     """Event day of each person (0 when none by the end of follow-up), by inverting
     ``H(t) = sum over pieces of exp(eta) ((t/scale)^shape - (begin/scale)^shape)`` at ``target``.
     """
-    person = pieces["person"].to_numpy()
-    begin, finish = pieces["begin"].to_numpy(float), pieces["finish"].to_numpy(float)
-    eta = (
-        lp[person] + p.gamma_treatment * pieces["on"] + p.gamma_lab * (pieces["lab"] - p.lab_centre)
-    )
-    rate = np.exp(eta.to_numpy())
-    h_begin = (begin / p.scale_days) ** p.shape
-    increment = rate * ((finish / p.scale_days) ** p.shape - h_begin)
+    person = pieces.person
+    eta = lp[person] + p.gamma_treatment * pieces.on + p.gamma_lab * (pieces.lab - p.lab_centre)
+    rate = np.exp(eta)
+    h_begin = (pieces.begin / p.scale_days) ** p.shape
+    increment = rate * ((pieces.finish / p.scale_days) ** p.shape - h_begin)
     first_row = np.flatnonzero(np.append(True, person[1:] != person[:-1]))
     total = np.cumsum(increment)
-    offset = np.repeat(
-        total[first_row] - increment[first_row], np.diff(np.append(first_row, len(person)))
-    )
-    cumulative = total - offset
+    offset = total[first_row] - increment[first_row]
+    cumulative = total - np.repeat(offset, np.diff(np.append(first_row, len(person))))
+    del total
     crossed = np.flatnonzero(cumulative >= target[person])
     who, at = np.unique(person[crossed], return_index=True)
     row = crossed[at]
     before = cumulative[row] - increment[row]
     t = p.scale_days * (h_begin[row] + (target[who] - before) / rate[row]) ** (1.0 / p.shape)
-    day = np.clip(np.ceil(t), begin[row] + 1, finish[row]).astype(np.int64)
+    day = np.clip(np.ceil(t), pieces.begin[row] + 1, pieces.finish[row]).astype(np.int64)
     out = np.zeros(len(lp), np.int64)
     out[who] = day
     return out
@@ -268,8 +289,13 @@ def draw_dynamic(
     duration = rng.integers(0, 15, n)
     lab_person, lab_day = _schedule(rng, p, end, history)
     lab_value = _lab_values(rng, p, intercept, slope, lab_person, lab_day)
-    pieces = _pieces(p, start, stop, end, (lab_person, lab_day, lab_value))
-    day = _first_event(p, pieces, weights["lp"], target)
+    day = np.zeros(n, np.int64)
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        a, b = np.searchsorted(lab_person, [lo, hi])
+        lab = (lab_person[a:b] - lo, lab_day[a:b], lab_value[a:b])
+        pieces = _pieces(start[lo:hi], stop[lo:hi], end[lo:hi], lab)
+        day[lo:hi] = _first_event(p, pieces, weights["lp"][lo:hi], target[lo:hi])
     # on the death day death comes first, as for the complications
     recorded = (day > 0) & np.where(died, day < end, day <= end)
     event = np.where(recorded, 1, np.where(died, 2, 0)).astype(np.int8)
@@ -288,13 +314,12 @@ def draw_dynamic(
     )
 
 
-def hazard_pieces(
-    draws: DynamicDraws, end: np.ndarray, process: DynamicProcess = DYNAMIC
-) -> pd.DataFrame:
+def hazard_pieces(draws: DynamicDraws, end: np.ndarray) -> pd.DataFrame:
     """The covariate path the hazard used: one row per piece ``(begin, finish]``.
 
     Columns ``person`` (position), ``begin``, ``finish``, ``on`` (on treatment), ``lab`` (the
     last value measured on a day <= ``begin``). Pieces cover ``(0, end]``.
     """
     lab = (draws.lab_person, draws.lab_day, draws.lab_value)
-    return _pieces(process, draws.treatment_start, draws.treatment_stop, end, lab)
+    pieces = _pieces(draws.treatment_start, draws.treatment_stop, end, lab)
+    return pd.DataFrame({f.name: getattr(pieces, f.name) for f in dataclasses.fields(pieces)})

@@ -237,6 +237,7 @@ def _truth() -> dict[str, float]:
 
 
 # lifelines 0.30 calls DataFrame.var positionally, which pandas 3 deprecates; harmless here.
+@pytest.mark.slow  # about 25 s: lifelines' Newton steps on 140,000 intervals
 @pytest.mark.filterwarnings("ignore:Starting with pandas version 4.0:DeprecationWarning")
 def test_time_varying_cox_recovers_the_planted_hazard(
     recovery: tuple[pd.DataFrame, pd.DataFrame],
