@@ -27,7 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["DYNAMIC", "DYNAMIC_STREAM", "DynamicDraws", "DynamicProcess", "draw_dynamic"]
+__all__ = [
+    "DYNAMIC",
+    "DYNAMIC_STREAM",
+    "DynamicDraws",
+    "DynamicProcess",
+    "draw_dynamic",
+    "hazard_pieces",
+]
 
 #: Random stream of every draw of the dynamic process: ``SeedSequence([seed, DYNAMIC_STREAM])``.
 DYNAMIC_STREAM = 3

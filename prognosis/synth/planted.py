@@ -28,8 +28,11 @@ __all__ = [
     "COVARIATES",
     "Covariate",
     "Persons",
+    "PlantedDynamic",
     "planted_cohort",
+    "planted_dynamic",
     "simulate_persons",
+    "weighted_sum",
 ]
 
 # 2: noise before index independent of the follow-up; 3: major bleeding and heart-failure
