@@ -1,9 +1,9 @@
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 
-# The synthetic CDM that definitions named synth_*.yaml are built on; v3 is the generator
-# version (complications planted), so a CDM of an older generator is not reused.
-SYNTH_CDM ?= data/synth/cdm_20k_v3.duckdb
+# The synthetic CDM that definitions named synth_*.yaml are built on; v4 is the generator
+# version (a dynamic TIA planted), so a CDM of an older generator is not reused.
+SYNTH_CDM ?= data/synth/cdm_20k_v4.duckdb
 COHORTS := $(patsubst cohorts/%.yaml,%,$(wildcard cohorts/*.yaml))
 
 # What `make demo` needs: the package and its runtime dependencies only.

@@ -484,9 +484,14 @@ def test_truth_json_beside_database_matches_planted(
 
 
 def test_about_fifty_event_rows_per_person(cdm: tuple[Path, SynthTruth]) -> None:
-    rows = cdm[1].counts["rows"]
+    """About 50 clinical rows per person up to version 3; the dynamic process (version 4) adds
+    its TIA records, drug fills and lab values (about 16 per person)."""
+    counts = cdm[1].counts
+    rows, dynamic = counts["rows"], counts["dynamic"]
     events = rows["condition_occurrence"] + rows["drug_exposure"] + rows["measurement"]
-    assert 40 < events / PERSONS < 60
+    planted = dynamic["outcome"] + dynamic["treatment_fills"] + dynamic["lab_values"]
+    assert 40 < (events - planted) / PERSONS < 60
+    assert 10 < planted / PERSONS < 20
 
 
 # lifelines 0.30 calls DataFrame.var positionally, which pandas 3 deprecates; harmless here.

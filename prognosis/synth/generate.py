@@ -15,6 +15,7 @@ from prognosis.exceptions import OutputError
 from prognosis.output_folders import OutputKind, claim_output
 from prognosis.outputs import atomic_file
 from prognosis.synth.complications import COMPLICATIONS
+from prognosis.synth.dynamic import DYNAMIC
 from prognosis.synth.planted import COVARIATES, Persons, persons_frame, simulate_persons
 from prognosis.synth.records import chunk_tables
 from prognosis.synth.truth import SynthTruth
@@ -174,6 +175,7 @@ def _counts(people: Persons, rows: dict[str, int]) -> dict[str, Any]:
         "deaths": int(frame["death_date"].notna().sum()),
         "deaths_after_outcome": int((frame["death_date"].notna() & (frame["event"] == 1)).sum()),
         "complications": {c.name: _complication_counts(frame, c.name) for c in COMPLICATIONS},
+        "dynamic": _dynamic_counts(people),
         "covariate_mean": {c: round(float(frame[c].mean()), 4) for c in binary},
         "measured_share": {c: round(float(frame[c].notna().mean()), 4) for c in measured},
         "rows": rows,
@@ -188,6 +190,26 @@ def _complication_counts(frame: pd.DataFrame, name: str) -> dict[str, int]:
         "death": int(events.get(2, 0)),
         "prior": int(frame[f"prior_{name}"].sum()),
     }
+
+
+def _dynamic_counts(people: Persons) -> dict[str, int]:
+    dyn = people.dynamic
+    return {
+        "censored": int((dyn.event == 0).sum()),
+        "outcome": int((dyn.event == 1).sum()),
+        "death": int((dyn.event == 2).sum()),
+        "treated": int((dyn.treatment_start > 0).sum()),
+        "stopped": int((dyn.treatment_stop > 0).sum()),
+        "treatment_fills": _fills(dyn.treatment_start, dyn.treatment_stop, people),
+        "lab_values": len(dyn.lab_day),
+        "lab_values_before_index": int((dyn.lab_day < 0).sum()),
+    }
+
+
+def _fills(start: np.ndarray, stop: np.ndarray, people: Persons) -> int:
+    """Number of drug_exposure rows of the planted treatment (as records.py writes them)."""
+    last = np.where(stop > 0, stop - 1, people.obs_end - people.index_day)
+    return int(np.where(start > 0, (last - start) // DYNAMIC.supply_days + 1, 0).sum())
 
 
 def _write_database(

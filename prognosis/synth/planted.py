@@ -20,6 +20,7 @@ from prognosis.synth.complications import (
     draw_complications,
     weibull_days,
 )
+from prognosis.synth.dynamic import DYNAMIC, DynamicDraws, draw_dynamic, hazard_pieces
 from prognosis.synth.vocabulary import ETHNICITIES, MALE, RACE_WEIGHTS, RACES
 
 __all__ = [
@@ -27,13 +28,18 @@ __all__ = [
     "COVARIATES",
     "Covariate",
     "Persons",
+    "PlantedDynamic",
     "planted_cohort",
+    "planted_dynamic",
     "simulate_persons",
+    "weighted_sum",
 ]
 
 # 2: noise before index independent of the follow-up; 3: major bleeding and heart-failure
-# admission planted from a new random stream (everything version 2 drew is unchanged)
-GENERATOR_VERSION = "3"
+# admission planted from a new random stream (everything version 2 drew is unchanged); 4: a
+# transient ischaemic attack with a time-varying hazard (treatment started during follow-up, a
+# drifting lab value), from its own stream (everything version 3 drew is unchanged)
+GENERATOR_VERSION = "4"
 EPOCH = dt.date(1970, 1, 1)
 CUTOFF = dt.date(2024, 12, 31)
 INDEX_FIRST, INDEX_LAST = dt.date(2012, 1, 1), dt.date(2023, 12, 31)
@@ -238,6 +244,7 @@ class Persons:
     death_offset: np.ndarray
     prior_outcome_offset: np.ndarray  # day of a stroke record before index (< 0), else 0
     complications: dict[str, ComplicationDraws]
+    dynamic: DynamicDraws
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -247,11 +254,16 @@ class Persons:
         arrays = {
             f.name: getattr(self, f.name)[start:stop]
             for f in dataclasses.fields(self)
-            if f.name not in ("covariates", "complications")
+            if f.name not in ("covariates", "complications", "dynamic")
         }
         covariates = {k: v[start:stop] for k, v in self.covariates.items()}
         complications = {k: v.slice(start, stop) for k, v in self.complications.items()}
-        return Persons(**arrays, covariates=covariates, complications=complications)
+        return Persons(
+            **arrays,
+            covariates=covariates,
+            complications=complications,
+            dynamic=self.dynamic.slice(start, stop),
+        )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -314,6 +326,17 @@ def linear_predictor(covariates: dict[str, np.ndarray], cause: str) -> np.ndarra
     for cov in COVARIATES:
         lp += cov.beta(cause) * np.nan_to_num(covariates[cov.name] - cov.centre, nan=0.0)
     return lp
+
+
+def weighted_sum(
+    covariates: dict[str, np.ndarray], weights: tuple[tuple[str, float], ...]
+) -> np.ndarray:
+    """Return ``sum_j w_j (x_j - centre_j)`` over the named covariates (NaN contributes 0)."""
+    centres = {c.name: c.centre for c in COVARIATES}
+    total = np.zeros(len(covariates["age"]))
+    for name, weight in weights:
+        total += weight * np.nan_to_num(covariates[name] - centres[name], nan=0.0)
+    return total
 
 
 def _weibull_days(rng: np.random.Generator, lp: np.ndarray, cause: str) -> np.ndarray:
@@ -389,6 +412,14 @@ def simulate_persons(persons: int, seed: int) -> Persons:
         follow["death_offset"] > 0,
         obs["history_days"],
     )
+    weights = {
+        "lp": weighted_sum(covariates, DYNAMIC.beta),
+        "start": weighted_sum(covariates, DYNAMIC.start_alpha),
+        "lab": weighted_sum(covariates, DYNAMIC.lab_intercept_shift),
+    }
+    dynamic = draw_dynamic(
+        seed, weights, follow["end_offset"], follow["death_offset"] > 0, obs["history_days"]
+    )
     return Persons(
         person_id=demo["person_id"],
         male=demo["male"],
@@ -409,6 +440,7 @@ def simulate_persons(persons: int, seed: int) -> Persons:
         death_offset=follow["death_offset"],
         prior_outcome_offset=np.where(prior, day, 0),
         complications=complications,
+        dynamic=dynamic,
     )
 
 
@@ -448,6 +480,12 @@ def persons_frame(p: Persons) -> pd.DataFrame:
         frame[f"event_{name}"] = draws.event
         frame[f"lp_{name}"] = draws.lp
         frame[f"prior_{name}"] = draws.prior
+    dyn = p.dynamic
+    frame[f"time_{DYNAMIC.name}"] = dyn.time
+    frame[f"event_{DYNAMIC.name}"] = dyn.event
+    frame[f"lp_{DYNAMIC.name}"] = dyn.lp
+    frame["treatment_start"] = np.where(dyn.treatment_start > 0, dyn.treatment_start, np.nan)
+    frame["treatment_stop"] = np.where(dyn.treatment_stop > 0, dyn.treatment_stop, np.nan)
     return frame
 
 
@@ -478,3 +516,77 @@ def planted_cohort(*, persons: int, seed: int) -> pd.DataFrame:
         risk of it). ``eligible`` is about stroke and ignores the complications.
     """
     return persons_frame(simulate_persons(persons, seed))
+
+
+@dataclass(frozen=True)
+class PlantedDynamic:
+    """The planted dynamic truth behind a synthetic CDM (:func:`planted_dynamic`).
+
+    Attributes
+    ----------
+    persons
+        One row per person: ``person_id``, ``index_date``, the baseline covariates,
+        ``treatment_start`` / ``treatment_stop`` (days after index of the first day on the
+        drug and the first day off it again; NaN when not during follow-up), ``lab_intercept``
+        and ``lab_slope`` (the latent lab path, pg/mL and pg/mL per year), ``time`` (days from
+        index to the first of TIA, death or censoring), ``event`` (1 TIA, 2 death first, 0
+        censored) and ``lp`` (the baseline part of the log hazard).
+    labs
+        One row per lab value written to the CDM: ``person_id``, ``day`` (after index; negative
+        before it), ``value`` (pg/mL), sorted by person and day.
+    intervals
+        The counting-process form of the hazard on ``(start, stop]``: ``person_id``, ``start``,
+        ``stop``, ``on_treatment`` (0/1), ``lab`` (the last value measured on a day <= start),
+        ``event`` (1 on the interval ending with the TIA), up to ``time``.
+    """
+
+    persons: pd.DataFrame
+    labs: pd.DataFrame
+    intervals: pd.DataFrame
+
+
+def planted_dynamic(*, persons: int, seed: int) -> PlantedDynamic:
+    """Return the dynamic truth (version 4) behind ``generate_cdm(path, persons=, seed=)``.
+
+    Parameters
+    ----------
+    persons, seed
+        As given to :func:`prognosis.synth.generate_cdm`.
+
+    Returns
+    -------
+    PlantedDynamic
+        Per person the treatment start and stop days, the lab values at their measurement
+        days, the TIA's time and event (death competing), and the hazard's covariate path as
+        ``(start, stop]`` intervals.
+    """
+    p = simulate_persons(persons, seed)
+    dyn = p.dynamic
+    frame = persons_frame(p)
+    names = [c.name for c in COVARIATES]
+    people = frame[["person_id", "index_date", *names, "treatment_start", "treatment_stop"]].copy()
+    people["lab_intercept"], people["lab_slope"] = dyn.lab_intercept, dyn.lab_slope
+    people["time"], people["event"], people["lp"] = dyn.time, dyn.event, dyn.lp
+    labs = pd.DataFrame(
+        {"person_id": p.person_id[dyn.lab_person], "day": dyn.lab_day, "value": dyn.lab_value}
+    )
+    return PlantedDynamic(people, labs, _intervals(p))
+
+
+def _intervals(p: Persons) -> pd.DataFrame:
+    pieces = hazard_pieces(p.dynamic, p.obs_end - p.index_day)
+    person = pieces["person"].to_numpy()
+    time, event = p.dynamic.time[person], p.dynamic.event[person]
+    pieces = pieces[pieces["begin"].to_numpy() < time]
+    person, time, event = person[pieces.index], time[pieces.index], event[pieces.index]
+    stop = np.minimum(pieces["finish"].to_numpy(), time)
+    return pd.DataFrame(
+        {
+            "person_id": p.person_id[person],
+            "start": pieces["begin"].to_numpy(),
+            "stop": stop,
+            "on_treatment": pieces["on"].to_numpy().astype(np.int64),
+            "lab": pieces["lab"].to_numpy(),
+            "event": ((event == 1) & (stop == time)).astype(np.int64),
+        }
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from prognosis.synth.dynamic import DYNAMIC
 from prognosis.synth.planted import (
     COVARIATES,
     INDEX_CONCEPT,
@@ -242,9 +243,10 @@ def _ids(first: int, n: int) -> pa.Array:
 
 
 def _complication_rows(ch: _Chunk) -> tuple[np.ndarray, ...]:
-    """Each complication's first record, repeat record and record before index: (person,
-    concept, day, days to the end date), every value already drawn with the persons (its own
-    random stream), so these rows leave the draws of all other rows as they were."""
+    """Each complication's first record, repeat record and record before index, and the TIA
+    record: (person, concept, day, days to the end date), every value already drawn with the
+    persons (their own random streams), so these rows leave the draws of all other rows as
+    they were."""
     parts: list[tuple[np.ndarray, ...]] = []
     for draws in ch.p.complications.values():
         offsets = (np.where(draws.event == 1, draws.latent, 0), draws.repeat, draws.prior_day)
@@ -253,6 +255,10 @@ def _complication_rows(ch: _Chunk) -> tuple[np.ndarray, ...]:
             person = np.flatnonzero(mask)
             day = ch.p.index_day[person] + offset[person]
             parts.append((person, draws.concept[person], day, draws.duration[person, kind]))
+    dyn = ch.p.dynamic
+    person = np.flatnonzero(dyn.event == 1)
+    concept = np.full(len(person), DYNAMIC.outcome_concept, np.int64)
+    parts.append((person, concept, ch.p.index_day[person] + dyn.time[person], dyn.duration[person]))
     return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
 
@@ -279,9 +285,45 @@ def _condition_table(ch: _Chunk, rows: _Rows, first_id: int) -> pa.Table:
     )
 
 
+def _treatment_rows(ch: _Chunk) -> tuple[np.ndarray, ...]:
+    """The planted treatment's fills: every ``supply_days`` from its first day while on it,
+    the last one cut to end the day before the stop day: (person, concept, day, days_supply).
+    Nothing is drawn: the days come with the persons."""
+    dyn, supply = ch.p.dynamic, DYNAMIC.supply_days
+    start, stop, end = dyn.treatment_start, dyn.treatment_stop, ch.end
+    last = np.where(stop > 0, stop - 1, end)  # last day on the drug to write
+    fills = np.where(start > 0, (last - start) // supply + 1, 0)
+    person = np.repeat(np.arange(ch.n), fills)
+    first = np.repeat(np.cumsum(fills) - fills, fills)
+    day = start[person] + supply * (np.arange(len(person)) - first)
+    days = np.where(stop[person] > 0, np.minimum(supply, stop[person] - day), supply)
+    concept = np.full(len(person), DYNAMIC.treatment_concept, np.int64)
+    return person, concept, ch.p.index_day[person] + day, days
+
+
+def _lab_rows(ch: _Chunk) -> tuple[np.ndarray, ...]:
+    """The planted lab values: (person, concept, day, value), drawn with the persons."""
+    dyn = ch.p.dynamic
+    person = dyn.lab_person
+    concept = np.full(len(person), DYNAMIC.lab_concept, np.int64)
+    return person, concept, ch.p.index_day[person] + dyn.lab_day, dyn.lab_value
+
+
+def _with_planted(
+    drawn: tuple[np.ndarray, ...], planted: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, ...]:
+    """Append planted rows to drawn ones, sorted by person, day, concept (ties keep order)."""
+    person, concept, day, value = (np.concatenate(p) for p in zip(drawn, planted, strict=True))
+    order = np.lexsort((np.arange(len(day)), concept, day, person))
+    return person[order], concept[order], day[order], value[order]
+
+
 def _drug_table(ch: _Chunk, rows: _Rows, first_id: int) -> pa.Table:
     person, concept, day, _ = rows.arrays()
     supply = ch.rng.choice(_SUPPLY, len(day), p=[0.5, 0.3, 0.2])
+    person, concept, day, supply = _with_planted(
+        (person, concept, day, supply), _treatment_rows(ch)
+    )
     end = np.maximum(np.minimum(day + supply - 1, ch.p.obs_end[person]), day)
     return pa.table(
         {
@@ -302,6 +344,7 @@ def _units() -> dict[int, int]:
     for cov in COVARIATES:
         if cov.kind == "measurement-last":
             units[cov.record_concepts[0]] = _MEASURE[cov.name][5]
+    units[DYNAMIC.lab_concept] = DYNAMIC.lab_unit_concept
     return units
 
 
@@ -309,7 +352,7 @@ _UNITS = _units()
 
 
 def _measurement_table(ch: _Chunk, rows: _Rows, first_id: int) -> pa.Table:
-    person, concept, day, value = rows.arrays()
+    person, concept, day, value = _with_planted(rows.arrays(), _lab_rows(ch))
     unit_ids = np.array(sorted(_UNITS))
     unit = np.array([_UNITS[c] for c in unit_ids])[np.searchsorted(unit_ids, concept)]
     return pa.table(

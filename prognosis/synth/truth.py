@@ -14,6 +14,7 @@ from prognosis.synth.complications import (
     SHARE_REPEAT,
     Complication,
 )
+from prognosis.synth.dynamic import DYNAMIC, DYNAMIC_STREAM, DynamicProcess
 from prognosis.synth.planted import (
     ADMIN_HORIZON_DAYS,
     BASELINE,
@@ -54,6 +55,7 @@ class SynthTruth:
     window: tuple[int, int] = WINDOW
     min_prior_observation_days: int = MIN_PRIOR_DAYS
     complications: tuple[Complication, ...] = COMPLICATIONS
+    dynamic: DynamicProcess = DYNAMIC
 
     def beta(self, cause: str = "outcome") -> dict[str, float]:
         """True log hazard ratios by covariate name for one planted cause.
@@ -120,6 +122,7 @@ class SynthTruth:
                 f"floor(exponential(mean {POST_OUTCOME_DEATH_MEAN_DAYS})))",
             },
             "complications": [self._complication(c) for c in self.complications],
+            "dynamic": _dynamic(self.dynamic, self.competing_event),
             "traps": list(_TRAPS),
             "counts": self.counts,
             "noise": [_noise(n) for n in self.noise],
@@ -161,6 +164,75 @@ _TRAPS = (
     "a later repeat record of a complication for 25% of those who have it (only the first counts)",
     "complications after stroke and stroke after complications (neither ends follow-up)",
 )
+
+
+def _dynamic(p: DynamicProcess, competing: str) -> dict[str, Any]:
+    names = {c.name: 0.0 for c in COVARIATES}
+    return {
+        "name": p.name,
+        "label": p.label,
+        "outcome": {
+            "concept_id": p.outcome_concept,
+            "name": _NAMES[p.outcome_concept],
+            "domain": "condition",
+            "rule": "one condition_occurrence on index + the event day (day >= 1), recorded when "
+            "it is <= the end of follow-up (< the death day for persons who died); it neither "
+            "ends follow-up nor changes death; no record before index",
+            "competing_event": competing,
+        },
+        "hazard": {
+            "formula": "h(t|x,z(t)) = (shape/scale) (t/scale)^(shape-1) exp(sum_j beta_j (x_j - "
+            "centre_j) + gamma_treatment on_treatment(t) + gamma_lab (lab(t) - lab_centre))",
+            "baseline": {"distribution": "weibull", "shape": p.shape, "scale_days": p.scale_days},
+            "beta": names | dict(p.beta),
+            "gamma_treatment": p.gamma_treatment,
+            "gamma_lab": p.gamma_lab,
+            "lab_centre": p.lab_centre,
+            "time_varying": "a state recorded on day a (a lab value, the first or last day on "
+            "the drug) governs the hazard on (a, next change]: events on days > a",
+            "lab_between_measurements": "the last value measured (written to the CDM) on a day "
+            "<= t - 1, from the index-day value on (last observation carried forward)",
+            "draw": "exact: the piecewise cumulative hazard inverted at an Exponential(1) draw; "
+            "event day = ceil(event time)",
+        },
+        "treatment": {
+            "concept_id": p.treatment_concept,
+            "name": _NAMES[p.treatment_concept],
+            "domain": "drug",
+            "start": "first day = max(1, ceil(exponential(mean_days) / exp(sum_j alpha_j (x_j - "
+            "centre_j)))), started only when <= the end of follow-up",
+            "start_mean_days": p.start_mean_days,
+            "start_alpha": names | dict(p.start_alpha),
+            "stop": "first day off = first day + 1 + floor(exponential(mean_days)); not stopped "
+            "when later than the end of follow-up; never restarted",
+            "stop_mean_days": p.stop_mean_days,
+            "records": f"a drug_exposure every {p.supply_days} days from the first day while on "
+            f"it, days_supply {p.supply_days} (the last cut to end the day before the first day "
+            "off), end date = start + days_supply - 1, clipped to the observation end",
+        },
+        "lab": {
+            "concept_id": p.lab_concept,
+            "name": _NAMES[p.lab_concept],
+            "unit_concept_id": p.lab_unit_concept,
+            "domain": "measurement",
+            "latent": "lab(d) = intercept + slope * d / 365.25, d days after index",
+            "intercept": "normal(mean, sd) + sum_j shift_j (x_j - centre_j)",
+            "intercept_mean": p.lab_intercept_mean,
+            "intercept_sd": p.lab_intercept_sd,
+            "intercept_shift": names | dict(p.lab_intercept_shift),
+            "slope_mean_per_year": p.lab_slope_mean,
+            "slope_sd_per_year": p.lab_slope_sd,
+            "measured": "round(clip(lab(d) + normal(0, noise_sd), low, high)) on day 0, then "
+            "every U{gap} days to the end of follow-up; before index (days < -365 only) for "
+            "share_pre_entry of persons with 366+ days of history: 1 + Poisson(extra) values",
+            "noise_sd": p.lab_noise_sd,
+            "bounds": list(p.lab_bounds),
+            "visit_gap_days": list(p.visit_gap_days),
+            "share_pre_entry": p.share_pre_entry,
+            "pre_entry_extra": p.pre_entry_extra,
+        },
+        "random_stream": f"SeedSequence([seed, {DYNAMIC_STREAM}])",
+    }
 
 
 def _covariate(c: Covariate) -> dict[str, Any]:

@@ -56,6 +56,7 @@ _GROUPS: dict[tuple[str, str, str], tuple[tuple[int, str, str], ...]] = {
         (9529, "kilogram", "kg"),
         (8713, "gram per deciliter", "g/dL"),
         (8753, "millimole per liter", "mmol/L"),
+        (8845, "picogram per milliliter", "pg/mL"),
     ),
     ("Condition", "SNOMED", "Clinical Finding"): (
         # index, outcome and the covariate hierarchies
@@ -72,6 +73,8 @@ _GROUPS: dict[tuple[str, str, str], tuple[tuple[int, str, str], ...]] = {
         (437312, "Bleeding", "131148009"),
         (439847, "Intracranial hemorrhage", "1386000"),
         (319835, "Congestive heart failure", "42343007"),
+        # the dynamic outcome (prognosis.synth.dynamic): written only as that outcome
+        (373503, "Transient cerebral ischemia", "266257000"),
         # noise conditions (same order as NOISE_CONDITIONS below)
         (4112343, "Acute viral pharyngitis", "195662009"),
         (40481087, "Viral sinusitis", "444814009"),
@@ -178,6 +181,8 @@ _GROUPS: dict[tuple[str, str, str], tuple[tuple[int, str, str], ...]] = {
         (1308738, "Vitamin B 12", "11248"),
         (1102527, "Meperidine", "6754"),
         (757627, "Galantamine", "4637"),
+        # the dynamic process's treatment (prognosis.synth.dynamic): written only by it
+        (40228152, "dabigatran etexilate", "1546356"),
     ),
     ("Drug", "RxNorm", "Clinical Drug"): (
         (40163554, "Warfarin Sodium 5 MG Oral Tablet", "855332"),
@@ -233,6 +238,12 @@ _GROUPS: dict[tuple[str, str, str], tuple[tuple[int, str, str], ...]] = {
         ),
         (3000963, "Hemoglobin", "718-7"),
         (3023103, "Potassium serum/plasma", "2823-3"),
+        # the dynamic process's laboratory value (prognosis.synth.dynamic)
+        (
+            3029187,
+            "Natriuretic peptide.B prohormone N-Terminal [Mass/volume] in Serum or Plasma",
+            "33762-6",
+        ),
     ),
     ("Measurement", "LOINC", "Clinical Observation"): (
         (3004249, "Systolic blood pressure", "8480-6"),
@@ -326,8 +337,9 @@ def _noise(
     )
 
 
-#: Conditions before the noise catalogue: index, outcome, covariates (9), complications (3).
-_PLANTED_CONDITIONS = 12
+#: Conditions before the noise catalogue: index, outcome, covariates (7), complications (3),
+#: the dynamic outcome (1).
+_PLANTED_CONDITIONS = 13
 _NOISE_CONDITION_IDS = tuple(
     cid for cid, *_ in _GROUPS[("Condition", "SNOMED", "Clinical Finding")][_PLANTED_CONDITIONS:]
 )

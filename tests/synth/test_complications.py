@@ -201,7 +201,7 @@ def test_truth_file_describes_the_complications(cdm: Path, planted: pd.DataFrame
     truth = SynthTruth(
         seed=SEED, persons=PERSONS, counts=written["counts"], noise=()
     )  # the planted model does not depend on the counts or the noise catalogue
-    assert written["generator_version"] == "3"
+    assert written["generator_version"] == "4"
     assert written["complications"] == json.loads(json.dumps(truth.to_dict()["complications"]))
     by_name = {c["name"]: c for c in written["complications"]}
     assert list(by_name) == list(NAMES)
