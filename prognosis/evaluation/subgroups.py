@@ -1,5 +1,7 @@
-"""Performance within subgroups (TRIPOD+AI items 14 and 23a): sex, age bands, index concept and
-any categorical feature named by the user.
+"""Performance within subgroups (TRIPOD+AI items 14 and 23a): sex, age bands, index concept,
+the landmark of a landmark dataset (one row per person and landmark: each landmark's C, AUC
+and calibration in the large, persons resampled with all their rows), and any categorical
+feature named by the user.
 
 Two steps, both pure:
 
@@ -29,6 +31,7 @@ none can be worked out by subtraction from the totals or from the other groups.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +47,7 @@ from prognosis.models.target import check_target
 
 __all__ = [
     "AGE_BANDS",
+    "LANDMARK_VARIABLE",
     "MAX_GROUPS",
     "MIN_EVENTS",
     "check_subgroup_columns",
@@ -62,6 +66,9 @@ AGE_BANDS: tuple[tuple[float, str], ...] = (
 MIN_EVENTS = 5
 #: Most groups (distinct values, missing included) a column named by the user may have.
 MAX_GROUPS = 20
+#: The column of a landmark dataset's landmark (days after entry), and its variable's name.
+LANDMARK = "landmark"
+LANDMARK_VARIABLE = "Landmark (days after entry)"
 
 _OUTCOME_COLUMNS = ("person_id", "index_date", "time", "event", "censor_reason")
 # features.json statistics that are measurements
@@ -164,6 +171,9 @@ def grouping_frame(
     index = [f for f in features if f.kind == "index_concept" and f.name in frame.columns]
     if index:
         out["Index concept"] = _index_concepts(frame, index)
+    if LANDMARK in frame.columns:  # stacked landmark rows: each landmark measured apart
+        days = frame[LANDMARK].to_numpy()
+        out[LANDMARK_VARIABLE] = np.array([f"day {int(day)}" for day in days], dtype=object)
     for column in dict.fromkeys(columns):
         if column in (sex, age):
             continue
@@ -287,11 +297,13 @@ def subgroup_metrics(
     return entries, notes
 
 
-def _order(name: str) -> tuple[bool, int, str]:
-    """Age bands in age order, ``missing`` last, other labels alphabetically."""
+def _order(name: str) -> tuple[bool, int, int, str]:
+    """Age bands in age order, landmarks (``day N``) in day order, ``missing`` last, other
+    labels alphabetically."""
     bands = [label for _, label in AGE_BANDS]
     rank = bands.index(name) if name in bands else len(bands)
-    return (name == _MISSING, rank, name.casefold())
+    day = re.fullmatch(r"day (\d+)", name)
+    return (name == _MISSING, rank, int(day.group(1)) if day else -1, name.casefold())
 
 
 def _group(variable: str, name: str, rows: np.ndarray, target: Any, first: float) -> _Group:
