@@ -37,6 +37,8 @@ __all__ = [
     "attrition_query",
     "cohort_steps",
     "concept_steps",
+    "landmark_attrition_query",
+    "landmark_list",
 ]
 
 BIG = 999_999  # days; later than any time-at-risk end
@@ -88,8 +90,10 @@ def cohort_steps(definition: CohortDefinition, *, person_periods: bool = False) 
         steps.append(
             _event_days(f"competing_{number}_days", f"first {event.name}", event, definition)
         )
-    steps += [_death_days(), _candidates(definition), _cohort(definition)]
-    return steps
+    steps += [_death_days(), _candidates(definition)]
+    if definition.landmarks is not None:
+        return [*steps, *_landmark_steps(definition)]
+    return [*steps, _cohort(definition)]
 
 
 def _the_outcome(definition: CohortDefinition) -> Outcome:
@@ -312,14 +316,19 @@ def _prior_outcome(name: str, outcome: Outcome) -> Step:
 
 
 def _event_days(
-    name: str, description: str, event: Outcome | CompetingEvent, definition: CohortDefinition
+    name: str,
+    description: str,
+    event: Outcome | CompetingEvent,
+    definition: CohortDefinition,
+    rows: str = "base",
 ) -> Step:
-    """The first day of ``event`` inside the time at risk, per index event (table ``name``)."""
+    """The first day of ``event`` inside the time at risk, per index event (table ``name``);
+    the index events are the table ``rows`` (``landmark_events``: each landmark row)."""
     tar = definition.risk_window
     offset = days("e.event_date", "b.index_date")
     select = f"""
 SELECT b.person_id, b.index_date, MIN({offset}) AS days
-FROM base AS b JOIN stg_{event.domain.value} AS e ON e.person_id = b.person_id
+FROM {rows} AS b JOIN stg_{event.domain.value} AS e ON e.person_id = b.person_id
 WHERE {in_set("e.concept_id", event.concept_set)} AND {offset} >= {tar.start}
   AND {offset} <= {tar.end}
 GROUP BY b.person_id, b.index_date"""
@@ -392,21 +401,26 @@ def _rule_columns(definition: CohortDefinition) -> tuple[list[str], list[str]]:
     return joins, columns
 
 
-def _candidates(definition: CohortDefinition) -> Step:
+def _candidates(definition: CohortDefinition, *, landmarks: bool = False) -> Step:
+    """Follow-up, event and censoring of each index event (``candidates``) or, with
+    ``landmarks``, of each landmark row (``landmark_candidates``, from ``landmark_events``,
+    whose entries met the rules already)."""
     tar = definition.risk_window
+    prefix = "landmark_" if landmarks else ""
     joins = [
-        _join("outcome_days", "o1"),
+        _join(f"{prefix}outcome_days", "o1"),
         "LEFT JOIN death_dates AS d ON d.person_id = i.person_id",
     ]
     columns = ["o1.days AS event_1_days"]
-    rule_joins, rule_items = _rule_columns(definition)
-    joins += rule_joins
-    columns += rule_items
-    if _the_outcome(definition).exclude_prior is not None:
+    if not landmarks:
+        rule_joins, rule_items = _rule_columns(definition)
+        joins += rule_joins
+        columns += rule_items
+    if _the_outcome(definition).exclude_prior is not None and not landmarks:
         joins.append(_join("prior_outcome", "po"))
         columns.append("po.n AS prior_outcome")
     for number in range(2, len(definition.competing_events) + 2):
-        joins.append(_join(f"competing_{number}_days", f"o{number}"))
+        joins.append(_join(f"{prefix}competing_{number}_days", f"o{number}"))
         columns.append(f"o{number}.days AS event_{number}_days")
     numbers = range(1, len(definition.competing_events) + 2)
     earliest = [f"COALESCE(event_{n}_days, {BIG})" for n in numbers]
@@ -419,7 +433,7 @@ WITH days AS (
     {days("i.obs_end", "i.index_date")} AS obs_end_days,
     {days("d.death_date", "i.index_date")} AS death_days,
     {_cutoff_days(definition)} AS cutoff_days
-  FROM index_events AS i
+  FROM {"landmark_events" if landmarks else "index_events"} AS i
   {" ".join(joins)}
 ), follow AS (
   SELECT *, LEAST(obs_end_days, {tar.end}, death_days, cutoff_days) AS follow_up,
@@ -435,7 +449,85 @@ SELECT *,
     WHEN follow_up = cutoff_days THEN 'data_cutoff'
     ELSE 'time_at_risk_end' END AS censor_reason
 FROM follow"""
+    if landmarks:
+        return Step(
+            "landmark_candidates", "compute follow-up, events and censoring per landmark", select
+        )
     return Step("candidates", "compute follow-up, events and censoring", select)
+
+
+# -- landmarks: one row per entry and landmark at which the person is still at risk ------------
+def _landmark_steps(definition: CohortDefinition) -> list[Step]:
+    """From the entries that meet every criterion (``candidates``) to the ``cohort`` of
+    landmark rows: each landmark row's index date is its landmark date, so its events,
+    follow-up and (later) features are measured from there."""
+    steps = [_landmark_events(definition)]
+    steps.append(
+        _event_days(
+            "landmark_outcome_days",
+            "first outcome after each landmark",
+            _the_outcome(definition),
+            definition,
+            rows="landmark_events",
+        )
+    )
+    for number, event in enumerate(definition.competing_events, start=2):
+        steps.append(
+            _event_days(
+                f"landmark_competing_{number}_days",
+                f"first {event.name} after each landmark",
+                event,
+                definition,
+                rows="landmark_events",
+            )
+        )
+    steps += [_candidates(definition, landmarks=True), _landmark_cohort(definition)]
+    return steps
+
+
+def landmark_list(definition: CohortDefinition) -> str:
+    """The landmarks as a one-column table ``landmark`` (days after entry)."""
+    listed = ", ".join(map(str, definition.landmark_days()))
+    return f"SELECT CAST(t.landmark AS INTEGER) AS landmark FROM UNNEST([{listed}]) AS t(landmark)"
+
+
+def _landmark_events(definition: CohortDefinition) -> Step:
+    """Each entry that meets every criterion, once per landmark ``s`` at which it is still
+    free of the outcome and of every competing event (the entry's first event, counted from
+    the time-at-risk start, comes after day ``s``): index date ``entry + s``, age in that
+    year. Whether the person is still observed and alive is the landmark row's own follow-up
+    (:func:`_landmark_cohort`)."""
+    condition = " AND ".join(f"({s.condition})" for s in all_attrition(definition))
+    landmark_date = "CAST(c.index_date + l.landmark AS DATE)"
+    select = f"""
+SELECT c.person_id, {landmark_date} AS index_date, c.index_date AS entry_date, l.landmark,
+  c.obs_start, c.obs_end, c.year_of_birth, c.gender_concept_id,
+  EXTRACT(YEAR FROM {landmark_date}) - c.year_of_birth AS age
+FROM (SELECT * FROM candidates WHERE {condition}) AS c
+CROSS JOIN ({landmark_list(definition)}) AS l
+WHERE c.first_event > l.landmark"""
+    return Step("landmark_events", "expand entries to landmarks", select)
+
+
+def _landmark_cohort(definition: CohortDefinition) -> Step:
+    tar = definition.risk_window
+    return Step(
+        "cohort",
+        "select the landmark rows at risk",
+        "SELECT person_id, index_date, entry_date, landmark, time, event, censor_reason, age, "
+        f"gender_concept_id FROM landmark_candidates WHERE follow_up >= {tar.start}",
+        row_id=("person_id", "index_date"),
+    )
+
+
+def landmark_attrition_query(definition: CohortDefinition) -> str:
+    """Persons and rows of the built ``cohort`` at each landmark, in landmark order (a
+    landmark nobody reaches counts 0)."""
+    return f"""
+SELECT l.landmark, COUNT(DISTINCT c.person_id) AS persons, COUNT(c.person_id) AS row_count
+FROM ({landmark_list(definition)}) AS l
+LEFT JOIN cohort AS c ON c.landmark = l.landmark
+GROUP BY l.landmark ORDER BY l.landmark"""
 
 
 # -- several outcomes: one time/event pair per outcome, from the same follow-up ----------------

@@ -61,16 +61,22 @@ def feature_label(
         return "Age at index (years)"
     if column.statistic == "sex":
         return "Male sex"
+    if column.kind == "time_since_entry":
+        return "Time since entry (days from the entry date to the landmark)"
     what = _what(definition, column, names)
     if column.kind == "index_concept":
         return f"Index {column.domain or 'event'}: {what}"
+    if column.kind == "since_entry":
+        return _STATISTIC[column.statistic].format(
+            what=what, when="from entry to the day before the landmark"
+        )
     assert column.window_days is not None
     window = Window(start=column.window_days[0], end=column.window_days[1])
     return _STATISTIC[column.statistic].format(what=what, when=window.describe())
 
 
 def _what(definition: CohortDefinition, column: FeatureColumn, names: dict[int, str]) -> str:
-    if column.kind == "concept_set" and column.concept_set:
+    if column.kind in ("concept_set", "since_entry") and column.concept_set:
         label = definition.concept_sets[column.concept_set].label
         if label:
             return label

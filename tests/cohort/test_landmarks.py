@@ -1,0 +1,424 @@
+"""Landmark cohorts (``landmarks:``): one row per person and landmark at which they are still at
+risk, every value worked out by hand on a tiny CDM, on DuckDB, PostgreSQL and Spark alike.
+
+The definition: celecoxib new users (entry), GI hemorrhage within days 1-365 of each landmark,
+myocardial infarction competing (code 2), landmarks at days 0, 90 and 180 after entry.
+Features: age (in the landmark's year), ``time_since_entry``, hypertension in the year before
+the landmark (``htn_year``: window [-365, -1] of the landmark date) and the number of diabetes
+records since entry (``new_dm_count``: days [entry, landmark - 1]).
+
+Every person is male, born 1950, observed 2008-01-01 -> 2012-12-31 and enters on DAY0 =
+2010-03-01 unless said otherwise. Days after DAY0: 2010-04-10 = +40, 2010-05-01 = +61,
+2010-05-30 = +90, 2010-06-09 = +100, 2010-07-19 = +140, 2010-08-28 = +180, 2011-04-05 = +400.
+So the landmark dates are 2010-03-01 (0), 2010-05-30 (90) and 2010-08-28 (180).
+
+1. nothing happens: at risk at 0, 90 and 180, each row followed 365 days to its time-at-risk
+   end. Hypertension on +40: not in the year before landmark 0 (it comes after), in the year
+   before landmarks 90 (40 - 90 = -50) and 180 (-140). Diabetes on day 0 and +100: since entry
+   0 records at landmark 0 (days 0..-1, none), 1 at landmark 90 (days 0..89: day 0), 2 at 180.
+2. observed up to 2010-06-09 (+100): landmark 0 censored at 100 (observation_end); landmark
+   90 censored 10 days after it (observation_end); no longer observed at 180.
+3. GI bleed on +140: event at 140 from landmark 0, at 50 from landmark 90; not free of the
+   outcome at 180 (140 <= 180).
+4. dies on +90: censored by death at 90 from landmark 0; dead on landmark day 90 (a follow-up
+   of 0 days after it), so no row at 90 or 180.
+5. MI (competing) on +61: competing event at 61 from landmark 0; no row at 90 or 180.
+6. GI bleed on +90, the landmark day: event at 90 from landmark 0; not free of it at 90.
+7. GI bleed on +400: outside landmark 0's time at risk (censored at 365, time_at_risk_end),
+   inside those of landmark 90 (400 - 90 = 310) and 180 (220): the time at risk moves too.
+8. born 1930: 80 at entry, over the index age limit of 79 (an entry criterion): no row.
+9. enters 2010-11-01, nothing happens: landmark dates 2011-01-30 (90) and 2011-04-30 (180),
+   age 60 at landmark 0 (2010 - 1950), 61 at 90 and 180.
+
+Attrition: 9 index events, 8 aged at most 79, 8 at risk on day 1; then at risk at day 0: 8
+persons (1-7, 9), day 90: 5 (1, 2, 3, 7, 9), day 180: 3 (1, 7, 9). 16 rows in all: 5 with the
+outcome, 1 with the competing event, 10 censored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from prognosis.cohort import build_cohort, parse_definition, parse_source
+from prognosis.cohort.sources import Source
+from prognosis.dataset import load_dataset
+from prognosis.exceptions import DefinitionError
+from tests.cohort.test_handmade_cdm import (
+    CELECOXIB,
+    DIABETES,
+    GI_BLEED,
+    HYPERTENSION,
+    MYOCARDIAL_INFARCTION,
+    TODAY,
+    _postgres_source,
+    condition,
+    died,
+    drug,
+    observed,
+    person,
+    write,
+)
+
+ENTRY_9 = "2010-11-01"
+
+
+def definition(**parts: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": "landmarks",
+        "concept_sets": {
+            "nsaids": [CELECOXIB],
+            "gi_bleed": [GI_BLEED],
+            "mi": [MYOCARDIAL_INFARCTION],
+            "htn": [HYPERTENSION],
+            "dm": [DIABETES],
+        },
+        "index": {"concept_set": "nsaids", "domain": "drug_exposure", "age": {"max": 79}},
+        "outcome": {
+            "concept_set": "gi_bleed",
+            "domain": "condition_occurrence",
+            "time_at_risk": [1, 365],
+        },
+        "competing_events": [{"name": "mi", "concept_set": "mi", "domain": "condition_occurrence"}],
+        "landmarks": [0, 90, 180],
+        "features": {
+            "windows": {"year": [-365, -1]},
+            "items": [
+                {"kind": "demographics", "sex": False},
+                {"kind": "time_since_entry"},
+                {
+                    "kind": "concept_set",
+                    "name": "htn",
+                    "concept_set": "htn",
+                    "domain": "condition_occurrence",
+                    "windows": ["year"],
+                },
+                {
+                    "kind": "since_entry",
+                    "name": "new_dm",
+                    "concept_set": "dm",
+                    "domain": "condition_occurrence",
+                    "statistics": ["presence", "count"],
+                },
+            ],
+        },
+    }
+    out.update(parts)
+    return out
+
+
+TABLES: dict[str, list[dict[str, Any]]] = {
+    "person": [*(person(pid) for pid in range(1, 8)), person(8, 1930), person(9)],
+    "observation_period": [
+        *(observed(pid) for pid in (1, 3, 4, 5, 6, 7, 8, 9)),
+        observed(2, "2008-01-01", "2010-06-09"),  # observed up to +100
+    ],
+    "drug_exposure": [*(drug(pid) for pid in range(1, 9)), drug(9, ENTRY_9)],
+    "condition_occurrence": [
+        condition(1, "2010-04-10", HYPERTENSION),  # +40
+        condition(1, "2010-03-01", DIABETES),  # day 0
+        condition(1, "2010-06-09", DIABETES),  # +100
+        condition(3, "2010-07-19"),  # GI bleed +140
+        condition(5, "2010-05-01", MYOCARDIAL_INFARCTION),  # +61
+        condition(6, "2010-05-30"),  # GI bleed +90
+        condition(7, "2011-04-05"),  # GI bleed +400
+    ],
+    "death": [died(4, "2010-05-30")],  # +90
+}
+
+# (person, landmark) -> index_date, time, event, censor_reason, age, htn_year, new_dm_count
+TAR_END = "time_at_risk_end"
+EXPECTED: dict[tuple[int, int], tuple[str, int, int, str, int, int, int]] = {
+    (1, 0): ("2010-03-01", 365, 0, TAR_END, 60, 0, 0),
+    (1, 90): ("2010-05-30", 365, 0, TAR_END, 60, 1, 1),
+    (1, 180): ("2010-08-28", 365, 0, TAR_END, 60, 1, 2),
+    (2, 0): ("2010-03-01", 100, 0, "observation_end", 60, 0, 0),
+    (2, 90): ("2010-05-30", 10, 0, "observation_end", 60, 0, 0),
+    (3, 0): ("2010-03-01", 140, 1, "", 60, 0, 0),
+    (3, 90): ("2010-05-30", 50, 1, "", 60, 0, 0),
+    (4, 0): ("2010-03-01", 90, 0, "death", 60, 0, 0),
+    (5, 0): ("2010-03-01", 61, 2, "", 60, 0, 0),
+    (6, 0): ("2010-03-01", 90, 1, "", 60, 0, 0),
+    (7, 0): ("2010-03-01", 365, 0, TAR_END, 60, 0, 0),
+    (7, 90): ("2010-05-30", 310, 1, "", 60, 0, 0),
+    (7, 180): ("2010-08-28", 220, 1, "", 60, 0, 0),
+    (9, 0): ("2010-11-01", 365, 0, TAR_END, 60, 0, 0),
+    (9, 90): ("2011-01-30", 365, 0, TAR_END, 61, 0, 0),
+    (9, 180): ("2011-04-30", 365, 0, TAR_END, 61, 0, 0),
+}
+
+
+def _build(source: Source, out: Path, **parts: Any) -> Path:
+    build_cohort(parse_definition(definition(**parts)), source, out, today=TODAY)
+    return out
+
+
+def _rows(out: Path) -> dict[tuple[int, int], tuple[str, int, int, str, int, int, int]]:
+    found = {}
+    for row in pq.read_table(out / "dataset.parquet").to_pylist():
+        key = (row["person_id"], row["landmark"])
+        found[key] = (
+            row["index_date"].isoformat(),
+            row["time"],
+            row["event"],
+            row["censor_reason"],
+            row["age"],
+            row["htn_year"],
+            row["new_dm_count"],
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write(tmp_path_factory.mktemp("landmark-cdm"), TABLES)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, database: Path) -> Path:
+    return _build(parse_source(f"duckdb:///{database}"), tmp_path_factory.mktemp("lm") / "out")
+
+
+def test_each_landmark_row_has_its_own_follow_up_and_features(built: Path) -> None:
+    assert _rows(built) == EXPECTED
+
+
+def test_rows_are_in_person_then_landmark_order_with_entry_date_and_time_since_entry(
+    built: Path,
+) -> None:
+    rows = pq.read_table(built / "dataset.parquet").to_pylist()
+    assert [(r["person_id"], r["landmark"]) for r in rows] == sorted(EXPECTED)
+    for row in rows:
+        entry = ENTRY_9 if row["person_id"] == 9 else "2010-03-01"
+        assert row["entry_date"].isoformat() == entry
+        assert row["time_since_entry"] == row["landmark"]
+        assert (row["index_date"] - row["entry_date"]).days == row["landmark"]
+        assert row["new_dm"] == int(row["new_dm_count"] > 0)
+
+
+def test_the_columns_are_the_key_with_entry_date_and_landmark_then_survival_then_features(
+    built: Path,
+) -> None:
+    schema = pq.read_schema(built / "dataset.parquet")
+    assert [(f.name, f.type) for f in schema] == [
+        ("person_id", pa.int64()),
+        ("index_date", pa.date32()),
+        ("entry_date", pa.date32()),
+        ("landmark", pa.int32()),
+        ("time", pa.int32()),
+        ("event", pa.int32()),
+        ("censor_reason", pa.string()),
+        ("age", pa.int32()),
+        ("time_since_entry", pa.int32()),
+        ("htn_year", pa.int32()),
+        ("new_dm", pa.int32()),
+        ("new_dm_count", pa.int32()),
+    ]
+
+
+def test_models_see_time_since_entry_but_not_the_key_columns(built: Path) -> None:
+    dataset = load_dataset(built)
+    assert dataset.feature_names == [
+        "age",
+        "time_since_entry",
+        "htn_year",
+        "new_dm",
+        "new_dm_count",
+    ]
+    assert list(dataset.X["time_since_entry"]) == [landmark for _, landmark in sorted(EXPECTED)]
+    assert list(dataset.y["time"]) == [EXPECTED[key][1] for key in sorted(EXPECTED)]
+
+
+def test_attrition_keeps_the_entry_steps_then_one_row_per_landmark(built: Path) -> None:
+    steps = json.loads((built / "attrition.json").read_text())
+    table = [
+        (
+            s["step"],
+            s["persons"],
+            s["index_events"],
+            s["persons_dropped"],
+            s["index_events_dropped"],
+        )
+        for s in steps
+    ]
+    assert table == [
+        ("index_events", 9, 9, 0, 0),
+        ("first_occurrence", 9, 9, 0, 0),
+        ("in_observation", 9, 9, 0, 0),
+        ("age", 8, 8, 1, 1),
+        ("at_risk", 8, 8, 0, 0),
+        ("landmark_0", 8, 8, 0, 0),
+        ("landmark_90", 5, 5, 3, 3),
+        ("landmark_180", 3, 3, 2, 2),
+    ]
+    assert steps[6]["description"] == "At risk at day 90 after entry"
+    counts = load_dataset(built).manifest.counts
+    assert counts is not None
+    assert (counts.persons, counts.index_events) == (8, 16)
+    # outcome rows (3, 0), (3, 90), (6, 0), (7, 90), (7, 180); competing (5, 0); 10 censored
+    assert counts.events == {"0": 10, "1": 5, "2": 1}
+
+
+def test_the_features_json_describes_the_landmark_features(built: Path) -> None:
+    features = {f["name"]: f for f in json.loads((built / "features.json").read_text())}
+    assert features["time_since_entry"]["kind"] == "time_since_entry"
+    assert features["new_dm_count"]["kind"] == "since_entry"
+    assert features["new_dm_count"]["statistic"] == "count"
+    assert "before the landmark" in features["new_dm_count"]["label"]
+
+
+def test_landmark_zero_rows_equal_the_rows_of_the_same_definition_without_landmarks(
+    tmp_path: Path, database: Path, built: Path
+) -> None:
+    items = [{"kind": "demographics", "sex": False}, definition()["features"]["items"][2]]
+    features = {"windows": {"year": [-365, -1]}, "items": items}
+    plain = _build(
+        parse_source(f"duckdb:///{database}"), tmp_path / "plain", landmarks=None, features=features
+    )
+    plain_table = pq.read_table(plain / "dataset.parquet")
+    landmark_zero = pq.read_table(built / "dataset.parquet").filter(
+        pa.compute.equal(pa.compute.field("landmark"), 0)
+    )
+    assert landmark_zero.select(plain_table.column_names).equals(plain_table)
+
+
+def test_a_single_landmark_at_zero_gives_the_entry_rows(tmp_path: Path, database: Path) -> None:
+    out = _build(parse_source(f"duckdb:///{database}"), tmp_path / "zero", landmarks=[0])
+    assert _rows(out) == {key: value for key, value in EXPECTED.items() if key[1] == 0}
+
+
+def test_every_until_gives_the_same_rows_as_the_list(tmp_path: Path, database: Path) -> None:
+    out = _build(
+        parse_source(f"duckdb:///{database}"),
+        tmp_path / "every",
+        landmarks={"every": 90, "until": 200},
+    )
+    assert _rows(out) == EXPECTED
+
+
+def test_a_definition_without_landmarks_records_and_hashes_as_before() -> None:
+    from prognosis.cohort import load_definition
+    from prognosis.cohort.definition import definition_hash
+
+    parsed = load_definition(Path("cohorts/gi_bleed_nsaid.yaml"))
+    assert "landmarks" not in parsed.canonical()
+    assert definition_hash(parsed) == (
+        "e95326426834704bac234ff8d256494deea5d940c3e01dd99acba152a5bd1ac4"
+    )
+    landmarked = parse_definition(definition())
+    assert landmarked.canonical()["landmarks"] == [0, 90, 180]
+    assert parse_definition(landmarked.canonical()) == landmarked
+
+
+def _without(name: str) -> list[dict[str, Any]]:
+    return [i for i in definition()["features"]["items"] if i["kind"] != name]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"landmarks": [0, 180, 400]}, r"landmarks: day 400 is after the end of outcome.time_at"),
+        ({"landmarks": [0, 180, 90]}, r"landmarks: day 90 comes after day 180; list the days in"),
+        ({"landmarks": [0, 90, 90]}, r"landmarks: day 90 is listed twice"),
+        ({"landmarks": [-30, 0]}, r"landmarks: day -30 is negative"),
+        ({"landmarks": []}, r"landmarks: the list is empty"),
+        ({"landmarks": {"every": 0, "until": 180}}, r"landmarks.every: .*greater than 0, got 0"),
+        ({"landmarks": {"every": 90, "until": -1}}, r"landmarks.until: .*greater than or equal"),
+        ({"landmarks": {"every": 90}}, r"landmarks.until: Field required"),
+        ({"landmarks": "90"}, r"landmarks: got '90' \(text\), expected a list"),
+        (
+            {"index": {"concept_set": "nsaids", "domain": "drug_exposure", "occurrence": "all"}},
+            r"landmarks: cannot be combined with index.occurrence: all",
+        ),
+        (
+            {"features": {"items": _without("time_since_entry"), "windows": {"year": [-365, -1]}}},
+            r"3 landmarks need the landmark time as a covariate: add '- kind: time_since_entry'",
+        ),
+        (
+            {"landmarks": None, "features": {"items": [{"kind": "time_since_entry"}]}},
+            r"feature kind 'time_since_entry' needs landmarks:",
+        ),
+        (
+            {
+                "features": {
+                    "windows": {"around": [-30, 0]},
+                    "items": [{"kind": "time_since_entry"}],
+                }
+            },
+            r"feature window 'around' ends at day 0; features may only use data up to day -1",
+        ),
+        (
+            {
+                "features": {
+                    "items": [
+                        {"kind": "time_since_entry"},
+                        {
+                            "kind": "since_entry",
+                            "name": "x",
+                            "concept_set": "nowhere",
+                            "domain": "condition_occurrence",
+                        },
+                    ]
+                }
+            },
+            r"feature 'x' names concept set 'nowhere', which is not defined",
+        ),
+        (
+            {
+                "features": {
+                    "items": [
+                        {"kind": "time_since_entry"},
+                        {
+                            "kind": "since_entry",
+                            "name": "x",
+                            "concept_set": "dm",
+                            "domain": "condition_occurrence",
+                            "statistics": ["last"],
+                        },
+                    ]
+                }
+            },
+            r"feature 'x': a since_entry feature counts records",
+        ),
+    ],
+)
+def test_bad_landmarks_are_refused_naming_the_field_and_value(
+    change: dict[str, Any], message: str
+) -> None:
+    data = {k: v for k, v in definition(**change).items() if v is not None}
+    with pytest.raises(DefinitionError, match=message) as raised:
+        parse_definition(data, origin="landmarks.yaml")
+    assert str(raised.value).startswith("landmarks.yaml: invalid cohort definition")
+
+
+def test_landmarks_with_several_outcomes_are_refused_naming_both_fields() -> None:
+    data = definition(
+        outcome=None,
+        competing_events=[],
+        time_at_risk=[1, 365],
+        outcomes=[{"name": "bleed", "concept_set": "gi_bleed", "domain": "condition_occurrence"}],
+    )
+    data = {k: v for k, v in data.items() if v is not None}
+    with pytest.raises(DefinitionError, match=r"landmarks: cannot be combined with outcomes:"):
+        parse_definition(data, origin="landmarks.yaml")
+
+
+def test_landmarks_beyond_a_shared_time_at_risk_name_it() -> None:
+    """The time-at-risk field is named as the definition writes it."""
+    data = definition(landmarks=[0, 500])
+    with pytest.raises(DefinitionError, match=r"\(day 365\); landmarks must lie inside"):
+        parse_definition(data)
+
+
+@pytest.mark.postgres
+def test_postgresql_builds_the_same_landmark_rows(
+    tmp_path: Path, request: pytest.FixtureRequest, database: Path, built: Path
+) -> None:
+    out = _build(_postgres_source(request, database), tmp_path / "out")
+    assert pq.read_table(out / "dataset.parquet").equals(pq.read_table(built / "dataset.parquet"))
+    assert (out / "attrition.json").read_text() == (built / "attrition.json").read_text()
