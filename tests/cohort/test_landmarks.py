@@ -158,7 +158,7 @@ def _build(source: Source, out: Path, **parts: Any) -> Path:
     return out
 
 
-def _rows(out: Path) -> dict[tuple[int, int], tuple[str, int, int, str, int, int, int]]:
+def rows_of(out: Path) -> dict[tuple[int, int], tuple[str, int, int, str, int, int, int]]:
     found = {}
     for row in pq.read_table(out / "dataset.parquet").to_pylist():
         key = (row["person_id"], row["landmark"])
@@ -185,7 +185,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, database: Path) -> Path:
 
 
 def test_each_landmark_row_has_its_own_follow_up_and_features(built: Path) -> None:
-    assert _rows(built) == EXPECTED
+    assert rows_of(built) == EXPECTED
 
 
 def test_rows_are_in_person_then_landmark_order_with_entry_date_and_time_since_entry(
@@ -289,7 +289,7 @@ def test_landmark_zero_rows_equal_the_rows_of_the_same_definition_without_landma
 
 def test_a_single_landmark_at_zero_gives_the_entry_rows(tmp_path: Path, database: Path) -> None:
     out = _build(parse_source(f"duckdb:///{database}"), tmp_path / "zero", landmarks=[0])
-    assert _rows(out) == {key: value for key, value in EXPECTED.items() if key[1] == 0}
+    assert rows_of(out) == {key: value for key, value in EXPECTED.items() if key[1] == 0}
 
 
 def test_every_until_gives_the_same_rows_as_the_list(tmp_path: Path, database: Path) -> None:
@@ -298,7 +298,7 @@ def test_every_until_gives_the_same_rows_as_the_list(tmp_path: Path, database: P
         tmp_path / "every",
         landmarks={"every": 90, "until": 200},
     )
-    assert _rows(out) == EXPECTED
+    assert rows_of(out) == EXPECTED
 
 
 def test_a_definition_without_landmarks_records_and_hashes_as_before() -> None:
