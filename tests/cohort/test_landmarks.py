@@ -48,7 +48,7 @@ import pytest
 from prognosis.cohort import build_cohort, parse_definition, parse_source
 from prognosis.cohort.sources import Source
 from prognosis.dataset import load_dataset
-from prognosis.exceptions import DefinitionError
+from prognosis.exceptions import DataQualityWarning, DefinitionError
 from tests.cohort.test_handmade_cdm import (
     CELECOXIB,
     DIABETES,
@@ -422,3 +422,37 @@ def test_postgresql_builds_the_same_landmark_rows(
     out = _build(_postgres_source(request, database), tmp_path / "out")
     assert pq.read_table(out / "dataset.parquet").equals(pq.read_table(built / "dataset.parquet"))
     assert (out / "attrition.json").read_text() == (built / "attrition.json").read_text()
+
+
+def test_the_shipped_landmark_cohort_agrees_with_the_entry_cohort_on_eunomia(
+    tmp_path: Path, eunomia_path: Path
+) -> None:
+    """cohorts/gi_bleed_nsaid_landmarks.yaml is gi_bleed_nsaid.yaml at yearly landmarks (time at
+    risk 1-1825, so every landmark lies inside it). From the entry dataset alone: a person is
+    at risk at landmark ``s`` exactly when their entry row's time exceeds ``s`` (neither the
+    event nor the end of follow-up came by day ``s``); an entry event at day ``t`` is, at every
+    earlier landmark, an event ``t - s`` days after it (``t - s`` is inside 1-1825 too)."""
+    from prognosis.cohort import load_definition
+
+    source = parse_source(f"duckdb:///{eunomia_path}")
+    outs = {}
+    for name in ("gi_bleed_nsaid", "gi_bleed_nsaid_landmarks"):
+        outs[name] = tmp_path / name
+        with pytest.warns(DataQualityWarning):
+            build_cohort(load_definition(f"cohorts/{name}.yaml"), source, outs[name], today=TODAY)
+    entry = load_dataset(outs["gi_bleed_nsaid"]).frame
+    stacked = load_dataset(outs["gi_bleed_nsaid_landmarks"]).frame
+    by_person = entry.set_index("person_id")
+    for landmark in (0, 365, 730, 1095, 1460):
+        rows = stacked[stacked["landmark"] == landmark]
+        assert sorted(rows["person_id"]) == sorted(entry.loc[entry["time"] > landmark, "person_id"])
+        at_entry = by_person.loc[rows["person_id"]]
+        had_event = at_entry["event"].to_numpy() == 1
+        assert (rows["event"].to_numpy()[had_event] == 1).all()
+        assert (
+            rows["time"].to_numpy()[had_event] == at_entry["time"].to_numpy()[had_event] - landmark
+        ).all()
+    zero = stacked[stacked["landmark"] == 0].reset_index(drop=True)
+    for column in ("person_id", "index_date", "time", "event", "censor_reason", "age"):
+        assert zero[column].equals(entry[column]), column
+    assert sorted(set(stacked["time_since_entry"])) == [0, 365, 730, 1095, 1460]
