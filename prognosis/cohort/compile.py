@@ -80,8 +80,11 @@ def cohort_steps(definition: CohortDefinition, *, person_periods: bool = False) 
     steps = [*concept_steps(definition), index, _base(definition)]
     steps += [_rule_counts(definition, i) for i in range(len(definition.rules))]
     if definition.several_outcomes:
-        steps += _several_outcome_steps(definition)
-        return [*steps, _death_days(), _candidates_of_outcomes(definition), _cohort(definition)]
+        steps += [*_several_outcome_steps(definition), _death_days()]
+        steps.append(_candidates_of_outcomes(definition))
+        if definition.landmarks is not None:
+            return [*steps, *_landmark_steps(definition)]
+        return [*steps, _cohort(definition)]
     outcome = _the_outcome(definition)
     steps.append(_event_days("outcome_days", "first outcome", outcome, definition))
     if outcome.exclude_prior is not None:
@@ -462,27 +465,35 @@ def _landmark_steps(definition: CohortDefinition) -> list[Step]:
     landmark rows: each landmark row's index date is its landmark date, so its events,
     follow-up and (later) features are measured from there."""
     steps = [_landmark_events(definition)]
-    steps.append(
-        _event_days(
-            "landmark_outcome_days",
-            "first outcome after each landmark",
-            _the_outcome(definition),
-            definition,
-            rows="landmark_events",
-        )
-    )
-    for number, event in enumerate(definition.competing_events, start=2):
+    for table, event in _followed_events(definition):
+        name = event.name if isinstance(event, CompetingEvent) else "outcome"
         steps.append(
             _event_days(
-                f"landmark_competing_{number}_days",
-                f"first {event.name} after each landmark",
+                f"landmark_{table}",
+                f"first {name} after each landmark",
                 event,
                 definition,
                 rows="landmark_events",
             )
         )
-    steps += [_candidates(definition, landmarks=True), _landmark_cohort(definition)]
-    return steps
+    if definition.several_outcomes:
+        steps.append(_candidates_of_outcomes(definition, landmarks=True))
+    else:
+        steps.append(_candidates(definition, landmarks=True))
+    return [*steps, _landmark_cohort(definition)]
+
+
+def _followed_events(definition: CohortDefinition) -> list[tuple[str, Outcome | CompetingEvent]]:
+    """The event-day tables of the follow-up (``outcome_days``, ``competing_2_days``, ... for
+    one outcome; ``days_<name>`` for several), and the event each holds."""
+    if definition.several_outcomes:
+        return [(f"days_{name}", event) for name, event in _events_of_outcomes(definition).items()]
+    tables: list[tuple[str, Outcome | CompetingEvent]] = [
+        ("outcome_days", _the_outcome(definition))
+    ]
+    for number, event in enumerate(definition.competing_events, start=2):
+        tables.append((f"competing_{number}_days", event))
+    return tables
 
 
 def landmark_list(definition: CohortDefinition) -> str:
@@ -492,29 +503,45 @@ def landmark_list(definition: CohortDefinition) -> str:
 
 
 def _landmark_events(definition: CohortDefinition) -> Step:
-    """Each entry that meets every criterion, once per landmark ``s`` at which it is still
-    free of the outcome and of every competing event (the entry's first event, counted from
-    the time-at-risk start, comes after day ``s``): index date ``entry + s``, age in that
-    year. Whether the person is still observed and alive is the landmark row's own follow-up
+    """Each entry that meets every criterion, once per landmark ``s``: index date
+    ``entry + s``, age in that year. With one outcome, only while the entry is still free of
+    the outcome and of every competing event (its first event, counted from the time-at-risk
+    start, comes after day ``s``); with several, every landmark, each outcome's first event
+    after entry (``entry_first__k``) and prior records (``prior_k``) carried along, to tell
+    whether the row is at risk of that outcome (:func:`_at_risk_columns`). Whether the
+    person is still observed and alive is the landmark row's own follow-up
     (:func:`_landmark_cohort`)."""
     condition = " AND ".join(f"({s.condition})" for s in all_attrition(definition))
     landmark_date = "CAST(c.index_date + l.landmark AS DATE)"
+    carried, free = "", "\nWHERE c.first_event > l.landmark"
+    if definition.several_outcomes:
+        items = []
+        for spec in definition.outcome_specs():
+            first = outcome_column("first", spec.name)
+            items.append(f"c.{first} AS entry_{first}")
+            if spec.outcome.exclude_prior is not None:
+                items.append(f"c.prior_{spec.name}")
+        carried, free = ", " + ", ".join(items), ""
     select = f"""
 SELECT c.person_id, {landmark_date} AS index_date, c.index_date AS entry_date, l.landmark,
   c.obs_start, c.obs_end, c.year_of_birth, c.gender_concept_id,
-  EXTRACT(YEAR FROM {landmark_date}) - c.year_of_birth AS age
+  EXTRACT(YEAR FROM {landmark_date}) - c.year_of_birth AS age{carried}
 FROM (SELECT * FROM candidates WHERE {condition}) AS c
-CROSS JOIN ({landmark_list(definition)}) AS l
-WHERE c.first_event > l.landmark"""
+CROSS JOIN ({landmark_list(definition)}) AS l{free}"""
     return Step("landmark_events", "expand entries to landmarks", select)
 
 
 def _landmark_cohort(definition: CohortDefinition) -> Step:
+    """The landmark rows still observed and alive on the time-at-risk start after the
+    landmark (with several outcomes, those not at risk of one have its columns NULL)."""
     tar = definition.risk_window
+    survival = "time, event, censor_reason"
+    if definition.several_outcomes:
+        survival = ", ".join(_at_risk_columns(definition, landmarks=True))
     return Step(
         "cohort",
         "select the landmark rows at risk",
-        "SELECT person_id, index_date, entry_date, landmark, time, event, censor_reason, age, "
+        f"SELECT person_id, index_date, entry_date, landmark, {survival}, age, "
         f"gender_concept_id FROM landmark_candidates WHERE follow_up >= {tar.start}",
         row_id=("person_id", "index_date"),
     )
@@ -555,22 +582,26 @@ def _events_of_outcomes(definition: CohortDefinition) -> dict[str, CompetingEven
     return events
 
 
-def _candidates_of_outcomes(definition: CohortDefinition) -> Step:
+def _candidates_of_outcomes(definition: CohortDefinition, *, landmarks: bool = False) -> Step:
     """Follow-up as for one outcome; then, per outcome ``k``, ``event__k`` (1 the outcome,
     2, 3, ... its competing events in listed order; the outcome wins ties, then that order),
-    ``time__k`` and ``censor_reason__k``, as :func:`_candidates` computes them for one."""
+    ``time__k`` and ``censor_reason__k``, as :func:`_candidates` computes them for one; with
+    ``landmarks``, of each landmark row (``landmark_candidates``; the entry's rules and prior
+    records come with the rows)."""
     tar = definition.risk_window
+    prefix = "landmark_" if landmarks else ""
     joins = ["LEFT JOIN death_dates AS d ON d.person_id = i.person_id"]
     columns, selected = [], []
-    rule_joins, rule_items = _rule_columns(definition)
-    joins += rule_joins
-    columns += rule_items
+    if not landmarks:
+        rule_joins, rule_items = _rule_columns(definition)
+        joins += rule_joins
+        columns += rule_items
     for position, name in enumerate(_events_of_outcomes(definition)):
-        joins.append(_join(f"days_{name}", f"e{position}"))
+        joins.append(_join(f"{prefix}days_{name}", f"e{position}"))
         columns.append(f"e{position}.days AS days_{name}")
     firsts = []
     for spec in definition.outcome_specs():
-        if spec.outcome.exclude_prior is not None:
+        if spec.outcome.exclude_prior is not None and not landmarks:
             joins.append(_join(f"prior_{spec.name}", f"p_{spec.name}"))
             columns.append(f"p_{spec.name}.n AS prior_{spec.name}")
         names = [spec.name, *(event.name for event in spec.competing)]
@@ -584,7 +615,7 @@ WITH days AS (
     {days("i.obs_end", "i.index_date")} AS obs_end_days,
     {days("d.death_date", "i.index_date")} AS death_days,
     {_cutoff_days(definition)} AS cutoff_days
-  FROM index_events AS i
+  FROM {"landmark_events" if landmarks else "index_events"} AS i
   {" ".join(joins)}
 ), follow AS (
   SELECT *, LEAST(obs_end_days, {tar.end}, death_days, cutoff_days) AS follow_up,
@@ -593,7 +624,10 @@ WITH days AS (
 )
 SELECT *, {", ".join(selected)}
 FROM follow"""
-    return Step("candidates", "compute follow-up, events and censoring per outcome", select)
+    description = "compute follow-up, events and censoring per outcome"
+    if landmarks:
+        return Step("landmark_candidates", f"{description} and landmark", select)
+    return Step("candidates", description, select)
 
 
 def _outcome_pair(name: str, events: list[str]) -> list[str]:
@@ -613,17 +647,23 @@ def _outcome_pair(name: str, events: list[str]) -> list[str]:
     ]
 
 
-def _at_risk_columns(definition: CohortDefinition) -> list[str]:
+def _at_risk_columns(definition: CohortDefinition, *, landmarks: bool = False) -> list[str]:
     """Each outcome's time, event and censor reason; NULL where an outcome that excludes its
-    prior records has one (that row is not at risk of that outcome)."""
+    prior records has one (that row is not at risk of that outcome) and, at a landmark,
+    where the outcome or one of its competing events came by the landmark day."""
     items = []
     for spec in definition.outcome_specs():
+        conditions = []
+        if spec.outcome.exclude_prior is not None:
+            conditions.append(f"COALESCE(prior_{spec.name}, 0) = 0")
+        if landmarks:
+            conditions.append(f"entry_{outcome_column('first', spec.name)} > landmark")
         for part in ("time", "event", "censor_reason"):
             column = outcome_column(part, spec.name)
-            if spec.outcome.exclude_prior is None:
+            if not conditions:
                 items.append(column)
             else:
-                at_risk = f"COALESCE(prior_{spec.name}, 0) = 0"
+                at_risk = " AND ".join(conditions)
                 items.append(f"CASE WHEN {at_risk} THEN {column} END AS {column}")
     return items
 

@@ -682,8 +682,8 @@ class CohortDefinition(_Model):
 
 
 def _check_landmarks(definition: CohortDefinition, days: tuple[int, ...], items: list[Any]) -> None:
-    """Landmarks that a build can honour: inside the time at risk, one index per person, one
-    outcome, and the landmark time among the features when there are several."""
+    """Landmarks that a build can honour: inside the time at risk, one entry per person, and
+    the landmark time among the features when there are several landmarks."""
     tar = definition.risk_window
     field = "outcome.time_at_risk" if definition.outcome is not None else "time_at_risk"
     if days[-1] > tar.end:
@@ -695,11 +695,6 @@ def _check_landmarks(definition: CohortDefinition, days: tuple[int, ...], items:
         raise ValueError(
             "landmarks: cannot be combined with index.occurrence: all (a landmark of one entry "
             "could be the date of another entry); use occurrence: first"
-        )
-    if definition.several_outcomes:
-        raise ValueError(
-            "landmarks: cannot be combined with outcomes: (several outcomes) yet; build one "
-            "landmark dataset per outcome with outcome:"
         )
     if len(days) > 1 and not any(item.kind == "time_since_entry" for item in items):
         raise ValueError(

@@ -396,16 +396,114 @@ def test_bad_landmarks_are_refused_naming_the_field_and_value(
     assert str(raised.value).startswith("landmarks.yaml: invalid cohort definition")
 
 
-def test_landmarks_with_several_outcomes_are_refused_naming_both_fields() -> None:
-    data = definition(
-        outcome=None,
-        competing_events=[],
-        time_at_risk=[1, 365],
-        outcomes=[{"name": "bleed", "concept_set": "gi_bleed", "domain": "condition_occurrence"}],
+# Several outcomes at landmarks 0 and 50 (2010-04-20), on the CDM of test_several_outcomes.py:
+# a row is there while the person is observed and alive after the landmark; an outcome whose
+# own event or a competing one came by the landmark day (or with a prior record) is NULL.
+#   1: GI bleed +40, MI +100, death +200. At 50: gi_bleed and mi came by day 50 (the bleed
+#      competes for mi): NULL; death 150 days later.
+#   2: MI before index: mi NULL at both; nothing else, 365 days (time_at_risk_end).
+#   3: died +30: no row at 50.
+#   4: observed to +100, MI +60: at 50, 50 days (observation_end) for gi_bleed and death, MI
+#      10 days later.
+#   5: GI bleed and MI on +61: 11 days after landmark 50 (the outcome wins the tie for mi);
+#      death: none, 365 days from the landmark (time_at_risk_end; observed to 2012).
+#   6: MI on the index day (prior): mi NULL; the others 365 days.
+SEVERAL_AT_50: dict[int, dict[str, tuple[int, int, str] | None]] = {
+    1: {"gi_bleed": None, "mi": None, "death": (150, 1, "")},
+    2: {"gi_bleed": (365, 0, TAR_END), "mi": None, "death": (365, 0, TAR_END)},
+    4: {
+        "gi_bleed": (50, 0, "observation_end"),
+        "mi": (10, 1, ""),
+        "death": (50, 0, "observation_end"),
+    },
+    5: {"gi_bleed": (11, 1, ""), "mi": (11, 1, ""), "death": (365, 0, TAR_END)},
+    6: {"gi_bleed": (365, 0, TAR_END), "mi": None, "death": (365, 0, TAR_END)},
+}
+
+
+def several_definition() -> dict[str, Any]:
+    from tests.cohort import test_several_outcomes as several
+
+    features = {
+        "windows": {"year": [-365, -1]},
+        "items": [{"kind": "demographics"}, {"kind": "time_since_entry"}],
+    }
+    return several.definition(landmarks=[0, 50], features=features)
+
+
+def several_rows(out: Path) -> dict[tuple[int, int], dict[str, tuple[int, int, str] | None]]:
+    found = {}
+    for row in pq.read_table(out / "dataset.parquet").to_pylist():
+        found[(row["person_id"], row["landmark"])] = {
+            name: None
+            if row[f"time__{name}"] is None
+            else (row[f"time__{name}"], row[f"event__{name}"], row[f"censor_reason__{name}"])
+            for name in ("gi_bleed", "mi", "death")
+        }
+    return found
+
+
+def several_expected() -> dict[tuple[int, int], dict[str, tuple[int, int, str] | None]]:
+    from tests.cohort.test_several_outcomes import EXPECTED as AT_ENTRY
+
+    expected = {(pid, 0): outcomes for pid, outcomes in AT_ENTRY.items()}
+    expected.update({(pid, 50): outcomes for pid, outcomes in SEVERAL_AT_50.items()})
+    return dict(sorted(expected.items()))
+
+
+@pytest.fixture(scope="module")
+def several_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.cohort.test_several_outcomes import TABLES as SEVERAL_TABLES
+
+    folder = tmp_path_factory.mktemp("several-landmarks")
+    database = write(folder / "db", SEVERAL_TABLES)
+    out = folder / "out"
+    build_cohort(
+        parse_definition(several_definition()),
+        parse_source(f"duckdb:///{database}"),
+        out,
+        today=TODAY,
     )
-    data = {k: v for k, v in data.items() if v is not None}
-    with pytest.raises(DefinitionError, match=r"landmarks: cannot be combined with outcomes:"):
-        parse_definition(data, origin="landmarks.yaml")
+    return out
+
+
+def test_several_outcomes_at_landmarks_null_the_outcomes_a_row_is_not_at_risk_of(
+    several_built: Path,
+) -> None:
+    assert several_rows(several_built) == several_expected()
+    steps = json.loads((several_built / "attrition.json").read_text())
+    assert [(s["step"], s["persons"]) for s in steps[-2:]] == [
+        ("landmark_0", 6),
+        ("landmark_50", 5),
+    ]
+
+
+def test_the_view_of_one_outcome_at_landmarks_keeps_the_rows_at_risk_of_it(
+    several_built: Path,
+) -> None:
+    mi = load_dataset(several_built, "mi")
+    assert mi.feature_names == ["age", "sex_male", "time_since_entry"]
+    rows = mi.frame[["person_id", "landmark", "time", "event"]].itertuples(index=False)
+    expected = {
+        key: outcomes["mi"][:2]
+        for key, outcomes in several_expected().items()
+        if outcomes["mi"] is not None
+    }
+    assert {(r.person_id, r.landmark): (r.time, r.event) for r in rows} == expected
+
+
+@pytest.mark.postgres
+def test_postgresql_builds_the_same_several_outcomes_at_landmarks(
+    tmp_path: Path, request: pytest.FixtureRequest, several_built: Path
+) -> None:
+    from tests.cohort.test_several_outcomes import TABLES as SEVERAL_TABLES
+
+    database = write(tmp_path / "db", SEVERAL_TABLES)
+    out = tmp_path / "out"
+    source = _postgres_source(request, database)
+    build_cohort(parse_definition(several_definition()), source, out, today=TODAY)
+    table = pq.read_table(out / "dataset.parquet")
+    assert table.equals(pq.read_table(several_built / "dataset.parquet"))
 
 
 def test_landmarks_beyond_a_shared_time_at_risk_name_it() -> None:
