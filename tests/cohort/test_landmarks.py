@@ -554,3 +554,35 @@ def test_the_shipped_landmark_cohort_agrees_with_the_entry_cohort_on_eunomia(
     for column in ("person_id", "index_date", "time", "event", "censor_reason", "age"):
         assert zero[column].equals(entry[column]), column
     assert sorted(set(stacked["time_since_entry"])) == [0, 365, 730, 1095, 1460]
+
+
+def test_the_index_concept_is_the_entry_concept_at_every_landmark(
+    tmp_path: Path, database: Path
+) -> None:
+    """``index_concept`` flags the concept recorded on the entry date (celecoxib for
+    everyone), also at landmarks 90 and 180, whose dates have no celecoxib record."""
+    features = {"items": [{"kind": "time_since_entry"}, {"kind": "index_concept"}]}
+    out = _build(parse_source(f"duckdb:///{database}"), tmp_path / "index", features=features)
+    rows = pq.read_table(out / "dataset.parquet").to_pylist()
+    assert len(rows) == len(EXPECTED)
+    assert {row[f"index_{CELECOXIB}"] for row in rows} == {1}
+
+
+def test_the_data_cutoff_ends_follow_up_after_each_landmark(tmp_path: Path, database: Path) -> None:
+    """A data cut-off on 2010-09-01 (+184): person 1 is censored 184, 94 and 4 days after
+    landmarks 0, 90 and 180; person 7's bleed (+400) now comes after it; person 9 enters
+    after the cut-off, so is at risk nowhere."""
+    out = _build(
+        parse_source(f"duckdb:///{database}"),
+        tmp_path / "cutoff",
+        censoring={"data_cutoff": "2010-09-01"},
+    )
+    rows = {key: value[1:4] for key, value in rows_of(out).items() if key[0] in (1, 7, 9)}
+    assert rows == {
+        (1, 0): (184, 0, "data_cutoff"),
+        (1, 90): (94, 0, "data_cutoff"),
+        (1, 180): (4, 0, "data_cutoff"),
+        (7, 0): (184, 0, "data_cutoff"),
+        (7, 90): (94, 0, "data_cutoff"),
+        (7, 180): (4, 0, "data_cutoff"),
+    }
