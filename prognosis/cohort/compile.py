@@ -12,6 +12,11 @@ Follow-up, event and censoring (all in days after index, both ends of windows in
   ``[time_at_risk.start, follow-up end]``; on the same day the outcome wins, then the listed order;
 * ``time`` is the day of that event, else the follow-up end; ``censor_reason`` names what ended
   follow-up (ties: death, observation_end, data_cutoff, time_at_risk_end).
+
+With ``landmarks:``, the index events above are the *entries*; each entry that meets every
+criterion becomes one row per landmark ``s`` at which it is still at risk, whose
+``index_date`` is the landmark date (entry + ``s``, with ``entry_date`` and ``landmark``
+kept): its events, follow-up and features are then computed from that date, as above.
 """
 
 from __future__ import annotations

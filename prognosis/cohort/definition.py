@@ -681,7 +681,11 @@ class CohortDefinition(_Model):
         return other if self.landmarks is not None else other | {"landmarks"}
 
 
-def _check_landmarks(definition: CohortDefinition, days: tuple[int, ...], items: list[Any]) -> None:
+def _check_landmarks(
+    definition: CohortDefinition,
+    days: tuple[int, ...],
+    items: list[TimeSinceEntryFeature | SinceEntryFeature],
+) -> None:
     """Landmarks that a build can honour: inside the time at risk, one entry per person, and
     the landmark time among the features when there are several landmarks."""
     tar = definition.risk_window

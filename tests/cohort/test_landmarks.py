@@ -37,18 +37,23 @@ outcome, 1 with the competing event, 10 censored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from prognosis.cohort import build_cohort, parse_definition, parse_source
 from prognosis.cohort.sources import Source
 from prognosis.dataset import load_dataset
 from prognosis.exceptions import DataQualityWarning, DefinitionError
+from tests.cohort import test_invariants as inv
 from tests.cohort.test_handmade_cdm import (
     CELECOXIB,
     DIABETES,
@@ -526,10 +531,11 @@ def test_the_shipped_landmark_cohort_agrees_with_the_entry_cohort_on_eunomia(
     tmp_path: Path, eunomia_path: Path
 ) -> None:
     """cohorts/gi_bleed_nsaid_landmarks.yaml is gi_bleed_nsaid.yaml at landmarks 0, 30 and 60
-    (time at risk 1-1825, so every landmark lies inside it). From the entry dataset alone: a person is
-    at risk at landmark ``s`` exactly when their entry row's time exceeds ``s`` (neither the
-    event nor the end of follow-up came by day ``s``); an entry event at day ``t`` is, at every
-    earlier landmark, an event ``t - s`` days after it (``t - s`` is inside 1-1825 too)."""
+    (time at risk 1-1825, so every landmark lies inside it). From the entry dataset alone: a
+    person is at risk at landmark ``s`` exactly when their entry row's time exceeds ``s``
+    (neither the event nor the end of follow-up came by day ``s``); an entry event at day ``t``
+    is, at every earlier landmark, an event ``t - s`` days after it (``t - s`` is inside
+    1-1825 too)."""
     from prognosis.cohort import load_definition
 
     source = parse_source(f"duckdb:///{eunomia_path}")
@@ -586,3 +592,98 @@ def test_the_data_cutoff_ends_follow_up_after_each_landmark(tmp_path: Path, data
         (7, 90): (94, 0, "data_cutoff"),
         (7, 180): (4, 0, "data_cutoff"),
     }
+
+
+# --- random CDMs: the landmark rule in plain Python (hypothesis) -------------------------------
+
+
+def _expected_landmark_rows(scenario: Any, landmarks: list[int]) -> list[tuple[Any, ...]]:
+    """(person, landmark, index date, time, event, censor reason) of every landmark row, read
+    from the rule in docs/cohorts.md, "Landmarks": the entry meets every criterion (as in
+    tests/cohort/test_invariants.py), has no outcome or competing event on days
+    ``time_at_risk.start .. s`` after entry, and is followed at least ``time_at_risk.start``
+    days after the landmark date; its follow-up and events are then measured from there."""
+
+    def first_events(person: Any, day: int) -> dict[int, int]:
+        events = {1: inv.first_in_tar(scenario, person.outcomes, day)}
+        for code, name in enumerate(scenario.competing, start=2):
+            days_of = person.infarctions if name == "mi" else (person.death,)
+            events[code] = inv.first_in_tar(scenario, [d for d in days_of if d is not None], day)
+        return {code: found for code, found in events.items() if found is not None}
+
+    rows = []
+    for entrant in scenario.persons:
+        entry = entrant.first_index_day()
+        entered = [r for r in inv.expected_survival(scenario) if r[0] == entrant.pid]
+        if entry is None or not entered:
+            continue
+        before = first_events(entrant, entry)
+        for landmark in landmarks:
+            if min(before.values(), default=landmark + 1) <= landmark:
+                break  # the outcome or a competing event came by this landmark
+            day = entry + landmark
+            ends = inv.follow_up_ends(scenario, entrant, entry)
+            ends = {what: end - landmark for what, end in ends.items()}
+            ends["time_at_risk_end"] = scenario.tar[1]
+            follow_up = min(ends.values())
+            if follow_up < scenario.tar[0]:
+                break
+            happened = first_events(entrant, day)
+            first = min(happened.values(), default=None)
+            key = (entrant.pid, landmark, inv.date(day))
+            if first is not None and first <= follow_up:
+                code = min(c for c, found in happened.items() if found == first)
+                rows.append((*key, first, code, ""))
+            else:
+                reason = next(r for r in inv.CENSOR_ORDER if ends.get(r) == follow_up)
+                rows.append((*key, follow_up, 0, reason))
+    return sorted(rows)
+
+
+@st.composite
+def _landmark_scenarios(draw: st.DrawFn) -> tuple[Any, list[int]]:
+    scenario = draw(inv.scenarios(occurrence="first"))
+    # outcomes and infarctions soon after entry too, so that some come between landmarks
+    persons = []
+    for entrant in scenario.persons:
+        entry = entrant.first_index_day()
+        soon = st.lists(st.integers(1, 200), max_size=1) if entry is not None else st.just([])
+        persons.append(
+            dataclasses.replace(
+                entrant,
+                outcomes=(*entrant.outcomes, *(entry + d for d in draw(soon))),
+                infarctions=(*entrant.infarctions, *(entry + d for d in draw(soon))),
+            )
+        )
+    scenario = dataclasses.replace(scenario, persons=tuple(persons))
+    # mostly early landmarks (where persons are still at risk), some at the time-at-risk end
+    early = [day for day in (1, 10, 30, 31, 60, 100) if day <= scenario.tar[1]]
+    days = st.sampled_from([0, *early]) | st.integers(0, scenario.tar[1])
+    landmarks = sorted(draw(st.sets(days, min_size=1, max_size=4)))
+    return scenario, landmarks
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_landmark_scenarios())
+def test_landmark_rows_follow_the_rule_on_random_cdms(case: tuple[Any, list[int]]) -> None:
+    scenario, landmarks = case
+    data = inv.definition(scenario, features=set())
+    data["landmarks"] = landmarks
+    data["features"] = {"items": [{"kind": "time_since_entry"}]}
+    expected = _expected_landmark_rows(scenario, landmarks)
+    with tempfile.TemporaryDirectory() as folder:
+        built = inv.build(Path(folder), scenario.persons, data)
+    found = []
+    for row in [] if built is None else built.rows:
+        assert row["time"] > 0 and row["time_since_entry"] == row["landmark"]
+        found.append(
+            (
+                row["person_id"],
+                row["landmark"],
+                row["index_date"],
+                row["time"],
+                row["event"],
+                row["censor_reason"],
+            )
+        )
+    assert sorted(found) == expected
