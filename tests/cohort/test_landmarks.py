@@ -38,6 +38,7 @@ outcome, 1 with the competing event, 10 censored.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -687,3 +688,26 @@ def test_landmark_rows_follow_the_rule_on_random_cdms(case: tuple[Any, list[int]
             )
         )
     assert sorted(found) == expected
+
+
+def test_the_report_attrition_table_reads_the_landmark_rows_and_hides_small_counts(
+    built: Path,
+) -> None:
+    """The model report's attrition table (and its flow diagram) take the landmark rows as
+    further steps; each drop under 5 (1 at the age step, 3 and 2 at landmarks 90 and 180) is
+    shown as ``<5``, and no figure shown lets one be recovered by subtraction."""
+    from prognosis.report.model_report import attrition_flow, attrition_rows
+
+    rows = attrition_rows(load_dataset(built).attrition)
+    assert [row.description for row in rows][-3:] == [
+        "At risk at day 0 after entry",
+        "At risk at day 90 after entry",
+        "At risk at day 180 after entry",
+    ]
+    assert [row.dropped for row in rows][-2:] == ["<5", "<5"]
+    shown = [int(row.persons) for row in rows if row.persons.isdigit()]
+    assert all(value >= 5 for value in shown)
+    for above, below in itertools.pairwise(rows):
+        if above.persons.isdigit() and below.persons.isdigit():
+            assert int(above.persons) - int(below.persons) not in range(1, 5)
+    assert attrition_flow(rows) is not None
