@@ -711,3 +711,34 @@ def test_the_report_attrition_table_reads_the_landmark_rows_and_hides_small_coun
         if above.persons.isdigit() and below.persons.isdigit():
             assert int(above.persons) - int(below.persons) not in range(1, 5)
     assert attrition_flow(rows) is not None
+
+
+def test_the_cli_refuses_a_bad_landmark_list_naming_the_file_and_field(tmp_path: Path) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from prognosis.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(definition(landmarks=[0, 400])), encoding="utf-8")
+    for command in (["cohort", "sql", str(path)], ["cohort", "build", str(path)]):
+        arguments = [*command, "--out", str(tmp_path / "out")] if "build" in command else command
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 1, result.output
+        assert f"{path}: invalid cohort definition" in result.output
+        assert "landmarks: day 400 is after the end of outcome.time_at_risk" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_the_cli_prints_the_landmark_sql(tmp_path: Path) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from prognosis.cli import main
+
+    path = tmp_path / "landmarks.yaml"
+    path.write_text(yaml.safe_dump(definition()), encoding="utf-8")
+    result = CliRunner().invoke(main, ["cohort", "sql", str(path), "--dialect", "postgres"])
+    assert result.exit_code == 0, result.output
+    assert "CREATE TEMPORARY TABLE landmark_events" in result.output
+    assert "UNNEST(ARRAY[0, 90, 180])" in result.output
