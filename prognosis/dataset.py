@@ -39,7 +39,18 @@ __all__ = [
     "outcomes_of",
 ]
 
-SURVIVAL_COLUMNS = ("person_id", "index_date", "time", "event", "censor_reason")
+# the columns that are not features: the row key (a landmark dataset's has its entry date and
+# landmark, days after entry: a model sees the landmark through ``time_since_entry``), and the
+# survival columns
+SURVIVAL_COLUMNS = (
+    "person_id",
+    "index_date",
+    "entry_date",
+    "landmark",
+    "time",
+    "event",
+    "censor_reason",
+)
 _FILES = ("features.json", "manifest.json", "attrition.json")
 
 

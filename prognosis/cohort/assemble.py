@@ -45,10 +45,17 @@ class ColumnFiller:
     """
 
     def __init__(
-        self, fetch: Fetch, base_columns: list[FeatureColumn], *, outcomes: Sequence[str] = ()
+        self,
+        fetch: Fetch,
+        base_columns: list[FeatureColumn],
+        *,
+        outcomes: Sequence[str] = (),
+        landmarks: bool = False,
     ) -> None:
         self._fetch = fetch
-        self.base = fetch(dataset_query(base_columns, [], row_id=True, outcomes=outcomes))
+        self.base = fetch(
+            dataset_query(base_columns, [], row_id=True, outcomes=outcomes, landmarks=landmarks)
+        )
         self.size = self.base.num_rows
         row_id = self.base.column("row_id").to_numpy()
         if not np.array_equal(row_id, np.arange(self.size)):

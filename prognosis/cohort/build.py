@@ -31,7 +31,7 @@ from prognosis.artifacts import (
 )
 from prognosis.cohort.assemble import ColumnFiller
 from prognosis.cohort.catalog import Finding, PhysicalTable, standard_tables
-from prognosis.cohort.compile import attrition_query, cohort_steps
+from prognosis.cohort.compile import attrition_query, cohort_steps, landmark_attrition_query
 from prognosis.cohort.definition import CohortDefinition, definition_hash
 from prognosis.cohort.engines import ArrowDataset, AssembledDataset, Engine, open_engine
 from prognosis.cohort.feature_descriptions import describe_features
@@ -60,14 +60,22 @@ Progress = Callable[[str], None]
 ConceptChooser = Callable[[DomainSlot], list[int]]
 
 _ROW_KEY = [("person_id", pa.int64()), ("index_date", pa.date32())]
+# a landmark dataset's row key goes on: the entry date and the landmark (days after entry)
+_LANDMARK_KEY = [("entry_date", pa.date32()), ("landmark", pa.int32())]
 
 
 def survival_schema(definition: CohortDefinition) -> list[tuple[str, pa.DataType]]:
-    """The dataset's leading columns: the row key, then each outcome's time, event and censor
-    reason (:mod:`prognosis.cohort.outcome_columns`)."""
+    """The dataset's leading columns: the row key (with landmarks, ``entry_date`` and
+    ``landmark`` after ``index_date``, the landmark date), then each outcome's time, event
+    and censor reason (:mod:`prognosis.cohort.outcome_columns`)."""
     names = survival_names(_outcomes(definition))
     types = [pa.string() if n.startswith("censor_reason") else pa.int32() for n in names]
-    return _ROW_KEY + list(zip(names, types, strict=True))
+    key = _ROW_KEY + (_LANDMARK_KEY if definition.landmarks is not None else [])
+    return key + list(zip(names, types, strict=True))
+
+
+def _has_landmarks(definition: CohortDefinition) -> bool:
+    return definition.landmarks is not None
 
 
 def _outcomes(definition: CohortDefinition) -> list[str]:
@@ -119,7 +127,13 @@ def compile_script(
                 "one column each)\n" + render(prevalence_query(slot, 0), dialect)
             )
     columns = [c for c in plan.layout if isinstance(c, FeatureColumn)]
-    query = dataset_query(columns, plan.tables, outcomes=_outcomes(definition))
+    query = dataset_query(
+        columns, plan.tables, outcomes=_outcomes(definition), landmarks=_has_landmarks(definition)
+    )
+    if definition.landmarks is not None:
+        parts.append(
+            "-- attrition per landmark\n" + render(landmark_attrition_query(definition), dialect)
+        )
     parts.append("-- dataset\n" + render(query, dialect))
     header = f"-- prognosis cohort '{definition.name}', SQL for {dialect}\n\n"
     return header + ";\n\n".join(parts) + ";\n"
@@ -343,6 +357,33 @@ class StepRunner:
         if persons_before == 0:
             lines = "\n".join(f"  {s['description']}: {s['persons']} persons" for s in table)
             raise CohortError(f"cohort '{definition.name}' is empty; attrition:\n{lines}")
+        if definition.landmarks is not None:
+            table += self._landmark_attrition(definition, table[-1])
+        return table
+
+    def _landmark_attrition(
+        self, definition: CohortDefinition, entries: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """One row per landmark after the entry steps: the persons (and rows, one each) still
+        at risk there; what each drops is counted from the row above, as for the entry steps
+        (at risk at a landmark implies at risk at every earlier one)."""
+        rows = self.engine.fetch_rows(
+            render(landmark_attrition_query(definition), self.engine.dialect)
+        )
+        table, persons_before, events_before = [], entries["persons"], entries["index_events"]
+        for landmark, persons, events in rows:
+            persons, events = int(persons), int(events)
+            table.append(
+                {
+                    "step": f"landmark_{int(landmark)}",
+                    "description": f"At risk at day {int(landmark)} after entry",
+                    "persons": persons,
+                    "index_events": events,
+                    "persons_dropped": persons_before - persons,
+                    "index_events_dropped": events_before - events,
+                }
+            )
+            persons_before, events_before = persons, events
         return table
 
     def features(
@@ -364,7 +405,12 @@ class StepRunner:
                 self._drop(scratch)
             return self._assemble_in_sql(definition, plan, choose, columns_of)
         base = [slot for slot in plan.layout if isinstance(slot, FeatureColumn) and not slot.table]
-        filler = ColumnFiller(self._fetch, base, outcomes=_outcomes(definition))
+        filler = ColumnFiller(
+            self._fetch,
+            base,
+            outcomes=_outcomes(definition),
+            landmarks=_has_landmarks(definition),
+        )
         try:
             chosen = self._run_and_fill(plan, choose, filler)
             self._note_unseen(plan)
@@ -423,7 +469,12 @@ class StepRunner:
         to count and write it without collecting it to the driver)."""
         columns = _kept(definition, self._resolve(plan, choose), columns_of)
         self.say("assemble dataset")
-        query = dataset_query(columns, plan.tables, outcomes=_outcomes(definition))
+        query = dataset_query(
+            columns,
+            plan.tables,
+            outcomes=_outcomes(definition),
+            landmarks=_has_landmarks(definition),
+        )
         return columns, self.engine.dataset(
             render(query, self.engine.dialect), _schema(definition, columns)
         )

@@ -12,6 +12,11 @@ Follow-up, event and censoring (all in days after index, both ends of windows in
   ``[time_at_risk.start, follow-up end]``; on the same day the outcome wins, then the listed order;
 * ``time`` is the day of that event, else the follow-up end; ``censor_reason`` names what ended
   follow-up (ties: death, observation_end, data_cutoff, time_at_risk_end).
+
+With ``landmarks:``, the index events above are the *entries*; each entry that meets every
+criterion becomes one row per landmark ``s`` at which it is still at risk, whose
+``index_date`` is the landmark date (entry + ``s``, with ``entry_date`` and ``landmark``
+kept): its events, follow-up and features are then computed from that date, as above.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ __all__ = [
     "attrition_query",
     "cohort_steps",
     "concept_steps",
+    "landmark_attrition_query",
+    "landmark_list",
 ]
 
 BIG = 999_999  # days; later than any time-at-risk end
@@ -78,8 +85,11 @@ def cohort_steps(definition: CohortDefinition, *, person_periods: bool = False) 
     steps = [*concept_steps(definition), index, _base(definition)]
     steps += [_rule_counts(definition, i) for i in range(len(definition.rules))]
     if definition.several_outcomes:
-        steps += _several_outcome_steps(definition)
-        return [*steps, _death_days(), _candidates_of_outcomes(definition), _cohort(definition)]
+        steps += [*_several_outcome_steps(definition), _death_days()]
+        steps.append(_candidates_of_outcomes(definition))
+        if definition.landmarks is not None:
+            return [*steps, *_landmark_steps(definition)]
+        return [*steps, _cohort(definition)]
     outcome = _the_outcome(definition)
     steps.append(_event_days("outcome_days", "first outcome", outcome, definition))
     if outcome.exclude_prior is not None:
@@ -88,8 +98,10 @@ def cohort_steps(definition: CohortDefinition, *, person_periods: bool = False) 
         steps.append(
             _event_days(f"competing_{number}_days", f"first {event.name}", event, definition)
         )
-    steps += [_death_days(), _candidates(definition), _cohort(definition)]
-    return steps
+    steps += [_death_days(), _candidates(definition)]
+    if definition.landmarks is not None:
+        return [*steps, *_landmark_steps(definition)]
+    return [*steps, _cohort(definition)]
 
 
 def _the_outcome(definition: CohortDefinition) -> Outcome:
@@ -312,14 +324,19 @@ def _prior_outcome(name: str, outcome: Outcome) -> Step:
 
 
 def _event_days(
-    name: str, description: str, event: Outcome | CompetingEvent, definition: CohortDefinition
+    name: str,
+    description: str,
+    event: Outcome | CompetingEvent,
+    definition: CohortDefinition,
+    rows: str = "base",
 ) -> Step:
-    """The first day of ``event`` inside the time at risk, per index event (table ``name``)."""
+    """The first day of ``event`` inside the time at risk, per index event (table ``name``);
+    the index events are the table ``rows`` (``landmark_events``: each landmark row)."""
     tar = definition.risk_window
     offset = days("e.event_date", "b.index_date")
     select = f"""
 SELECT b.person_id, b.index_date, MIN({offset}) AS days
-FROM base AS b JOIN stg_{event.domain.value} AS e ON e.person_id = b.person_id
+FROM {rows} AS b JOIN stg_{event.domain.value} AS e ON e.person_id = b.person_id
 WHERE {in_set("e.concept_id", event.concept_set)} AND {offset} >= {tar.start}
   AND {offset} <= {tar.end}
 GROUP BY b.person_id, b.index_date"""
@@ -392,21 +409,26 @@ def _rule_columns(definition: CohortDefinition) -> tuple[list[str], list[str]]:
     return joins, columns
 
 
-def _candidates(definition: CohortDefinition) -> Step:
+def _candidates(definition: CohortDefinition, *, landmarks: bool = False) -> Step:
+    """Follow-up, event and censoring of each index event (``candidates``) or, with
+    ``landmarks``, of each landmark row (``landmark_candidates``, from ``landmark_events``,
+    whose entries met the rules already)."""
     tar = definition.risk_window
+    prefix = "landmark_" if landmarks else ""
     joins = [
-        _join("outcome_days", "o1"),
+        _join(f"{prefix}outcome_days", "o1"),
         "LEFT JOIN death_dates AS d ON d.person_id = i.person_id",
     ]
     columns = ["o1.days AS event_1_days"]
-    rule_joins, rule_items = _rule_columns(definition)
-    joins += rule_joins
-    columns += rule_items
-    if _the_outcome(definition).exclude_prior is not None:
+    if not landmarks:
+        rule_joins, rule_items = _rule_columns(definition)
+        joins += rule_joins
+        columns += rule_items
+    if _the_outcome(definition).exclude_prior is not None and not landmarks:
         joins.append(_join("prior_outcome", "po"))
         columns.append("po.n AS prior_outcome")
     for number in range(2, len(definition.competing_events) + 2):
-        joins.append(_join(f"competing_{number}_days", f"o{number}"))
+        joins.append(_join(f"{prefix}competing_{number}_days", f"o{number}"))
         columns.append(f"o{number}.days AS event_{number}_days")
     numbers = range(1, len(definition.competing_events) + 2)
     earliest = [f"COALESCE(event_{n}_days, {BIG})" for n in numbers]
@@ -419,7 +441,7 @@ WITH days AS (
     {days("i.obs_end", "i.index_date")} AS obs_end_days,
     {days("d.death_date", "i.index_date")} AS death_days,
     {_cutoff_days(definition)} AS cutoff_days
-  FROM index_events AS i
+  FROM {"landmark_events" if landmarks else "index_events"} AS i
   {" ".join(joins)}
 ), follow AS (
   SELECT *, LEAST(obs_end_days, {tar.end}, death_days, cutoff_days) AS follow_up,
@@ -435,7 +457,109 @@ SELECT *,
     WHEN follow_up = cutoff_days THEN 'data_cutoff'
     ELSE 'time_at_risk_end' END AS censor_reason
 FROM follow"""
+    if landmarks:
+        return Step(
+            "landmark_candidates", "compute follow-up, events and censoring per landmark", select
+        )
     return Step("candidates", "compute follow-up, events and censoring", select)
+
+
+# -- landmarks: one row per entry and landmark at which the person is still at risk ------------
+def _landmark_steps(definition: CohortDefinition) -> list[Step]:
+    """From the entries that meet every criterion (``candidates``) to the ``cohort`` of
+    landmark rows: each landmark row's index date is its landmark date, so its events,
+    follow-up and (later) features are measured from there."""
+    steps = [_landmark_events(definition)]
+    for table, event in _followed_events(definition):
+        name = event.name if isinstance(event, CompetingEvent) else "outcome"
+        steps.append(
+            _event_days(
+                f"landmark_{table}",
+                f"first {name} after each landmark",
+                event,
+                definition,
+                rows="landmark_events",
+            )
+        )
+    if definition.several_outcomes:
+        steps.append(_candidates_of_outcomes(definition, landmarks=True))
+    else:
+        steps.append(_candidates(definition, landmarks=True))
+    return [*steps, _landmark_cohort(definition)]
+
+
+def _followed_events(definition: CohortDefinition) -> list[tuple[str, Outcome | CompetingEvent]]:
+    """The event-day tables of the follow-up (``outcome_days``, ``competing_2_days``, ... for
+    one outcome; ``days_<name>`` for several), and the event each holds."""
+    if definition.several_outcomes:
+        return [(f"days_{name}", event) for name, event in _events_of_outcomes(definition).items()]
+    tables: list[tuple[str, Outcome | CompetingEvent]] = [
+        ("outcome_days", _the_outcome(definition))
+    ]
+    for number, event in enumerate(definition.competing_events, start=2):
+        tables.append((f"competing_{number}_days", event))
+    return tables
+
+
+def landmark_list(definition: CohortDefinition) -> str:
+    """The landmarks as a one-column table ``landmark`` (days after entry)."""
+    listed = ", ".join(map(str, definition.landmark_days()))
+    return f"SELECT CAST(t.landmark AS INTEGER) AS landmark FROM UNNEST([{listed}]) AS t(landmark)"
+
+
+def _landmark_events(definition: CohortDefinition) -> Step:
+    """Each entry that meets every criterion, once per landmark ``s``: index date
+    ``entry + s``, age in that year. With one outcome, only while the entry is still free of
+    the outcome and of every competing event (its first event, counted from the time-at-risk
+    start, comes after day ``s``); with several, every landmark, each outcome's first event
+    after entry (``entry_first__k``) and prior records (``prior_k``) carried along, to tell
+    whether the row is at risk of that outcome (:func:`_at_risk_columns`). Whether the
+    person is still observed and alive is the landmark row's own follow-up
+    (:func:`_landmark_cohort`)."""
+    condition = " AND ".join(f"({s.condition})" for s in all_attrition(definition))
+    landmark_date = "CAST(c.index_date + l.landmark AS DATE)"
+    carried, free = "", "\nWHERE c.first_event > l.landmark"
+    if definition.several_outcomes:
+        items = []
+        for spec in definition.outcome_specs():
+            first = outcome_column("first", spec.name)
+            items.append(f"c.{first} AS entry_{first}")
+            if spec.outcome.exclude_prior is not None:
+                items.append(f"c.prior_{spec.name}")
+        carried, free = ", " + ", ".join(items), ""
+    select = f"""
+SELECT c.person_id, {landmark_date} AS index_date, c.index_date AS entry_date, l.landmark,
+  c.obs_start, c.obs_end, c.year_of_birth, c.gender_concept_id,
+  EXTRACT(YEAR FROM {landmark_date}) - c.year_of_birth AS age{carried}
+FROM (SELECT * FROM candidates WHERE {condition}) AS c
+CROSS JOIN ({landmark_list(definition)}) AS l{free}"""
+    return Step("landmark_events", "expand entries to landmarks", select)
+
+
+def _landmark_cohort(definition: CohortDefinition) -> Step:
+    """The landmark rows still observed and alive on the time-at-risk start after the
+    landmark (with several outcomes, those not at risk of one have its columns NULL)."""
+    tar = definition.risk_window
+    survival = "time, event, censor_reason"
+    if definition.several_outcomes:
+        survival = ", ".join(_at_risk_columns(definition, landmarks=True))
+    return Step(
+        "cohort",
+        "select the landmark rows at risk",
+        f"SELECT person_id, index_date, entry_date, landmark, {survival}, age, "
+        f"gender_concept_id FROM landmark_candidates WHERE follow_up >= {tar.start}",
+        row_id=("person_id", "index_date"),
+    )
+
+
+def landmark_attrition_query(definition: CohortDefinition) -> str:
+    """Persons and rows of the built ``cohort`` at each landmark, in landmark order (a
+    landmark nobody reaches counts 0)."""
+    return f"""
+SELECT l.landmark, COUNT(DISTINCT c.person_id) AS persons, COUNT(c.person_id) AS row_count
+FROM ({landmark_list(definition)}) AS l
+LEFT JOIN cohort AS c ON c.landmark = l.landmark
+GROUP BY l.landmark ORDER BY l.landmark"""
 
 
 # -- several outcomes: one time/event pair per outcome, from the same follow-up ----------------
@@ -463,22 +587,26 @@ def _events_of_outcomes(definition: CohortDefinition) -> dict[str, CompetingEven
     return events
 
 
-def _candidates_of_outcomes(definition: CohortDefinition) -> Step:
+def _candidates_of_outcomes(definition: CohortDefinition, *, landmarks: bool = False) -> Step:
     """Follow-up as for one outcome; then, per outcome ``k``, ``event__k`` (1 the outcome,
     2, 3, ... its competing events in listed order; the outcome wins ties, then that order),
-    ``time__k`` and ``censor_reason__k``, as :func:`_candidates` computes them for one."""
+    ``time__k`` and ``censor_reason__k``, as :func:`_candidates` computes them for one; with
+    ``landmarks``, of each landmark row (``landmark_candidates``; the entry's rules and prior
+    records come with the rows)."""
     tar = definition.risk_window
+    prefix = "landmark_" if landmarks else ""
     joins = ["LEFT JOIN death_dates AS d ON d.person_id = i.person_id"]
     columns, selected = [], []
-    rule_joins, rule_items = _rule_columns(definition)
-    joins += rule_joins
-    columns += rule_items
+    if not landmarks:
+        rule_joins, rule_items = _rule_columns(definition)
+        joins += rule_joins
+        columns += rule_items
     for position, name in enumerate(_events_of_outcomes(definition)):
-        joins.append(_join(f"days_{name}", f"e{position}"))
+        joins.append(_join(f"{prefix}days_{name}", f"e{position}"))
         columns.append(f"e{position}.days AS days_{name}")
     firsts = []
     for spec in definition.outcome_specs():
-        if spec.outcome.exclude_prior is not None:
+        if spec.outcome.exclude_prior is not None and not landmarks:
             joins.append(_join(f"prior_{spec.name}", f"p_{spec.name}"))
             columns.append(f"p_{spec.name}.n AS prior_{spec.name}")
         names = [spec.name, *(event.name for event in spec.competing)]
@@ -492,7 +620,7 @@ WITH days AS (
     {days("i.obs_end", "i.index_date")} AS obs_end_days,
     {days("d.death_date", "i.index_date")} AS death_days,
     {_cutoff_days(definition)} AS cutoff_days
-  FROM index_events AS i
+  FROM {"landmark_events" if landmarks else "index_events"} AS i
   {" ".join(joins)}
 ), follow AS (
   SELECT *, LEAST(obs_end_days, {tar.end}, death_days, cutoff_days) AS follow_up,
@@ -501,7 +629,10 @@ WITH days AS (
 )
 SELECT *, {", ".join(selected)}
 FROM follow"""
-    return Step("candidates", "compute follow-up, events and censoring per outcome", select)
+    description = "compute follow-up, events and censoring per outcome"
+    if landmarks:
+        return Step("landmark_candidates", f"{description} and landmark", select)
+    return Step("candidates", description, select)
 
 
 def _outcome_pair(name: str, events: list[str]) -> list[str]:
@@ -521,17 +652,23 @@ def _outcome_pair(name: str, events: list[str]) -> list[str]:
     ]
 
 
-def _at_risk_columns(definition: CohortDefinition) -> list[str]:
+def _at_risk_columns(definition: CohortDefinition, *, landmarks: bool = False) -> list[str]:
     """Each outcome's time, event and censor reason; NULL where an outcome that excludes its
-    prior records has one (that row is not at risk of that outcome)."""
+    prior records has one (that row is not at risk of that outcome) and, at a landmark,
+    where the outcome or one of its competing events came by the landmark day."""
     items = []
     for spec in definition.outcome_specs():
+        conditions = []
+        if spec.outcome.exclude_prior is not None:
+            conditions.append(f"COALESCE(prior_{spec.name}, 0) = 0")
+        if landmarks:
+            conditions.append(f"entry_{outcome_column('first', spec.name)} > landmark")
         for part in ("time", "event", "censor_reason"):
             column = outcome_column(part, spec.name)
-            if spec.outcome.exclude_prior is None:
+            if not conditions:
                 items.append(column)
             else:
-                at_risk = f"COALESCE(prior_{spec.name}, 0) = 0"
+                at_risk = " AND ".join(conditions)
                 items.append(f"CASE WHEN {at_risk} THEN {column} END AS {column}")
     return items
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,10 +18,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
     StrictFloat,
     StrictInt,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -37,6 +40,7 @@ __all__ = [
     "CohortDefinition",
     "ConceptSet",
     "Domain",
+    "Landmarks",
     "OutcomeSpec",
     "TreatmentFeature",
     "TreatmentStatistic",
@@ -296,6 +300,52 @@ class Censoring(_Model):
     data_cutoff: IsoDate | None = None
 
 
+class Landmarks(_Model):
+    """Landmarks every ``every`` days after entry, from day 0 up to ``until`` (inclusive)."""
+
+    every: StrictInt = Field(gt=0)
+    until: StrictInt = Field(ge=0)
+
+    def days(self) -> tuple[int, ...]:
+        """The landmarks, in days after entry: 0, every, 2 * every, ... up to ``until``."""
+        return tuple(range(0, self.until + 1, self.every))
+
+
+def _landmark_list(value: Any) -> Any:
+    """A list of landmarks: whole days after entry, from 0 up, each once, in order."""
+    if not isinstance(value, list):
+        return value
+    if not value:
+        raise ValueError("the list is empty; give days after entry, e.g. [0, 180, 365]")
+    for day in value:
+        if isinstance(day, int) and not isinstance(day, bool) and day < 0:
+            raise ValueError(f"day {day} is negative; landmarks are days after entry")
+    numbers = [day for day in value if isinstance(day, int) and not isinstance(day, bool)]
+    for earlier, later in itertools.pairwise(numbers):
+        if later == earlier:
+            raise ValueError(f"day {later} is listed twice")
+        if later < earlier:
+            raise ValueError(
+                f"day {later} comes after day {earlier}; list the days in "
+                f"increasing order, e.g. {sorted(set(numbers))}"
+            )
+    return value
+
+
+LandmarkList = Annotated[list[StrictInt], BeforeValidator(_landmark_list)]
+
+
+def _landmark_form(value: Any) -> str:
+    """Which form of ``landmarks:`` was written: a mapping (every/until) or a list of days."""
+    return "form-every" if isinstance(value, dict | Landmarks) else "form-list"
+
+
+LandmarkSpec = Annotated[
+    Annotated[Landmarks, Tag("form-every")] | Annotated[LandmarkList, Tag("form-list")],
+    Discriminator(_landmark_form),
+]
+
+
 class Statistic(StrEnum):
     PRESENCE = "presence"
     COUNT = "count"
@@ -400,12 +450,47 @@ class TreatmentFeature(_Model):
         return self
 
 
+class TimeSinceEntryFeature(_Model):
+    """The column ``time_since_entry``: the landmark, in days after entry (needs landmarks)."""
+
+    kind: Literal["time_since_entry"]
+
+
+class SinceEntryFeature(_Model):
+    """Records of a concept set from the entry date to the day before the landmark date
+    (days ``[entry, landmark - 1]``; none at landmark 0): presence (column ``name``) and/or
+    count (``name_count``). Needs landmarks."""
+
+    kind: Literal["since_entry"]
+    name: NameStr
+    concept_set: NameStr
+    domain: Domain
+    statistics: list[Statistic] = Field(default=[Statistic.PRESENCE], min_length=1)
+
+    @model_validator(mode="after")
+    def _stats(self) -> SinceEntryFeature:
+        if self.domain is Domain.DEATH:
+            raise ValueError(f"feature '{self.name}': death is not a feature domain")
+        if Statistic.LAST in self.statistics:
+            raise ValueError(
+                f"feature '{self.name}': a since_entry feature counts records "
+                "(presence, count), it has no 'last'"
+            )
+        _check_statistics(self.domain, self.statistics, f"feature '{self.name}'")
+        return self
+
+
+#: Feature kinds that read the landmark (``time_since_entry``, ``since_entry``).
+LANDMARK_FEATURES = (TimeSinceEntryFeature, SinceEntryFeature)
+
 Feature = Annotated[
     DemographicsFeature
     | IndexConceptFeature
     | ConceptSetFeature
     | DomainFeature
-    | TreatmentFeature,
+    | TreatmentFeature
+    | TimeSinceEntryFeature
+    | SinceEntryFeature,
     Field(discriminator="kind"),
 ]
 
@@ -453,6 +538,7 @@ class CohortDefinition(_Model):
     competing_events: list[CompetingEvent] = Field(default_factory=list)
     censoring: Censoring = Censoring()
     features: Features = Features()
+    landmarks: LandmarkSpec | None = None
 
     @model_validator(mode="after")
     def _one_outcome_form(self) -> CohortDefinition:
@@ -521,6 +607,27 @@ class CohortDefinition(_Model):
             if isinstance(f, _NAMED_FEATURES)
         ]
         return refs
+
+    @model_validator(mode="after")
+    def _landmarks(self) -> CohortDefinition:
+        landmark_items = [f for f in self.features.items if isinstance(f, LANDMARK_FEATURES)]
+        if self.landmarks is None:
+            if landmark_items:
+                raise ValueError(
+                    f"feature kind '{landmark_items[0].kind}' needs landmarks: (e.g. landmarks: "
+                    "{every: 90, until: 730}); without landmarks every row is the entry"
+                )
+            return self
+        _check_landmarks(self, self.landmark_days(), landmark_items)
+        return self
+
+    def landmark_days(self) -> tuple[int, ...]:
+        """The landmarks in days after entry; empty when the definition has none."""
+        if self.landmarks is None:
+            return ()
+        if isinstance(self.landmarks, Landmarks):
+            return self.landmarks.days()
+        return tuple(self.landmarks)
 
     def used_domains(self) -> set[Domain]:
         """Every CDM event table this definition reads."""
@@ -613,11 +720,39 @@ class CohortDefinition(_Model):
         return self.model_dump(mode="json", exclude=self._other_form())
 
     def _other_form(self) -> set[str]:
-        return {"outcome"} if self.several_outcomes else {"outcomes", "time_at_risk"}
+        other = {"outcome"} if self.several_outcomes else {"outcomes", "time_at_risk"}
+        # a definition without landmarks records (and hashes) as it did before they existed
+        return other if self.landmarks is not None else other | {"landmarks"}
+
+
+def _check_landmarks(
+    definition: CohortDefinition,
+    days: tuple[int, ...],
+    items: list[TimeSinceEntryFeature | SinceEntryFeature],
+) -> None:
+    """Landmarks that a build can honour: inside the time at risk, one entry per person, and
+    the landmark time among the features when there are several landmarks."""
+    tar = definition.risk_window
+    field = "outcome.time_at_risk" if definition.outcome is not None else "time_at_risk"
+    if days[-1] > tar.end:
+        raise ValueError(
+            f"landmarks: day {days[-1]} is after the end of {field} (day {tar.end}); "
+            f"landmarks must lie inside the time at risk (at most day {tar.end})"
+        )
+    if definition.index.occurrence is Occurrence.ALL:
+        raise ValueError(
+            "landmarks: cannot be combined with index.occurrence: all (a landmark of one entry "
+            "could be the date of another entry); use occurrence: first"
+        )
+    if len(days) > 1 and not any(item.kind == "time_since_entry" for item in items):
+        raise ValueError(
+            f"landmarks: {len(days)} landmarks need the landmark time as a covariate: add "
+            "'- kind: time_since_entry' under features.items"
+        )
 
 
 # feature items with a name and a concept set
-_NAMED_FEATURES = (ConceptSetFeature, TreatmentFeature)
+_NAMED_FEATURES = (ConceptSetFeature, TreatmentFeature, SinceEntryFeature)
 
 #: The name of the outcome of a definition with one ``outcome:``.
 SINGLE_OUTCOME = "outcome"
@@ -711,8 +846,10 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
             continue
         tag = after_index and isinstance(node, dict) and node.get("kind") == part
         after_index = False
-        if tag or re.fullmatch(r"[a-z_]+\[.*\]|function-.*", str(part)):
-            continue  # pydantic's names for union members (the 'kind' tag) and validators
+        if tag or re.fullmatch(r"[a-z_]+\[.*\]|function-.*|form-.*", str(part)):
+            # pydantic's names for union members (the 'kind' tag, the landmarks' form) and
+            # validators
+            continue
         parts.append(("." if parts else "") + str(part))
         node = node.get(part) if isinstance(node, dict) else None
     return "".join(parts)

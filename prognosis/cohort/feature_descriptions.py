@@ -67,12 +67,18 @@ def feature_label(
         return "Age at index (years)"
     if column.statistic == "sex":
         return "Male sex"
+    if column.kind == "time_since_entry":
+        return "Time since entry (days from the entry date to the landmark)"
     what = _what(definition, column, names)
     if column.kind == "index_concept":
         return f"Index {column.domain or 'event'}: {what}"
     if column.kind == "treatment":
         allowed = f" (gaps of up to {_days(column.gap)} allowed)" if column.gap else ""
         return _TREATMENT[column.statistic].format(what=what) + allowed
+    if column.kind == "since_entry":
+        return _STATISTIC[column.statistic].format(
+            what=what, when="from entry to the day before the landmark"
+        )
     assert column.window_days is not None
     window = Window(start=column.window_days[0], end=column.window_days[1])
     return _STATISTIC[column.statistic].format(what=what, when=window.describe())
@@ -83,7 +89,7 @@ def _days(count: int | None) -> str:
 
 
 def _what(definition: CohortDefinition, column: FeatureColumn, names: dict[int, str]) -> str:
-    if column.kind in ("concept_set", "treatment") and column.concept_set:
+    if column.kind in ("concept_set", "treatment", "since_entry") and column.concept_set:
         label = definition.concept_sets[column.concept_set].label
         if label:
             return label

@@ -30,7 +30,9 @@ from prognosis.cohort.definition import (
     Domain,
     DomainFeature,
     IndexConceptFeature,
+    SinceEntryFeature,
     Statistic,
+    TimeSinceEntryFeature,
     TreatmentFeature,
     TreatmentStatistic,
     Window,
@@ -222,6 +224,10 @@ def plan_features(definition: CohortDefinition) -> FeaturePlan:
             _index_concept(definition, plan)
         elif isinstance(item, TreatmentFeature):
             _treatment(definition, item, position, plan)
+        elif isinstance(item, TimeSinceEntryFeature):
+            plan.layout.append(_time_since_entry())
+        elif isinstance(item, SinceEntryFeature):
+            _since_entry(definition, item, position, plan)
         else:
             scan = scans[item.domain]
             if scan.table not in plan.scratch:
@@ -271,10 +277,12 @@ def _index_concept(definition: CohortDefinition, plan: FeaturePlan) -> None:
     flags = ", ".join(
         f"MAX(CASE WHEN s.root_id = {root} THEN 1 ELSE 0 END) AS index_{root}" for root in roots
     )
+    # the entry's concept, at every landmark
+    entry = "entry_date" if definition.landmarks is not None else "index_date"
     select = f"""
 SELECT c.row_id, {flags}
 FROM cohort AS c
-JOIN stg_{index.domain.value} AS e ON e.person_id = c.person_id AND e.event_date = c.index_date
+JOIN stg_{index.domain.value} AS e ON e.person_id = c.person_id AND e.event_date = c.{entry}
 JOIN concept_sets AS s ON s.concept_set = '{index.concept_set}' AND s.concept_id = e.concept_id
 GROUP BY c.row_id"""
     plan.steps.append(Step("fx_index_concept", "which index concept", select))
@@ -581,6 +589,52 @@ def _concept_set_columns(
     return columns
 
 
+# -- landmark features: time since entry, records since entry ---------------------------------
+def _time_since_entry() -> FeatureColumn:
+    """The landmark (days after entry) as a feature: what a model of stacked landmark rows
+    sees of the time since entry (the ``landmark`` key column is no feature)."""
+    return FeatureColumn(
+        "time_since_entry",
+        "CAST(c.landmark AS INTEGER)",
+        "time_since_entry",
+        "days",
+        "int32",
+    )
+
+
+def _since_entry(
+    definition: CohortDefinition, item: SinceEntryFeature, position: int, plan: FeaturePlan
+) -> None:
+    """Records of ``item``'s concept set from the entry date to the day before the landmark
+    date (none at landmark 0), per cohort row: presence and/or count columns."""
+    table = work_table_name(f"fx_since_{position}_{item.name}")
+    select = f"""
+SELECT c.row_id, COUNT(*) AS n
+FROM cohort AS c JOIN stg_{item.domain.value} AS e ON e.person_id = c.person_id
+WHERE {in_set("e.concept_id", item.concept_set)}
+  AND e.event_date >= c.entry_date AND e.event_date < c.index_date
+GROUP BY c.row_id"""
+    plan.steps.append(Step(table, f"feature {item.name} since entry", select))
+    plan.tables.append(FeatureTable(table, table))
+    for statistic in item.statistics:
+        expression, dtype = _value(statistic, f"{table}.n", f"{table}.n")
+        plan.layout.append(
+            FeatureColumn(
+                f"{item.name}{_SUFFIX[statistic]}",
+                expression,
+                "since_entry",
+                statistic.value,
+                dtype,
+                domain=item.domain.value,
+                concept_ids=tuple(definition.concept_sets[item.concept_set].include),
+                concept_set=item.concept_set,
+                window="since_entry",
+                table=table,
+                source="n",
+            )
+        )
+
+
 def prevalence_query(slot: DomainSlot, min_persons: int) -> str:
     """Concept ids recorded for at least ``min_persons`` index events in the window."""
     return (
@@ -645,12 +699,16 @@ def dataset_query(
     *,
     row_id: bool = False,
     outcomes: Sequence[str] = (),
+    landmarks: bool = False,
 ) -> str:
     """The final SELECT: survival columns (``time``, ``event``, ``censor_reason``, or each of
     ``outcomes``' own: :mod:`prognosis.cohort.outcome_columns`), then every feature, ordered
-    by person and index (``row_id`` order); ``row_id=True`` keeps that column first."""
+    by person and index (``row_id`` order); ``row_id=True`` keeps that column first; with
+    ``landmarks``, ``entry_date`` and ``landmark`` follow ``index_date``."""
     items = ["c.row_id"] if row_id else []
     items += ["c.person_id", "c.index_date"]
+    if landmarks:
+        items += ["c.entry_date", "CAST(c.landmark AS INTEGER) AS landmark"]
     for name in survival_names(outcomes):
         text = name.startswith("censor_reason")
         items.append(f"c.{name}" if text else f"CAST(c.{name} AS INTEGER) AS {name}")

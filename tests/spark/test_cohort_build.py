@@ -117,3 +117,62 @@ def test_treatment_and_trend_features_build_on_spark_as_on_duckdb(
     assert built["spark"].equals(built["duckdb"])
     for name in ("features.json", "attrition.json"):
         assert _json(tmp_path / "spark" / name) == _json(tmp_path / "duckdb" / name)
+
+
+def test_a_landmark_definition_builds_on_spark_as_on_duckdb(spark: Any, tmp_path: Path) -> None:
+    """The hand-made landmark cohort of tests/cohort/test_landmarks.py: every landmark row,
+    its follow-up and its features (concept-set and since-entry tables pivoted and joined in
+    Spark SQL) equal DuckDB's, which equal the hand computation there; so do the attrition
+    rows per landmark and the counts."""
+    from prognosis.cohort import parse_definition
+    from tests.cohort.test_handmade_cdm import TODAY, write
+    from tests.cohort.test_landmarks import EXPECTED, TABLES, definition, rows_of
+    from tests.support.cdm import write_cdm_files
+
+    database = write(tmp_path / "db", TABLES)
+    parquet = write_cdm_files(tmp_path / "parquet", database, fmt="parquet")
+    built = {}
+    for name, source in (
+        ("duckdb", f"duckdb:///{database}"),
+        ("spark", f"spark://local[2]?path={parquet}"),
+    ):
+        build_cohort(
+            parse_definition(definition()), parse_source(source), tmp_path / name, today=TODAY
+        )
+        built[name] = pq.read_table(tmp_path / name / "dataset.parquet")
+    assert built["spark"].schema == built["duckdb"].schema
+    assert built["spark"].equals(built["duckdb"])
+    assert rows_of(tmp_path / "spark") == EXPECTED
+    for file in ("attrition.json", "features.json"):
+        assert _json(tmp_path / "spark" / file) == _json(tmp_path / "duckdb" / file)
+    spark_counts = _json(tmp_path / "spark" / "manifest.json")["counts"]
+    assert spark_counts == _json(tmp_path / "duckdb" / "manifest.json")["counts"]
+
+
+def test_several_outcomes_at_landmarks_build_on_spark_as_on_duckdb(
+    spark: Any, tmp_path: Path
+) -> None:
+    """tests/cohort/test_landmarks.py's several-outcome landmark cohort (NULL where a row is
+    not at risk of an outcome): Spark's rows equal DuckDB's, which equal the hand computation."""
+    from prognosis.cohort import parse_definition
+    from tests.cohort.test_handmade_cdm import TODAY, write
+    from tests.cohort.test_landmarks import several_definition, several_expected, several_rows
+    from tests.cohort.test_several_outcomes import TABLES
+    from tests.support.cdm import write_cdm_files
+
+    database = write(tmp_path / "db", TABLES)
+    parquet = write_cdm_files(tmp_path / "parquet", database, fmt="parquet")
+    built = {}
+    for name, source in (
+        ("duckdb", f"duckdb:///{database}"),
+        ("spark", f"spark://local[2]?path={parquet}"),
+    ):
+        build_cohort(
+            parse_definition(several_definition()),
+            parse_source(source),
+            tmp_path / name,
+            today=TODAY,
+        )
+        built[name] = pq.read_table(tmp_path / name / "dataset.parquet")
+    assert built["spark"].equals(built["duckdb"])
+    assert several_rows(tmp_path / "spark") == several_expected()

@@ -97,3 +97,14 @@ def test_row_ids_are_the_places_in_person_and_date_order(uncoalesced: Any, size:
     # ascending, nulls last, as DuckDB's ORDER BY: sorted here by Python
     ordered = sorted(rows, key=lambda r: (r[0], r[1] is None, r[1] or dt.date.min))
     assert got == {value: place for place, (_, _, value) in enumerate(ordered)}
+
+
+def test_a_landmark_build_on_spark_has_no_single_partition_exchange(
+    spark: Any, eunomia_parquet: Path, tmp_path: Path, plans: list[str]
+) -> None:
+    """Landmark rows (entries crossed with the landmark list) are numbered the same way."""
+    definition = load_definition(DEFINITION.with_name("gi_bleed_nsaid_landmarks.yaml"))
+    with pytest.warns(DataQualityWarning):
+        build_cohort(definition, spark_source(spark, path=eunomia_parquet), tmp_path / "o")
+    assert any("rangepartitioning(person_id" in plan for plan in plans)
+    assert [plan for plan in plans if SINGLE in plan] == []
