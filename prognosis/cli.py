@@ -428,6 +428,11 @@ def evaluate(
 @click.option("--source", help="Score one person straight from this CDM (see cohort build).")
 @click.option("--person-id", type=int, help="The person to score (with --source).")
 @click.option("--index-date", type=click.DateTime(["%Y-%m-%d"]), help="Score as of this date.")
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="A landmark model: score the person on this day of their course (features as of it).",
+)
 def predict(
     model_dir: Path,
     dataset_dir: str | None,
@@ -436,6 +441,7 @@ def predict(
     source: str | None,
     person_id: int | None,
     index_date: dt.datetime | None,
+    as_of: dt.datetime | None,
 ) -> None:
     """Risk at each horizon for every row of DATASET_DIR, or for one person of a CDM.
 
@@ -449,7 +455,9 @@ def predict(
         return
     day = index_date.date() if index_date else None
     with _errors(), _data_warnings(quiet=False):
-        frame = workflow.predict_person(model_dir, source, person_id, day)
+        frame = workflow.predict_person(
+            model_dir, source, person_id, day, as_of=as_of.date() if as_of else None
+        )
     click.echo(frame.drop(columns=["person_id"]).to_string(index=False))
 
 

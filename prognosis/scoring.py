@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from prognosis.cohort.definition import parse_definition
-from prognosis.cohort.person import person_features
+from prognosis.cohort.person import person_features, person_features_as_of
 from prognosis.cohort.sources import Source
-from prognosis.exceptions import PrognosisError, ScoringWarning
+from prognosis.exceptions import CohortError, PrognosisError, ScoringWarning
 from prognosis.feature_ranges import outside_ranges
 from prognosis.models.store import SavedModel
 from prognosis.training import check_schema, predict_frame
@@ -25,12 +25,21 @@ _KEYS = ["person_id", "index_date"]
 
 
 def score_person(
-    saved: SavedModel, source: Source, person_id: int, index_date: dt.date | None = None
+    saved: SavedModel,
+    source: Source,
+    person_id: int,
+    index_date: dt.date | None = None,
+    *,
+    as_of: dt.date | None = None,
 ) -> pd.DataFrame:
     """Risk at each horizon for one person, from the model's own cohort definition.
 
     With ``index_date``, the date is checked against the person's birth, death and observation
-    periods first (:mod:`prognosis.cohort.person_dates`). A :class:`ScoringWarning` names each
+    periods first (:mod:`prognosis.cohort.person_dates`). With ``as_of``, for a model of a
+    landmark cohort, the person is scored as a landmark row on that day
+    (:func:`prognosis.cohort.person.person_features_as_of`: an error when they are not at risk
+    then); without either, a landmark model scores the person at each landmark of the
+    definition at which they are at risk (one row each). A :class:`ScoringWarning` names each
     feature (age included) that lies outside the range seen in training, for models that
     stored their ranges (``feature_ranges`` in ``model.json``; older models skip the check).
 
@@ -40,7 +49,9 @@ def score_person(
         When the index date precedes birth, follows death, or lies outside every
         observation period.
     CohortError
-        Without ``index_date``, when the person is not in the model's cohort.
+        Without ``index_date``, when the person is not in the model's cohort; with ``as_of``,
+        when they are not at risk on that day; ``index_date`` with a landmark model, or
+        ``as_of`` with any other.
     """
     recorded = saved.training_manifest.definition
     content = recorded.content if recorded else None
@@ -51,9 +62,17 @@ def score_person(
         )
     recorded_definition = parse_definition(content, origin="the model's training manifest")
     definition = recorded_definition.for_outcome(saved.info.outcome)
-    row = person_features(
-        definition, source, person_id, features=saved.features, index_date=index_date
-    )
+    if as_of is not None:
+        row = person_features_as_of(definition, source, person_id, as_of, features=saved.features)
+    elif index_date is not None and definition.landmarks is not None:
+        raise CohortError(
+            f"cohort '{definition.name}' has landmarks: score the person on a day of their "
+            "course with --as-of DATE (features and the time since entry as of that day)"
+        )
+    else:
+        row = person_features(
+            definition, source, person_id, features=saved.features, index_date=index_date
+        )
     _warn_outside_training(saved, row, person_id)
     return predict_frame(saved, row, origin=f"person {person_id}")
 

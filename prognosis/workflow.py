@@ -436,12 +436,16 @@ def predict_person(
     source: str | None,
     person_id: int | None,
     index_date: dt.date | None = None,
+    *,
+    as_of: dt.date | None = None,
 ) -> pd.DataFrame:
     """Risk at each horizon for one person, straight from the CDM ``source``: one row,
     ``person_id``, ``index_date``, ``risk_<horizon>``.
 
-    Without ``index_date`` the person is scored at their index event in the model's cohort;
-    see :func:`prognosis.scoring.score_person` (which warns about features outside the training
+    Without ``index_date`` the person is scored at their index event in the model's cohort
+    (a landmark model: at each landmark they are at risk at); with ``as_of``, a landmark
+    model scores them on that day of their course. See
+    :func:`prognosis.scoring.score_person` (which warns about features outside the training
     range).
 
     Raises
@@ -457,7 +461,7 @@ def predict_person(
         raise PrognosisError(
             "give DATASET_DIR and --out, or --source and --person-id to score one person"
         )
-    return scoring.score_person(saved, parse_source(source), person_id, index_date)
+    return scoring.score_person(saved, parse_source(source), person_id, index_date, as_of=as_of)
 
 
 def explain(

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/run.py [--only NAME] [--sizes 100000,1000000]
 
-NAME: cohort, models, explain or spark (default: all).
+NAME: cohort, models, explain, landmarks or spark (default: all).
 
 Each benchmark is a module of this folder with a ``main(sizes, ...)``; docs/benchmarks.md says
 what each measures.
@@ -21,12 +21,13 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests.benchmarks` import
 from tests.benchmarks import (  # noqa: E402
     cohort_build,
     explain_reports,
+    landmarks,
     models_accuracy,
     models_speed,
     spark_build,
 )
 
-BENCHMARKS = ("cohort", "models", "explain", "spark")
+BENCHMARKS = ("cohort", "models", "explain", "landmarks", "spark")
 DEFAULT_SIZES = [100_000, 1_000_000]
 
 
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         models_speed.main(repeat=max(1, args.repeat))
     if args.only in (None, "explain"):
         explain_reports.main()
+    if args.only in (None, "landmarks"):
+        landmarks.main(args.sizes)
     if args.only in (None, "spark"):
         spark_build.main(args.sizes, definition=args.definition.resolve())
 
