@@ -103,5 +103,13 @@ def group_label(group: FeatureGroup, values: Sequence[float]) -> str:
         return "; ".join(clinical_label(e, v) for e, v in zip(group.entries, values, strict=True))
     order = sorted(range(len(group.entries)), key=lambda k: group.entries[k].statistic == "count")
     title = feature_title(group.entries[order[0]])
-    words = ", ".join(value_words(group.entries[k], values[k]) for k in order)
+    words = ", ".join(_grouped_words(group.entries[k], values[k]) for k in order)
     return f"{title}: {words}"
+
+
+def _grouped_words(entry: Feature, value: float) -> str:
+    """A value beside the group's others: a trend says it is one ("trend -14.6 per year")."""
+    words = value_words(entry, value)
+    if entry.statistic != "trend":
+        return words
+    return "no trend" if words == "not measured" else f"trend {float(value):+.4g} per year"

@@ -14,6 +14,7 @@ both files are owner-only (0600) from their creation, and the mapping is merged 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from prognosis.report.privacy import redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
 from prognosis.report.render import render_page
 from prognosis.report.report_json import predicts, write_report_json
+from prognosis.report.trajectory import TrajectoryStep, trajectories
 from prognosis.scoring import background_rows
 from prognosis.training import check_schema
 
@@ -82,6 +84,8 @@ class PatientPage:
     interval_note: str = ""
     # what validation observed for risks like this one, at each horizon
     calibration: list[CalibrationContext | NoCalibrationContext] = field(default_factory=list)
+    # a landmark model: the risk at each earlier landmark of this patient, and what moved it
+    trajectory: list[TrajectoryStep] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,8 @@ def _write_patient_reports(
     )
     say(f"predict every row and explain {len(rows)} patients (SHAP values)")
     pages = _pages(saved, X, rows, names, background)
+    courses = trajectories(saved, dataset.frame, X, rows, background)
+    pages = [dataclasses.replace(p, trajectory=c) for p, c in zip(pages, courses, strict=True)]
     ordered = sorted(pages, key=lambda p: (-p.risks[0].risk, p.pseudonym))  # highest first
     what = predicts(
         saved.info,

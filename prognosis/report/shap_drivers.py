@@ -294,12 +294,24 @@ class RowExplanations:
             horizon=float(horizon),
         )
 
+    def group_points(self, horizon: float) -> np.ndarray | Unavailable:
+        """Every row's contribution of each driver (:attr:`groups`) to its risk by
+        ``horizon``: an array (rows, drivers) of probabilities."""
+        points = self.risk_points(horizon)
+        if isinstance(points, Unavailable):
+            return points
+        return group_sums(points.values, self.groups)
+
+    def label(self, i: int, g: int) -> str:
+        """Driver ``g`` and row ``i``'s values of it, in clinical words."""
+        group = self.groups[g]
+        return group_label(group, [self.explained.data[i, j] for j in group.members])
+
     def _driver(self, i: int, g: int, contribution: float) -> Driver:
         group = self.groups[g]
-        label = group_label(group, [self.explained.data[i, j] for j in group.members])
         return Driver(
             features=tuple(e.name for e in group.entries),
-            label=label,
+            label=self.label(i, g),
             contribution=contribution,
         )
 
