@@ -89,3 +89,22 @@ def test_a_definition_without_landmarks_refuses_as_of(cdm) -> None:
     plain["features"] = {"items": [{"kind": "demographics", "sex": False}]}
     with pytest.raises(CohortError, match=r"has no landmarks: .* use --index-date"):
         person_features_as_of(parse_definition(plain), source, 1, dt.date(2010, 5, 1), features=())
+
+
+@pytest.mark.postgres
+def test_postgresql_scores_the_same_row(
+    cdm, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from tests.cohort.test_handmade_cdm import _postgres_source
+
+    _, out = cdm
+    database = write(tmp_path / "db", TABLES)
+    source = _postgres_source(request, database)
+    features = read_features(out / "features.json")
+    definition_ = parse_definition(definition())
+    found = person_features_as_of(
+        definition_, source, 1, dt.date(2010, 7, 19), features=features
+    ).iloc[0]
+    expected = _as_of(cdm, 1, "2010-07-19")
+    for column in ["landmark", "time_since_entry", "age", "htn_year", "new_dm", "new_dm_count"]:
+        assert found[column] == expected[column], column
