@@ -413,17 +413,10 @@ def _candidates(definition: CohortDefinition, *, landmarks: bool = False) -> Ste
     """Follow-up, event and censoring of each index event (``candidates``) or, with
     ``landmarks``, of each landmark row (``landmark_candidates``, from ``landmark_events``,
     whose entries met the rules already)."""
-    tar = definition.risk_window
     prefix = "landmark_" if landmarks else ""
-    joins = [
-        _join(f"{prefix}outcome_days", "o1"),
-        "LEFT JOIN death_dates AS d ON d.person_id = i.person_id",
-    ]
-    columns = ["o1.days AS event_1_days"]
-    if not landmarks:
-        rule_joins, rule_items = _rule_columns(definition)
-        joins += rule_joins
-        columns += rule_items
+    joins, columns = _base_columns(definition, landmarks=landmarks)
+    joins.append(_join(f"{prefix}outcome_days", "o1"))
+    columns.append("o1.days AS event_1_days")
     if _the_outcome(definition).exclude_prior is not None and not landmarks:
         joins.append(_join("prior_outcome", "po"))
         columns.append("po.n AS prior_outcome")
@@ -435,33 +428,75 @@ def _candidates(definition: CohortDefinition, *, landmarks: bool = False) -> Ste
     # Spark's LEAST needs two arguments or more
     first_event = earliest[0] if len(earliest) == 1 else f"LEAST({', '.join(earliest)})"
     which = " ".join(f"WHEN event_{n}_days = first_event THEN {n}" for n in numbers)
+    selected = [
+        f"CASE WHEN first_event > follow_up THEN 0 {which} END AS event",
+        "LEAST(first_event, follow_up) AS time",
+        f"{_censor_reason('first_event')} AS censor_reason",
+    ]
+    return _follow_up_step(
+        definition,
+        (joins, columns),
+        [f"{first_event} AS first_event"],
+        selected,
+        landmarks=landmarks,
+        description="compute follow-up, events and censoring",
+    )
+
+
+def _base_columns(definition: CohortDefinition, *, landmarks: bool) -> tuple[list[str], list[str]]:
+    """The joins and columns every candidates query starts with: death dates, and the rule
+    counts of index events (landmark rows' entries met the rules already)."""
+    joins = ["LEFT JOIN death_dates AS d ON d.person_id = i.person_id"]
+    columns: list[str] = []
+    if not landmarks:
+        rule_joins, rule_items = _rule_columns(definition)
+        joins += rule_joins
+        columns += rule_items
+    return joins, columns
+
+
+def _censor_reason(first: str) -> str:
+    """What ended the follow-up of a row whose first event is on day ``first`` (empty for an
+    event); ties: death, observation end, data cut-off, time-at-risk end."""
+    return (
+        f"CASE WHEN {first} <= follow_up THEN '' WHEN follow_up = death_days THEN 'death' "
+        "WHEN follow_up = obs_end_days THEN 'observation_end' "
+        "WHEN follow_up = cutoff_days THEN 'data_cutoff' ELSE 'time_at_risk_end' END"
+    )
+
+
+def _follow_up_step(
+    definition: CohortDefinition,
+    joined: tuple[list[str], list[str]],
+    firsts: list[str],
+    selected: list[str],
+    *,
+    landmarks: bool,
+    description: str,
+) -> Step:
+    """The candidates step: each row (an index event, or a landmark row) with the ``joined``
+    (joins, columns), its days to observation end, death and the data cut-off, its follow-up
+    (their earliest and the time-at-risk end), its ``firsts`` (first event days) and the
+    ``selected`` event, time and censor reason."""
+    joins, columns = joined
     select = f"""
 WITH days AS (
-  SELECT i.*, {", ".join(columns)},
+  SELECT i.*, {", ".join(columns) + "," if columns else ""}
     {days("i.obs_end", "i.index_date")} AS obs_end_days,
     {days("d.death_date", "i.index_date")} AS death_days,
     {_cutoff_days(definition)} AS cutoff_days
   FROM {"landmark_events" if landmarks else "index_events"} AS i
   {" ".join(joins)}
 ), follow AS (
-  SELECT *, LEAST(obs_end_days, {tar.end}, death_days, cutoff_days) AS follow_up,
-    {first_event} AS first_event
+  SELECT *, LEAST(obs_end_days, {definition.risk_window.end}, death_days, cutoff_days) AS follow_up,
+    {", ".join(firsts)}
   FROM days
 )
-SELECT *,
-  CASE WHEN first_event > follow_up THEN 0 {which} END AS event,
-  LEAST(first_event, follow_up) AS time,
-  CASE WHEN first_event <= follow_up THEN ''
-    WHEN follow_up = death_days THEN 'death'
-    WHEN follow_up = obs_end_days THEN 'observation_end'
-    WHEN follow_up = cutoff_days THEN 'data_cutoff'
-    ELSE 'time_at_risk_end' END AS censor_reason
+SELECT *, {", ".join(selected)}
 FROM follow"""
     if landmarks:
-        return Step(
-            "landmark_candidates", "compute follow-up, events and censoring per landmark", select
-        )
-    return Step("candidates", "compute follow-up, events and censoring", select)
+        return Step("landmark_candidates", f"{description} per landmark", select)
+    return Step("candidates", description, select)
 
 
 # -- landmarks: one row per entry and landmark at which the person is still at risk ------------
@@ -593,18 +628,12 @@ def _candidates_of_outcomes(definition: CohortDefinition, *, landmarks: bool = F
     ``time__k`` and ``censor_reason__k``, as :func:`_candidates` computes them for one; with
     ``landmarks``, of each landmark row (``landmark_candidates``; the entry's rules and prior
     records come with the rows)."""
-    tar = definition.risk_window
     prefix = "landmark_" if landmarks else ""
-    joins = ["LEFT JOIN death_dates AS d ON d.person_id = i.person_id"]
-    columns, selected = [], []
-    if not landmarks:
-        rule_joins, rule_items = _rule_columns(definition)
-        joins += rule_joins
-        columns += rule_items
+    joins, columns = _base_columns(definition, landmarks=landmarks)
     for position, name in enumerate(_events_of_outcomes(definition)):
         joins.append(_join(f"{prefix}days_{name}", f"e{position}"))
         columns.append(f"e{position}.days AS days_{name}")
-    firsts = []
+    firsts, selected = [], []
     for spec in definition.outcome_specs():
         if spec.outcome.exclude_prior is not None and not landmarks:
             joins.append(_join(f"prior_{spec.name}", f"p_{spec.name}"))
@@ -614,25 +643,14 @@ def _candidates_of_outcomes(definition: CohortDefinition, *, landmarks: bool = F
         first = earliest[0] if len(earliest) == 1 else f"LEAST({', '.join(earliest)})"
         firsts.append(f"{first} AS {outcome_column('first', spec.name)}")
         selected += _outcome_pair(spec.name, names)
-    select = f"""
-WITH days AS (
-  SELECT i.*, {", ".join(columns)},
-    {days("i.obs_end", "i.index_date")} AS obs_end_days,
-    {days("d.death_date", "i.index_date")} AS death_days,
-    {_cutoff_days(definition)} AS cutoff_days
-  FROM {"landmark_events" if landmarks else "index_events"} AS i
-  {" ".join(joins)}
-), follow AS (
-  SELECT *, LEAST(obs_end_days, {tar.end}, death_days, cutoff_days) AS follow_up,
-    {", ".join(firsts)}
-  FROM days
-)
-SELECT *, {", ".join(selected)}
-FROM follow"""
-    description = "compute follow-up, events and censoring per outcome"
-    if landmarks:
-        return Step("landmark_candidates", f"{description} and landmark", select)
-    return Step("candidates", description, select)
+    return _follow_up_step(
+        definition,
+        (joins, columns),
+        firsts,
+        selected,
+        landmarks=landmarks,
+        description="compute follow-up, events and censoring per outcome",
+    )
 
 
 def _outcome_pair(name: str, events: list[str]) -> list[str]:
@@ -645,10 +663,7 @@ def _outcome_pair(name: str, events: list[str]) -> list[str]:
     return [
         f"CASE WHEN {first} > follow_up THEN 0 {which} END AS {outcome_column('event', name)}",
         f"LEAST({first}, follow_up) AS {outcome_column('time', name)}",
-        f"CASE WHEN {first} <= follow_up THEN '' WHEN follow_up = death_days THEN 'death' "
-        "WHEN follow_up = obs_end_days THEN 'observation_end' "
-        "WHEN follow_up = cutoff_days THEN 'data_cutoff' "
-        f"ELSE 'time_at_risk_end' END AS {outcome_column('censor_reason', name)}",
+        f"{_censor_reason(first)} AS {outcome_column('censor_reason', name)}",
     ]
 
 
