@@ -257,13 +257,10 @@ def fit(
     DatasetError
         When the dataset has several outcomes and ``options.outcome`` is none of them.
     """
-    say = progress or (lambda _message: None)
-    say(LOADING)
+    say, params = _started(options, progress)
     from prognosis.dataset import load_dataset
-    from prognosis.models.registry import parse_params
     from prognosis.models.store import save_model
 
-    params = parse_params(options.model, options.params)  # before any work
     with claim_output(out, OutputKind.MODEL, overwrite=overwrite, protect=[dataset_dir]):
         say("read the dataset")
         dataset = load_dataset(dataset_dir, options.outcome)
@@ -294,11 +291,7 @@ def fit_outcomes(
     outcomes = outcomes_of(dataset_dir)
     if options.outcome is not None or not outcomes:
         return [fit(dataset_dir, options, out, overwrite=overwrite, progress=progress, count=count)]
-    say = progress or (lambda _message: None)
-    say(LOADING)
-    from prognosis.models.registry import parse_params
-
-    params = parse_params(options.model, options.params)  # before any work
+    say, params = _started(options, progress)
     with claim_output(out, OutputKind.MODEL_SET, overwrite=overwrite, protect=[dataset_dir]):
         say("read the dataset")
         dataset = load_dataset(dataset_dir)
@@ -311,6 +304,16 @@ def fit_outcomes(
                 save_model(folder / name, saved)
                 fitted.append(Fitted(out=Path(out) / name, saved=saved))
     return fitted
+
+
+def _started(options: FitOptions, progress: Progress | None) -> tuple[Progress, dict[str, Any]]:
+    """Say that the modelling libraries load, and check the estimator's parameters before any
+    work; the progress function (a no-op without ``progress``) and the parameters."""
+    say = progress or (lambda _message: None)
+    say(LOADING)
+    from prognosis.models.registry import parse_params
+
+    return say, parse_params(options.model, options.params)
 
 
 def _fitted(

@@ -116,6 +116,28 @@ def synth_af_stroke(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synth_af_dynamic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """cohorts/synth_af_dynamic.yaml (TIA at 8 landmarks; the planted dynamic truth of
+    generator version 4) built on a 3,000-person synthetic CDM (seed 11), once per test
+    session: the dataset folder."""
+    import warnings
+
+    from prognosis.cohort import build_cohort, load_definition, parse_source
+    from prognosis.exceptions import DataQualityWarning
+    from prognosis.synth import generate_cdm
+
+    root = tmp_path_factory.mktemp("synth_af_dynamic")
+    generate_cdm(root / "cdm.duckdb", persons=3000, seed=11)
+    definition = Path(__file__).resolve().parents[1] / "cohorts" / "synth_af_dynamic.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
+        build_cohort(
+            load_definition(definition), parse_source(f"{root}/cdm.duckdb"), root / "cohort"
+        )
+    return root / "cohort"
+
+
+@pytest.fixture(scope="session")
 def rscript() -> str:
     """Path of ``Rscript`` with survival, riskRegression, prodlim and cmprsk (tests marked ``r``);
     skipped without them, unless ``PROGNOSIS_REQUIRE_R=1`` (as in CI)."""

@@ -8,7 +8,6 @@ scikit-survival (Harrell's C of each landmark's rows), not with the code under t
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,30 +15,22 @@ import pytest
 from sksurv.metrics import concordance_index_censored
 
 from prognosis import workflow
-from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import load_dataset
 from prognosis.evaluation.subgroups import LANDMARK_VARIABLE
-from prognosis.exceptions import DataQualityWarning
 from prognosis.models.store import load_model
-from prognosis.synth import generate_cdm
 
 DEFINITION = Path(__file__).resolve().parent.parent / "cohorts" / "synth_af_dynamic.yaml"
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def fitted(tmp_path_factory: pytest.TempPathFactory, synth_af_dynamic: Path) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("landmark_models")
-    generate_cdm(root / "cdm.duckdb", persons=3000, seed=11)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
-        build_cohort(
-            load_definition(DEFINITION), parse_source(str(root / "cdm.duckdb")), root / "ds"
-        )
+    dataset = synth_af_dynamic
     options = workflow.FitOptions(
         "xgb-cox", (365.0,), split="cv:3", n_boot=10, censor_competing=True
     )
-    workflow.fit(root / "ds", options, root / "model")
-    return root / "ds", root / "model"
+    workflow.fit(dataset, options, root / "model")
+    return dataset, root / "model"
 
 
 def test_every_persons_landmark_rows_sit_in_one_fold(fitted) -> None:

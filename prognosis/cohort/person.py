@@ -148,27 +148,27 @@ def person_features_at_entry(
 ) -> pd.DataFrame:
     """The person's row at entry (landmark 0), which must exist: they meet the criteria."""
     at_entry = definition.model_copy(update={"landmarks": [0]})
-    with open_engine(source) as engine:
-        runner = StepRunner(engine, lambda _message: None)
-        runner.stage(at_entry, dt.date.today(), person_id=person_id)
-        runner.run_steps(cohort_steps(at_entry, person_periods=runner.person_periods))
-        runner.cohort_findings(at_entry)
-        _require_member(runner, at_entry, person_id)
-        names = [feature.name for feature in features]
-        trained = TrainedColumns.of(names, features, origin="the model's features.json")
-        _, table = runner.features(at_entry, trained.choose)
-        return table.to_pandas()
+    return _features(at_entry, source, person_id, features, member=True)
 
 
 def _features(
-    definition: CohortDefinition, source: Source, person_id: int, features: Sequence[Feature]
+    definition: CohortDefinition,
+    source: Source,
+    person_id: int,
+    features: Sequence[Feature],
+    *,
+    member: bool = False,
 ) -> pd.DataFrame:
-    """The person's rows of ``definition``'s cohort (none when they are not in it)."""
+    """The person's rows of ``definition``'s cohort: none when they are not in it, or, with
+    ``member``, a :class:`CohortError` naming the criterion they fail."""
     with open_engine(source) as engine:
         runner = StepRunner(engine, lambda _message: None)
         runner.stage(definition, dt.date.today(), person_id=person_id)
         runner.run_steps(cohort_steps(definition, person_periods=runner.person_periods))
-        if not runner.engine.fetch_rows("SELECT COUNT(*) FROM cohort")[0][0]:
+        if member:
+            runner.cohort_findings(definition)
+            _require_member(runner, definition, person_id)
+        elif not runner.engine.fetch_rows("SELECT COUNT(*) FROM cohort")[0][0]:
             return pd.DataFrame()
         names = [feature.name for feature in features]
         trained = TrainedColumns.of(names, features, origin="the model's features.json")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,39 +18,33 @@ import pandas as pd
 import pytest
 
 from prognosis import workflow
-from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import load_dataset
-from prognosis.exceptions import DataQualityWarning
 from prognosis.models.store import load_model
 from prognosis.report import write_patient_reports
-from prognosis.synth import generate_cdm
 from prognosis.training import check_schema
 
 DEFINITION = Path(__file__).resolve().parents[2] / "cohorts" / "synth_af_dynamic.yaml"
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, list[int]]:
+def written(
+    tmp_path_factory: pytest.TempPathFactory, synth_af_dynamic: Path
+) -> tuple[Path, Path, Path, list[int]]:
     """The dataset, the model, the report folder, and the persons reported on (three with at
     least four landmarks)."""
     root = tmp_path_factory.mktemp("trajectory")
-    generate_cdm(root / "cdm.duckdb", persons=3000, seed=11)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
-        build_cohort(
-            load_definition(DEFINITION), parse_source(str(root / "cdm.duckdb")), root / "ds"
-        )
+    dataset = synth_af_dynamic
     options = workflow.FitOptions(
         "xgb-cox", (365.0,), split="none", n_boot=0, censor_competing=True
     )
-    workflow.fit(root / "ds", options, root / "model")
-    frame = load_dataset(root / "ds").frame
+    workflow.fit(dataset, options, root / "model")
+    frame = load_dataset(dataset).frame
     counts = frame.groupby("person_id")["landmark"].count()
     persons = [int(p) for p in counts[counts >= 4].index[:3]]
     write_patient_reports(
-        root / "model", root / "ds", root / "pages", mapping_dir=root / "map", ids=persons
+        root / "model", dataset, root / "pages", mapping_dir=root / "map", ids=persons
     )
-    return root / "ds", root / "model", root / "pages", persons
+    return dataset, root / "model", root / "pages", persons
 
 
 def _pages(pages: Path) -> list[dict]:
