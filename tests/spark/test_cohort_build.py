@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -61,18 +62,15 @@ def test_the_build_leaves_no_temporary_views_in_the_session(
     assert [t.name for t in spark.catalog.listTables() if t.isTemporary] == []
 
 
-def test_a_definition_of_several_outcomes_builds_on_spark_as_on_duckdb(
-    spark: Any, tmp_path: Path
-) -> None:
-    """The hand-made cohort of tests/cohort/test_several_outcomes.py: each outcome's time,
-    event and censor reason (NULL where not at risk) equal DuckDB's, which equal the hand
-    computation there."""
+def _on_duckdb_and_spark(
+    definition: dict[str, Any], database: Path, tmp_path: Path
+) -> dict[str, pa.Table]:
+    """A hand-made definition built on a DuckDB CDM and, from its tables as Parquet, on Spark:
+    each dataset by engine, with its outputs in ``tmp_path/<engine>``."""
     from prognosis.cohort import parse_definition
-    from tests.cohort.test_handmade_cdm import TODAY, write
-    from tests.cohort.test_several_outcomes import TABLES, definition
+    from tests.cohort.test_handmade_cdm import TODAY
     from tests.support.cdm import write_cdm_files
 
-    database = write(tmp_path / "db", TABLES)
     parquet = write_cdm_files(tmp_path / "parquet", database, fmt="parquet")
     built = {}
     for name, source in (
@@ -80,11 +78,25 @@ def test_a_definition_of_several_outcomes_builds_on_spark_as_on_duckdb(
         ("spark", f"spark://local[2]?path={parquet}"),
     ):
         build_cohort(
-            parse_definition(definition()), parse_source(source), tmp_path / name, today=TODAY
+            parse_definition(definition), parse_source(source), tmp_path / name, today=TODAY
         )
         built[name] = pq.read_table(tmp_path / name / "dataset.parquet")
     assert built["spark"].schema == built["duckdb"].schema
     assert built["spark"].equals(built["duckdb"])
+    return built
+
+
+def test_a_definition_of_several_outcomes_builds_on_spark_as_on_duckdb(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The hand-made cohort of tests/cohort/test_several_outcomes.py: each outcome's time,
+    event and censor reason (NULL where not at risk) equal DuckDB's, which equal the hand
+    computation there."""
+    from tests.cohort.test_handmade_cdm import write
+    from tests.cohort.test_several_outcomes import TABLES, definition
+
+    database = write(tmp_path / "db", TABLES)
+    _on_duckdb_and_spark(definition(), database, tmp_path)
     spark_counts = _json(tmp_path / "spark" / "manifest.json")["counts"]
     assert spark_counts == _json(tmp_path / "duckdb" / "manifest.json")["counts"]
 
@@ -95,26 +107,13 @@ def test_treatment_and_trend_features_build_on_spark_as_on_duckdb(
     """The hand-made cohort of tests/cohort/test_treatment_and_trend.py: treatment status, days
     on treatment and measurement trends on Spark equal DuckDB's, which equal the hand
     computation there."""
-    from prognosis.cohort import parse_definition
-    from tests.cohort.test_handmade_cdm import TODAY
     from tests.cohort.test_treatment_and_trend import TABLES, _assert_expected, definition
-    from tests.support.cdm import write_cdm, write_cdm_files
+    from tests.support.cdm import write_cdm
 
     (tmp_path / "db").mkdir()
     database = write_cdm(tmp_path / "db" / "cdm.duckdb", TABLES)
-    parquet = write_cdm_files(tmp_path / "parquet", database, fmt="parquet")
-    built = {}
-    for name, source in (
-        ("duckdb", f"duckdb:///{database}"),
-        ("spark", f"spark://local[2]?path={parquet}"),
-    ):
-        build_cohort(
-            parse_definition(definition()), parse_source(source), tmp_path / name, today=TODAY
-        )
-        built[name] = pq.read_table(tmp_path / name / "dataset.parquet")
-    assert built["spark"].schema == built["duckdb"].schema
+    built = _on_duckdb_and_spark(definition(), database, tmp_path)
     _assert_expected(built["spark"])
-    assert built["spark"].equals(built["duckdb"])
     for name in ("features.json", "attrition.json"):
         assert _json(tmp_path / "spark" / name) == _json(tmp_path / "duckdb" / name)
 
@@ -124,24 +123,11 @@ def test_a_landmark_definition_builds_on_spark_as_on_duckdb(spark: Any, tmp_path
     its follow-up and its features (concept-set and since-entry tables pivoted and joined in
     Spark SQL) equal DuckDB's, which equal the hand computation there; so do the attrition
     rows per landmark and the counts."""
-    from prognosis.cohort import parse_definition
-    from tests.cohort.test_handmade_cdm import TODAY, write
+    from tests.cohort.test_handmade_cdm import write
     from tests.cohort.test_landmarks import EXPECTED, TABLES, definition, rows_of
-    from tests.support.cdm import write_cdm_files
 
     database = write(tmp_path / "db", TABLES)
-    parquet = write_cdm_files(tmp_path / "parquet", database, fmt="parquet")
-    built = {}
-    for name, source in (
-        ("duckdb", f"duckdb:///{database}"),
-        ("spark", f"spark://local[2]?path={parquet}"),
-    ):
-        build_cohort(
-            parse_definition(definition()), parse_source(source), tmp_path / name, today=TODAY
-        )
-        built[name] = pq.read_table(tmp_path / name / "dataset.parquet")
-    assert built["spark"].schema == built["duckdb"].schema
-    assert built["spark"].equals(built["duckdb"])
+    _on_duckdb_and_spark(definition(), database, tmp_path)
     assert rows_of(tmp_path / "spark") == EXPECTED
     for file in ("attrition.json", "features.json"):
         assert _json(tmp_path / "spark" / file) == _json(tmp_path / "duckdb" / file)
@@ -154,25 +140,10 @@ def test_several_outcomes_at_landmarks_build_on_spark_as_on_duckdb(
 ) -> None:
     """tests/cohort/test_landmarks.py's several-outcome landmark cohort (NULL where a row is
     not at risk of an outcome): Spark's rows equal DuckDB's, which equal the hand computation."""
-    from prognosis.cohort import parse_definition
-    from tests.cohort.test_handmade_cdm import TODAY, write
+    from tests.cohort.test_handmade_cdm import write
     from tests.cohort.test_landmarks import several_definition, several_expected, several_rows
     from tests.cohort.test_several_outcomes import TABLES
-    from tests.support.cdm import write_cdm_files
 
     database = write(tmp_path / "db", TABLES)
-    parquet = write_cdm_files(tmp_path / "parquet", database, fmt="parquet")
-    built = {}
-    for name, source in (
-        ("duckdb", f"duckdb:///{database}"),
-        ("spark", f"spark://local[2]?path={parquet}"),
-    ):
-        build_cohort(
-            parse_definition(several_definition()),
-            parse_source(source),
-            tmp_path / name,
-            today=TODAY,
-        )
-        built[name] = pq.read_table(tmp_path / name / "dataset.parquet")
-    assert built["spark"].equals(built["duckdb"])
+    _on_duckdb_and_spark(several_definition(), database, tmp_path)
     assert several_rows(tmp_path / "spark") == several_expected()
