@@ -120,3 +120,43 @@ def test_a_model_of_one_outcome_scores_that_outcomes_rows_on_spark(tmp_path: Pat
     expected, found = pq.read_table(local), pq.read_table(distributed)
     assert expected.num_rows == len(view.frame) < len(load_dataset(tmp_path / "ds").frame)
     assert found.equals(expected.replace_schema_metadata(None))
+
+
+def test_a_person_as_of_a_day_is_scored_on_spark_as_on_duckdb(spark: Any, tmp_path: Path) -> None:
+    """Dynamic scoring (--as-of) reads a Spark CDM as it reads DuckDB: the hand-made landmark
+    cohort of tests/cohort/test_landmarks.py, person 1 on a day between landmarks (the values
+    worked out in tests/cohort/test_as_of.py)."""
+    import datetime as dt
+
+    from prognosis.artifacts import read_features
+    from prognosis.cohort import build_cohort, parse_definition, parse_source
+    from prognosis.cohort.person import person_features_as_of
+    from tests.cohort.test_handmade_cdm import TODAY, write
+    from tests.cohort.test_landmarks import TABLES, definition
+    from tests.support.cdm import write_cdm_files
+
+    database = write(tmp_path / "db", TABLES)
+    build_cohort(
+        parse_definition(definition()),
+        parse_source(f"duckdb:///{database}"),
+        tmp_path / "out",
+        today=TODAY,
+    )
+    features = read_features(tmp_path / "out" / "features.json")
+    parquet = write_cdm_files(tmp_path / "parquet", database, fmt="parquet")
+    rows = {
+        name: person_features_as_of(
+            parse_definition(definition()),
+            parse_source(url),
+            1,
+            dt.date(2010, 7, 19),
+            features=features,
+        )
+        for name, url in (
+            ("duckdb", f"duckdb:///{database}"),
+            ("spark", f"spark://local[2]?path={parquet}"),
+        )
+    }
+    columns = ["landmark", "time_since_entry", "age", "htn_year", "new_dm", "new_dm_count"]
+    assert rows["spark"][columns].equals(rows["duckdb"][columns])
+    assert rows["spark"]["time_since_entry"].iat[0] == 140
