@@ -628,6 +628,14 @@ def report_model(
     help="Private folder for the pseudonym key and mapping "
     "[data/pseudonyms/DATASET_DIR name]; never inside --out.",
 )
+@click.option(
+    "--source", help="A landmark model: the CDM to score each patient from on --as-of too."
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="With --source: the day the course ends on [today].",
+)
 @click.option("--quiet", is_flag=True, help="No progress (errors and warnings still print).")
 def report_patients(
     model_dir: Path,
@@ -638,6 +646,8 @@ def report_patients(
     sample: int | None,
     seed: int,
     mapping_dir: Path | None,
+    source: str | None,
+    as_of: dt.datetime | None,
     quiet: bool,
 ) -> None:
     """One page per patient plus OUT/index.html, patients named by pseudonyms.
@@ -658,6 +668,8 @@ def report_patients(
             overwrite=overwrite,
             progress=steps,
             count=steps.count,
+            source=source,
+            as_of=as_of.date() if as_of else None,
         )
     for page in written.pages if len(written.pages) <= 20 else []:
         results.print(str(page), soft_wrap=True)

@@ -635,6 +635,8 @@ def report_patients(
     overwrite: bool = False,
     progress: Progress | None = None,
     count: Count | None = None,
+    source: str | None = None,
+    as_of: dt.date | None = None,
 ) -> PatientReports:
     """Write one page per patient and ``out/index.html``, patients named by pseudonyms.
 
@@ -651,12 +653,22 @@ def report_patients(
         ``data/pseudonyms/<name of dataset_dir>``.
     progress, count
         Called as each step starts, and as ``(done, total)`` after each page is written.
+    source, as_of
+        A landmark model: the CDM to score each patient from on ``as_of`` (default: today),
+        the last step of their course (:mod:`prognosis.report.today`).
 
     See :func:`prognosis.report.write_patient_reports`.
     """
     if progress is not None:
         progress(LOADING)
     from prognosis.report import write_patient_reports
+    from prognosis.report.today import TodaySource
+
+    today = None
+    if source is not None:
+        today = TodaySource(parse_source(source), as_of or dt.date.today())
+    elif as_of is not None:
+        raise PrognosisError("--as-of needs --source: the CDM to score the patients from")
 
     return write_patient_reports(
         model_dir,
@@ -669,4 +681,5 @@ def report_patients(
         overwrite=overwrite,
         progress=progress,
         count=count,
+        today=today,
     )

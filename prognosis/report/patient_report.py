@@ -45,6 +45,7 @@ from prognosis.report.privacy import redact_source, suppress
 from prognosis.report.pseudonyms import load_key, private_folder, pseudonym, update_mapping
 from prognosis.report.render import render_page
 from prognosis.report.report_json import predicts, write_report_json
+from prognosis.report.today import TodaySource, latest_rows, todays_of
 from prognosis.report.trajectory import TrajectoryStep, trajectories
 from prognosis.scoring import background_rows
 from prognosis.training import check_schema
@@ -86,6 +87,7 @@ class PatientPage:
     calibration: list[CalibrationContext | NoCalibrationContext] = field(default_factory=list)
     # a landmark model: the risk at each earlier landmark of this patient, and what moved it
     trajectory: list[TrajectoryStep] = field(default_factory=list)
+    today_note: str = ""  # why the patient has no "today" step (scored with --source)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def write_patient_reports(
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
     count: Callable[[int, int], None] | None = None,
+    today: TodaySource | None = None,
 ) -> PatientReports:
     """Write one page per chosen patient, ``index.html`` and ``report.json`` into ``out_dir``.
 
@@ -146,6 +149,8 @@ def write_patient_reports(
     key : the pseudonym key (bytes), instead of the key file
     progress : called with a message as each step starts
     count : called as ``count(done, total)`` after each page is rendered
+    today : for a model of a landmark cohort, the CDM and the day to score each patient on
+        besides their landmarks (their latest landmark's page ends its course with it)
 
     Returns
     -------
@@ -166,6 +171,7 @@ def write_patient_reports(
             key,
             progress or (lambda _message: None),
             count or (lambda _done, _total: None),
+            today=today,
         )
 
 
@@ -180,6 +186,8 @@ def _write_patient_reports(
     key: bytes | None,
     say: Callable[[str], None],
     count: Callable[[int, int], None],
+    *,
+    today: TodaySource | None = None,
 ) -> PatientReports:
     if mapping_dir.resolve().is_relative_to(out_dir.resolve()):
         raise PrognosisError(
@@ -208,8 +216,11 @@ def _write_patient_reports(
     )
     say(f"predict every row and explain {len(rows)} patients (SHAP values)")
     pages = _pages(saved, X, rows, names, background)
-    courses = trajectories(saved, dataset.frame, X, rows, background)
+    todays = todays_of(saved, dataset.frame, rows, today, say) if today else []
+    courses = trajectories(saved, dataset.frame, X, rows, background, todays)
     pages = [dataclasses.replace(p, trajectory=c) for p, c in zip(pages, courses, strict=True)]
+    if today is not None:
+        pages = [_noted(page, rows[k], dataset.frame, todays[k]) for k, page in enumerate(pages)]
     ordered = sorted(pages, key=lambda p: (-p.risks[0].risk, p.pseudonym))  # highest first
     what = predicts(
         saved.info,
@@ -230,6 +241,19 @@ def _write_patient_reports(
     )
     mapping = _write_mapping(mapping_dir, dataset.frame, rows, names)
     return PatientReports(out_dir, out_dir / "index.html", written, mapping, context.verdict)
+
+
+def _noted(page: PatientPage, row: int, frame: pd.DataFrame, today: object) -> PatientPage:
+    """A latest landmark's page without a "today" step says why (no date, no reason that
+    would give one away)."""
+    if today is not None or row not in latest_rows(frame):
+        return page
+    note = (
+        "Not scored on the day of this report: on that day this patient was not at risk (the "
+        "outcome or a competing event had come, follow-up had ended) or it lies past the last "
+        "landmark the model was fitted on."
+    )
+    return dataclasses.replace(page, today_note=note)
 
 
 @dataclass(frozen=True)

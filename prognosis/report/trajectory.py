@@ -15,6 +15,8 @@ the change of the risk exactly.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +25,7 @@ import pandas as pd
 from prognosis.models.store import SavedModel
 from prognosis.report import shap_drivers
 
-__all__ = ["LANDMARK", "Move", "TrajectoryStep", "trajectories"]
+__all__ = ["LANDMARK", "Move", "Today", "TrajectoryStep", "trajectories"]
 
 #: The column of a landmark dataset's landmark, in days after entry.
 LANDMARK = "landmark"
@@ -62,6 +64,16 @@ class TrajectoryStep:
     change: float | None = None
     moves: tuple[Move, ...] = ()
     other: float = 0.0
+    today: bool = False  # the day of the report, not a landmark of the dataset
+
+
+@dataclass(frozen=True)
+class Today:
+    """A patient scored on the day of the report (``prognosis report patients --source --as-of``):
+    the day after entry and the model's features on it."""
+
+    day: int
+    X: pd.DataFrame  # one row, the model's feature columns
 
 
 def trajectories(
@@ -70,10 +82,11 @@ def trajectories(
     X: pd.DataFrame,
     rows: np.ndarray,
     background: pd.DataFrame,
+    today: Sequence[Today | None] = (),
 ) -> list[list[TrajectoryStep]]:
     """Each of ``rows``' trajectory: its person's landmark rows of the same entry, up to its own
-    landmark, in landmark order (empty lists for a dataset without landmarks, or when the
-    model cannot be explained).
+    landmark, in landmark order, then its ``today`` step where there is one (empty lists for a
+    dataset without landmarks, or when the model cannot be explained).
 
     Parameters
     ----------
@@ -82,12 +95,17 @@ def trajectories(
     X : the model's features of ``frame``'s rows
     rows : the rows that get a page (positions in ``frame``)
     background : the reference rows of the explanations (as the pages' drivers)
+    today : for each of ``rows``, the patient on the day of the report, or ``None``
     """
     if LANDMARK not in frame.columns or not len(rows):
         return [[] for _ in rows]
     course = _courses(frame, rows)
     needed = np.unique(np.concatenate(course))
-    explained = shap_drivers.explain_rows(saved, X.iloc[needed], background=background)
+    todays = list(today) or [None] * len(rows)
+    extra = [t.X for t in todays if t is not None]
+    explained = shap_drivers.explain_rows(
+        saved, pd.concat([X.iloc[needed], *extra], ignore_index=True), background=background
+    )
     if isinstance(explained, shap_drivers.Unavailable):
         return [[] for _ in rows]
     points = explained.group_points(float(saved.info.horizons[0]))
@@ -97,10 +115,18 @@ def trajectories(
     assert not isinstance(risk, shap_drivers.Unavailable)
     at = {int(row): k for k, row in enumerate(needed)}
     landmark = frame[LANDMARK].to_numpy()
-    return [
-        _steps([at[int(r)] for r in rows_of], landmark[rows_of], risk.risk, points, explained)
-        for rows_of in course
-    ]
+    next_extra = iter(range(len(needed), len(needed) + len(extra)))
+    out = []
+    for rows_of, patient_today in zip(course, todays, strict=True):
+        positions, days = [at[int(r)] for r in rows_of], list(landmark[rows_of])
+        if patient_today is not None:
+            positions.append(next(next_extra))
+            days.append(patient_today.day)
+        steps = _steps(positions, np.asarray(days), risk.risk, points, explained)
+        if patient_today is not None:
+            steps[-1] = dataclasses.replace(steps[-1], today=True)
+        out.append(steps)
+    return out
 
 
 def _courses(frame: pd.DataFrame, rows: np.ndarray) -> list[np.ndarray]:

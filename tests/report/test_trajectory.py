@@ -97,3 +97,41 @@ def test_every_landmark_page_shows_its_course_and_no_date(written) -> None:
     text = "".join(path.read_text() for path in pages.glob("*.html"))
     for value in pd.unique(dates.to_numpy().ravel()):
         assert str(value)[:10] not in text  # landmark and entry dates are not shown
+
+
+def test_with_a_source_the_latest_page_ends_on_the_day_of_the_report(
+    written, tmp_path: Path
+) -> None:
+    """--source and --as-of: each patient's latest landmark page gets a last step on that day,
+    the risk `prognosis predict --as-of` gives for them; a patient not at risk then gets a note
+    with no date in it."""
+    dataset, model, _, persons = written
+    frame = load_dataset(dataset).frame
+    source = f"duckdb:///{dataset.parent / 'cdm.duckdb'}"
+    person = persons[0]
+    rows = frame[frame["person_id"] == person].sort_values("landmark")
+    last = rows.iloc[-1]
+    # a day after the latest landmark, inside the follow-up of its row
+    day = int(last["landmark"]) + min(30, int(last["time"]) - 1)
+    as_of = (pd.Timestamp(last["entry_date"]) + pd.Timedelta(days=day)).date()
+    pages = tmp_path / "pages"
+    workflow.report_patients(
+        model, dataset, pages, ids=[person], mapping_dir=tmp_path / "map", source=source,
+        as_of=as_of,
+    )  # fmt: skip
+    latest = next(p for p in _pages(pages) if len(p["trajectory"]) == len(rows) + 1)
+    today = latest["trajectory"][-1]
+    assert today["today"] and today["landmark"] == day
+    scored = workflow.predict_person(model, source, person, as_of=as_of)
+    assert today["risk"] == pytest.approx(float(scored.iloc[0, -1]), abs=1e-12)
+    html = (pages / f"{latest['pseudonym']}.html").read_text()
+    assert f"day {day} (the day of this report)" in html
+    assert as_of.isoformat() not in html
+    late = tmp_path / "late"
+    workflow.report_patients(
+        model, dataset, late, ids=[person], mapping_dir=tmp_path / "map", source=source,
+        as_of=as_of.replace(year=as_of.year + 20),
+    )  # fmt: skip
+    noted = [p for p in _pages(late) if p["today_note"]]
+    assert len(noted) == 1 and "Not scored on the day of this report" in noted[0]["today_note"]
+    assert not any(step["today"] for page in _pages(late) for step in page["trajectory"])
