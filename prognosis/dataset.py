@@ -20,6 +20,7 @@ from prognosis.artifacts import (
     read_features,
     read_manifest,
 )
+from prognosis.cohort.definition import parse_recorded_definition
 from prognosis.cohort.outcome_columns import (
     outcome_column,
     outcome_names_in,
@@ -164,8 +165,6 @@ class CohortDataset:
 
     def _label(self, outcome: str) -> str:
         """The outcome's label in the recorded definition, else its name."""
-        from prognosis.cohort.definition import parse_recorded_definition
-
         definition = parse_recorded_definition(self.manifest)
         specs = {s.name: s for s in definition.outcome_specs()} if definition else {}
         spec = specs.get(outcome)
