@@ -98,21 +98,20 @@ def gi_bleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def synth_af_stroke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """cohorts/synth_af_stroke.yaml (stroke, death competing) built on a 3,000-person synthetic
     CDM (``prognosis synth``, seed 7), once per test session: the dataset folder."""
-    import warnings
-
-    from prognosis.cohort import build_cohort, load_definition, parse_source
-    from prognosis.exceptions import DataQualityWarning
-    from prognosis.synth import generate_cdm
+    from tests.support.synthetic import build_synthetic_cohort
 
     root = tmp_path_factory.mktemp("synth_af_stroke")
-    generate_cdm(root / "cdm.duckdb", persons=3000, seed=7)
-    definition = Path(__file__).resolve().parents[1] / "cohorts" / "synth_af_stroke.yaml"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
-        build_cohort(
-            load_definition(definition), parse_source(f"{root}/cdm.duckdb"), root / "cohort"
-        )
-    return root / "cohort"
+    return build_synthetic_cohort(root, "synth_af_stroke", persons=3000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def synth_af_complications(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """cohorts/synth_af_complications.yaml (stroke, major bleeding, heart-failure admission,
+    death) built on a 3,000-person synthetic CDM (seed 7), once per test session."""
+    from tests.support.synthetic import build_synthetic_cohort
+
+    root = tmp_path_factory.mktemp("synth_af_complications")
+    return build_synthetic_cohort(root, "synth_af_complications", persons=3000, seed=7)
 
 
 @pytest.fixture(scope="session")
@@ -120,21 +119,10 @@ def synth_af_dynamic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """cohorts/synth_af_dynamic.yaml (TIA at 8 landmarks; the planted dynamic truth of
     generator version 4) built on a 3,000-person synthetic CDM (seed 11), once per test
     session: the dataset folder."""
-    import warnings
-
-    from prognosis.cohort import build_cohort, load_definition, parse_source
-    from prognosis.exceptions import DataQualityWarning
-    from prognosis.synth import generate_cdm
+    from tests.support.synthetic import build_synthetic_cohort
 
     root = tmp_path_factory.mktemp("synth_af_dynamic")
-    generate_cdm(root / "cdm.duckdb", persons=3000, seed=11)
-    definition = Path(__file__).resolve().parents[1] / "cohorts" / "synth_af_dynamic.yaml"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
-        build_cohort(
-            load_definition(definition), parse_source(f"{root}/cdm.duckdb"), root / "cohort"
-        )
-    return root / "cohort"
+    return build_synthetic_cohort(root, "synth_af_dynamic", persons=3000, seed=11)
 
 
 @pytest.fixture(scope="session")

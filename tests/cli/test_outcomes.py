@@ -4,34 +4,22 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from prognosis.cli import main
-from prognosis.cohort import build_cohort, load_definition, parse_source
-from prognosis.exceptions import DataQualityWarning
 from prognosis.models.store import load_model
 from prognosis.output_folders import OutputKind, output_kind_of
-from prognosis.synth import generate_cdm
 
-DEFINITION = Path(__file__).resolve().parents[2] / "cohorts" / "synth_af_complications.yaml"
 OUTCOMES = ["stroke", "major_bleeding", "heart_failure_admission", "death"]
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dataset(synth_af_complications: Path) -> Path:
     """synth_af_complications built on a 3,000-person synthetic CDM (seed 7)."""
-    root = tmp_path_factory.mktemp("outcomes")
-    generate_cdm(root / "cdm.duckdb", persons=3000, seed=7)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
-        build_cohort(
-            load_definition(DEFINITION), parse_source(str(root / "cdm.duckdb")), root / "ds"
-        )
-    return root / "ds"
+    return synth_af_complications
 
 
 def _run(*arguments: str) -> tuple[int, str]:

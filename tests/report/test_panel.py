@@ -23,7 +23,6 @@ from click.testing import CliRunner
 
 from prognosis import workflow
 from prognosis.cli import main
-from prognosis.cohort import build_cohort, load_definition, parse_source
 from prognosis.dataset import CohortDataset, load_dataset
 from prognosis.evaluation.validation import parse_split
 from prognosis.exceptions import DataQualityWarning
@@ -31,12 +30,10 @@ from prognosis.models.store import SavedModel, load_model, load_model_set, save_
 from prognosis.output_folders import OutputKind, write_marker
 from prognosis.report import write_patient_reports
 from prognosis.report.panel import exposed_outcomes
-from prognosis.synth import generate_cdm
 from prognosis.training import check_schema, fit_model
 from tests.report.conftest import KEY
 from tests.support.browser import Browser
 
-DEFINITION = Path(__file__).resolve().parents[2] / "cohorts" / "synth_af_complications.yaml"
 OUTCOMES = ["stroke", "major_bleeding", "heart_failure_admission", "death"]
 LABELS = [
     "ischaemic stroke",
@@ -79,15 +76,11 @@ def _fit_set(dataset: CohortDataset, out: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def panel_built(tmp_path_factory: pytest.TempPathFactory) -> PanelBuilt:
+def panel_built(
+    tmp_path_factory: pytest.TempPathFactory, synth_af_complications: Path
+) -> PanelBuilt:
     root = tmp_path_factory.mktemp("panel")
-    generate_cdm(root / "cdm.duckdb", persons=3000, seed=7)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # history outside observation
-        build_cohort(
-            load_definition(DEFINITION), parse_source(f"{root}/cdm.duckdb"), root / "cohort"
-        )
-    dataset = load_dataset(root / "cohort")
+    dataset = load_dataset(synth_af_complications)
     _fit_set(dataset, root / "models")
     frame = dataset.frame
     person = frame["person_id"]
@@ -100,7 +93,7 @@ def panel_built(tmp_path_factory: pytest.TempPathFactory) -> PanelBuilt:
     ids += [int(p) for p in person[at_risk_of_all].iloc[:3]]
     written = write_patient_reports(
         root / "models",
-        root / "cohort",
+        synth_af_complications,
         root / "patients",
         mapping_dir=root / "private",
         ids=ids,
@@ -108,7 +101,12 @@ def panel_built(tmp_path_factory: pytest.TempPathFactory) -> PanelBuilt:
     )
     assert len(written.pages) == len(ids) == 6
     return PanelBuilt(
-        root / "cohort", root / "models", root / "patients", root / "private", ids, not_at_risk
+        synth_af_complications,
+        root / "models",
+        root / "patients",
+        root / "private",
+        ids,
+        not_at_risk,
     )
 
 

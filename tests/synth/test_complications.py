@@ -8,7 +8,6 @@ computed with generator version 2 (the main branch before complications).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -36,18 +35,6 @@ NAMES = tuple(CONCEPTS)
 # 20 complication coefficients for about 1 seed in 800; a wrong beta of 0.3 on a binary
 # covariate (se about 0.05 here) lies 6 se away and fails.
 Z_TOLERANCE = 4.0
-
-
-@pytest.fixture(scope="module")
-def cdm(synth_af_stroke: Path) -> Path:
-    return synth_af_stroke.parent / "cdm.duckdb"
-
-
-@pytest.fixture(scope="module")
-def con(cdm: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(str(cdm), read_only=True)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -44,18 +43,6 @@ MAJOR_BLEEDING_TIME_SUM, HF_ADMISSION_TIME_SUM = 290_435, 289_626
 _INDEX = """WITH idx AS (SELECT person_id, min(condition_start_date) AS index_date
                 FROM condition_occurrence WHERE condition_concept_id = 313217
                 GROUP BY person_id)"""
-
-
-@pytest.fixture(scope="module")
-def cdm(synth_af_stroke: Path) -> Path:
-    return synth_af_stroke.parent / "cdm.duckdb"
-
-
-@pytest.fixture(scope="module")
-def con(cdm: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(str(cdm), read_only=True)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture(scope="module")
